@@ -1,0 +1,33 @@
+# Trading Brain — the two commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOME_DIR ?= $(CURDIR)
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changed (fast no-op otherwise).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+run: install
+	@$(VENV)/bin/trading-brain --home $(HOME_DIR) init --if-needed
+	$(VENV)/bin/trading-brain --home $(HOME_DIR) up
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m pytest -q -s -p no:cacheprovider trading_brain_tests/benchmarks
+
+lint: install
+	$(VENV)/bin/ruff check trading_brain trading_brain_tests strategies analyses
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""I/O adapters: DuckDB store, markets (sim, replay, Kraken), sandbox worker, clocks."""

@@ -1,0 +1,81 @@
+"""Short DuckDB connections with a bounded lock retry.
+
+DuckDB lets one process hold the file read-write and then blocks every other process, readers
+included. Rules (DESIGN §4):
+- open, work, close: a connection never outlives one unit of work (``with connect(...)``);
+- a lock held by another process is retried with exponential backoff and jitter until
+  ``lock_budget_s`` is spent, then ``WarehouseLocked`` (a TemporaryError) is raised;
+- duckdb 2.x keeps an ``execute()`` result "unfinished" until it is fully fetched: always finish
+  statements with ``fetchall()`` (see ``run``) and read frames with ``con.sql(...).pl()``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from trading_brain.errors import OperationalError, WarehouseLocked
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "lock on file")
+
+
+def _is_lock_error(e: Exception) -> bool:
+    return any(m in str(e) for m in _LOCK_MARKERS)
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = False, lock_budget_s: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open ``path`` (UTC session), yield the connection, always close it."""
+    deadline = time.monotonic() + lock_budget_s
+    delay = 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as e:
+            if not _is_lock_error(e):
+                raise OperationalError(f"cannot open warehouse {path}: {e}") from e
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WarehouseLocked(
+                    f"warehouse {path} is locked by another process; gave up after "
+                    f"{lock_budget_s:.0f}s"
+                ) from e
+            time.sleep(min(remaining, delay * (0.5 + random.random())))
+            delay = min(delay * 2, 1.0)
+    try:
+        run(con, "SET TimeZone='UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> list:
+    """Execute one statement to completion and return all its rows."""
+    return con.execute(sql, params or []).fetchall()
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+    """Run a query and return it as a polars frame (zero-copy Arrow)."""
+    return con.sql(sql, params=list(params) if params else None).pl()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT, rolling back on any exception."""
+    run(con, "BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        run(con, "ROLLBACK")
+        raise
+    run(con, "COMMIT")

@@ -1,0 +1,110 @@
+"""The strategy contract (DESIGN §7) and the validation of what a strategy returns.
+
+A strategy is a module ``strategies/<family>/v<N>.py`` exporting:
+
+- ``STRATEGY_ID: str`` (the family, ``[a-z][a-z0-9_]*``), ``VERSION: int`` (N), ``WARMUP_BARS: int``
+  (the history the live scan passes; decisions must not change with more history);
+- ``Params``: a frozen pydantic model; every field has a default and declares its search space
+  (``ge``/``le`` bounds, ``Literal`` choices, or ``json_schema_extra={"space": [...]}``);
+- ``generate(bars: pl.DataFrame, params: Params) -> pl.DataFrame``: pure and vectorised.
+
+``bars`` holds one symbol: columns ``ts`` (UTC), ``open, high, low, close, volume`` (float64),
+sorted by ``ts``. The result has exactly one row per input bar, in the same order, with the
+columns of ``SIGNAL_SCHEMA`` (``ts`` may be omitted; when present it must equal the input's):
+
+=============  ======================================================================
+action         ``"enter"`` (open a long), ``"exit"`` (close it) or ``"hold"``
+size           fraction of available cash an entry spends, in [0, 1]; ignored unless enter
+stop_loss      distance below the entry fill as a fraction (0.02 = 2 %), > 0, or null = none
+take_profit    distance above the entry fill as a fraction, > 0, or null = none
+intent         ``"day"``, ``"swing"`` or ``"position"``
+confidence     in [0, 1]
+regime         optional free label of the market state the strategy sees (≤ 32 chars) or null
+=============  ======================================================================
+
+A decision on bar ``t`` may use only bars with open time ≤ t (checked by the look-ahead check);
+it is executed at the open of bar ``t+1`` (see engine/fills.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from trading_brain.errors import StrategyError
+
+ACTIONS = ("enter", "exit", "hold")
+INTENTS = ("day", "swing", "position")
+SIGNAL_SCHEMA: dict[str, pl.DataType] = {
+    "action": pl.String(),
+    "size": pl.Float64(),
+    "stop_loss": pl.Float64(),
+    "take_profit": pl.Float64(),
+    "intent": pl.String(),
+    "confidence": pl.Float64(),
+    "regime": pl.String(),
+}
+REQUIRED = ("action", "size", "stop_loss", "take_profit", "intent", "confidence")
+MAX_ROWS = 2_000_000
+
+
+def validate_signals(out: object, bars: pl.DataFrame) -> pl.DataFrame:
+    """Check a strategy's output against the contract; return it with ``ts`` from ``bars``.
+
+    Raises StrategyError with a message precise enough to hand back to an (AI) author.
+    """
+    if not isinstance(out, pl.DataFrame):
+        raise StrategyError(f"generate must return a polars DataFrame, got {type(out).__name__}")
+    if out.height != bars.height:
+        raise StrategyError(f"generate returned {out.height} rows for {bars.height} bars")
+    if out.height > MAX_ROWS:
+        raise StrategyError(f"generate returned {out.height} rows; the limit is {MAX_ROWS}")
+    missing = [c for c in REQUIRED if c not in out.columns]
+    if missing:
+        raise StrategyError(f"generate output is missing column(s): {', '.join(missing)}")
+    extra = [c for c in out.columns if c not in SIGNAL_SCHEMA and c != "ts"]
+    if extra:
+        raise StrategyError(f"generate output has unexpected column(s): {', '.join(extra)}")
+    if "ts" in out.columns and not out["ts"].cast(pl.Int64, strict=False).equals(
+        bars["ts"].cast(pl.Int64, strict=False)
+    ):
+        raise StrategyError("generate output 'ts' does not match the input bars")
+    try:
+        sig = out.select(
+            [pl.col(c).cast(t, strict=True) for c, t in SIGNAL_SCHEMA.items() if c in out.columns]
+        )
+    except Exception as e:  # polars raises several exception types for bad casts
+        raise StrategyError(f"generate output has a column of the wrong type: {e}") from None
+    if "regime" not in sig.columns:
+        sig = sig.with_columns(pl.lit(None, pl.String).alias("regime"))
+    _check_values(sig)
+    return sig.select(list(SIGNAL_SCHEMA)).insert_column(0, bars["ts"])
+
+
+def _check_values(sig: pl.DataFrame) -> None:
+    bad_action = sig.filter(~pl.col("action").is_in(ACTIONS) | pl.col("action").is_null())
+    if bad_action.height:
+        raise StrategyError(
+            f"column 'action' has {bad_action.height} value(s) outside {list(ACTIONS)}, "
+            f"first: {bad_action['action'][0]!r}"
+        )
+    bad_intent = sig.filter(~pl.col("intent").is_in(INTENTS) | pl.col("intent").is_null())
+    if bad_intent.height:
+        raise StrategyError(f"column 'intent' has value(s) outside {list(INTENTS)}")
+    for col, lo, hi, nullable in (
+        ("size", 0.0, 1.0, False),
+        ("confidence", 0.0, 1.0, False),
+        ("stop_loss", 0.0, 1.0, True),
+        ("take_profit", 0.0, math.inf, True),
+    ):
+        s = sig[col]
+        if not nullable and s.null_count():
+            raise StrategyError(f"column '{col}' has {s.null_count()} null value(s)")
+        v = s.drop_nulls()
+        if v.is_nan().any() or v.is_infinite().any():
+            raise StrategyError(f"column '{col}' has NaN or infinite values")
+        if ((v < lo) | (v > hi)).any() or (nullable and (v <= 0).any()):
+            raise StrategyError(f"column '{col}' has values outside the allowed range")
+    if (sig["regime"].drop_nulls().str.len_chars().max() or 0) > 32:
+        raise StrategyError("column 'regime' has labels longer than 32 characters")

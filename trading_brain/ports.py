@@ -1,0 +1,84 @@
+"""Ports: the small Protocols that engine code receives instead of concrete adapters.
+
+``engine/`` never imports an adapter or dagster; it is handed objects satisfying these
+protocols. Adapters in ``adapters/`` implement them, and tests use the same adapters (a real
+DuckDB file, the sim market) or the fakes in ``trading_brain_tests/fakes``. Later issues extend
+this module (``Exchange``, ``Advisor``, ``Notifier``) — add methods, never change meanings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+
+from trading_brain.domain.instruments import AssetPair
+from trading_brain.domain.market import Ticker
+from trading_brain.domain.timeframes import Timeframe
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Source of the current time (timezone-aware UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+@runtime_checkable
+class MarketData(Protocol):
+    """Where prices come from: the sim market, replayed files, or Kraken.
+
+    Contract for ``candles``: returns a frame conforming to ``domain.candles.CANDLE_SCHEMA``
+    holding the *closed* bars of ``symbol``/``timeframe`` whose open time is in ``[start, end)``
+    — a bar still forming at the adapter's clock is never returned — sorted by ``ts``, without
+    duplicates. Bars the venue omits (no trades) are simply absent. Raises ``DataError`` for
+    malformed venue data, ``TemporaryError`` for transient failures, ``ConfigError`` for an
+    unknown symbol.
+    """
+
+    name: str
+
+    def asset_pairs(self, symbols: Sequence[str]) -> dict[str, AssetPair]: ...
+
+    def candles(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> pl.DataFrame: ...
+
+    def tickers(self, symbols: Sequence[str]) -> dict[str, Ticker]: ...
+
+
+@runtime_checkable
+class CandleStore(Protocol):
+    """The part of the warehouse the market pipeline uses (see adapters/duckdb/store.py)."""
+
+    def upsert_candles(self, df: pl.DataFrame) -> int: ...
+
+    def read_candles(
+        self,
+        symbols: Sequence[str] | None,
+        timeframe: Timeframe,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pl.DataFrame: ...
+
+
+@runtime_checkable
+class SignalSource(Protocol):
+    """A loaded strategy version that turns one symbol's bars into validated signals.
+
+    ``generate`` returns a frame with ``ts`` plus ``domain.strategy.SIGNAL_SCHEMA`` columns,
+    one row per input bar, already checked by ``domain.strategy.validate_signals``; it raises
+    ``StrategyError`` (or ``SandboxViolation``) for anything else. Implementations: the sandbox
+    worker (``adapters/sandbox``; all strategy code in production) and an in-process loader for
+    trusted differential tests and benchmarks.
+    """
+
+    strategy_id: str
+    version: int
+    warmup_bars: int
+
+    def generate(self, bars: pl.DataFrame, params: dict | None = None) -> pl.DataFrame: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,183 @@
+"""Settings: ``trading_brain.toml`` in the home directory, validated strictly; secrets from the environment.
+
+Contract:
+- ``Settings`` is frozen and rejects unknown keys; a validation error becomes one ``ConfigError``
+  line naming the key (``kraken.rest_url``) and what is allowed.
+- Secrets (``KRAKEN_API_KEY``, ``KRAKEN_API_SECRET``, ``ANTHROPIC_API_KEY``, ``TELEGRAM_BOT_TOKEN``)
+  are read only from the process environment or ``<home>/.env`` into ``Secrets`` as ``SecretStr``;
+  they are never written to the TOML file and never appear in ``repr``.
+- ``Home`` resolves every path of an installation: ``--home`` > ``TRADING_BRAIN_HOME`` > CWD.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from trading_brain.domain.instruments import DEFAULT_SYMBOLS, parse_symbol
+from trading_brain.errors import ConfigError
+
+CONFIG_FILE = "trading_brain.toml"
+HOME_ENV = "TRADING_BRAIN_HOME"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SimSettings(_Section):
+    """The built-in simulated market."""
+
+    seed: int = Field(default=42, description="same seed, same candles for (symbol, time)")
+
+
+class ReplaySettings(_Section):
+    """Candles replayed from files (CSV, CSV.gz, Parquet, Kraken OHLCVT export)."""
+
+    data: list[str] = Field(default_factory=list, description="files or folders to replay")
+
+
+class KrakenSettings(_Section):
+    """Kraken endpoints and client behaviour; URLs are settings so tests point them at a fake."""
+
+    rest_url: str = "https://api.kraken.com"
+    ws_url: str = "wss://ws.kraken.com/v2"
+    ws_auth_url: str = "wss://ws-auth.kraken.com/v2"
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    max_retries: int = Field(default=4, ge=0, le=10)
+    public_calls_per_s: float = Field(default=1.0, gt=0, le=20)
+    ws_silence_s: float = Field(default=30.0, gt=0, description="REST fallback after this silence")
+
+
+class HistorySettings(_Section):
+    """How much history ``bootstrap_job`` backfills and how long 5m candles are kept."""
+
+    days_5m: int = Field(default=30, ge=1, le=3650)
+    days_1h: int = Field(default=365, ge=1, le=3650)
+    days_1d: int = Field(default=1095, ge=1, le=36500)
+    retention_days_5m: int = Field(default=90, ge=90)
+    retention_days_1h: int = Field(default=1095, ge=1095)
+
+
+class SandboxSettings(_Section):
+    """The strategy sandbox worker."""
+
+    allow_weak_isolation: bool = Field(
+        default=False, description="run without seccomp/Landlock (developer kernels only)"
+    )
+    call_timeout_s: float = Field(default=10.0, gt=0, le=600)
+
+
+class Settings(_Section):
+    """The whole validated configuration of one Trading Brain home."""
+
+    market: Literal["sim", "replay", "kraken"] = "sim"
+    execution: Literal["paper", "kraken"] = "paper"
+    allow_live_orders: bool = False
+    advisor: Literal["offline", "anthropic"] | None = None
+    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
+    starting_cash: float = Field(default=10_000.0, gt=0)
+    sim: SimSettings = SimSettings()
+    replay: ReplaySettings = ReplaySettings()
+    kraken: KrakenSettings = KrakenSettings()
+    history: HistorySettings = HistorySettings()
+    sandbox: SandboxSettings = SandboxSettings()
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        out = [parse_symbol(s) for s in v]
+        if len(set(out)) != len(out):
+            raise ValueError("symbols must be unique")
+        return out
+
+
+class Secrets(BaseModel):
+    """Secrets from the environment or ``.env``; never persisted or printed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kraken_api_key: SecretStr | None = None
+    kraken_api_secret: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None
+
+    @classmethod
+    def load(cls, home: Path | None = None) -> Secrets:
+        """Read secrets from ``<home>/.env`` overlaid by the process environment."""
+        env: dict[str, str | None] = {}
+        if home is not None and (home / ".env").is_file():
+            env.update(dotenv_values(home / ".env"))
+        env.update(os.environ)
+        names = ("KRAKEN_API_KEY", "KRAKEN_API_SECRET", "ANTHROPIC_API_KEY", "TELEGRAM_BOT_TOKEN")
+        return cls(**{n.lower(): env.get(n) or None for n in names})
+
+
+class Home:
+    """Every path of one installation, rooted at one directory."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        base = root if root is not None else os.environ.get(HOME_ENV) or os.getcwd()
+        self.root = Path(base).expanduser().resolve()
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.var / "warehouse.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.var / "dagster"
+
+    @property
+    def logs(self) -> Path:
+        return self.var / "logs"
+
+    def is_initialised(self) -> bool:
+        return self.config_file.is_file() and self.warehouse.is_file()
+
+    def __repr__(self) -> str:
+        return f"Home({str(self.root)!r})"
+
+
+def parse_settings(data: dict) -> Settings:
+    """Validate a settings mapping; raise one-line ConfigError naming the bad key."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_one_line(e)) from None
+
+
+def load_settings(home: Home) -> Settings:
+    """Load ``<home>/trading_brain.toml``; defaults when the file does not exist."""
+    if not home.config_file.is_file():
+        return Settings()
+    try:
+        data = tomllib.loads(home.config_file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{home.config_file}: invalid TOML: {e}") from None
+    return parse_settings(data)
+
+
+def _one_line(e: ValidationError) -> str:
+    err = e.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "settings"
+    more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    if err["type"] == "extra_forbidden":
+        return f"unknown setting {key!r}{more}"
+    if err["type"] == "literal_error":
+        allowed = err.get("ctx", {}).get("expected", "")
+        return f"setting {key!r}: {err['input']!r} is not allowed; allowed: {allowed}{more}"
+    return f"setting {key!r}: {err['msg']}{more}"
