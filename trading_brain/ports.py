@@ -9,6 +9,7 @@ this module (``Exchange``, ``Advisor``, ``Notifier``) — add methods, never cha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -53,7 +54,19 @@ class MarketData(Protocol):
 class CandleStore(Protocol):
     """The part of the warehouse the market pipeline uses (see adapters/duckdb/store.py)."""
 
-    def upsert_candles(self, df: pl.DataFrame) -> int: ...
+    def upsert_candles(self, df: pl.DataFrame, source: str = "unknown") -> int: ...
+
+    def quarantine_candles(self, df: pl.DataFrame, source: str) -> int: ...
+
+    def latest_candle_ts(self, timeframe: str) -> dict[str, datetime]: ...
+
+    def record_omissions(self, symbol: str, timeframe: str, times: Sequence[datetime]) -> int: ...
+
+    def forget_omissions(self, symbol: str, timeframe: str, times: Sequence[datetime]) -> None: ...
+
+    def session(self) -> AbstractContextManager[object]:
+        """Share one short connection among the calls inside the block (no I/O elsewhere)."""
+        ...
 
     def read_candles(
         self,

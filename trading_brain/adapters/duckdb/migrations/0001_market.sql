@@ -74,6 +74,16 @@ CREATE TABLE IF NOT EXISTS fee_schedule (
     PRIMARY KEY (symbol, market, valid_from)
 );
 
+-- Open times inside a fetched window for which the venue returned no bar (Kraken omits intervals
+-- without trades). The gap check tolerates exactly these; any other missing bar is a real gap.
+CREATE TABLE IF NOT EXISTS candle_omissions (
+    symbol VARCHAR NOT NULL,
+    timeframe VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (symbol, timeframe, ts)
+);
+
 -- Resumable bootstrap: one row per (symbol, timeframe) with the newest open time loaded so far.
 CREATE TABLE IF NOT EXISTS bootstrap_progress (
     symbol VARCHAR NOT NULL,

@@ -1,0 +1,80 @@
+"""The ``trading-brain`` command line.
+
+Subcommands are loaded lazily (``--help`` imports neither polars nor dagster). Any
+``TradingBrainError`` is printed as one line ``error: …`` on stderr with exit code 2 and no
+traceback; ``--json`` commands print exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from trading_brain.errors import TradingBrainError
+
+# name -> "module:attribute" of a click.Command; later issues add theirs here.
+COMMANDS = {
+    "init": "trading_brain.commands.setup:init",
+    "up": "trading_brain.commands.setup:up",
+    "status": "trading_brain.commands.market:status",
+    "import-ohlcv": "trading_brain.commands.market:import_ohlcv",
+    "bootstrap": "trading_brain.commands.market:bootstrap",
+}
+HELP = {
+    "init": "Create a home: config, warehouse, migrations, history.",
+    "up": "Run the Dagster webserver and daemon for this home.",
+    "status": "Mode and candle coverage per symbol and timeframe.",
+    "import-ohlcv": "Load OHLCV files (CSV, CSV.gz, Parquet, Kraken export) into the warehouse.",
+    "bootstrap": "Backfill candle history (resumes where it stopped).",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, HELP.get(n, "")) for n in self.list_commands(ctx)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), envvar="TRADING_BRAIN_HOME",
+              help="Home directory holding trading_brain.toml and var/ (default: current directory).")
+@click.version_option(package_name="trading-brain")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Trading Brain: an autonomous, self-evolving spot-crypto trading system."""
+    ctx.obj = {"home": home}
+
+
+def main() -> None:
+    """Console entry point: one-line errors for expected failures."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except TradingBrainError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""CLI subcommands (loaded lazily by trading_brain.cli)."""

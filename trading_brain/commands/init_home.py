@@ -1,0 +1,54 @@
+"""The work behind `trading-brain init` (kept out of the click layer so tests call it directly)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from trading_brain.config_file import render
+from trading_brain.errors import ConfigError
+from trading_brain.settings import Home, load_settings, parse_settings
+
+
+def initialise(
+    home: Home, *, market: str | None = None, symbols: str | None = None,
+    data: list[str] | None = None, seed: int | None = None, bootstrap: bool = True,
+    force: bool = False, progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Create or complete the home; return a summary. Existing config is kept unless ``force``."""
+    overrides = {k: v for k, v in {
+        "market": market,
+        "symbols": [s for s in symbols.split(",") if s.strip()] if symbols else None,
+        "replay": {"data": [str(Path(p).resolve()) for p in data]} if data else None,
+        "sim": {"seed": seed} if seed is not None else None,
+    }.items() if v is not None}
+    if home.config_file.exists() and not force:
+        if overrides:
+            raise ConfigError(f"{home.config_file} exists; pass --force to overwrite it")
+        settings = load_settings(home)
+    else:
+        settings = parse_settings(overrides)
+    if settings.market == "replay" and not settings.replay.data:
+        raise ConfigError("--market replay needs --data PATH (files or folders of candles)")
+    home.root.mkdir(parents=True, exist_ok=True)
+    home.config_file.write_text(render(settings), encoding="utf-8")
+    for d in (home.var, home.logs, home.dagster_home):
+        d.mkdir(parents=True, exist_ok=True)
+    from trading_brain.runtime import Runtime
+    from trading_brain.service import prepare_dagster_home
+
+    prepare_dagster_home(home)
+    rt = Runtime(home, settings=settings)
+    stored = 0
+    if bootstrap:
+        from trading_brain.engine.bootstrap import bootstrap_history
+
+        h = settings.history
+        rt.store.upsert_asset_pairs(rt.market.name,
+                                    list(rt.market.asset_pairs(settings.symbols).values()))
+        reports = bootstrap_history(rt.market, rt.store, settings.symbols,
+                                    {"1d": h.days_1d, "1h": h.days_1h, "5m": h.days_5m},
+                                    now=rt.clock.now(), progress=progress)
+        stored = sum(r.stored for r in reports.values())
+    return {"home": str(home.root), "market": settings.market, "symbols": settings.symbols,
+            "schema_version": rt.store.schema_version(), "candles_stored": stored}

@@ -1,0 +1,99 @@
+"""`trading-brain status`, `import-ohlcv` and `bootstrap`."""
+
+from __future__ import annotations
+
+import click
+
+from trading_brain.commands.common import (
+    emit_json, home_of, json_option, progress_bar, require_initialised,
+)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Mode, and last candle time and candle count per symbol and timeframe."""
+    from trading_brain.runtime import Runtime
+
+    home = home_of(ctx)
+    require_initialised(home)
+    rt = Runtime(home)
+    s = rt.settings
+    summary = rt.store.candle_summary()
+    candles: dict[str, dict] = {}
+    for sym, tf, n, first, last in summary.iter_rows():
+        candles.setdefault(sym, {})[tf] = {"count": n, "first": first, "last": last}
+    data = {"home": str(home.root), "mode": {"market": s.market, "execution": s.execution,
+                                            "allow_live_orders": s.allow_live_orders},
+            "symbols": s.symbols, "schema_version": rt.store.schema_version(),
+            "candles": candles}
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"home {home.root}  market={s.market}  execution={s.execution}  "
+               f"live_orders={'on' if s.allow_live_orders else 'off'}")
+    click.echo(f"{'symbol':<12}{'tf':<5}{'candles':>9}  last candle (UTC)")
+    for sym in s.symbols:
+        for tf in ("5m", "1h", "1d"):
+            c = candles.get(sym, {}).get(tf)
+            last = c["last"].strftime("%Y-%m-%d %H:%M") if c else "-"
+            click.echo(f"{sym:<12}{tf:<5}{(c['count'] if c else 0):>9}  {last}")
+
+
+@click.command("import-ohlcv")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--symbol", default=None, help="Symbol of the files (default: from the file name).")
+@click.option("--timeframe", type=click.Choice(["5m", "1h", "1d"]), default=None,
+              help="Timeframe of the files (default: from the name or the timestamps).")
+@json_option
+@click.pass_context
+def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
+                 timeframe: str | None, as_json: bool) -> None:
+    """Load candle files into the warehouse; bad rows are quarantined, bad files change nothing."""
+    from trading_brain.adapters.duckdb import Store
+    from trading_brain.domain.instruments import parse_symbol
+    from trading_brain.engine.importer import import_files
+
+    home = home_of(ctx)
+    require_initialised(home)
+    store = Store.open(home.warehouse)
+    sym = parse_symbol(symbol) if symbol else None
+    with progress_bar("import", enabled=not as_json) as progress:
+        report = import_files(list(paths), store, symbol=sym, timeframe=timeframe,
+                              progress=progress)
+    data = report.to_dict() if hasattr(report, "to_dict") else vars(report)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(str(report))
+
+
+@click.command()
+@click.option("--days-5m", type=int, default=None)
+@click.option("--days-1h", type=int, default=None)
+@click.option("--days-1d", type=int, default=None)
+@json_option
+@click.pass_context
+def bootstrap(ctx: click.Context, days_5m: int | None, days_1h: int | None, days_1d: int | None,
+              as_json: bool) -> None:
+    """Backfill candle history from the configured market; resumes where it stopped."""
+    from trading_brain.engine.bootstrap import bootstrap_history
+    from trading_brain.runtime import Runtime
+
+    home = home_of(ctx)
+    require_initialised(home)
+    rt = Runtime(home)
+    h = rt.settings.history
+    days = {"1d": days_1d or h.days_1d, "1h": days_1h or h.days_1h, "5m": days_5m or h.days_5m}
+    with progress_bar("bootstrap", enabled=not as_json) as progress:
+        reports = bootstrap_history(rt.market, rt.store, rt.settings.symbols, days,
+                                    now=rt.clock.now(), progress=progress)
+    data = {tf: {"fetched": r.fetched, "stored": r.stored, "quarantined": r.quarantined,
+                 "venue_omitted": r.omitted} for tf, r in reports.items()}
+    if as_json:
+        emit_json(data)
+    else:
+        for tf, d in data.items():
+            click.echo(f"{tf}: stored {d['stored']}, quarantined {d['quarantined']}, "
+                       f"venue omitted {d['venue_omitted']}")

@@ -1,0 +1,18 @@
+"""The single ``dg.Definitions`` of Trading Brain (loaded by `dagster dev`, tests and `dg check defs`).
+
+Groups live in ``defs/<group>/``; this module only merges them and binds the resource.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from trading_brain.defs.market.jobs import MARKET_ASSETS, bootstrap_job, scan_job, scan_schedule
+from trading_brain.defs.resources import TradingBrainResource
+
+defs = dg.Definitions(
+    assets=MARKET_ASSETS,
+    jobs=[scan_job, bootstrap_job],
+    schedules=[scan_schedule],
+    resources={"tb": TradingBrainResource()},
+)

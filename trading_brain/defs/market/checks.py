@@ -1,0 +1,60 @@
+"""Asset-check specs and results for candle assets (evaluated inside the asset's run).
+
+Severity ERROR everywhere (DESIGN §5: trading must stop on stale, gapped or invalid data).
+Blocking — downstream assets of the run are skipped — for freshness, validity and duplicates;
+gaps are ERROR but not blocking, so one lost bar alerts without halting the day's scans.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dagster as dg
+
+from trading_brain.engine import market_checks
+from trading_brain.engine.market_checks import CheckOutcome
+
+
+def candle_check_specs(asset: str, freshness: bool = False) -> list[dg.AssetCheckSpec]:
+    specs = [
+        dg.AssetCheckSpec(f"{asset}_ohlc_valid", asset=asset, blocking=True,
+                          description="low ≤ open, close ≤ high; prices positive and finite"),
+        dg.AssetCheckSpec(f"{asset}_no_duplicates", asset=asset, blocking=True,
+                          description="one candle per (symbol, open time)"),
+        dg.AssetCheckSpec(f"{asset}_no_gaps", asset=asset,
+                          description="no missing bars beyond what the venue omitted"),
+    ]
+    if freshness:
+        specs.append(dg.AssetCheckSpec(
+            f"{asset}_fresh", asset=asset, blocking=True,
+            description="newest 5m candle closed ≤ 15 minutes ago while the market is live"))
+    return specs
+
+
+def to_result(name: str, outcome: CheckOutcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name, passed=outcome.passed, severity=dg.AssetCheckSeverity.ERROR,
+        description=outcome.description,
+        metadata={k: v for k, v in outcome.metadata.items() if v is not None})
+
+
+def candle_check_results(
+    rt, asset: str, timeframe: str, start: datetime, end: datetime, now: datetime,
+    freshness: bool = False,
+) -> list[dg.AssetCheckResult]:
+    store, symbols = rt.store, rt.settings.symbols
+    with store.session():
+        audit = store.candle_audit(timeframe, start, end)
+        stored = store.read_candles(symbols, timeframe, start, end).select("symbol", "ts")
+        omitted = store.read_omissions(symbols, timeframe, start, end)
+        latest = store.latest_candle_ts("5m") if freshness else {}
+    results = [
+        to_result(f"{asset}_ohlc_valid", market_checks.validity(audit, timeframe)),
+        to_result(f"{asset}_no_duplicates", market_checks.duplicates(audit, timeframe)),
+        to_result(f"{asset}_no_gaps", market_checks.gaps(stored, omitted, timeframe, start, end)),
+    ]
+    if freshness:
+        current = start <= now - market_checks.FRESHNESS_LIMIT < end or start <= now < end
+        results.append(to_result(f"{asset}_fresh", market_checks.freshness(
+            latest, symbols, now, live=rt.market_is_live and current)))
+    return results

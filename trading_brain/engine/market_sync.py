@@ -1,0 +1,146 @@
+"""Fetch closed candles from a market into the warehouse: validated, idempotent, gap-aware.
+
+Contract of ``sync_window`` (used by the 5-minute scan, Dagster backfills and the bootstrap):
+- only bars that have closed at ``now`` and whose open time is in ``[start, end)`` are fetched;
+  an incremental call re-fetches from the newest stored bar minus ``overlap_bars`` (a venue may
+  revise its last bar) so nothing is missed and nothing is stored twice (upserts are keyed);
+- every fetched frame passes ``engine.candles.validate``: good rows are upserted, bad rows are
+  quarantined with their reason; a bad batch never changes stored candles;
+- open times inside the span of returned bars for which the venue returned nothing are
+  recorded as venue omissions (the gap check tolerates exactly those).
+
+``derive_window`` builds 1h/1d candles from stored 5m candles — complete buckets only — and
+fetches directly from the market the closed buckets that 5m cannot complete (history older
+than the 5m retention, or intervals the venue omitted at 5m).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from trading_brain.domain import timeframes as tfs
+from trading_brain.domain.candles import conform, empty_candles
+from trading_brain.engine.candles import aggregate, validate
+from trading_brain.ports import CandleStore, MarketData
+
+
+@dataclass
+class SyncReport:
+    """What one sync did; ``latest`` maps symbol to the newest stored open time after it."""
+
+    timeframe: str
+    fetched: int = 0
+    stored: int = 0
+    quarantined: int = 0
+    omitted: int = 0
+    derived: int = 0
+    latest: dict[str, datetime] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, other: SyncReport) -> None:
+        self.fetched += other.fetched
+        self.stored += other.stored
+        self.quarantined += other.quarantined
+        self.omitted += other.omitted
+        self.derived += other.derived
+        self.latest.update(other.latest)
+        for k, v in other.reasons.items():
+            self.reasons[k] = self.reasons.get(k, 0) + v
+
+
+def closed_end(now: datetime, timeframe: str) -> datetime:
+    """Exclusive upper bound on open times of bars closed at ``now``."""
+    return tfs.floor_time(now, timeframe)
+
+
+def sync_window(
+    market: MarketData, store: CandleStore, symbols: Sequence[str], timeframe: str,
+    start: datetime, end: datetime, *, now: datetime, overlap_bars: int = 1,
+    incremental: bool = True,
+) -> SyncReport:
+    """Fetch, validate and store the closed ``timeframe`` bars of ``symbols`` in ``[start, end)``."""
+    report = SyncReport(timeframe)
+    stop = min(end, closed_end(now, timeframe))
+    latest = store.latest_candle_ts(timeframe) if incremental else {}
+    step = tfs.delta(timeframe)
+    frames = []
+    for symbol in symbols:
+        begin = start
+        if symbol in latest and start <= latest[symbol] < stop:
+            begin = max(start, latest[symbol] - overlap_bars * step)
+        if begin < stop:
+            frames.append(market.candles(symbol, timeframe, begin, stop))  # type: ignore[arg-type]
+    fetched = pl.concat(frames) if frames else empty_candles()
+    _store_batch(store, fetched, timeframe, market.name, report)
+    return report
+
+
+def derive_window(
+    market: MarketData, store: CandleStore, symbols: Sequence[str], timeframe: str,
+    start: datetime, end: datetime, *, now: datetime, five_minute: pl.DataFrame,
+) -> SyncReport:
+    """Store 1h/1d bars in ``[start, end)``: aggregated from ``five_minute`` where complete, else
+    fetched directly from ``market`` (only for closed buckets)."""
+    report = SyncReport(timeframe)
+    stop = min(end, closed_end(now, timeframe))
+    if start >= stop:
+        return report
+    agg = aggregate(five_minute, timeframe) if five_minute.height else empty_candles()
+    agg = agg.filter((pl.col("ts") >= start) & (pl.col("ts") < stop))
+    report.derived = agg.height
+    expected = _expected(start, stop, timeframe)
+    frames = [agg]
+    for symbol in symbols:
+        have = set(agg.filter(pl.col("symbol") == symbol)["ts"].to_list())
+        missing = [t for t in expected if t not in have]
+        if missing:
+            got = market.candles(symbol, timeframe, missing[0], missing[-1] + tfs.delta(timeframe))  # type: ignore[arg-type]
+            frames.append(got.filter(pl.col("ts").is_in(missing)))
+    _store_batch(store, pl.concat(frames), timeframe, market.name, report)
+    return report
+
+
+def _store_batch(
+    store: CandleStore, fetched: pl.DataFrame, timeframe: str, source: str, report: SyncReport
+) -> None:
+    report.fetched += fetched.height
+    if fetched.is_empty():
+        return
+    good, bad = validate(conform(fetched), timeframe)
+    with store.session():
+        _write(store, good, bad, timeframe, source, report)
+
+
+def _write(
+    store: CandleStore, good: pl.DataFrame, bad: pl.DataFrame, timeframe: str, source: str,
+    report: SyncReport,
+) -> None:
+    report.stored += store.upsert_candles(good, source=source)
+    if bad.height:
+        report.quarantined += store.quarantine_candles(bad, source)
+        for reason, n in bad.group_by("reason").len().iter_rows():
+            report.reasons[reason] = report.reasons.get(reason, 0) + n
+    for (symbol,), part in good.group_by("symbol"):
+        times = part["ts"]
+        report.latest[symbol] = times.max()
+        interior = _expected(times.min(), times.max() + tfs.delta(timeframe), timeframe)
+        present = set(times.to_list()) | set(bad.filter(pl.col("symbol") == symbol)["ts"].to_list())
+        omitted = [t for t in interior if t not in present]
+        report.omitted += store.record_omissions(symbol, timeframe, omitted)
+        store.forget_omissions(symbol, timeframe, times.to_list())
+
+
+def _expected(start: datetime, stop: datetime, timeframe: str) -> list[datetime]:
+    """Every aligned open time in ``[start, stop)``."""
+    first = tfs.floor_time(start, timeframe)
+    if first < start:
+        first += tfs.delta(timeframe)
+    if first >= stop:
+        return []
+    rng = pl.datetime_range(first, stop, tfs.delta(timeframe), closed="left",
+                            time_unit="us", time_zone="UTC", eager=True)
+    return rng.to_list()

@@ -1,0 +1,67 @@
+"""Build the adapters of one home from its settings — the one place the environment is chosen.
+
+``Runtime(home)`` reads ``trading_brain.toml`` and hands out the warehouse store, the clock and
+the market adapter the settings name (``sim`` default, ``replay``, ``kraken``). Adapters are
+imported lazily so a command pays only for what it uses. ``now`` pins the clock (tests, replays).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+from trading_brain.adapters.clock import SimClock, SystemClock
+from trading_brain.adapters.duckdb import Store
+from trading_brain.errors import ConfigError
+from trading_brain.ports import Clock, MarketData
+from trading_brain.settings import Home, Settings, load_settings
+
+
+class Runtime:
+    """Settings, store, clock and market of one home."""
+
+    def __init__(self, home: Home | Path | str | None = None, *, now: datetime | None = None,
+                 settings: Settings | None = None) -> None:
+        self.home = home if isinstance(home, Home) else Home(home)
+        self._settings = settings
+        self._now = now
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings or load_settings(self.home)
+
+    @cached_property
+    def clock(self) -> Clock:
+        return SimClock(self._now) if self._now is not None else SystemClock()
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.open(self.home.warehouse)
+
+    @cached_property
+    def market(self) -> MarketData:
+        return build_market(self.settings, self.home, self.clock)
+
+    @property
+    def market_is_live(self) -> bool:
+        """Live markets produce new candles with the wall clock; replayed files do not."""
+        return self.settings.market != "replay"
+
+
+def build_market(settings: Settings, home: Home, clock: Clock) -> MarketData:
+    """The MarketData adapter for ``settings.market``."""
+    if settings.market == "sim":
+        from trading_brain.adapters.sim import SimMarket
+
+        return SimMarket(settings.symbols, seed=settings.sim.seed, clock=clock)
+    if settings.market == "replay":
+        from trading_brain.adapters.replay import ReplayMarket
+
+        if not settings.replay.data:
+            raise ConfigError("market = 'replay' needs replay.data = [files or folders]")
+        paths = [p if Path(p).is_absolute() else str(home.root / p) for p in settings.replay.data]
+        return ReplayMarket(paths, clock=clock)
+    from trading_brain.adapters.kraken import KrakenMarket
+
+    return KrakenMarket(settings.kraken, clock=clock)

@@ -1,0 +1,45 @@
+"""Shared fixtures: temporary homes and warehouses (real DuckDB files), paths to ../shared/data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (skips when absent)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def store(tmp_path):
+    from trading_brain.adapters.duckdb import Store
+
+    return Store.open(tmp_path / "warehouse.duckdb")
+
+
+def make_candles(symbol: str = "BTC/USD", timeframe: str = "5m", n: int = 10,
+                 start: datetime = datetime(2026, 1, 1, tzinfo=UTC), price: float = 100.0,
+                 seed: int = 0) -> pl.DataFrame:
+    """A valid synthetic candle frame (random walk) for tests."""
+    step = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400}[timeframe]
+    rng = np.random.default_rng(seed)
+    close = price * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    open_ = np.concatenate([[price], close[:-1]])
+    high = np.maximum(open_, close) * 1.001
+    low = np.minimum(open_, close) * 0.999
+    return pl.DataFrame({
+        "symbol": symbol, "timeframe": timeframe,
+        "ts": [start + timedelta(seconds=step * i) for i in range(n)],
+        "open": open_, "high": high, "low": low, "close": close, "volume": rng.uniform(1, 5, n),
+    }).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
