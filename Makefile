@@ -23,8 +23,9 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# Benchmarks are pytest files named bench_*.py; they print their figures (not part of `make test`).
 bench: install
-	$(PY) -m pytest -q -s -p no:cacheprovider trading_brain_tests/benchmarks
+	$(PY) -m pytest -q -s -p no:cacheprovider -o addopts="" -o python_files="bench_*.py" trading_brain_tests/benchmarks
 
 lint: install
 	$(VENV)/bin/ruff check trading_brain trading_brain_tests strategies analyses

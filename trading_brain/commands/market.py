@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from trading_brain.commands.common import (
-    emit_json, home_of, json_option, progress_bar, require_initialised,
+    emit_json,
+    home_of,
+    json_option,
+    progress_bar,
+    require_initialised,
 )
 
 

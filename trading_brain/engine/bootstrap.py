@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import polars as pl
+
 from trading_brain.domain import timeframes as tfs
-from trading_brain.engine.market_sync import SyncReport, closed_end, sync_window
+from trading_brain.engine.market_sync import SyncReport, closed_end, store_fetched
 from trading_brain.ports import CandleStore, MarketData
 
 # Bars per fetch chunk: one day of 5m, ~30 days of 1h, one year of 1d.
@@ -53,15 +55,24 @@ def bootstrap_history(
     market: MarketData, store: BootstrapStore, symbols: Sequence[str],
     days: Mapping[str, int], *, now: datetime, progress: Progress | None = None,
 ) -> dict[str, SyncReport]:
-    """Backfill ``days[tf]`` days of each timeframe for ``symbols``; resumable; returns reports."""
-    done = store.get_bootstrap_progress()
-    chunks = plan(symbols, days, now, done)
+    """Backfill ``days[tf]`` days of each timeframe for ``symbols``; resumable; returns reports.
+
+    Chunks sharing a window are fetched for all their symbols, then written — candles,
+    quarantine, omissions and progress — in one warehouse session (no I/O inside it).
+    """
+    done = dict(store.get_bootstrap_progress())
+    windows: dict[tuple[str, datetime, datetime], list[str]] = {}
+    for symbol, tf, start, end in plan(symbols, days, now, done):
+        windows.setdefault((tf, start, end), []).append(symbol)
     reports = {tf: SyncReport(tf) for tf in days}
-    for i, (symbol, tf, start, end) in enumerate(chunks, 1):
-        rep = sync_window(market, store, [symbol], tf, start, end, now=now, incremental=False)
-        reports[tf].merge(rep)
-        first = done.get((symbol, tf), (start, start))[0]
-        store.set_bootstrap_progress(symbol, tf, min(first, start), end)
+    for i, ((tf, start, end), syms) in enumerate(windows.items(), 1):
+        frames = [market.candles(s, tf, start, end) for s in syms]  # type: ignore[arg-type]
+        with store.session():
+            store_fetched(store, pl.concat(frames), tf, market.name, reports[tf])
+            for s in syms:
+                first = min(done.get((s, tf), (start, start))[0], start)
+                store.set_bootstrap_progress(s, tf, first, end)
+                done[(s, tf)] = (first, end)
         if progress is not None:
-            progress(i, len(chunks), f"{symbol} {tf} {start:%Y-%m-%d}")
+            progress(i, len(windows), f"{tf} {start:%Y-%m-%d}")
     return reports

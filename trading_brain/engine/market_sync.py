@@ -75,8 +75,7 @@ def sync_window(
         if begin < stop:
             frames.append(market.candles(symbol, timeframe, begin, stop))  # type: ignore[arg-type]
     fetched = pl.concat(frames) if frames else empty_candles()
-    _store_batch(store, fetched, timeframe, market.name, report)
-    return report
+    return store_fetched(store, fetched, timeframe, market.name, report)
 
 
 def derive_window(
@@ -100,38 +99,46 @@ def derive_window(
         if missing:
             got = market.candles(symbol, timeframe, missing[0], missing[-1] + tfs.delta(timeframe))  # type: ignore[arg-type]
             frames.append(got.filter(pl.col("ts").is_in(missing)))
-    _store_batch(store, pl.concat(frames), timeframe, market.name, report)
+    return store_fetched(store, pl.concat(frames), timeframe, market.name, report)
+
+
+def store_fetched(
+    store: CandleStore, fetched: pl.DataFrame, timeframe: str, source: str,
+    report: SyncReport | None = None,
+) -> SyncReport:
+    """Validate ``fetched`` and write it in one session: good rows upserted, bad rows
+    quarantined, interior venue omissions recorded, arrived bars un-marked."""
+    report = report or SyncReport(timeframe)
+    report.fetched += fetched.height
+    if fetched.is_empty():
+        return report
+    good, bad = validate(conform(fetched), timeframe)
+    omitted = _omissions(good, bad, timeframe)
+    with store.session():
+        report.stored += store.upsert_candles(good, source=source)
+        if bad.height:
+            report.quarantined += store.quarantine_candles(bad, source)
+        report.omitted += store.record_omissions(timeframe, omitted)
+        store.forget_omissions(timeframe, good)
+    for reason, n in (bad.group_by("reason").len().iter_rows() if bad.height else ()):
+        report.reasons[reason] = report.reasons.get(reason, 0) + n
+    if good.height:
+        report.latest.update(dict(good.group_by("symbol").agg(pl.col("ts").max()).iter_rows()))
     return report
 
 
-def _store_batch(
-    store: CandleStore, fetched: pl.DataFrame, timeframe: str, source: str, report: SyncReport
-) -> None:
-    report.fetched += fetched.height
-    if fetched.is_empty():
-        return
-    good, bad = validate(conform(fetched), timeframe)
-    with store.session():
-        _write(store, good, bad, timeframe, source, report)
-
-
-def _write(
-    store: CandleStore, good: pl.DataFrame, bad: pl.DataFrame, timeframe: str, source: str,
-    report: SyncReport,
-) -> None:
-    report.stored += store.upsert_candles(good, source=source)
-    if bad.height:
-        report.quarantined += store.quarantine_candles(bad, source)
-        for reason, n in bad.group_by("reason").len().iter_rows():
-            report.reasons[reason] = report.reasons.get(reason, 0) + n
-    for (symbol,), part in good.group_by("symbol"):
-        times = part["ts"]
-        report.latest[symbol] = times.max()
-        interior = _expected(times.min(), times.max() + tfs.delta(timeframe), timeframe)
-        present = set(times.to_list()) | set(bad.filter(pl.col("symbol") == symbol)["ts"].to_list())
-        omitted = [t for t in interior if t not in present]
-        report.omitted += store.record_omissions(symbol, timeframe, omitted)
-        store.forget_omissions(symbol, timeframe, times.to_list())
+def _omissions(good: pl.DataFrame, bad: pl.DataFrame, timeframe: str) -> pl.DataFrame:
+    """(symbol, ts) aligned open times between each symbol's first and last returned bar that
+    the venue returned neither as a good nor as a quarantined row."""
+    if good.is_empty():
+        return pl.DataFrame(schema={"symbol": pl.String, "ts": pl.Datetime("us", "UTC")})
+    returned = pl.concat([good.select("symbol", "ts"), bad.select("symbol", "ts")]) \
+        if bad.height else good.select("symbol", "ts")
+    span = good.group_by("symbol").agg(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
+    expected = span.select(
+        "symbol", pl.datetime_ranges("lo", "hi", interval=f"{tfs.seconds(timeframe)}s",
+                                     time_unit="us", time_zone="UTC").alias("ts")).explode("ts")
+    return expected.join(returned, on=["symbol", "ts"], how="anti")
 
 
 def _expected(start: datetime, stop: datetime, timeframe: str) -> list[datetime]:

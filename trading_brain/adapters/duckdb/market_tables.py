@@ -51,27 +51,32 @@ class MarketTablesMixin:
         with self.connect() as con:  # type: ignore[attr-defined]
             return frame(con, f"SELECT {cols} FROM indicators {sql} ORDER BY symbol, ts", params)
 
-    def record_omissions(self, symbol: str, timeframe: str, times: Sequence[datetime]) -> int:
-        """Remember open times the venue returned no bar for (idempotent)."""
-        if not times:
+    def record_omissions(self, timeframe: str, omitted: pl.DataFrame) -> int:
+        """Remember (symbol, ts) open times the venue returned no bar for (idempotent)."""
+        if omitted.is_empty():
             return 0
-        data = pl.DataFrame({"ts": list(times)}, schema={"ts": pl.Datetime("us", "UTC")})
+        data = omitted.select("symbol", pl.col("ts").cast(pl.Datetime("us", "UTC")))
         with self.connect() as con:  # type: ignore[attr-defined]
             con.register("omitted", data.to_arrow())
             try:
-                run(con, """INSERT INTO candle_omissions SELECT ?, ?, ts, now() FROM omitted
-                    ON CONFLICT DO NOTHING""", [symbol, timeframe])
+                run(con, """INSERT INTO candle_omissions SELECT symbol, ?, ts, now() FROM omitted
+                    ON CONFLICT DO NOTHING""", [timeframe])
             finally:
                 con.unregister("omitted")
-        return len(times)
+        return data.height
 
-    def forget_omissions(self, symbol: str, timeframe: str, times: Sequence[datetime]) -> None:
-        """Drop omission marks for bars that have since arrived."""
-        if times:
-            marks = ", ".join("?" for _ in times)
-            self.execute(  # type: ignore[attr-defined]
-                f"DELETE FROM candle_omissions WHERE symbol = ? AND timeframe = ? "
-                f"AND ts IN ({marks})", [symbol, timeframe, *times])
+    def forget_omissions(self, timeframe: str, arrived: pl.DataFrame) -> None:
+        """Drop omission marks for (symbol, ts) bars that have since arrived."""
+        if arrived.is_empty():
+            return
+        data = arrived.select("symbol", pl.col("ts").cast(pl.Datetime("us", "UTC")))
+        with self.connect() as con:  # type: ignore[attr-defined]
+            con.register("arrived", data.to_arrow())
+            try:
+                run(con, """DELETE FROM candle_omissions o USING arrived a
+                    WHERE o.timeframe = ? AND o.symbol = a.symbol AND o.ts = a.ts""", [timeframe])
+            finally:
+                con.unregister("arrived")
 
     def read_omissions(
         self, symbols: Sequence[str] | None, timeframe: str,

@@ -1,6 +1,5 @@
 """Market assets: thin wrappers over engine.market_sync / engine.indicators (DESIGN §5)."""
 
-from __future__ import annotations
 
 from datetime import timedelta
 

@@ -1,10 +1,15 @@
 """Market jobs and the 5-minute schedule (DESIGN §5 names)."""
 
-from __future__ import annotations
 
 import dagster as dg
 
-from trading_brain.defs.market.assets import asset_pairs, candles_1d, candles_1h, candles_5m, indicators
+from trading_brain.defs.market.assets import (
+    asset_pairs,
+    candles_1d,
+    candles_1h,
+    candles_5m,
+    indicators,
+)
 from trading_brain.defs.market.partitions import partition_for
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine.bootstrap import bootstrap_history

@@ -12,8 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from trading_brain.adapters.duckdb import Store
-from trading_brain.adapters.duckdb import migrations
+from trading_brain.adapters.duckdb import Store, migrations
 from trading_brain.adapters.duckdb.connection import connect
 from trading_brain.errors import DataError, OperationalError, WarehouseLocked
 from trading_brain_tests.conftest import make_candles
