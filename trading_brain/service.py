@@ -116,6 +116,7 @@ def run_up(home: Home, host: str, port: int) -> int:
     url = f"http://{host}:{port}"
     lock = acquire_lock(home, {"pid": os.getpid(), "url": url,
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    print(f"Trading Brain for {home.root}: Dagster UI at {url} (Ctrl-C stops)", file=sys.stderr)
     dh = prepare_dagster_home(home)
     dagster = Path(sys.executable).with_name("dagster")
     cmd = [str(dagster), "dev", "-w", str(dh / "workspace.yaml"), "-h", host, "-p", str(port)]

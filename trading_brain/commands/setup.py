@@ -50,5 +50,4 @@ def up(ctx: click.Context, host: str, port: int) -> None:
 
     home = home_of(ctx)
     require_initialised(home)
-    click.echo(f"Trading Brain for {home.root}: Dagster UI at http://{host}:{port}", err=True)
     ctx.exit(run_up(home, host, port))
