@@ -2,8 +2,8 @@
 
 Contract of ``sync_window`` (used by the 5-minute scan, Dagster backfills and the bootstrap):
 - only bars that have closed at ``now`` and whose open time is in ``[start, end)`` are fetched;
-  an incremental call re-fetches from the newest stored bar minus ``overlap_bars`` (a venue may
-  revise its last bar) so nothing is missed and nothing is stored twice (upserts are keyed);
+  an incremental call re-fetches the newest ``overlap_bars`` stored bars (a venue may revise its
+  last bar) so nothing is missed and nothing is stored twice (upserts are keyed);
 - every fetched frame passes ``engine.candles.validate``: good rows are upserted, bad rows are
   quarantined with their reason; a bad batch never changes stored candles;
 - open times inside the span of returned bars for which the venue returned nothing are
@@ -71,7 +71,7 @@ def sync_window(
     for symbol in symbols:
         begin = start
         if symbol in latest and start <= latest[symbol] < stop:
-            begin = max(start, latest[symbol] - overlap_bars * step)
+            begin = max(start, latest[symbol] - (overlap_bars - 1) * step)
         if begin < stop:
             frames.append(market.candles(symbol, timeframe, begin, stop))  # type: ignore[arg-type]
     fetched = pl.concat(frames) if frames else empty_candles()

@@ -26,3 +26,33 @@ class FrozenMarketResource(TradingBrainResource):
                                   clock=SimClock(datetime.fromisoformat(self.frozen_at)))
             self._frozen = rt
         return self._frozen
+
+
+class TamperedMarket:
+    """Wraps a real market: drops bars (venue omissions), corrupts bars, or revises a close."""
+
+    def __init__(self, inner, drop: set | None = None, corrupt: set | None = None,
+                 revise: dict | None = None) -> None:
+        self.inner, self.name = inner, inner.name
+        self.drop, self.corrupt, self.revise = drop or set(), corrupt or set(), revise or {}
+
+    def asset_pairs(self, symbols):
+        return self.inner.asset_pairs(symbols)
+
+    def tickers(self, symbols):
+        return self.inner.tickers(symbols)
+
+    def candles(self, symbol, timeframe, start, end):
+        import polars as pl
+
+        df = self.inner.candles(symbol, timeframe, start, end)
+        df = df.filter(~pl.col("ts").is_in(list(self.drop)))
+        if self.corrupt:  # high below low: must be quarantined, never stored
+            df = df.with_columns(pl.when(pl.col("ts").is_in(list(self.corrupt)))
+                                 .then(pl.col("low") * 0.5).otherwise(pl.col("high")).alias("high"))
+        for ts, close in self.revise.items():
+            df = df.with_columns(pl.when(pl.col("ts") == ts).then(close)
+                                 .otherwise(pl.col("close")).alias("close"))
+            df = df.with_columns(pl.max_horizontal("high", "close").alias("high"),
+                                 pl.min_horizontal("low", "close").alias("low"))
+        return df

@@ -1,0 +1,1 @@
+"""Tests of the Kraken adapter against the local fake Kraken server."""
