@@ -1,0 +1,1 @@
+"""Tests of the sim market adapter (trading_brain.adapters.sim)."""
