@@ -83,6 +83,15 @@ def validity(audit: Mapping[str, int], timeframe: str) -> CheckOutcome:
     return CheckOutcome(True, f"all {audit['rows']} {timeframe} candles valid{note}", meta)
 
 
+def quarantine(audit: Mapping[str, int], timeframe: str) -> CheckOutcome:
+    """Reports rows refused by validation in the window (a WARN: bad input was kept out)."""
+    meta = {"quarantined": audit["quarantined"]}
+    if audit["quarantined"]:
+        return CheckOutcome(False, f"{audit['quarantined']} {timeframe} row(s) quarantined "
+                                   "(see table candles_quarantine)", meta)
+    return CheckOutcome(True, f"no {timeframe} rows quarantined", meta)
+
+
 def duplicates(audit: Mapping[str, int], timeframe: str) -> CheckOutcome:
     meta = {"rows": audit["rows"], "duplicates": audit["duplicates"]}
     if audit["duplicates"]:

@@ -56,3 +56,9 @@ def test_finite_indicators():
     bad = pl.DataFrame({"rsi_14": [float("nan"), 50.0], "atr_14": [1.0, float("inf")]})
     out = mc.finite_indicators(bad)
     assert not out.passed and out.metadata["non_finite"] == 2
+
+
+def test_quarantine_is_reported():
+    assert mc.quarantine({"quarantined": 0}, "5m").passed
+    out = mc.quarantine({"quarantined": 4}, "5m")
+    assert not out.passed and "4 5m row(s) quarantined" in out.description

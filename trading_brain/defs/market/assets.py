@@ -12,6 +12,7 @@ from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine import market_checks
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.market_sync import derive_window, sync_window
+from trading_brain.engine.retention import apply_retention
 
 POOL = "warehouse"
 
@@ -29,8 +30,9 @@ def asset_pairs(tb: TradingBrainResource) -> dg.MaterializeResult:
 
 def _metadata(report, rt) -> dict:
     newest = max(report.latest.values()) if report.latest else None
+    derived = {"derived_from_5m": report.derived} if report.timeframe != "5m" else {}
     return {"market": rt.market.name, "fetched": report.fetched, "stored": report.stored,
-            "derived_from_5m": report.derived, "quarantined": report.quarantined,
+            **derived, "quarantined": report.quarantined,
             "venue_omitted": report.omitted, "newest_candle": str(newest) if newest else "none",
             "quarantine_reasons": ", ".join(f"{k}={v}" for k, v in report.reasons.items()) or "none"}
 
@@ -45,8 +47,11 @@ def candles_5m(context: dg.AssetExecutionContext, tb: TradingBrainResource) -> d
     start, end = day_window(context)
     now = rt.clock.now()
     report = sync_window(rt.market, rt.store, rt.settings.symbols, "5m", start, end, now=now)
+    h = rt.settings.history
+    removed = apply_retention(rt.store, now, h.retention_days_5m, h.retention_days_1h)
     checks = candle_check_results(rt, "candles_5m", "5m", start, end, now, freshness=True)
-    return dg.MaterializeResult(metadata=_metadata(report, rt), check_results=checks)
+    meta = _metadata(report, rt) | {f"retention_removed_{k}": v for k, v in removed.items()}
+    return dg.MaterializeResult(metadata=meta, check_results=checks)
 
 
 def _derived_asset(name: str, timeframe: str) -> dg.AssetsDefinition:

@@ -1,6 +1,7 @@
 """Asset-check specs and results for candle assets (evaluated inside the asset's run).
 
-Severity ERROR everywhere (DESIGN §5: trading must stop on stale, gapped or invalid data).
+Severity ERROR (DESIGN §5: trading must stop on stale, gapped or invalid data), except the
+quarantine report, a WARN: bad rows were kept out, but someone should look at them.
 Blocking — downstream assets of the run are skipped — for freshness, validity and duplicates;
 gaps are ERROR but not blocking, so one lost bar alerts without halting the day's scans.
 """
@@ -23,6 +24,8 @@ def candle_check_specs(asset: str, freshness: bool = False) -> list[dg.AssetChec
                           description="one candle per (symbol, open time)"),
         dg.AssetCheckSpec(f"{asset}_no_gaps", asset=asset,
                           description="no missing bars beyond what the venue omitted"),
+        dg.AssetCheckSpec(f"{asset}_quarantine", asset=asset,
+                          description="WARN when rows of the day were quarantined by validation"),
     ]
     if freshness:
         specs.append(dg.AssetCheckSpec(
@@ -31,9 +34,10 @@ def candle_check_specs(asset: str, freshness: bool = False) -> list[dg.AssetChec
     return specs
 
 
-def to_result(name: str, outcome: CheckOutcome) -> dg.AssetCheckResult:
+def to_result(name: str, outcome: CheckOutcome,
+              severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        check_name=name, passed=outcome.passed, severity=dg.AssetCheckSeverity.ERROR,
+        check_name=name, passed=outcome.passed, severity=severity,
         description=outcome.description,
         metadata={k: v for k, v in outcome.metadata.items() if v is not None})
 
@@ -52,6 +56,8 @@ def candle_check_results(
         to_result(f"{asset}_ohlc_valid", market_checks.validity(audit, timeframe)),
         to_result(f"{asset}_no_duplicates", market_checks.duplicates(audit, timeframe)),
         to_result(f"{asset}_no_gaps", market_checks.gaps(stored, omitted, timeframe, start, end)),
+        to_result(f"{asset}_quarantine", market_checks.quarantine(audit, timeframe),
+                  dg.AssetCheckSeverity.WARN),
     ]
     if freshness:
         current = start <= now - market_checks.FRESHNESS_LIMIT < end or start <= now < end
