@@ -27,6 +27,7 @@ import polars as pl
 from trading_brain.adapters.duckdb import migrations
 from trading_brain.adapters.duckdb.connection import connect, frame, run, transaction
 from trading_brain.adapters.duckdb.market_tables import MarketTablesMixin, _window
+from trading_brain.adapters.duckdb.research_tables import ResearchTablesMixin
 from trading_brain.domain.candles import CANDLE_KEY, CANDLE_SCHEMA, conform, empty_candles
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.errors import DataError
@@ -34,7 +35,7 @@ from trading_brain.errors import DataError
 _MIGRATED: set[str] = set()
 
 
-class Store(MarketTablesMixin):
+class Store(MarketTablesMixin, ResearchTablesMixin):
     """The DuckDB warehouse at ``path``."""
 
     def __init__(self, path: Path | str, *, lock_budget_s: float = 30.0) -> None:

@@ -1,0 +1,139 @@
+"""The strategy registry: validate a version, record it, deploy it, roll back.
+
+Rules (DESIGN §7):
+- a released ``(strategy_id, version)`` is immutable: registering a different source for an
+  existing version is refused (``StrategyError``); the same source again is a no-op;
+- nothing is recorded unless every gate passed, in order: static gate + sandbox start (by the
+  ``open_source`` factory, which the caller builds with the sandbox worker), a smoke run on
+  sample bars that satisfies the output contract and is deterministic across two runs, the
+  look-ahead check and the warm-up check;
+- exactly one version is ``active``; ``deploy`` and ``rollback`` are logged, and ``rollback``
+  returns to the version deployed before the current one.
+
+The engine never imports the sandbox: ``open_source(source_text)`` returns an object with the
+``ports.SignalSource`` members plus ``params_schema() -> (json_schema, defaults)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import polars as pl
+
+from trading_brain.engine.lookahead import check_lookahead, check_warmup
+from trading_brain.errors import ConfigError, StrategyError
+from trading_brain.ports import SignalSource
+
+
+class VersionSource(SignalSource, Protocol):
+    def params_schema(self) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+
+class RegistryStore(Protocol):
+    def strategy_version(self, strategy_id: str, version: int) -> dict[str, Any] | None: ...
+
+    def strategy_versions(self, strategy_id: str | None = None) -> list[dict[str, Any]]: ...
+
+    def insert_strategy_version(self, row: dict[str, Any]) -> None: ...
+
+    def set_active_version(self, strategy_id: str, version: int, action: str, reason: str) -> None: ...
+
+    def deployment_history(self) -> list[tuple[str, int, str, str]]: ...
+
+    def active_version(self) -> tuple[str, int] | None: ...
+
+
+def sha256(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``"ema_cross@2"`` -> (``"ema_cross"``, 2); ``"ema_cross"`` -> (``"ema_cross"``, None)."""
+    name, _, ver = ref.partition("@")
+    if not name or (ver and not ver.lstrip("v").isdigit()):
+        raise ConfigError(f"invalid strategy reference {ref!r}; expected ID or ID@VERSION")
+    return name, int(ver.lstrip("v")) if ver else None
+
+
+def validate_version(source: VersionSource, bars: pl.DataFrame, *, cut_points: int = 12,
+                     samples: int = 12) -> dict[str, Any]:
+    """Run the post-gate checks on ``bars``; raise StrategyError naming the first failure."""
+    first = source.generate(bars)
+    if not first.equals(source.generate(bars)):
+        raise StrategyError("generate is not deterministic: two runs on the same bars differ")
+    look = check_lookahead(source, bars, cut_points=cut_points)
+    if not look.passed:
+        raise StrategyError(look.summary())
+    warm = check_warmup(source, bars, source.warmup_bars, samples=samples)
+    if not warm.passed:
+        raise StrategyError(warm.summary())
+    entries = int((first["action"] == "enter").sum())
+    return {"smoke_rows": first.height, "smoke_entries": entries,
+            "lookahead": look.to_metadata(), "warmup": warm.to_metadata()}
+
+
+def register(
+    store: RegistryStore, source_text: str, open_source: Callable[[str], VersionSource],
+    sample_bars: pl.DataFrame, *, path: str | None = None, reason: str = "released",
+    parent_version: int | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Validate and record a version; return (row, created). Nothing is written on failure."""
+    digest = sha256(source_text)
+    src = open_source(source_text)
+    try:
+        sid, ver = src.strategy_id, src.version
+        existing = store.strategy_version(sid, ver)
+        if existing is not None:
+            if existing["sha256"] != digest:
+                raise StrategyError(
+                    f"{sid}@{ver} is already released with a different source "
+                    f"(sha256 {existing['sha256'][:12]}…); a change must be a new version "
+                    f"v{_next_version(store, sid)}")
+            return existing, False
+        schema, defaults = src.params_schema()
+        validation = validate_version(src, sample_bars)
+    finally:
+        src.close()
+    row = {"strategy_id": sid, "version": ver, "source": source_text, "sha256": digest,
+           "path": path, "parent_version": parent_version, "reason": reason,
+           "warmup_bars": src.warmup_bars, "params_default": defaults, "param_space": schema,
+           "status": "registered", "validation": validation}
+    store.insert_strategy_version({**row, "created_at": _now_sql()})
+    return store.strategy_version(sid, ver) or row, True
+
+
+def deploy(store: RegistryStore, strategy_id: str, version: int, reason: str = "manual") -> None:
+    """Make a registered version the active one."""
+    row = store.strategy_version(strategy_id, version)
+    if row is None:
+        raise ConfigError(f"unknown strategy version {strategy_id}@{version}")
+    if row["status"] not in ("registered", "active"):
+        raise ConfigError(f"{strategy_id}@{version} is {row['status']} and cannot be deployed")
+    store.set_active_version(strategy_id, version, "deploy", reason)
+
+
+def rollback(store: RegistryStore, reason: str = "manual") -> tuple[str, int]:
+    """Return to the version deployed before the current one (a stack: deploys push,
+    rollbacks pop); return it."""
+    stack: list[tuple[str, int]] = []
+    for sid, ver, action, _ in store.deployment_history():
+        if action == "rollback":
+            stack.pop()
+        else:
+            stack.append((sid, ver))
+    if len(stack) < 2:
+        raise ConfigError("nothing to roll back to: no earlier deployed version")
+    target = stack[-2]
+    store.set_active_version(*target, "rollback", reason)
+    return target
+
+
+def _next_version(store: RegistryStore, strategy_id: str) -> int:
+    return max((r["version"] for r in store.strategy_versions(strategy_id)), default=0) + 1
+
+
+def _now_sql() -> datetime:
+    return datetime.now(UTC)
