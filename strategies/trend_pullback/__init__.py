@@ -1,0 +1,1 @@
+"""Hourly trend-pullback family with ATR-based stops (one file per released version, never edited)."""
