@@ -4,7 +4,8 @@ Contract of ``sync_window`` (used by the 5-minute scan, Dagster backfills and th
 - only bars that have closed at ``now`` and whose open time is in ``[start, end)`` are fetched;
   an incremental call re-fetches the newest ``overlap_bars`` stored bars (a venue may revise its
   last bar) so nothing is missed and nothing is stored twice (upserts are keyed);
-- every fetched frame passes ``engine.candles.validate``: good rows are upserted, bad rows are
+- every fetched frame passes ``engine.candles.validate`` (with the newest stored bars as context,
+  so a lone outlier print in a short tail is caught): good rows are upserted, bad rows are
   quarantined with their reason; a bad batch never changes stored candles;
 - open times inside the span of returned bars for which the venue returned nothing are
   recorded as venue omissions (the gap check tolerates exactly those).
@@ -24,8 +25,11 @@ import polars as pl
 
 from trading_brain.domain import timeframes as tfs
 from trading_brain.domain.candles import conform, empty_candles
-from trading_brain.engine.candles import aggregate, validate
+from trading_brain.engine.candles import SCALE_WINDOW, aggregate, validate
 from trading_brain.ports import CandleStore, MarketData
+
+# Stored bars handed to validation as context, so a lone new print can be judged an outlier.
+CONTEXT_BARS = SCALE_WINDOW
 
 
 @dataclass
@@ -65,8 +69,13 @@ def sync_window(
     """Fetch, validate and store the closed ``timeframe`` bars of ``symbols`` in ``[start, end)``."""
     report = SyncReport(timeframe)
     stop = min(end, closed_end(now, timeframe))
-    latest = store.latest_candle_ts(timeframe) if incremental else {}
+    latest: dict[str, datetime] = {}
+    history = None
     step = tfs.delta(timeframe)
+    if incremental:
+        with store.session():
+            latest = store.latest_candle_ts(timeframe)
+            history = store.read_candles(symbols, timeframe, stop - CONTEXT_BARS * step, stop)
     frames = []
     for symbol in symbols:
         begin = start
@@ -75,7 +84,7 @@ def sync_window(
         if begin < stop:
             frames.append(market.candles(symbol, timeframe, begin, stop))  # type: ignore[arg-type]
     fetched = pl.concat(frames) if frames else empty_candles()
-    return store_fetched(store, fetched, timeframe, market.name, report)
+    return store_fetched(store, fetched, timeframe, market.name, report, history=history)
 
 
 def derive_window(
@@ -104,7 +113,7 @@ def derive_window(
 
 def store_fetched(
     store: CandleStore, fetched: pl.DataFrame, timeframe: str, source: str,
-    report: SyncReport | None = None,
+    report: SyncReport | None = None, history: pl.DataFrame | None = None,
 ) -> SyncReport:
     """Validate ``fetched`` and write it in one session: good rows upserted, bad rows
     quarantined, interior venue omissions recorded, arrived bars un-marked."""
@@ -112,7 +121,9 @@ def store_fetched(
     report.fetched += fetched.height
     if fetched.is_empty():
         return report
-    good, bad = validate(conform(fetched), timeframe)
+    if history is not None and history.height:  # context for outlier detection only
+        history = history.join(fetched.select("symbol", "ts"), on=["symbol", "ts"], how="anti")
+    good, bad = validate(conform(fetched), timeframe, history=history)
     omitted = _omissions(good, bad, timeframe)
     with store.session():
         report.stored += store.upsert_candles(good, source=source)

@@ -64,10 +64,11 @@ def test_corrupt_rows_are_quarantined_and_revisions_replace(store):
     assert q["ts"].to_list() == [_t(10)]
     assert _t(10) not in store.read_candles(["BTC/USD"], "5m")["ts"].to_list()
     # the venue revises its last bar: the overlap re-fetch replaces it, no duplicate
-    revised = TamperedMarket(SimMarket(SYMS, seed=3, clock=clock), revise={_t(25): 123.0})
+    new_close = store.read_candles(["BTC/USD"], "5m")["close"][-1] * 1.001
+    revised = TamperedMarket(SimMarket(SYMS, seed=3, clock=clock), revise={_t(25): new_close})
     sync_window(revised, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1), now=clock.now())
     last = store.read_candles(["BTC/USD"], "5m").filter(pl.col("ts") == _t(25))
-    assert last.height == 1 and last["close"][0] == 123.0
+    assert last.height == 1 and last["close"][0] == new_close
 
 
 def test_derived_hours_from_complete_buckets_else_fetched(store):
@@ -85,3 +86,15 @@ def test_derived_hours_from_complete_buckets_else_fetched(store):
     for col in ("open", "high", "low", "close"):
         assert hours[col].to_list() == direct[col].to_list()
     assert hours["volume"].to_numpy() == __import__("pytest").approx(direct["volume"].to_numpy(), rel=1e-12)
+
+
+def test_a_lone_outlier_print_in_a_short_tail_is_quarantined(store):
+    clock = SimClock(_t(600))
+    honest = SimMarket(SYMS, seed=3, clock=clock)
+    sync_window(honest, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1), now=clock.now())
+    clock.set(_t(610))
+    last = honest.candles("BTC/USD", "5m", _t(600), _t(605))["close"][0]
+    spiky = TamperedMarket(SimMarket(SYMS, seed=3, clock=clock), revise={_t(605): last * 3})
+    rep = sync_window(spiky, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1), now=clock.now())
+    assert rep.quarantined == 1 and set(rep.reasons) <= {"outlier_close", "outlier_wick"}
+    assert _t(605) not in store.read_candles(["BTC/USD"], "5m")["ts"].to_list()
