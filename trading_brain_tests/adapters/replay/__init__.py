@@ -1,0 +1,1 @@
+"""Tests of the replay market adapter and candle file readers."""
