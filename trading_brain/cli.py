@@ -21,6 +21,7 @@ COMMANDS = {
     "status": "trading_brain.commands.market:status",
     "import-ohlcv": "trading_brain.commands.market:import_ohlcv",
     "bootstrap": "trading_brain.commands.market:bootstrap",
+    "strategies": "trading_brain.commands.strategies:strategies",
 }
 HELP = {
     "init": "Create a home: config, warehouse, migrations, history.",
@@ -28,6 +29,7 @@ HELP = {
     "status": "Mode and candle coverage per symbol and timeframe.",
     "import-ohlcv": "Load OHLCV files (CSV, CSV.gz, Parquet, Kraken export) into the warehouse.",
     "bootstrap": "Backfill candle history (resumes where it stopped).",
+    "strategies": "Strategy versions: list, show, validate, register, deploy, rollback, run, check.",
 }
 
 

@@ -1,0 +1,228 @@
+"""`trading-brain strategies list|show|validate|register|deploy|rollback|run|check`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from trading_brain.commands.common import emit_json, home_of, json_option, require_initialised
+
+
+def _settings(ctx: click.Context):
+    from trading_brain.settings import load_settings
+
+    return load_settings(home_of(ctx))
+
+
+def _store(ctx: click.Context, required: bool = True):
+    from trading_brain.adapters.duckdb import Store
+
+    home = home_of(ctx)
+    if not home.is_initialised():
+        if required:
+            require_initialised(home)
+        return None
+    return Store.open(home.warehouse)
+
+
+def _params(text: str | None) -> dict | None:
+    from trading_brain.errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--params is not valid JSON: {e.msg} at column {e.colno}") from None
+    if not isinstance(value, dict):
+        raise ConfigError("--params must be a JSON object such as '{\"fast\": 12}'")
+    return value
+
+
+@click.group()
+def strategies() -> None:
+    """Strategy versions: list, inspect, validate, register, deploy, roll back, run, check."""
+
+
+@strategies.command("list")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """Strategy files in strategies/ and their registry status."""
+    from trading_brain.strategy_api import find_strategies
+
+    store = _store(ctx, required=False)
+    reg = {(r["strategy_id"], r["version"]): r for r in (store.strategy_versions() if store else [])}
+    rows = [{"strategy": r.strategy_id, "version": r.version, "path": str(r.path),
+             "status": reg.get((r.strategy_id, r.version), {}).get("status", "unregistered")}
+            for r in find_strategies()]
+    known = {(r["strategy"], r["version"]) for r in rows}
+    rows += [{"strategy": s, "version": v, "path": r["path"], "status": r["status"]}
+             for (s, v), r in reg.items() if (s, v) not in known]
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['strategy']}@{r['version']:<4} {r['status']:<13} {r['path']}")
+
+
+@strategies.command()
+@click.argument("ref")
+@click.option("--source", "show_source", is_flag=True, help="Print the module source.")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, ref: str, show_source: bool, as_json: bool) -> None:
+    """One version: warm-up, parameters and their space, hash, status, validation."""
+    from trading_brain.engine.registry import sha256
+    from trading_brain.research import sandbox_opener, strategy_source
+
+    store = _store(ctx, required=False)
+    sid, ver, source, path = strategy_source(ref, store)
+    row = store.strategy_version(sid, ver) if store else None
+    if row is None:
+        with sandbox_opener(_settings(ctx))(source) as src:
+            schema, defaults = src.params_schema()
+            row = {"strategy_id": sid, "version": ver, "warmup_bars": src.warmup_bars,
+                   "params_default": defaults, "param_space": schema, "status": "unregistered",
+                   "sha256": sha256(source), "path": path}
+    out = {k: row.get(k) for k in ("strategy_id", "version", "status", "sha256", "path",
+                                   "warmup_bars", "params_default", "param_space", "reason",
+                                   "parent_version", "validation")}
+    if show_source:
+        out["source"] = source
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(f"{sid}@{ver}  status={out['status']}  warmup={out['warmup_bars']} bars  "
+               f"sha256={out['sha256'][:16]}…")
+    click.echo(f"params: {json.dumps(out['params_default'])}")
+    if show_source:
+        click.echo(source)
+
+
+@strategies.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@click.pass_context
+def validate(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Static gate, sandbox run, output contract, determinism, look-ahead and warm-up checks."""
+    from trading_brain.engine.registry import validate_version
+    from trading_brain.research import sample_bars, sandbox_opener
+
+    with sandbox_opener(_settings(ctx))(Path(file).read_text(encoding="utf-8")) as src:
+        result = validate_version(src, sample_bars())
+        result = {"strategy": src.strategy_id, "version": src.version, "valid": True, **result}
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"{result['strategy']}@{result['version']}: valid ({result['smoke_entries']} "
+                   f"entries on {result['smoke_rows']} sample bars; look-ahead and warm-up passed)")
+
+
+@strategies.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", default="released", show_default=True)
+@json_option
+@click.pass_context
+def register(ctx: click.Context, files: tuple[str, ...], reason: str, as_json: bool) -> None:
+    """Validate and record versions (default: every file in strategies/)."""
+    from trading_brain.research import register_files
+
+    rows = register_files(_store(ctx), _settings(ctx), [Path(f) for f in files] or None, reason)
+    if as_json:
+        emit_json(rows)
+    else:
+        for r in rows:
+            click.echo(f"{r['strategy']}@{r['version']}: {'registered' if r['created'] else 'unchanged'}")
+
+
+@strategies.command()
+@click.argument("ref")
+@click.option("--reason", default="manual deploy", show_default=True)
+@click.pass_context
+def deploy(ctx: click.Context, ref: str, reason: str) -> None:
+    """Make ID@VERSION the active strategy (registering its file first if needed)."""
+    from trading_brain.engine import registry
+    from trading_brain.research import register_files, strategy_source
+
+    store = _store(ctx)
+    sid, ver, _source, path = strategy_source(ref, store)
+    if store.strategy_version(sid, ver) is None and path:
+        register_files(store, _settings(ctx), [Path(path)], "released")
+    registry.deploy(store, sid, ver, reason)
+    click.echo(f"deployed {sid}@{ver}")
+
+
+@strategies.command()
+@click.option("--reason", default="manual rollback", show_default=True)
+@click.pass_context
+def rollback(ctx: click.Context, reason: str) -> None:
+    """Return to the version deployed before the current one."""
+    from trading_brain.engine import registry
+
+    sid, ver = registry.rollback(_store(ctx), reason)
+    click.echo(f"rolled back to {sid}@{ver}")
+
+
+@strategies.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True))
+@click.option("--symbol", default=None)
+@click.option("--timeframe", type=click.Choice(["5m", "1h", "1d"]), default=None)
+@click.option("--params", default=None, help="JSON object of parameter overrides.")
+@json_option
+@click.pass_context
+def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None,
+        timeframe: str | None, params: str | None, as_json: bool) -> None:
+    """Run a module's generate in the sandbox over a candle file; print the signals."""
+    from trading_brain.research import load_bars, sandbox_opener
+
+    bars_by_symbol = load_bars(list(data), symbol, timeframe)
+    overrides = _params(params)
+    out = {}
+    with sandbox_opener(_settings(ctx))(Path(file).read_text(encoding="utf-8")) as src:
+        for sym, bars in bars_by_symbol.items():
+            sig = src.generate(bars, overrides)
+            acts = sig.filter(sig["action"] != "hold")
+            out[sym] = {"bars": sig.height, "entries": int((sig["action"] == "enter").sum()),
+                        "exits": int((sig["action"] == "exit").sum()),
+                        "signals": acts.to_dicts()}
+    if as_json:
+        emit_json(out)
+        return
+    for sym, o in out.items():
+        click.echo(f"{sym}: {o['bars']} bars, {o['entries']} entries, {o['exits']} exits")
+
+
+@strategies.command()
+@click.argument("ref")
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True))
+@click.option("--symbol", default=None)
+@click.option("--timeframe", type=click.Choice(["5m", "1h", "1d"]), default=None)
+@click.option("--cut-points", type=int, default=30, show_default=True)
+@json_option
+@click.pass_context
+def check(ctx: click.Context, ref: str, data: tuple[str, ...], symbol: str | None,
+          timeframe: str | None, cut_points: int, as_json: bool) -> None:
+    """Look-ahead and warm-up checks of ID@V (or a FILE) on candle data."""
+    from trading_brain.engine.lookahead import check_lookahead, check_warmup
+    from trading_brain.research import load_bars, sandbox_opener, strategy_source
+
+    source = (Path(ref).read_text(encoding="utf-8") if Path(ref).is_file()
+              else strategy_source(ref, _store(ctx, required=False))[2])
+    results = {}
+    with sandbox_opener(_settings(ctx))(source) as src:
+        for sym, bars in load_bars(list(data), symbol, timeframe).items():
+            look = check_lookahead(src, bars, cut_points=cut_points)
+            warm = check_warmup(src, bars, src.warmup_bars, samples=cut_points)
+            results[sym] = {"lookahead": look.to_metadata(), "warmup": warm.to_metadata()}
+    passed = all(r["lookahead"]["passed"] and r["warmup"]["passed"] for r in results.values())
+    if as_json:
+        emit_json({"strategy": ref, "passed": passed, "symbols": results})
+    else:
+        for sym, r in results.items():
+            click.echo(f"{sym}: {r['lookahead']['summary']}; {r['warmup']['summary']}")
+    if not passed:
+        ctx.exit(1)

@@ -1,0 +1,98 @@
+"""Research services shared by the CLI and the Dagster research assets.
+
+Wires the sandbox worker, the registry engine and candle files together:
+- ``sandbox_opener(settings)``: every strategy source runs in a ``SandboxedStrategy``;
+- ``sample_bars()``: deterministic sim bars used to validate a version before it is recorded;
+- ``load_bars(paths, symbol, timeframe)``: candle files → validated per-symbol bar frames
+  (one-line ``DataError`` for empty data; invalid rows are dropped and counted);
+- ``strategy_source(ref, store)``: the source of ``ID[@V]`` from the registry or ``strategies/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from trading_brain.domain.candles import BARS_COLUMNS
+from trading_brain.engine.registry import parse_ref
+from trading_brain.errors import ConfigError, DataError
+from trading_brain.settings import Settings
+
+SAMPLE_SEED = 7
+SAMPLE_BARS = 4000
+
+
+def sandbox_opener(settings: Settings) -> Callable[[str], Any]:
+    """A factory running any strategy source inside the sandbox worker."""
+    from trading_brain.adapters.sandbox import SandboxedStrategy
+
+    return lambda source: SandboxedStrategy.from_settings(source, settings.sandbox)
+
+
+def sample_bars(n: int = SAMPLE_BARS, symbol: str = "BTC/USD") -> pl.DataFrame:
+    """``n`` deterministic closed 5m bars of the sim market (validation fixture)."""
+    from trading_brain.adapters.clock import SimClock
+    from trading_brain.adapters.sim import SimMarket
+
+    end = datetime(2025, 6, 1, tzinfo=UTC)
+    market = SimMarket([symbol], seed=SAMPLE_SEED, clock=SimClock(end))
+    return market.candles(symbol, "5m", end - timedelta(minutes=5 * n), end).select(BARS_COLUMNS)
+
+
+def load_bars(paths: list[str], symbol: str | None = None,
+              timeframe: str | None = None) -> dict[str, pl.DataFrame]:
+    """Validated bars per symbol from candle files (a file or a folder each)."""
+    from trading_brain.adapters.replay.files import read_candles
+    from trading_brain.engine.candles import validate
+
+    raw = read_candles(paths, symbol=symbol, timeframe=timeframe)
+    good, _bad = validate(raw)
+    if good.is_empty():
+        raise DataError(f"no valid candles in {', '.join(paths)}")
+    tfs = good["timeframe"].unique().to_list()
+    if len(tfs) > 1:
+        raise DataError(f"mixed timeframes {sorted(tfs)} in {', '.join(paths)}; pass --timeframe "
+                        "or one timeframe's files")
+    return {s: part.sort("ts").select(BARS_COLUMNS)
+            for (s,), part in good.partition_by("symbol", as_dict=True).items()}
+
+
+def strategy_source(ref: str, store: Any | None = None,
+                    root: Path | None = None) -> tuple[str, int, str, str | None]:
+    """(strategy_id, version, source, path) of ``ID[@V]`` (newest version when V is omitted)."""
+    from trading_brain.strategy_api import STRATEGIES_ROOT, find_strategies
+
+    sid, ver = parse_ref(ref)
+    if store is not None:
+        rows = store.strategy_versions(sid)
+        row = next((r for r in rows if r["version"] == ver), None) if ver else (rows[-1] if rows else None)
+        if row is not None:
+            return row["strategy_id"], row["version"], row["source"], row["path"]
+    refs = [r for r in find_strategies(root or STRATEGIES_ROOT) if r.strategy_id == sid]
+    if ver is not None:
+        refs = [r for r in refs if r.version == ver]
+    if not refs:
+        known = sorted({r.strategy_id for r in find_strategies(root or STRATEGIES_ROOT)})
+        raise ConfigError(f"unknown strategy {ref!r}; known: {', '.join(known)}")
+    r = max(refs, key=lambda r: r.version)
+    return r.strategy_id, r.version, r.path.read_text(encoding="utf-8"), str(r.path)
+
+
+def register_files(store: Any, settings: Settings, files: list[Path] | None,
+                   reason: str) -> list[dict[str, Any]]:
+    """Validate and record strategy files (default: all of ``strategies/``), oldest first."""
+    from trading_brain.engine.registry import register
+    from trading_brain.strategy_api import find_strategies
+
+    paths = files if files is not None else [r.path for r in find_strategies()]
+    opener, bars, out = sandbox_opener(settings), sample_bars(), []
+    for path in paths:
+        row, created = register(store, path.read_text(encoding="utf-8"), opener, bars,
+                                path=str(path), reason=reason)
+        out.append({"strategy": row["strategy_id"], "version": row["version"],
+                    "created": created, "status": row["status"]})
+    return out
