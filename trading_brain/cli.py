@@ -61,7 +61,8 @@ def cli(ctx: click.Context, home: str | None) -> None:
 def main() -> None:
     """Console entry point: one-line errors for expected failures."""
     try:
-        cli.main(standalone_mode=False)
+        # without standalone mode, click returns the code of ctx.exit(code) instead of exiting
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
@@ -70,12 +71,14 @@ def main() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except TradingBrainError as e:
-        click.echo(f"error: {e}", err=True)
+    except TradingBrainError as e:  # multi-line findings (e.g. the static gate) on one line
+        click.echo("error: " + " | ".join(p.strip() for p in str(e).splitlines() if p.strip()),
+                   err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

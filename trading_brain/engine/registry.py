@@ -58,8 +58,8 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return name, int(ver.lstrip("v")) if ver else None
 
 
-def validate_version(source: VersionSource, bars: pl.DataFrame, *, cut_points: int = 12,
-                     samples: int = 12) -> dict[str, Any]:
+def validate_version(source: VersionSource, bars: pl.DataFrame, *, cut_points: int = 30,
+                     samples: int = 30) -> dict[str, Any]:
     """Run the post-gate checks on ``bars``; raise StrategyError naming the first failure."""
     first = source.generate(bars)
     if not first.equals(source.generate(bars)):
