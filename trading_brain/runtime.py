@@ -7,12 +7,14 @@ imported lazily so a command pays only for what it uses. ``now`` pins the clock 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
 from trading_brain.adapters.clock import SimClock, SystemClock
 from trading_brain.adapters.duckdb import Store
+from trading_brain.engine.importer import ImportReport, ImportStore, Progress, import_files
 from trading_brain.errors import ConfigError
 from trading_brain.ports import Clock, MarketData
 from trading_brain.settings import Home, Settings, load_settings
@@ -65,3 +67,14 @@ def build_market(settings: Settings, home: Home, clock: Clock) -> MarketData:
     from trading_brain.adapters.kraken import KrakenMarket
 
     return KrakenMarket(settings.kraken, clock=clock)
+
+
+def import_candle_files(
+    paths: Path | str | Iterable[Path | str], store: ImportStore, symbol: str | None = None,
+    timeframe: str | None = None, progress: Progress | None = None,
+) -> ImportReport:
+    """``engine.importer.import_files`` wired to the replay file readers (what `import-ohlcv` runs)."""
+    from trading_brain.adapters.replay.files import expand, read_candle_file
+
+    return import_files(paths, store, symbol, timeframe, progress,
+                        reader=read_candle_file, expand=expand)

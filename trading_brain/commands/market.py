@@ -57,18 +57,17 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
     """Load candle files into the warehouse; bad rows are quarantined, bad files change nothing."""
     from trading_brain.adapters.duckdb import Store
     from trading_brain.domain.instruments import parse_symbol
-    from trading_brain.engine.importer import import_files
+    from trading_brain.runtime import import_candle_files
 
     home = home_of(ctx)
     require_initialised(home)
     store = Store.open(home.warehouse)
     sym = parse_symbol(symbol) if symbol else None
     with progress_bar("import", enabled=not as_json) as progress:
-        report = import_files(list(paths), store, symbol=sym, timeframe=timeframe,
-                              progress=progress)
-    data = report.to_dict() if hasattr(report, "to_dict") else vars(report)
+        report = import_candle_files(list(paths), store, symbol=sym, timeframe=timeframe,
+                                     progress=progress)
     if as_json:
-        emit_json(data)
+        emit_json(report.to_dict())
     else:
         click.echo(str(report))
 

@@ -17,7 +17,7 @@ Contract (``import_files``; behind the CLI's ``import-ohlcv``):
 Reading files is I/O: the reader and the folder expansion are injectable (``reader=``,
 ``expand=``). When omitted they default to ``adapters.replay.files``, imported lazily inside the
 call — the one place this engine module reaches an adapter, so the CLI can simply call
-``import_files(paths, store)``.
+``adapters.replay.import_candle_files(paths, store)``.
 """
 
 from __future__ import annotations
@@ -97,15 +97,14 @@ def import_files(
     timeframe: str | None = None,
     progress: Progress | None = None,
     *,
-    reader: Reader | None = None,
-    expand: Callable[[Any], list[Path]] | None = None,
+    reader: Reader,
+    expand: Callable[[Any], list[Path]],
 ) -> ImportReport:
-    """Import candle files (or folders of them) into ``store``; see the module docstring."""
-    if reader is None or expand is None:
-        from trading_brain.adapters.replay import files as _files  # composition default only
+    """Import candle files (or folders of them) into ``store``; see the module docstring.
 
-        reader = reader or _files.read_candle_file
-        expand = expand or _files.expand
+    ``reader``/``expand`` are the file adapter's functions (``adapters.replay.import_candle_files``
+    passes them), so this engine code does no I/O of its own.
+    """
     file_list = expand(paths)
     total = len(file_list) + 2
     tick = progress or (lambda done, total, msg: None)

@@ -189,6 +189,11 @@ class Store(MarketTablesMixin, ResearchTablesMixin):
         with self.connect() as con:
             con.register("bad_rows", data.to_arrow())
             try:
+                # re-importing the same bad rows must not pile up copies
+                run(con, """DELETE FROM candles_quarantine q USING bad_rows b
+                    WHERE q.source = ? AND q.symbol IS NOT DISTINCT FROM b.symbol
+                      AND q.timeframe IS NOT DISTINCT FROM b.timeframe
+                      AND q.ts IS NOT DISTINCT FROM b.ts AND q.reason = b.reason""", [source])
                 run(con, f"INSERT INTO candles_quarantine ({', '.join(cols)}, source, reason, "
                          f"quarantined_at) SELECT {', '.join(cols)}, ?, reason, now() FROM bad_rows",
                     [source])
