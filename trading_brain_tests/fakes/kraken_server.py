@@ -9,6 +9,9 @@ Contract:
   ``result``, as Kraken does). Unknown paths answer ``EGeneral:Unknown method``. A later issue
   adds ``POST /0/private/...`` handlers (AddOrder, QueryOrders, Balance…) over the same shared
   ``KrakenState`` (add order books/balances there) and registers them in ``ROUTES``.
+- Private routes (``kraken_private.py``, installed into ``ROUTES`` at import): every
+  ``POST /0/private/*`` is authenticated first (key, signature over the raw body, nonce) against
+  ``state.private``; see that module for balances, orders, fills and test controls.
 - Public routes: Time, SystemStatus, AssetPairs (``pair`` filter, key/altname/wsname/v2 names),
   Ticker, OHLC (≤ ``ohlc_max_rows`` (721, as captured) most recent rows after ``since``; the final row is the forming
   candle and is always present; ``last`` = the row before it; bad ``interval`` →
@@ -17,7 +20,9 @@ Contract:
 - Faults, scripted per endpoint name (``"OHLC"``, ``"Ticker"``…, or ``"*"``) and consumed in
   order: ``fk.state.add_fault("OHLC", status=502)``, ``errors=["EService:Unavailable"]``,
   ``body=b"{not json"``, ``delay_s=2.0`` (a timeout for a short client timeout); ``times`` = how
-  many requests it hits (None = until ``clear_faults``). Every request is logged in
+  many requests it hits (None = until ``clear_faults``). ``after_handler=True`` runs the handler
+  first (e.g. AddOrder is *accepted and recorded*), then delays/answers with the fault: "timeout
+  after the order was accepted". Every request is logged in
   ``state.requests`` as ``(endpoint, params, monotonic_time)``.
 """
 
@@ -32,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from trading_brain_tests.fakes import kraken_data
+from trading_brain_tests.fakes import kraken_data, kraken_private
 
 INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 XBT_DOGE = {"BTC": "XBT", "DOGE": "XDG"}
@@ -53,6 +58,7 @@ class Fault:
     body: bytes | None = None
     delay_s: float = 0.0
     times: int | None = 1
+    after_handler: bool = False
 
 
 @dataclass
@@ -73,10 +79,12 @@ class KrakenState:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    private: kraken_private.PrivateState = field(default_factory=kraken_private.PrivateState)
 
     @classmethod
     def from_real_payloads(cls) -> KrakenState:
-        return cls(**kraken_data.default_market())
+        return cls(**kraken_data.default_market(), private=kraken_private.PrivateState.from_balances(
+            kraken_data.load_rest("http_spot_balance")))
 
     # ---- scripting --------------------------------------------------------------------------
 
@@ -198,6 +206,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/0/public/Ticker"): h_ticker,
     ("GET", "/0/public/OHLC"): h_ohlc,
 }
+kraken_private.install(ROUTES)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -215,6 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
         params = dict(parse_qsl(url.query))
+        raw = b""
         if method == "POST":
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             params.update(parse_qsl(raw.decode()))
@@ -223,20 +233,31 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append((endpoint, params, time.monotonic()))
         fault = state.take_fault(endpoint)
-        if fault and fault.delay_s:
-            time.sleep(fault.delay_s)
-        if fault and (fault.status or fault.body is not None or fault.errors):
-            body = fault.body if fault.body is not None else json.dumps(
-                {"error": fault.errors or [f"HTTP {fault.status}"]}).encode()
-            return self._send(fault.status or 200, body)
+        if fault and not fault.after_handler and self._fault(fault):
+            return
         handler = ROUTES.get((method, url.path))
         try:
             if handler is None:
                 raise KrakenReject("EGeneral:Unknown method")
+            if url.path.startswith("/0/private/"):
+                kraken_private.authenticate(state, url.path, self.headers, raw, params)
             payload: dict[str, Any] = {"error": [], "result": handler(state, params)}
         except KrakenReject as e:
             payload = {"error": e.errors}
+        if fault and fault.after_handler and self._fault(fault):
+            return
         self._send(200, json.dumps(payload).encode())
+
+    def _fault(self, fault: Fault) -> bool:
+        """Apply a fault; True when it answered (or dropped) instead of the handler's result."""
+        if fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault.status or fault.body is not None or fault.errors:
+            body = fault.body if fault.body is not None else json.dumps(
+                {"error": fault.errors or [f"HTTP {fault.status}"]}).encode()
+            self._send(fault.status or 200, body)
+            return True
+        return False
 
     def _send(self, status: int, body: bytes) -> None:
         try:

@@ -3,9 +3,13 @@
 Contract:
 - Binds 127.0.0.1 on an ephemeral port (``url``). On connect it sends the ``status`` message;
   requests are routed by ``METHODS[method](server, conn, msg)`` and subscriptions by
-  ``CHANNELS[channel](server, conn, params, symbol)`` which returns the snapshot rows. A later
-  issue adds the ``executions`` channel and ``add_order``/``cancel_order`` methods to these
-  tables over the shared ``KrakenState``.
+  ``CHANNELS[channel](server, conn, params, symbol)`` which returns the snapshot rows.
+- Private ``executions`` channel (no symbols): ``params.token`` must be one issued by REST
+  ``GetWebSocketsToken`` (else ``ESession:Invalid session``); the ack carries ``maxratecount``;
+  a snapshot (``snap_orders`` default true, ``snap_trades`` default false) follows; every order
+  event of ``state.private`` is pushed as an ``update`` with a per-connection ``sequence``.
+  ``exec_sent`` counts pushed execution messages. (WS ``add_order``/``cancel_order`` methods are
+  not implemented.)
 - ``subscribe`` answers one ack per symbol (the captured ack shape), then a snapshot; the v1 name
   ``XBT/USD`` is refused with ``Currency pair not supported XBT/USD``. ``ping`` → ``pong``.
   A heartbeat ``{"channel":"heartbeat"}`` goes out every ``heartbeat_s`` to subscribed clients.
@@ -34,6 +38,7 @@ class _Conn:
     def __init__(self, ws: ServerConnection) -> None:
         self.ws = ws
         self.subs: set[tuple[str, str, int | None]] = set()  # (channel, symbol, interval)
+        self.seq = 0  # executions sequence
 
 
 def _now() -> str:
@@ -61,10 +66,33 @@ CHANNELS: dict[str, Callable[[FakeKrakenWS, dict[str, Any], str], list[dict[str,
 }
 
 
+async def sub_executions(srv: FakeKrakenWS, conn: _Conn, params: dict[str, Any],
+                         base: dict[str, Any]) -> None:
+    from trading_brain_tests.fakes import kraken_private
+
+    with srv.state.lock:
+        ok = params.get("token") in srv.state.private.tokens
+    if not ok:
+        await srv.send(conn, {**base, "channel": "executions", "status": "error",
+                              "success": False, "error": "ESession:Invalid session"})
+        return
+    conn.subs.add(("executions", "*", None))
+    conn.seq = 1
+    await srv.send(conn, {**base, "success": True, "result": {
+        "channel": "executions", "maxratecount": 180, "snapshot": True}})
+    rows = kraken_private.snapshot_rows(srv.state, bool(params.get("snap_orders", True)),
+                                        bool(params.get("snap_trades", False)))
+    await srv.send(conn, {"channel": "executions", "type": "snapshot", "data": rows,
+                          "sequence": conn.seq})
+
+
 async def m_subscribe(srv: FakeKrakenWS, conn: _Conn, msg: dict[str, Any]) -> None:
     params = msg.get("params") or {}
     channel = params.get("channel")
     base = {"method": "subscribe", "req_id": msg.get("req_id"), "time_in": _now(), "time_out": _now()}
+    if channel == "executions":
+        await sub_executions(srv, conn, params, base)
+        return
     if channel not in CHANNELS:
         await srv.send(conn, {**base, "success": False, "error": "Subscription name invalid"})
         return
@@ -110,6 +138,11 @@ class FakeKrakenWS:
         self._ready = threading.Event()
         self._server: Any = None
         self.port = 0
+        self.exec_sent = 0
+        self._exec_queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+        private = getattr(state, "private", None)
+        if private is not None:
+            private.listeners.append(self._on_exec)
 
     @property
     def url(self) -> str:
@@ -123,6 +156,7 @@ class FakeKrakenWS:
         asyncio.set_event_loop(self._loop)
         self._server = self._loop.run_until_complete(_open())
         self.port = self._server.sockets[0].getsockname()[1]
+        self._pusher = self._loop.create_task(self._exec_pusher())
         self._ready.set()
         self._loop.run_forever()
 
@@ -133,6 +167,7 @@ class FakeKrakenWS:
 
     def stop(self) -> None:
         async def _close() -> None:
+            self._pusher.cancel()
             self._server.close()
             for c in list(self._conns):
                 c.ws.transport.abort()
@@ -182,6 +217,24 @@ class FakeKrakenWS:
             await asyncio.sleep(self.heartbeat_s)
             if conn.subs:
                 await self.send(conn, {"channel": "heartbeat"})
+
+    def _on_exec(self, rows: list[dict[str, Any]]) -> None:
+        """Order events from the REST side (any thread): queued, pushed in order by one task."""
+        if self._ready.is_set() and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._exec_queue.put_nowait, copy.deepcopy(rows))
+            except RuntimeError:
+                pass  # the server is stopping
+
+    async def _exec_pusher(self) -> None:
+        while True:
+            rows = await self._exec_queue.get()
+            for c in list(self._conns):
+                if ("executions", "*", None) in c.subs:
+                    c.seq += 1
+                    await self.send(c, {"channel": "executions", "type": "update", "data": rows,
+                                        "sequence": c.seq})
+                    self.exec_sent += 1
 
     # ---- controls (called from the test thread) -------------------------------------------
 

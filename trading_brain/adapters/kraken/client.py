@@ -18,10 +18,12 @@ Contract:
   and ``ohlc`` (pages forward with ``since``/``last``; the final, still-forming row is always
   dropped, as is any row newer than ``last``). Kraken serves only the 720 most recent candles per
   interval whatever ``since`` says.
-- Extension point for private calls (a later issue): add a ``"private"`` sender to ``_senders``
-  that owns the nonce (lock-protected, strictly increasing) and signing through krakenex's
-  ``query_private``, plus a second ``TokenBucket`` for the per-key counter; the pipeline,
-  envelope and error mapping stay as they are.
+- Private calls: ``adapters.kraken.private.enable_private`` registers a ``"private"`` sender with
+  ``register_sender(scope, send, bucket, cost)`` (signing, nonce, its own per-key counter bucket,
+  per-method cost); it posts with ``http_post`` on the same session, under the same send lock
+  (one private caller at a time). A non-idempotent call refused by Kraken's own rate limiter
+  (``EAPI:/EOrder:Rate limit exceeded``, ``EService:Throttled`` in the envelope) raises
+  ``RateLimited``: the request was refused, not ambiguous.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class KrakenClient:
         self._senders: dict[str, tuple[Callable[..., Any], TokenBucket]] = {
             "public": (self._api.query_public, self.public_bucket),
         }
+        self._costs: dict[str, Callable[[str], float]] = {}
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> KrakenClient:
@@ -109,6 +112,31 @@ class KrakenClient:
     def close(self) -> None:
         self._api.close()
 
+    def register_sender(
+        self,
+        scope: str,
+        send: Callable[..., Any],
+        bucket: TokenBucket,
+        cost: Callable[[str], float] | None = None,
+    ) -> None:
+        """Add a sender ``send(method, params, timeout=…) -> body`` with its limiter and costs."""
+        self._senders[scope] = (send, bucket)
+        if cost is not None:
+            self._costs[scope] = cost
+
+    def http_post(self, path: str, body: str, headers: dict[str, str]) -> Any:
+        """POST a form body to ``rest_url + path``; decoded JSON (HTTP errors raise)."""
+        resp = self._api.session.post(
+            self.rest_url + path,
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+            timeout=self.timeout_s,
+        )
+        if resp.status_code not in (200, 201, 202):
+            resp.raise_for_status()
+            raise requests.exceptions.HTTPError(f"HTTP {resp.status_code}", response=resp)
+        return resp.json()
+
     # ---- the generic pipeline -------------------------------------------------------------
 
     def public(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -119,12 +147,17 @@ class KrakenClient:
         self, scope: str, method: str, params: Mapping[str, Any] | None, *, idempotent: bool
     ) -> Any:
         send, bucket = self._senders[scope]
+        cost = self._costs[scope](method) if scope in self._costs else 1.0
         attempt = 0
         while True:
-            bucket.acquire()
+            bucket.acquire(cost)
             try:
                 return self._once(send, method, dict(params or {}))
             except TemporaryError as e:
+                if not idempotent and isinstance(e, RateLimited) and getattr(
+                    e, "kraken_errors", None
+                ):
+                    raise  # Kraken's limiter refused it: definitely not placed
                 if not idempotent:
                     raise AmbiguousOrderError(
                         f"{e}; the request may have reached Kraken: reconcile, do not resend"

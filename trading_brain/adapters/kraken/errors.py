@@ -15,7 +15,10 @@ Contract:
   method``, ``EAPI:Bad request``
   ``EAPI:Invalid key|signature|nonce``, ``EGeneral:          ``OperationalError`` (a human)
   Permission denied|Temporary lockout``, anything unknown
-  ``EOrder:*``, ``EService:Market in … mode``               ``OrderRejected`` (reason = message)
+  ``EOrder:*``, ``EService:Market in … mode``               ``OrderRejected`` (``reason`` = a
+                                                             code from ``ORDER_REASONS``, e.g.
+                                                             ``insufficient_funds``; else the
+                                                             message text)
   ========================================================  ==================================
 
   Warnings (``W…``) alone are not errors.
@@ -66,6 +69,26 @@ _AUTH = (
     "EGeneral:Temporary lockout",
 )
 _THROTTLED = "EService:Throttled"
+ORDER_REASONS = {
+    "EOrder:Insufficient funds": "insufficient_funds",
+    "EOrder:Order minimum not met": "order_minimum",
+    "EOrder:Cost minimum not met": "cost_minimum",
+    "EOrder:Tick size check failed": "tick_size",
+    "EOrder:Invalid price": "invalid_price",
+    "EOrder:Invalid order": "invalid_order",
+    "EOrder:Orders limit exceeded": "orders_limit",
+    "EOrder:Unknown order": "unknown_order",
+    "EOrder:Duplicate order": "duplicate_order",
+    "EService:Market in": "market_restricted",
+}
+
+
+def order_reason(message: str) -> str:
+    """Short machine code for an order rejection (the Kraken message text when unknown)."""
+    for prefix, code in ORDER_REASONS.items():
+        if message.startswith(prefix):
+            return code
+    return message.split(":", 1)[-1].strip()
 _DEFAULT_THROTTLE_S = 5.0
 
 
@@ -101,7 +124,7 @@ def from_kraken_errors(method: str, messages: list[str], now_s: float) -> Tradin
     if first.startswith(_AUTH):
         return _tag(OperationalError(text), errors)
     if first.startswith("EOrder:") or first.startswith("EService:Market in"):
-        return _tag(OrderRejected(text, reason=first.split(":", 1)[1].strip()), errors)
+        return _tag(OrderRejected(text, reason=order_reason(first)), errors)
     return _tag(OperationalError(f"{text} (unrecognised Kraken error)"), errors)
 
 

@@ -12,6 +12,11 @@ malformed; nothing is half-parsed):
   validation is ``engine/candles.validate``.
 - ``rest_ticker(symbol, row, now)`` and ``ws_ticker(row, now)`` → ``Ticker``.
 - ``ws_ohlc(row, timeframe)`` → one candle as a dict with the ``CANDLE_SCHEMA`` keys.
+- Private payloads: ``order_status(txid, row, symbol, now)`` (an OpenOrders/ClosedOrders/
+  QueryOrders order object → ``OrderStatus``: ``open`` with ``vol_exec > 0`` is
+  ``partially_filled``, ``closed`` is ``filled``, a canceled order keeps its ``filled_qty``) and
+  ``trade_fill(trade_id, row, symbol, client_order_id, fee_currency)`` (a TradesHistory row →
+  ``Fill``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pydantic import ValidationError
 from trading_brain.domain.candles import CANDLE_SCHEMA, empty_candles
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.market import Ticker
+from trading_brain.domain.orders import Fill, OrderStatus
 from trading_brain.errors import DataError
 
 from .symbols import names_of
@@ -184,3 +190,66 @@ def ws_ohlc(row: Mapping[str, Any], timeframe: str) -> dict[str, Any]:
         out[name] = _float(_field(row, name, where), f"{where}.{name}", positive=True)
     out["volume"] = _float(_field(row, "volume", where), f"{where}.volume", positive=False)
     return out
+
+
+_STATES = {"pending": "pending", "open": "open", "closed": "filled", "canceled": "canceled",
+           "expired": "expired"}
+
+
+def _epoch(value: Any, where: str) -> datetime:
+    return datetime.fromtimestamp(_float(value, where, positive=True), tz=UTC)
+
+
+def order_status(txid: str, row: Mapping[str, Any], symbol: str, now: datetime) -> OrderStatus:
+    """One Kraken order object → ``OrderStatus`` (``updated_at`` = ``closetm`` or ``now``)."""
+    where = f"Kraken order {txid}"
+    descr = _field(row, "descr", where)
+    status = str(_field(row, "status", where))
+    if status not in _STATES:
+        raise DataError(f"{where}: unknown status {status!r}")
+    filled = _decimal(row.get("vol_exec", "0"), f"{where}.vol_exec")
+    state = _STATES[status]
+    if state == "open" and filled > 0:
+        state = "partially_filled"
+    otype = str(_field(descr, "ordertype", where))
+    price = _decimal(descr.get("price", "0") or "0", f"{where}.descr.price")
+    try:
+        return OrderStatus(
+            client_order_id=row.get("cl_ord_id") or None,
+            venue_order_id=txid,
+            symbol=symbol,
+            side=_field(descr, "type", where),
+            order_type=otype,
+            quantity=_decimal(_field(row, "vol", where), f"{where}.vol"),
+            state=state,
+            filled_qty=filled,
+            avg_price=_decimal(row.get("price", "0"), f"{where}.price") if filled > 0 else None,
+            fee=_decimal(row.get("fee", "0"), f"{where}.fee"),
+            limit_price=price if otype == "limit" and price > 0 else None,
+            stop_price=price if otype in ("stop-loss", "take-profit") and price > 0 else None,
+            reason=row.get("reason") or None,
+            updated_at=_epoch(row["closetm"], f"{where}.closetm") if row.get("closetm") else now,
+        )
+    except ValidationError as e:
+        raise DataError(f"{where}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from None
+
+
+def trade_fill(trade_id: str, row: Mapping[str, Any], symbol: str, client_order_id: str | None,
+               fee_currency: str) -> Fill:
+    """One TradesHistory row → ``Fill``."""
+    where = f"Kraken trade {trade_id}"
+    try:
+        return Fill(
+            fill_id=trade_id,
+            client_order_id=client_order_id,
+            venue_order_id=str(_field(row, "ordertxid", where)),
+            symbol=symbol,
+            side=_field(row, "type", where),
+            qty=_decimal(_field(row, "vol", where), f"{where}.vol"),
+            price=_decimal(_field(row, "price", where), f"{where}.price"),
+            fee=_decimal(_field(row, "fee", where), f"{where}.fee"),
+            fee_currency=fee_currency,
+            ts=_epoch(_field(row, "time", where), f"{where}.time"),
+        )
+    except ValidationError as e:
+        raise DataError(f"{where}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from None

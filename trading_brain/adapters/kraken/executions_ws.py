@@ -1,0 +1,296 @@
+"""Kraken WS v2 ``executions`` channel: live order-status and fill updates, usable from sync code.
+
+Contract:
+- ``KrakenExecutionStream(ws_url, token_provider, …)``; ``start()`` runs an asyncio loop in a
+  daemon thread, ``stop()`` cancels it and joins. Every (re)connection asks ``token_provider()``
+  (e.g. ``KrakenPrivate.websockets_token``; called in a worker thread, it does REST) for a fresh
+  token and subscribes ``{"channel": "executions", "token": …, "snap_orders": true,
+  "snap_trades": snap_trades}``. The token is never logged.
+- Rows are parsed with ``json.loads(parse_float=Decimal)``. Kraken sends full detail on
+  ``pending_new`` / snapshot rows and sparse rows later (``new``, ``filled``, ``canceled``), so
+  fields are merged per ``order_id`` before building an ``OrderStatus`` (states:
+  pending_new→pending, new→open, partially_filled, filled, canceled, expired). A ``trade`` row
+  yields a ``Fill`` (``exec_id`` = fill id, ``last_qty``/``last_price``, fee = sum of ``fees``).
+  Completion is taken from the separate ``filled`` event, never inferred from a trade row.
+- Read API (thread-safe): ``status(order_id)``, ``status_by_client_id(cid)``, ``fills()`` (deduplicated
+  by fill id, arrival order), ``wait_for(predicate, timeout)``. Optional callbacks ``on_status``/
+  ``on_fill`` run on the stream thread; their exceptions are logged, never kill the stream.
+- Reliability: no message for ``silence_s`` (Kraken heartbeats ≈1/s) → reconnect; exponential
+  back-off with jitter between attempts, reset by a successful subscribe; a refused subscribe
+  (``ESession:Invalid session``) → reconnect with a new token. A ``sequence`` gap is counted in
+  ``sequence_gaps``; the stream is a latency aid — the executor still reconciles over REST (the
+  venue is the truth), and never replays orders from it. Bad rows are counted in
+  ``parse_errors`` and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, WebSocketException
+
+from trading_brain.domain.orders import Fill, OrderStatus
+from trading_brain.errors import DataError, TradingBrainError
+
+from .parse import _ws_time
+from .ratelimit import backoff_delay
+from .symbols import common_asset
+
+log = logging.getLogger(__name__)
+
+_STATES = {"pending_new": "pending", "new": "open", "partially_filled": "partially_filled",
+           "filled": "filled", "canceled": "canceled", "expired": "expired"}
+
+
+def _dec(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str | float):
+        raise DataError(f"{where}: {value!r} is not a number")
+    return Decimal(str(value))
+
+
+class KrakenExecutionStream:
+    """Background WS v2 ``executions`` client with an order/fill cache."""
+
+    def __init__(
+        self,
+        ws_url: str,
+        token_provider: Callable[[], str],
+        *,
+        snap_trades: bool = True,
+        on_status: Callable[[OrderStatus], None] | None = None,
+        on_fill: Callable[[Fill], None] | None = None,
+        silence_s: float = 15.0,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        open_timeout_s: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ws_url = ws_url
+        self._token_provider = token_provider
+        self.snap_trades = snap_trades
+        self.on_status, self.on_fill = on_status, on_fill
+        self.silence_s = silence_s
+        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.open_timeout_s = open_timeout_s
+        self._rng = rng or random.Random()
+        self._cond = threading.Condition()
+        self._rows: dict[str, dict[str, Any]] = {}  # merged fields per order_id
+        self._statuses: dict[str, OrderStatus] = {}
+        self._fills: dict[str, Fill] = {}
+        self.connects = self.parse_errors = self.sequence_gaps = self.snapshots = 0
+        self.errors: list[str] = []
+        self._seq: int | None = None
+        self.last_message = time.monotonic()
+        self._attempt = 0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = threading.Event()
+
+    # ---- sync API ------------------------------------------------------------------------------
+
+    def start(self) -> KrakenExecutionStream:
+        if self._thread is not None:
+            raise RuntimeError("KrakenExecutionStream already started")
+        self._thread = threading.Thread(target=self._thread_main, name="kraken-exec-ws",
+                                        daemon=True)
+        self._thread.start()
+        self._started.wait(5)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        if self._loop is not None and self._task is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> KrakenExecutionStream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def status(self, order_id: str) -> OrderStatus | None:
+        with self._cond:
+            return self._statuses.get(order_id)
+
+    def status_by_client_id(self, client_order_id: str) -> OrderStatus | None:
+        with self._cond:
+            hits = [s for s in self._statuses.values() if s.client_order_id == client_order_id]
+        return max(hits, key=lambda s: s.updated_at) if hits else None
+
+    def fills(self) -> list[Fill]:
+        with self._cond:
+            return list(self._fills.values())
+
+    def wait_for(self, predicate: Callable[[KrakenExecutionStream], bool], timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout)
+
+    # ---- parsing (loop thread) -----------------------------------------------------------------
+
+    def _handle(self, raw: str | bytes) -> None:
+        try:
+            msg = json.loads(raw, parse_float=Decimal)
+        except ValueError as e:
+            self.parse_errors += 1
+            log.warning("Kraken executions: undecodable message skipped: %s", e)
+            return
+        if not isinstance(msg, dict):
+            self.parse_errors += 1
+            return
+        if msg.get("channel") == "executions" and isinstance(msg.get("data"), list):
+            self._check_sequence(msg)
+            for row in msg["data"]:
+                try:
+                    self._handle_row(row)
+                except (DataError, ValidationError, KeyError, TypeError, ValueError) as e:
+                    self.parse_errors += 1
+                    log.warning("Kraken executions: bad row skipped: %s", e)
+            with self._cond:
+                self._cond.notify_all()
+        elif msg.get("method") == "subscribe":
+            self._handle_ack(msg)
+
+    def _check_sequence(self, msg: dict[str, Any]) -> None:
+        seq = msg.get("sequence")
+        if msg.get("type") == "snapshot":
+            self.snapshots += 1
+        elif isinstance(seq, int) and self._seq is not None and seq != self._seq + 1:
+            self.sequence_gaps += 1
+            log.warning("Kraken executions: sequence gap %s -> %s", self._seq, seq)
+        if isinstance(seq, int):
+            self._seq = seq
+
+    def _handle_ack(self, msg: dict[str, Any]) -> None:
+        if msg.get("success"):
+            self._attempt = 0
+            return
+        self.errors.append(str(msg.get("error")))
+        log.error("Kraken executions subscribe refused: %s", msg.get("error"))
+        raise _Resubscribe()
+
+    def _handle_row(self, row: dict[str, Any]) -> None:
+        oid = str(row["order_id"])
+        with self._cond:
+            merged = {**self._rows.get(oid, {}), **row}
+            self._rows[oid] = merged
+        fill = self._fill(oid, merged, row) if row.get("exec_type") == "trade" else None
+        status = self._status(oid, merged)
+        with self._cond:
+            if status is not None:
+                self._statuses[oid] = status
+            if fill is not None:
+                self._fills.setdefault(fill.fill_id, fill)
+        for cb, arg in ((self.on_status, status), (self.on_fill, fill)):
+            if cb is not None and arg is not None:
+                try:
+                    cb(arg)  # type: ignore[arg-type]
+                except Exception:  # a consumer bug must not kill the stream
+                    log.exception("Kraken executions callback failed")
+
+    def _status(self, oid: str, m: dict[str, Any]) -> OrderStatus | None:
+        if not all(k in m for k in ("symbol", "side", "order_qty", "order_status")):
+            return None  # a sparse row for an order we have not seen in full yet
+        where = f"Kraken executions {oid}"
+        state = _STATES.get(str(m["order_status"]))
+        if state is None:
+            raise DataError(f"{where}: unknown order_status {m['order_status']!r}")
+        filled = _dec(m.get("cum_qty", 0), f"{where}.cum_qty")
+        avg = _dec(m.get("avg_price", 0), f"{where}.avg_price")
+        return OrderStatus(
+            client_order_id=m.get("cl_ord_id"), venue_order_id=oid, symbol=str(m["symbol"]),
+            side=m["side"], order_type=str(m.get("order_type", "")),
+            quantity=_dec(m["order_qty"], f"{where}.order_qty"), state=state,
+            filled_qty=filled, avg_price=avg if filled > 0 and avg > 0 else None,
+            fee=_dec(m.get("fee_usd_equiv", 0), f"{where}.fee_usd_equiv"),
+            limit_price=_dec(m["limit_price"], where) if m.get("limit_price") else None,
+            stop_price=_dec(m["stop_price"], where) if m.get("stop_price") else None,
+            reason=m.get("reason"),
+            updated_at=_ws_time(m["timestamp"], where) if "timestamp" in m else datetime.now(UTC),
+        )
+
+    def _fill(self, oid: str, m: dict[str, Any], row: dict[str, Any]) -> Fill:
+        where = f"Kraken executions trade {row.get('exec_id')}"
+        fees = row.get("fees") or []
+        return Fill(
+            fill_id=str(row["exec_id"]), client_order_id=m.get("cl_ord_id"), venue_order_id=oid,
+            symbol=str(m["symbol"]), side=m["side"],
+            qty=_dec(row["last_qty"], f"{where}.last_qty"),
+            price=_dec(row["last_price"], f"{where}.last_price"),
+            fee=sum((_dec(f["qty"], f"{where}.fees") for f in fees), Decimal(0)),
+            fee_currency=common_asset(str(fees[0]["asset"])) if fees else "",
+            ts=_ws_time(row["timestamp"], where),
+        )
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._task = loop.create_task(self._main())
+        self._started.set()
+        try:
+            loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    async def _main(self) -> None:
+        while not self._stopping:
+            try:
+                token = await asyncio.get_running_loop().run_in_executor(None, self._token_provider)
+                async with connect(self.ws_url, open_timeout=self.open_timeout_s, proxy=None,
+                                   compression=None, close_timeout=2) as ws:
+                    with self._cond:
+                        self.connects += 1
+                        self._seq = None
+                        self._cond.notify_all()
+                    await self._subscribe(ws, token)
+                    await self._read(ws)
+            except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as e:
+                log.warning("Kraken executions disconnected: %s", e or type(e).__name__)
+            except _Resubscribe:
+                pass
+            except TradingBrainError as e:
+                log.warning("Kraken executions: no WS token: %s", e)
+            delay = backoff_delay(self._attempt, self.backoff_base_s, self.backoff_max_s, self._rng)
+            self._attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _subscribe(self, ws: ClientConnection, token: str) -> None:
+        await ws.send(json.dumps({"method": "subscribe", "req_id": 1, "params": {
+            "channel": "executions", "token": token, "snap_orders": True,
+            "snap_trades": self.snap_trades}}))
+
+    async def _read(self, ws: ClientConnection) -> None:
+        while not self._stopping:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=self.silence_s)
+            except TimeoutError:
+                log.warning("Kraken executions silent for %.1fs; reconnecting", self.silence_s)
+                return
+            self.last_message = time.monotonic()
+            self._handle(raw)
+
+
+class _Resubscribe(Exception):
+    """The subscription was refused: reconnect with a fresh token."""
