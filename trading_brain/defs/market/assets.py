@@ -13,6 +13,7 @@ from trading_brain.engine import market_checks
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.market_sync import derive_window, sync_window
 from trading_brain.engine.retention import apply_retention
+from trading_brain.errors import DataError
 
 POOL = "warehouse"
 
@@ -89,7 +90,10 @@ def indicators(context: dg.AssetExecutionContext, tb: TradingBrainResource) -> d
         candles = rt.store.read_candles(rt.settings.symbols, tf, start - back, end)
         if candles.is_empty():
             continue
-        ind = compute_indicators(candles)
+        try:
+            ind = compute_indicators(candles)
+        except ValueError as e:  # the indicator library may only raise builtins
+            raise DataError(f"indicators for {tf}: {e}") from e
         ind = ind.filter(ind["ts"] >= start)
         rows += rt.store.upsert_indicators(ind)
         last = ind if tf == "5m" else last

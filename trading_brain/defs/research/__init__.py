@@ -1,0 +1,1 @@
+"""Dagster wiring of the `research` group: strategy versions and backtests."""
