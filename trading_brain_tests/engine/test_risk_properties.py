@@ -19,7 +19,7 @@ from trading_brain_tests.engine.test_risk_fixtures import NOW, enter, pair, pend
 
 SYMBOLS = ("AAA/USD", "BBB/USD", "CCC/USD", "DDD/USD", "EEE/USD", "FFF/USD", "GGG/USD")
 HELD_ONLY = ("H1/USD", "H2/USD", "H3/USD")
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=30, deadline=None)
 
 
 def money(lo: int = 0, hi: int = 10**7):
