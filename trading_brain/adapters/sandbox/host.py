@@ -1,0 +1,267 @@
+"""Sandbox host: runs one strategy version in a persistent, OS-locked worker (``ports.SignalSource``).
+
+Contract of ``SandboxedStrategy``:
+- the source passes the static gate first (``gate.require_clean``; StrategyError listing findings);
+- the worker is spawned lazily (``python -I -B worker.py``, minimal env, empty temp cwd, close_fds,
+  new session, pipes only) and kept for many calls; it is killed (``killpg`` SIGKILL) on timeout, any
+  protocol violation, an oversize or invalid reply (one the host rejects), and respawned on the next
+  call. A clean error reply (generate raised, bad params) keeps the worker. It is also recycled
+  after ``max_calls`` calls or half of its CPU-seconds rlimit;
+- the worker's layer report is checked: unless ``allow_weak_isolation``, a worker without seccomp AND
+  Landlock is refused with ``SandboxViolation`` (fail closed);
+- ``generate(bars, params)`` sends Arrow IPC, receives size-capped JSON, parses it with the strict
+  models of ``protocol`` and returns ``domain.strategy.validate_signals`` output (ts + SIGNAL_SCHEMA).
+  Strategy failures raise StrategyError with the author-facing message; isolation/protocol failures
+  raise SandboxViolation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pydantic
+
+from trading_brain.adapters.sandbox import gate
+from trading_brain.adapters.sandbox.process import WorkerDied, WorkerProcess, WorkerTimeout
+from trading_brain.adapters.sandbox.protocol import (
+    MAX_REPLY_BYTES,
+    ErrorReply,
+    InitRequest,
+    LayerReport,
+    Layers,
+    Limits,
+    ReadyReply,
+    SchemaReply,
+    SignalsReply,
+)
+from trading_brain.domain.strategy import SIGNAL_SCHEMA, validate_signals
+from trading_brain.errors import SandboxViolation, StrategyError
+
+WORKER = Path(__file__).with_name("worker.py")
+
+
+def _import_paths() -> list[str]:
+    """Project root plus the directories holding the worker's dependencies."""
+    root = str(Path(__file__).resolve().parents[3])
+    dirs = [root]
+    for mod in ("numpy", "polars", "pydantic", "pydantic_core", "pyseccomp"):
+        spec = importlib.util.find_spec(mod)
+        if spec and spec.origin:
+            origin = Path(spec.origin)
+            dirs.append(
+                str(origin.parent.parent if origin.name == "__init__.py" else origin.parent)
+            )
+    return list(dict.fromkeys(dirs))
+
+
+class SandboxedStrategy:
+    """A strategy version run only inside the sandbox worker (implements ``ports.SignalSource``).
+
+    One caller at a time (not thread-safe); use one instance per strategy version and job.
+    """
+
+    def __init__(
+        self,
+        source: str | None = None,
+        *,
+        path: str | Path | None = None,
+        allow_weak_isolation: bool = False,
+        timeout_s: float = 10.0,
+        boot_timeout_s: float = 60.0,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+        max_calls: int = 10_000,
+        limits: Limits | None = None,
+        python: str | None = None,
+        static_gate: bool = True,
+        layers: Layers | None = None,
+    ) -> None:
+        """``static_gate``/``layers`` switch layers off and exist for tests (ablation) only."""
+        if (source is None) == (path is None):
+            raise StrategyError("give exactly one of source or path")
+        try:
+            self.source = Path(path).read_text() if path is not None else str(source)
+        except (OSError, UnicodeDecodeError) as e:
+            raise StrategyError(f"cannot read strategy source {path}: {e}") from e
+        self.filename = str(path) if path is not None else "<strategy>"
+        self.info = gate.require_clean(self.source) if static_gate else None
+        self.allow_weak_isolation = allow_weak_isolation
+        self.timeout_s, self.boot_timeout_s = timeout_s, boot_timeout_s
+        self.max_reply_bytes, self.max_calls = max_reply_bytes, max_calls
+        self.limits, self.layers_requested = limits or Limits(), layers or Layers()
+        self.python = python or sys.executable
+        self._proc: WorkerProcess | None = None
+        self._ready: ReadyReply | None = None
+        self._calls = 0
+
+    @classmethod
+    def from_settings(cls, source: str, sandbox: Any) -> SandboxedStrategy:
+        """Build from ``settings.sandbox`` (``allow_weak_isolation``, ``call_timeout_s``)."""
+        return cls(
+            source,
+            allow_weak_isolation=sandbox.allow_weak_isolation,
+            timeout_s=sandbox.call_timeout_s,
+        )
+
+    # --- SignalSource -------------------------------------------------------------------------
+    @property
+    def strategy_id(self) -> str:
+        return self.info.strategy_id if self.info else self.start().strategy_id
+
+    @property
+    def version(self) -> int:
+        return self.info.version if self.info else self.start().version
+
+    @property
+    def warmup_bars(self) -> int:
+        return self.info.warmup_bars if self.info else self.start().warmup_bars
+
+    @property
+    def layers(self) -> LayerReport:
+        """The layer report of the running worker (starts it if needed)."""
+        return self.start().layers
+
+    def generate(self, bars: pl.DataFrame, params: dict | None = None) -> pl.DataFrame:
+        """Run ``generate`` in the worker; return validated signals (ts + SIGNAL_SCHEMA)."""
+        if not isinstance(bars, pl.DataFrame):
+            raise StrategyError(f"bars must be a polars DataFrame, got {type(bars).__name__}")
+        buf = io.BytesIO()
+        bars.write_ipc_stream(buf)
+        reply = self._call({"op": "generate", "params": params or {}}, buf.getvalue())
+        if not isinstance(reply, SignalsReply):
+            self._fail("unexpected reply kind " + reply.kind)
+        cols = {c: v for c in SIGNAL_SCHEMA if (v := getattr(reply.columns, c)) is not None}
+        try:
+            df = pl.DataFrame(cols, schema={c: SIGNAL_SCHEMA[c] for c in cols}, strict=True)
+            return validate_signals(df, bars)
+        except StrategyError:
+            self.close()
+            raise
+        except Exception as e:
+            self.close()
+            raise SandboxViolation(f"invalid signal reply from the sandbox: {e}") from e
+
+    def params_schema(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The JSON schema and default values of the strategy's ``Params``, from the worker."""
+        reply = self._call({"op": "params_schema"}, None)
+        if not isinstance(reply, SchemaReply):
+            self._fail("unexpected reply kind " + reply.kind)
+        return reply.json_schema, reply.defaults
+
+    def close(self) -> None:
+        """Kill the worker (it is respawned by the next call)."""
+        if self._proc is not None:
+            self._proc.kill()
+        self._proc, self._ready, self._calls = None, None, 0
+
+    def __enter__(self) -> SandboxedStrategy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # --- worker lifecycle ---------------------------------------------------------------------
+    def start(self) -> ReadyReply:
+        """Spawn and lock down the worker if not running; return its ready reply."""
+        if self._proc is not None and self._ready is not None:
+            if self._calls < self.max_calls and not self._proc.cpu_exhausted(self.limits.cpu_s / 2):
+                return self._ready
+            self.close()
+        init = InitRequest(
+            source=self.source,
+            filename=self.filename,
+            sys_path=_import_paths(),
+            layers=self.layers_requested,
+            limits=self.limits,
+            max_reply_bytes=self.max_reply_bytes,
+        )
+        cwd = tempfile.mkdtemp(prefix="tb-sandbox-")
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": cwd,
+            "TMPDIR": cwd,
+            "POLARS_MAX_THREADS": "2",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
+        try:
+            self._proc = WorkerProcess(
+                [self.python, "-I", "-B", str(WORKER)], env, cwd, self.max_reply_bytes
+            )
+        except OSError as e:
+            shutil.rmtree(cwd, ignore_errors=True)
+            raise SandboxViolation(f"cannot start the sandbox worker: {e}") from e
+        self._proc.on_close = lambda: shutil.rmtree(cwd, ignore_errors=True)
+        reply = self._exchange(init.model_dump_json().encode(), None, self.boot_timeout_s, "boot")
+        if not isinstance(reply, ReadyReply):
+            self._fail("unexpected reply kind " + reply.kind)
+        self._check_layers(reply.layers)
+        self._ready = reply
+        return reply
+
+    def _check_layers(self, report: LayerReport) -> None:
+        missing = report.missing_required()
+        if missing and not self.allow_weak_isolation:
+            self.close()
+            raise SandboxViolation(
+                f"sandbox isolation incomplete: {', '.join(missing)} not active "
+                f"({report.errors or 'unsupported by this kernel'}); refusing to run strategy code. "
+                "Set sandbox.allow_weak_isolation only on developer machines."
+            )
+
+    def _call(self, header: dict[str, Any], payload: bytes | None) -> Any:
+        self.start()
+        self._calls += 1
+        try:
+            head = json.dumps(header, allow_nan=False).encode()
+        except (TypeError, ValueError) as e:
+            raise StrategyError(f"params must be JSON-serialisable finite values: {e}") from e
+        return self._exchange(head, payload, self.timeout_s, header["op"])
+
+    def _exchange(self, head: bytes, payload: bytes | None, timeout: float, op: str) -> Any:
+        proc = self._proc
+        assert proc is not None
+        try:
+            reply = proc.request(head, payload, timeout)
+        except WorkerTimeout:
+            self.close()
+            raise StrategyError(
+                f"strategy {op} timed out after {timeout:g} s; worker killed"
+            ) from None
+        except WorkerDied as e:
+            self.close()
+            raise SandboxViolation(f"sandbox worker failed during {op}: {e}") from None
+        except pydantic.ValidationError as e:
+            self.close()
+            raise SandboxViolation(
+                f"malformed reply from the sandbox worker during {op}: "
+                f"{e.error_count()} error(s), first: {e.errors()[0]['msg']} "
+                f"at {e.errors()[0]['loc']}"
+            ) from None
+        if isinstance(reply, ErrorReply):
+            if reply.error in ("strategy", "params"):  # a clean reply: the worker stays usable
+                raise StrategyError(reply.message)
+            self.close()
+            raise SandboxViolation(
+                f"sandbox worker reported a {reply.error} error: {reply.message}"
+            )
+        return reply
+
+    def _fail(self, message: str) -> None:
+        self.close()
+        raise SandboxViolation(message)

@@ -1,0 +1,174 @@
+"""One worker OS process seen from the host: spawn, framed request/reply with deadlines, kill.
+
+Contract: ``request(head, payload, timeout)`` writes the JSON header frame (and the optional binary
+frame) without ever blocking past the deadline, then reads exactly one reply frame and parses it
+with ``protocol.parse_reply``. It raises ``WorkerTimeout`` at the deadline, ``WorkerDied`` when the
+worker exits, sends unsolicited bytes, announces a frame above the reply cap, or trails data after
+its reply, and ``pydantic.ValidationError`` for a malformed reply. The caller kills the process
+(``kill``: ``killpg`` SIGKILL of the worker's own session, then reap) after any of these. stderr is
+drained continuously so a chatty worker cannot block; its tail is kept for diagnostics.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+from trading_brain.adapters.sandbox.protocol import HEADER, frame, parse_reply
+
+STDERR_TAIL = 2000
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20
+
+
+class WorkerTimeout(Exception):
+    """The worker did not answer before the deadline."""
+
+
+class WorkerDied(Exception):
+    """The worker exited or broke the framing."""
+
+
+class WorkerProcess:
+    """A spawned worker with non-blocking pipes."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str, max_reply: int) -> None:
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            close_fds=True,
+            start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.max_reply = max_reply
+        self.on_close: Callable[[], None] | None = None
+        self.stderr_tail = b""
+        self._in, self._out, self._err = (
+            self.proc.stdin.fileno(),
+            self.proc.stdout.fileno(),
+            self.proc.stderr.fileno(),  # type: ignore[union-attr]
+        )
+        for fd in (self._in, self._out, self._err):
+            os.set_blocking(fd, False)
+        for fd in (self._in, self._out):
+            try:
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)  # fewer wake-ups for big frames
+            except OSError:
+                pass
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def request(self, head: bytes, payload: bytes | None, timeout: float) -> object:
+        deadline = time.monotonic() + timeout
+        if self._pending():
+            raise WorkerDied("unsolicited output between calls (forged reply)")
+        data = frame(head) + (frame(payload) if payload is not None else b"")
+        self._send(memoryview(data), deadline)
+        return parse_reply(self._receive(deadline))
+
+    def _pending(self) -> bool:
+        self._drain_stderr()
+        r, _, _ = select.select([self._out], [], [], 0)
+        return bool(r)
+
+    def _wait(self, deadline: float, write: bool) -> list[int]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WorkerTimeout
+        r, w, _ = select.select([self._out, self._err], [self._in] if write else [], [], remaining)
+        if self._err in r:
+            self._drain_stderr()
+        return r + w
+
+    def _send(self, view: memoryview, deadline: float) -> None:
+        while view:
+            ready = self._wait(deadline, write=True)
+            if self._out in ready:
+                if self.proc.poll() is not None:
+                    raise WorkerDied(self._death("exited while receiving"))
+                raise WorkerDied("output before the whole request was read (forged reply)")
+            if self._in in ready:
+                try:
+                    view = view[os.write(self._in, view[: 1 << 20]) :]
+                except BlockingIOError:
+                    continue
+                except BrokenPipeError:
+                    raise WorkerDied(self._death("closed its input")) from None
+
+    def _receive(self, deadline: float) -> bytes:
+        buf = bytearray()
+        need: int | None = None
+        while need is None or len(buf) < need:
+            if self._out not in self._wait(deadline, write=False):
+                continue
+            chunk = os.read(self._out, 1 << 20)
+            if not chunk:
+                raise WorkerDied(self._death("exited"))
+            buf += chunk
+            if need is None and len(buf) >= HEADER.size:
+                size = HEADER.unpack_from(buf)[0]
+                if size > self.max_reply:
+                    raise WorkerDied(f"reply of {size} bytes exceeds the cap of {self.max_reply}")
+                need = HEADER.size + size
+        if len(buf) > need:
+            raise WorkerDied("trailing bytes after the reply (forged frame)")
+        return bytes(buf[HEADER.size :])
+
+    def _drain_stderr(self) -> None:
+        try:
+            while chunk := os.read(self._err, 65536):
+                self.stderr_tail = (self.stderr_tail + chunk)[-STDERR_TAIL:]
+        except (BlockingIOError, OSError):
+            pass
+
+    def _death(self, what: str) -> str:
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        self._drain_stderr()
+        how = (
+            f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
+        )
+        tail = self.stderr_tail.decode("utf-8", "replace").strip()[-800:]
+        return f"worker {what} ({how})" + (f"; stderr tail: {tail}" if tail else "")
+
+    def cpu_exhausted(self, budget_s: float) -> bool:
+        """Whether the worker used more than ``budget_s`` CPU seconds (from /proc/<pid>/stat)."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            ticks = int(fields[11]) + int(fields[12])
+            return ticks / os.sysconf("SC_CLK_TCK") > budget_s
+        except (OSError, IndexError, ValueError):
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL the worker's whole session, reap it, close pipes, run ``on_close``."""
+        for kill in (lambda: os.killpg(self.proc.pid, signal.SIGKILL), self.proc.kill):
+            try:
+                kill()  # the session's group, and the pid itself should it have left the group
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        if self.on_close is not None:
+            self.on_close()
+            self.on_close = None

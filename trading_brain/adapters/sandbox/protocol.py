@@ -1,0 +1,149 @@
+"""The wire protocol between the sandbox host and its worker (shared by both sides; stdlib + pydantic).
+
+Framing: every message is a 4-byte big-endian unsigned length followed by that many bytes. The host
+writes requests to the worker's stdin; the worker writes replies to its (private) protocol fd, the
+original stdout. Nothing is ever pickled.
+
+Requests (host -> worker), each a JSON frame:
+- first frame ``{"op": "init", ...}`` (see ``InitRequest``), answered by ``ReadyReply`` or ``ErrorReply``;
+- ``{"op": "generate", "params": {...}}`` followed by ONE binary frame: the bars as an Arrow IPC
+  stream (``polars.DataFrame.write_ipc_stream``); answered by ``SignalsReply`` or ``ErrorReply``;
+- ``{"op": "params_schema"}``: answered by ``SchemaReply`` (JSON schema + defaults of ``Params``);
+- reserved for later: ``{"op": "call", "function": ..., ...}`` for analysis modules. Unknown ops are
+  answered with an ``ErrorReply`` of kind ``protocol``.
+
+Replies (worker -> host) are untrusted: they are size-capped (``MAX_REPLY_BYTES`` by default, 64 MiB,
+about 600k signal rows at ~100 bytes per row) and parsed with ``parse_reply`` into strict pydantic
+models (``extra="forbid"``, finite numbers only, bounded strings and lists).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+HEADER = struct.Struct(">I")
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+MAX_ROWS = 2_000_000
+MAX_MESSAGE = 8_000
+
+LAYER_NAMES = ("netns", "rlimits", "uid_drop", "no_new_privs", "landlock", "seccomp")
+
+
+def frame(payload: bytes) -> bytes:
+    """Prefix ``payload`` with its 4-byte big-endian length."""
+    return HEADER.pack(len(payload)) + payload
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class Limits(_Strict):
+    """Resource limits the worker applies to itself (rlimits)."""
+
+    cpu_s: int = Field(default=600, ge=1, description="RLIMIT_CPU over the worker's whole life")
+    as_bytes: int = Field(default=2 * 1024**3, ge=256 * 1024**2, description="RLIMIT_AS")
+    nofile: int = Field(default=64, ge=16)
+
+
+class Layers(_Strict):
+    """Which isolation layers the worker should enforce; switching one off is for tests only."""
+
+    netns: bool = True
+    rlimits: bool = True
+    uid_drop: bool = True
+    no_new_privs: bool = True
+    landlock: bool = True
+    seccomp: bool = True
+
+
+class InitRequest(_Strict):
+    """The first frame: where to import from, what to enforce, and the module to load."""
+
+    op: Literal["init"] = "init"
+    kind: Literal["strategy"] = "strategy"
+    source: str
+    filename: str = "<strategy>"
+    sys_path: list[str] = []
+    read_paths: list[str] = []
+    layers: Layers = Layers()
+    limits: Limits = Limits()
+    max_reply_bytes: int = Field(default=MAX_REPLY_BYTES, ge=1024)
+
+
+Short = Annotated[str, StringConstraints(max_length=64)]
+
+
+class LayerReport(_Strict):
+    """What the worker actually enforced (``landlock_abi`` 0 = not enforced)."""
+
+    netns: bool
+    rlimits: bool
+    uid_drop: bool
+    uid: int
+    no_new_privs: bool
+    landlock_abi: int = Field(ge=0, le=1000)
+    seccomp: bool
+    errors: dict[Short, Annotated[str, StringConstraints(max_length=500)]] = {}
+
+    def missing_required(self) -> list[str]:
+        """The layers production requires (seccomp and Landlock) that are not active."""
+        missing = [] if self.seccomp else ["seccomp"]
+        return missing + ([] if self.landlock_abi >= 1 else ["landlock"])
+
+
+class ReadyReply(_Strict):
+    ok: Literal[True]
+    kind: Literal["ready"]
+    layers: LayerReport
+    strategy_id: Short
+    version: int
+    warmup_bars: int = Field(ge=0)
+
+
+class ErrorReply(_Strict):
+    ok: Literal[False]
+    kind: Literal["error"]
+    error: Literal["strategy", "params", "protocol", "internal"]
+    message: Annotated[str, StringConstraints(max_length=MAX_MESSAGE)]
+
+
+Label = Annotated[str, StringConstraints(max_length=32)]
+
+
+class SignalColumns(_Strict):
+    """Column-oriented signals; ``domain.strategy.validate_signals`` checks values afterwards."""
+
+    ts: Annotated[list[int], Field(max_length=MAX_ROWS)] | None = None
+    action: Annotated[list[Label], Field(max_length=MAX_ROWS)]
+    size: Annotated[list[float], Field(max_length=MAX_ROWS)]
+    stop_loss: Annotated[list[float | None], Field(max_length=MAX_ROWS)]
+    take_profit: Annotated[list[float | None], Field(max_length=MAX_ROWS)]
+    intent: Annotated[list[Label], Field(max_length=MAX_ROWS)]
+    confidence: Annotated[list[float], Field(max_length=MAX_ROWS)]
+    regime: Annotated[list[Label | None], Field(max_length=MAX_ROWS)] | None = None
+
+
+class SignalsReply(_Strict):
+    ok: Literal[True]
+    kind: Literal["signals"]
+    columns: SignalColumns
+
+
+class SchemaReply(_Strict):
+    ok: Literal[True]
+    kind: Literal["schema"]
+    json_schema: dict[str, Any]
+    defaults: dict[str, Any]
+
+
+Reply = Annotated[ReadyReply | ErrorReply | SignalsReply | SchemaReply, Field(discriminator="kind")]
+_REPLY = TypeAdapter(Reply)
+
+
+def parse_reply(payload: bytes) -> ReadyReply | ErrorReply | SignalsReply | SchemaReply:
+    """Parse one untrusted reply; raises ``pydantic.ValidationError`` on anything malformed."""
+    return _REPLY.validate_json(payload)

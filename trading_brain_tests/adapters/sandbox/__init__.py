@@ -1,0 +1,1 @@
+"""Tests of the strategy sandbox (gate, OS-locked worker, host)."""

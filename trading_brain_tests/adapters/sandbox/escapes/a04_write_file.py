@@ -1,0 +1,41 @@
+# ruff: noqa
+"""A04: create and write a file in a world-writable directory"""
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel
+
+STRATEGY_ID = "attack"
+VERSION = 1
+WARMUP_BARS = 0
+
+
+class Params(BaseModel):
+    pass
+
+
+def _os():
+    return dataclasses.fields.__globals__["sys"].modules["os"]
+
+
+def _read(path):
+    os = _os()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 65536).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _libc():
+    ctypes = dataclasses.fields.__globals__["sys"].modules["ctypes"]
+    return ctypes, ctypes.CDLL(None, use_errno=True)
+
+
+def generate(bars, params):
+    os = _os()
+    fd = os.open("@@CANARY_DIR@@/PWNED_a04", os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"x")
+    raise RuntimeError("wrote")

