@@ -82,29 +82,43 @@ def validate_signals(out: object, bars: pl.DataFrame) -> pl.DataFrame:
     return sig.select(list(SIGNAL_SCHEMA)).insert_column(0, bars["ts"])
 
 
+_RANGES = (  # column, low, high, nullable
+    ("size", 0.0, 1.0, False),
+    ("confidence", 0.0, 1.0, False),
+    ("stop_loss", 0.0, 1.0, True),
+    ("take_profit", 0.0, math.inf, True),
+)
+
+
 def _check_values(sig: pl.DataFrame) -> None:
-    bad_action = sig.filter(~pl.col("action").is_in(ACTIONS) | pl.col("action").is_null())
-    if bad_action.height:
-        raise StrategyError(
-            f"column 'action' has {bad_action.height} value(s) outside {list(ACTIONS)}, "
-            f"first: {bad_action['action'][0]!r}"
-        )
-    bad_intent = sig.filter(~pl.col("intent").is_in(INTENTS) | pl.col("intent").is_null())
-    if bad_intent.height:
+    """One vectorised pass counting every violation; messages only on the (rare) failure path."""
+    exprs = [
+        (~pl.col("action").is_in(ACTIONS)).fill_null(True).sum().alias("action"),
+        (~pl.col("intent").is_in(INTENTS)).fill_null(True).sum().alias("intent"),
+        (pl.col("regime").str.len_chars() > 32).fill_null(False).sum().alias("regime"),
+    ]
+    for col, lo, hi, nullable in _RANGES:
+        c = pl.col(col)
+        exprs += [
+            c.null_count().alias(f"{col}:null") if not nullable else pl.lit(0).alias(f"{col}:null"),
+            (c.is_nan() | c.is_infinite()).fill_null(False).sum().alias(f"{col}:nonfinite"),
+            ((c < lo) | (c > hi) | ((c <= 0) if nullable else pl.lit(False)))
+            .fill_null(False).sum().alias(f"{col}:range"),
+        ]
+    counts = sig.select(exprs).row(0, named=True)
+    if not any(counts.values()):
+        return
+    if counts["action"]:
+        first = sig.filter(~pl.col("action").is_in(ACTIONS) | pl.col("action").is_null())
+        raise StrategyError(f"column 'action' has {counts['action']} value(s) outside "
+                            f"{list(ACTIONS)}, first: {first['action'][0]!r}")
+    if counts["intent"]:
         raise StrategyError(f"column 'intent' has value(s) outside {list(INTENTS)}")
-    for col, lo, hi, nullable in (
-        ("size", 0.0, 1.0, False),
-        ("confidence", 0.0, 1.0, False),
-        ("stop_loss", 0.0, 1.0, True),
-        ("take_profit", 0.0, math.inf, True),
-    ):
-        s = sig[col]
-        if not nullable and s.null_count():
-            raise StrategyError(f"column '{col}' has {s.null_count()} null value(s)")
-        v = s.drop_nulls()
-        if v.is_nan().any() or v.is_infinite().any():
+    for col, *_ in _RANGES:
+        if counts[f"{col}:null"]:
+            raise StrategyError(f"column '{col}' has {counts[f'{col}:null']} null value(s)")
+        if counts[f"{col}:nonfinite"]:
             raise StrategyError(f"column '{col}' has NaN or infinite values")
-        if ((v < lo) | (v > hi)).any() or (nullable and (v <= 0).any()):
+        if counts[f"{col}:range"]:
             raise StrategyError(f"column '{col}' has values outside the allowed range")
-    if (sig["regime"].drop_nulls().str.len_chars().max() or 0) > 32:
-        raise StrategyError("column 'regime' has labels longer than 32 characters")
+    raise StrategyError("column 'regime' has labels longer than 32 characters")
