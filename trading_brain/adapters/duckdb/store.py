@@ -28,6 +28,7 @@ from trading_brain.adapters.duckdb import migrations
 from trading_brain.adapters.duckdb.connection import connect, frame, run, transaction
 from trading_brain.adapters.duckdb.market_tables import MarketTablesMixin, _window
 from trading_brain.adapters.duckdb.research_tables import ResearchTablesMixin
+from trading_brain.adapters.duckdb.trading_tables import TradingTablesMixin
 from trading_brain.domain.candles import CANDLE_KEY, CANDLE_SCHEMA, conform, empty_candles
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.errors import DataError
@@ -35,7 +36,7 @@ from trading_brain.errors import DataError
 _MIGRATED: set[str] = set()
 
 
-class Store(MarketTablesMixin, ResearchTablesMixin):
+class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin):
     """The DuckDB warehouse at ``path``."""
 
     def __init__(self, path: Path | str, *, lock_budget_s: float = 30.0) -> None:
