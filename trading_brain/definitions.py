@@ -8,12 +8,13 @@ from __future__ import annotations
 import dagster as dg
 
 from trading_brain.defs.market.jobs import MARKET_ASSETS, bootstrap_job, scan_job, scan_schedule
+from trading_brain.defs.research.backtests import backtest_job, backtests
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import TradingBrainResource
 
 defs = dg.Definitions(
-    assets=[*MARKET_ASSETS, strategy_versions],
-    jobs=[scan_job, bootstrap_job],
+    assets=[*MARKET_ASSETS, strategy_versions, backtests],
+    jobs=[scan_job, bootstrap_job, backtest_job],
     schedules=[scan_schedule],
     resources={"tb": TradingBrainResource()},
 )

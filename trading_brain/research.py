@@ -96,3 +96,49 @@ def register_files(store: Any, settings: Settings, files: list[Path] | None,
         out.append({"strategy": row["strategy_id"], "version": row["version"],
                     "created": created, "status": row["status"]})
     return out
+
+
+def run_version_backtest(rt: Any, key: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Backtest the registered version ``key`` (``ID@V``) over the warehouse's candles.
+
+    Returns the backtest JSON, the equity curve, the look-ahead report on the same data and the
+    sandbox validation verdict; saves the result with ``Store.save_backtest``.
+    """
+    from trading_brain import backtesting as bt
+    from trading_brain.engine.lookahead import check_lookahead
+    from trading_brain.engine.registry import parse_ref
+
+    sid, ver = parse_ref(key)
+    row = rt.store.strategy_version(sid, ver or 0)
+    if row is None:
+        raise ConfigError(f"{key} is not registered; materialise strategy_versions first")
+    start = bt.parse_time(config["start"] or None, "start")
+    end = bt.parse_time(config["end"] or None, "end")
+    symbols = config["symbols"] or rt.settings.symbols
+    candles = rt.store.read_candles(symbols, config["timeframe"], start, end)
+    if candles.is_empty():
+        raise DataError(f"no {config['timeframe']} candles for {', '.join(symbols)} in the warehouse")
+    bars = {s: p.sort("ts").select(BARS_COLUMNS)
+            for (s,), p in candles.partition_by("symbol", as_dict=True).items()}
+    bt.check_gaps(bars)
+    costs = bt.Costs(config["cash"], config["fee"], config["slippage"])
+    with bt.StrategyWorker(row["source"], rt.settings, key) as worker:
+        schema, defaults = worker.defaults()
+        overrides = bt.json_object(config["params_json"] or None, "params_json")
+        bt.check_params(overrides, schema, key)
+        params = {**defaults, **overrides}
+        signals = worker.signals(bars, params)
+        first = sorted(bars)[0]
+        look = check_lookahead(worker.ready(), bars[first], cut_points=10, params=params)
+        missing = worker.ready().layers.missing_required()
+    result = bt.run_backtest(bars, signals, config["engine"], costs)
+    out = bt.backtest_json(key, config["engine"], params, result)
+    record, trades = bt.backtest_record(out, result, row["sha256"], bars, costs)
+    rt.store.save_backtest(record, trades)
+    gates = (row.get("validation") or {}).get("lookahead", {}).get("passed", False)
+    valid = {"passed": bool(gates) and not missing,
+             "summary": ("registration gates passed; worker enforced seccomp and Landlock"
+                         if gates and not missing else
+                         f"registration gates passed={gates}; missing layers: {missing or 'none'}")}
+    return {"json": out, "equity": result.equity, "backtest_id": record["backtest_id"],
+            "symbols": sorted(bars), "lookahead": look.to_metadata(), "validation": valid}
