@@ -22,6 +22,8 @@ COMMANDS = {
     "import-ohlcv": "trading_brain.commands.market:import_ohlcv",
     "bootstrap": "trading_brain.commands.market:bootstrap",
     "strategies": "trading_brain.commands.strategies:strategies",
+    "backtest": "trading_brain.commands.backtest:backtest",
+    "optimize": "trading_brain.commands.backtest:optimize",
 }
 HELP = {
     "init": "Create a home: config, warehouse, migrations, history.",
@@ -30,6 +32,8 @@ HELP = {
     "import-ohlcv": "Load OHLCV files (CSV, CSV.gz, Parquet, Kraken export) into the warehouse.",
     "bootstrap": "Backfill candle history (resumes where it stopped).",
     "strategies": "Strategy versions: list, show, validate, register, deploy, rollback, run, check.",
+    "backtest": "Backtest a strategy version (exact or fast engine) over files or the warehouse.",
+    "optimize": "Sweep a parameter grid (fast engine), best first, with a walk-forward split.",
 }
 
 

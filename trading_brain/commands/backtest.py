@@ -1,4 +1,4 @@
-"""`trading-brain backtest` and `trading-brain optimize` (the service is trading_brain/backtesting.py).
+"""`trading-brain backtest` and `trading-brain optimize` (service: trading_brain/backtesting.py).
 
 Both read bars from candle files (``--data``, the formats of ``import-ohlcv``; symbol from
 ``--symbol``, else the file name, else its stem) or from the home's warehouse (``--symbols``,
@@ -26,7 +26,8 @@ COSTS_HELP = {"cash": "Starting cash shared by all symbols.", "fee": "Fee rate p
 def data_options(f: Callable) -> Callable:
     """Options shared by both commands: strategy, data source, costs, --json."""
     opts = [
-        click.option("--strategy", "ref", required=True, help="Strategy ID or ID@VERSION."),
+        click.option("--strategy", "ref", default=None, help="Strategy ID or ID@VERSION "
+                                                             "(required)."),
         click.option("--data", multiple=True, help="Candle file or folder (repeatable)."),
         click.option("--symbol", default=None, help="Symbol of the --data bars (default: from "
                                                     "the file name)."),
@@ -47,10 +48,16 @@ def data_options(f: Callable) -> Callable:
     return f
 
 
-def _setup(ctx: click.Context, ref: str) -> tuple[Any, Any, tuple[str, int, str, str | None]]:
+def _setup(ctx: click.Context,
+           ref: str | None) -> tuple[Any, Any, tuple[str, int, str, str | None]]:
     """(settings, store or None, strategy source) of this home."""
+    from trading_brain.errors import ConfigError
     from trading_brain.research import strategy_source
     from trading_brain.settings import load_settings
+
+    if not ref:
+        raise ConfigError("--strategy ID[@VERSION] is required "
+                          "(see `trading-brain strategies list`)")
 
     home = home_of(ctx)
     store = None
@@ -61,26 +68,34 @@ def _setup(ctx: click.Context, ref: str) -> tuple[Any, Any, tuple[str, int, str,
     return load_settings(home), store, strategy_source(ref, store)
 
 
-def _load(ctx: click.Context, store: Any, opts: dict[str, Any]) -> dict[str, Any]:
-    """Bars per symbol from --data files or the warehouse, windowed and gap-checked."""
-    from trading_brain.backtesting import check_gaps, parse_time, window
+def _check_inputs(opts: dict[str, Any]) -> None:
+    """Cheap checks of the data options (before the sandbox worker starts); normalises opts."""
+    from trading_brain.backtesting import parse_time
     from trading_brain.errors import ConfigError, DataError
 
-    start, end = parse_time(opts["start"], "--start"), parse_time(opts["end"], "--end")
-    symbols = [s for item in opts["symbols"] for s in item.split(",") if s.strip()]
-    if opts["data"] and symbols:
+    opts["start"] = parse_time(opts["start"], "--start")
+    opts["end"] = parse_time(opts["end"], "--end")
+    opts["symbols"] = [s for item in opts["symbols"] for s in item.split(",") if s.strip()]
+    if opts["data"] and opts["symbols"]:
         raise ConfigError("give either --data or --symbols, not both")
+    if not opts["data"] and not opts["symbols"]:
+        raise ConfigError("give --data PATH, or --symbols with --start/--end for warehouse bars")
+    for p in opts["data"]:
+        if not Path(p).exists():
+            raise DataError(f"no such file or folder: {p}")
+
+
+def _load(ctx: click.Context, store: Any, opts: dict[str, Any]) -> dict[str, Any]:
+    """Bars per symbol from --data files or the warehouse, windowed and gap-checked."""
+    from trading_brain.backtesting import check_gaps, window
+
+    start, end = opts["start"], opts["end"]
     if opts["data"]:
         from trading_brain.research import load_bars
 
-        for p in opts["data"]:
-            if not Path(p).exists():
-                raise DataError(f"no such file or folder: {p}")
         bars = load_bars(list(opts["data"]), opts["symbol"], opts["timeframe"])
-    elif symbols:
-        bars = _warehouse_bars(ctx, store, symbols, opts["timeframe"] or "5m", start, end)
     else:
-        raise ConfigError("give --data PATH, or --symbols with --start/--end for warehouse bars")
+        bars = _warehouse_bars(ctx, store, opts["symbols"], opts["timeframe"] or "5m", start, end)
     if start is not None or end is not None:
         bars = window(bars, start, end)
     check_gaps(bars)
@@ -130,13 +145,18 @@ def _guarded(fn: Callable[[], None]) -> None:
 @click.option("--engine", default="exact", show_default=True,
               help="exact (bar replay) or fast (vectorbt); both give the same trades.")
 @click.pass_context
-def backtest(ctx: click.Context, ref: str, params: str | None, engine: str, as_json: bool,
+def backtest(ctx: click.Context, ref: str | None, params: str | None, engine: str, as_json: bool,
              **opts: Any) -> None:
-    """Backtest a strategy version over candle files or warehouse bars."""
+    """Backtest a strategy version over candle files or warehouse bars.
+
+    Strategy code runs in the sandbox worker; several symbols share one cash pool. Data with more
+    than 3 gaps longer than a day of bars, or with over 5 % of its bars missing, is refused.
+    Inside an initialised home the result is stored (backtests, backtest_trades).
+    """
     _guarded(lambda: _backtest(ctx, ref, params, engine, as_json, opts))
 
 
-def _backtest(ctx: click.Context, ref: str, params: str | None, engine: str, as_json: bool,
+def _backtest(ctx: click.Context, ref: str | None, params: str | None, engine: str, as_json: bool,
               opts: dict[str, Any]) -> None:
     from trading_brain import backtesting as bt
     from trading_brain.engine.registry import sha256
@@ -145,14 +165,18 @@ def _backtest(ctx: click.Context, ref: str, params: str | None, engine: str, as_
     if engine not in bt.ENGINES:
         raise bt.ConfigError(f"unknown engine {engine!r}; use one of {', '.join(bt.ENGINES)}")
     overrides = bt.json_object(params, "--params")
+    _check_inputs(opts)
     settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
     name = f"{sid}@{ver}"
+    preload = bt.preload_fast_engine() if engine == "fast" else None
     with bt.StrategyWorker(source, settings, name) as worker:
         bars = _load(ctx, store, opts)
         schema, defaults = worker.defaults()
         bt.check_params(overrides, schema, name)
         full = {**defaults, **overrides}
         signals = worker.signals(bars, full)
+    if preload is not None:
+        preload.join()
     result = bt.run_backtest(bars, signals, engine, costs)
     out = bt.backtest_json(name, engine, full, result)
     stored = None
@@ -184,30 +208,41 @@ def _print_backtest(out: dict[str, Any], bars: dict[str, Any], stored: str | Non
 
 @click.command()
 @data_options
-@click.option("--grid", required=True, help='JSON object: parameter -> list of values, e.g. '
-                                            '\'{"fast": [5, 9], "slow": [21, 50]}\'.')
+@click.option("--grid", default=None, help='JSON object: parameter -> list of values, e.g. '
+                                           '\'{"fast": [5, 9], "slow": [21, 50]}\' (required).')
 @click.option("--objective", default="sharpe", show_default=True,
-              help="Ranking metric (higher is better; max_drawdown lower is better).")
+              help="Ranking metric: sharpe, sortino, total_return, final_equity, profit_factor, "
+                   "win_rate (higher is better) or max_drawdown (lower is better).")
 @click.option("--train", type=float, default=0.7, show_default=True,
               help="Walk-forward: fraction of bars before the first test window.")
 @click.option("--folds", type=int, default=1, show_default=True,
               help="Walk-forward: number of anchored test windows after the training part.")
 @click.pass_context
-def optimize(ctx: click.Context, ref: str, grid: str, objective: str, train: float, folds: int,
-             as_json: bool, **opts: Any) -> None:
-    """Sweep a parameter grid with the fast engine, best first, plus a walk-forward split."""
+def optimize(ctx: click.Context, ref: str | None, grid: str | None, objective: str, train: float,
+             folds: int, as_json: bool, **opts: Any) -> None:
+    """Sweep a parameter grid with the fast engine, best first, plus a walk-forward split.
+
+    The grid's cartesian product is swept (other params keep their defaults; combinations the
+    strategy's Params refuse are skipped with a note). Walk-forward (anchored): the bars after
+    the first --train fraction form --folds test windows; each fold picks the best set on all
+    earlier bars and scores it on its window, so the in-sample/out-of-sample gap shows over-fit.
+    """
     _guarded(lambda: _optimize(ctx, ref, grid, objective, train, folds, as_json, opts))
 
 
-def _optimize(ctx: click.Context, ref: str, grid_text: str, objective: str, train: float,
-              folds: int, as_json: bool, opts: dict[str, Any]) -> None:
+def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, objective: str,
+              train: float, folds: int, as_json: bool, opts: dict[str, Any]) -> None:
     from trading_brain import backtesting as bt
 
     costs = bt.Costs(opts["cash"], opts["fee"], opts["slippage"])
-    bt.ranking([], objective)  # validates the objective before any work
+    bt.ranking([], objective)  # validates the objective and walk-forward before any work
+    bt.check_walk_forward(train, folds)
     grid = bt.json_object(grid_text, "--grid")
+    bt.grid_sets(grid, {})  # validates the grid's shape before any work
+    _check_inputs(opts)
     settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
     name = f"{sid}@{ver}"
+    preload = bt.preload_fast_engine()
     with bt.StrategyWorker(source, settings, name) as worker:
         bars = _load(ctx, store, opts)
         schema, defaults = worker.defaults()
@@ -216,6 +251,7 @@ def _optimize(ctx: click.Context, ref: str, grid_text: str, objective: str, trai
             for v in values:
                 bt.check_params({key: v}, schema, name)
         params, signal_sets, skipped = _generate_all(worker, bars, sets, as_json)
+    preload.join()
     metrics = bt.sweep(bars, signal_sets, costs)
     order = bt.ranking(metrics, objective)
     out = {"strategy": name,
@@ -264,7 +300,8 @@ def _print_optimize(out: dict[str, Any], keys: list[str], objective: str, top: i
         click.echo(f"walk-forward fold {i}: fit {f['train']['start']}..{f['train']['end']} -> "
                    f"{ {k: f['best_params'][k] for k in keys} }; {objective} in-sample "
                    f"{_num(f['in_sample'][objective])}, out-of-sample "
-                   f"{_num(f['out_of_sample'][objective])} ({f['test']['start']}..{f['test']['end']})")
+                   f"{_num(f['out_of_sample'][objective])} "
+                   f"({f['test']['start']}..{f['test']['end']})")
     click.echo(f"in-sample minus out-of-sample {objective}: {_num(wf['gap'])}")
 
 

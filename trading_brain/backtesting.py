@@ -1,0 +1,412 @@
+"""Backtest and optimise a strategy version: the service behind `trading-brain backtest|optimize`.
+
+Contract (no click here; every failure is a one-line ConfigError / DataError / StrategyError):
+- Strategy code always runs in ONE sandbox worker (``StrategyWorker``, booted in a background
+  thread while the data loads). ``generate`` is called once per parameter set per symbol over the
+  whole history: shipped/registered versions pass the look-ahead check, so batch evaluation equals
+  bar-by-bar evaluation, and every sub-window (walk-forward) is a slice of those signals.
+- Params: the strategy's defaults (from the worker's ``params_schema``) overlaid by the caller's;
+  unknown keys and values outside the schema's type/bounds are a ConfigError naming the key.
+- Data (``check_gaps``): bars per symbol, sorted. Missing open times between consecutive bars are
+  gaps; gaps of up to ``large_gap_bars`` (one day of bars, at least 3) are venue gaps and fine (the
+  fill model simply uses the next bar's open). Data is *gap-ridden*, a DataError, when a symbol has
+  more than ``MAX_LARGE_GAPS`` larger gaps or misses more than ``MAX_MISSING`` of its span.
+- Engines: ``exact`` (bar replay, no vectorbt import) or ``fast`` (vectorbt rust); several symbols
+  share one cash pool. ``backtest_json`` gives ``{strategy, engine, params, metrics, trades}``.
+- Optimise: the cartesian product of a grid (other params at defaults) is swept with the fast
+  engine (``run_sweep`` for one symbol, ``run_fast_portfolio`` per set for several) and ranked by
+  ``OBJECTIVES`` (higher is better except max_drawdown; non-finite/NaN last; ties keep grid order).
+  Walk-forward (anchored): the bars after the first ``train`` fraction are cut into ``folds``
+  equal test windows; fold i picks the best set by the objective on every bar before its window
+  (in-sample) and scores that set on the window (out-of-sample, fresh cash). The report gives each
+  fold's metrics and the mean in-sample minus out-of-sample objective (``gap``): large = over-fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from trading_brain.errors import ConfigError, DataError, StrategyError
+
+METRIC_KEYS = ("final_equity", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate",
+               "n_trades", "fees_paid", "exposure", "profit_factor")
+OBJECTIVES = {"sharpe": 1.0, "sortino": 1.0, "total_return": 1.0, "final_equity": 1.0,
+              "profit_factor": 1.0, "win_rate": 1.0, "max_drawdown": -1.0}  # sign: higher=better
+ENGINES = ("exact", "fast")
+MAX_LARGE_GAPS = 3
+MAX_MISSING = 0.05
+DAY_US = 86_400_000_000
+Bars = Mapping[str, pl.DataFrame]
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """Starting cash and per-fill costs (fee = taker rate, slippage on market orders)."""
+
+    cash: float = 10_000.0
+    fee: float = 0.0026
+    slippage: float = 0.0005
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.cash) and self.cash > 0):
+            raise ConfigError(f"--cash must be a positive amount, got {self.cash}")
+        for name in ("fee", "slippage"):
+            v = getattr(self, name)
+            if not (0.0 <= v < 0.5):
+                raise ConfigError(f"--{name} must be a fraction in [0, 0.5), got {v}")
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+def one_line(text: str) -> str:
+    """Collapse a multi-line message (e.g. a pydantic report) into one line."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return "; ".join(ln for ln in lines if not ln.startswith("For further information"))
+
+
+def json_object(text: str | None, option: str) -> dict[str, Any]:
+    """Parse ``--params``/``--grid`` JSON into a dict (``{}`` when absent)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{option} is not valid JSON: {e.msg} at column {e.colno}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option} must be a JSON object such as '{{\"fast\": 12}}'")
+    return value
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """ISO-8601 date or time (naive = UTC) for ``--start``/``--end``."""
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} must be an ISO-8601 date or time, got {text!r}") from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def check_params(params: Mapping[str, Any], schema: dict[str, Any], ref: str) -> None:
+    """Unknown keys and values of the wrong type or out of bounds -> ConfigError naming the key."""
+    props = schema.get("properties", {})
+    for key, value in params.items():
+        if key not in props:
+            raise ConfigError(f"unknown parameter {key!r} for {ref}; known: {', '.join(props)}")
+        problem = _value_problem(value, props[key])
+        if problem:
+            raise ConfigError(f"parameter {key!r} of {ref}: {value!r} {problem}")
+
+
+def _value_problem(v: Any, spec: dict[str, Any]) -> str | None:
+    kind = spec.get("type")
+    number = isinstance(v, int | float) and not isinstance(v, bool)
+    if kind == "integer" and not (number and float(v).is_integer()):
+        return "is not an integer"
+    if kind == "number" and not (number and math.isfinite(v)):
+        return "is not a finite number"
+    if kind == "boolean" and not isinstance(v, bool):
+        return "is not true/false"
+    if kind == "string" and not isinstance(v, str):
+        return "is not a string"
+    if "enum" in spec and v not in spec["enum"]:
+        return f"is not one of {spec['enum']}"
+    if number:
+        for bound, bad in (("minimum", v < spec.get("minimum", -math.inf)),
+                           ("maximum", v > spec.get("maximum", math.inf)),
+                           ("exclusiveMinimum", v <= spec.get("exclusiveMinimum", -math.inf)),
+                           ("exclusiveMaximum", v >= spec.get("exclusiveMaximum", math.inf))):
+            if bad:
+                return f"is outside the allowed range ({bound} {spec[bound]})"
+    return None
+
+
+def grid_sets(grid: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of the grid's value lists over the defaults, in grid order."""
+    if not grid:
+        raise ConfigError("--grid must name at least one parameter with a list of values")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"--grid value for {key!r} must be a non-empty JSON list")
+    keys = list(grid)
+    return [{**defaults, **dict(zip(keys, combo, strict=True))}
+            for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def preload_fast_engine() -> threading.Thread:
+    """Import vectorbt (seconds of import time) in a background thread; join before use."""
+    import importlib
+
+    def load() -> None:
+        try:
+            importlib.import_module("vectorbt.portfolio.dispatch")
+        except Exception:  # the foreground import reports any real problem
+            pass
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    return t
+
+
+# --- the sandbox worker -------------------------------------------------------------------------
+class StrategyWorker:
+    """One sandboxed strategy version, booted in a background thread (use as a context manager)."""
+
+    def __init__(self, source: str, settings: Any, ref: str) -> None:
+        from trading_brain.research import sandbox_opener
+
+        self.ref = ref
+        self._src = sandbox_opener(settings)(source)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._boot, daemon=True)
+        self._thread.start()
+
+    def _boot(self) -> None:
+        try:
+            self._src.start()
+        except BaseException as e:  # re-raised in the caller's thread
+            self._error = e
+
+    def ready(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._src
+
+    def defaults(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(json_schema, defaults) of the strategy's Params."""
+        return self.ready().params_schema()
+
+    def generate(self, bars: pl.DataFrame, params: dict[str, Any]) -> pl.DataFrame:
+        """Signals over ``bars``; an invalid param value is a one-line ConfigError."""
+        try:
+            return self.ready().generate(bars, params)
+        except StrategyError as e:
+            msg = one_line(str(e))
+            if msg.startswith("invalid params"):
+                raise ConfigError(f"{self.ref}: {msg}") from None
+            raise type(e)(f"{self.ref}: {msg}") from None
+
+    def signals(self, bars: Bars, params: dict[str, Any]) -> dict[str, pl.DataFrame]:
+        return {sym: self.generate(b, params) for sym, b in bars.items()}
+
+    def __enter__(self) -> StrategyWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()
+        self._src.close()
+
+
+# --- data ----------------------------------------------------------------------------------------
+def window(bars: Bars, start: datetime | None, end: datetime | None) -> dict[str, pl.DataFrame]:
+    """Bars with open time in ``[start, end)``; symbols left without bars are dropped."""
+    out = {}
+    for sym, b in bars.items():
+        if start is not None:
+            b = b.filter(pl.col("ts") >= start)
+        if end is not None:
+            b = b.filter(pl.col("ts") < end)
+        if b.height:
+            out[sym] = b
+    if not out:
+        raise DataError("no bars in the requested time window")
+    return out
+
+
+def check_gaps(bars: Bars) -> None:
+    """Raise DataError if a symbol's bars are too few or gap-ridden (see the module docstring)."""
+    for sym, b in bars.items():
+        if b.height < 2:
+            raise DataError(f"{sym}: only {b.height} bar(s); a backtest needs at least 2")
+        ts = b["ts"].cast(pl.Int64).to_numpy()
+        step = float(np.median(np.diff(ts)))
+        missing = np.rint(np.diff(ts) / step).astype(np.int64) - 1
+        limit = large_gap_bars(step)
+        large = int((missing > limit).sum())
+        share = missing.sum() / (len(ts) + missing.sum())
+        hint = "pick a cleaner window with --start/--end"
+        if large > MAX_LARGE_GAPS:
+            raise DataError(f"{sym}: data has {large} gaps larger than {limit} bars (largest "
+                            f"{missing.max()} bars, {share:.1%} of bars missing); {hint}")
+        if share > MAX_MISSING:
+            holes = int((missing > 0).sum())
+            raise DataError(f"{sym}: data misses {share:.1%} of its bars in {holes} gaps "
+                            f"(limit {MAX_MISSING:.0%}); {hint}")
+
+
+def large_gap_bars(step_us: float) -> int:
+    """Gaps up to one day of bars (at least 3) are ordinary venue gaps."""
+    return max(3, int(DAY_US // max(step_us, 1.0)))
+
+
+def data_digest(bars: Bars) -> str:
+    """sha256 of the bars' times and prices (identifies the data of a stored backtest)."""
+    h = hashlib.sha256()
+    for sym in sorted(bars):
+        b = bars[sym]
+        h.update(sym.encode())
+        h.update(b["ts"].cast(pl.Int64).to_numpy().tobytes())
+        for c in ("open", "high", "low", "close"):
+            h.update(b[c].cast(pl.Float64).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+# --- backtest ------------------------------------------------------------------------------------
+def run_backtest(bars: Bars, signals: Bars, engine: str, costs: Costs) -> Any:
+    """A ``BacktestResult`` of all symbols sharing one cash pool (symbols in sorted order)."""
+    order = sorted(bars)
+    if engine == "exact":
+        from trading_brain.engine.backtest.exact import run_exact_portfolio
+
+        return run_exact_portfolio(bars, signals, costs.cash, costs.fee, costs.slippage,
+                                   order=order)
+    if engine != "fast":
+        raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    _require_aligned(bars)
+    from trading_brain.engine.backtest.fast import run_fast_portfolio
+
+    return run_fast_portfolio(bars, signals, costs.cash, costs.fee, costs.slippage, order=order)
+
+
+def _require_aligned(bars: Bars) -> None:
+    frames = list(bars.values())
+    ts0 = frames[0]["ts"]
+    if any(not f["ts"].equals(ts0) for f in frames[1:]):
+        raise DataError("the fast engine needs the same bar times for every symbol; "
+                        "use --engine exact for symbols with different bars")
+
+
+def json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics in ``METRIC_KEYS`` order; non-finite numbers become null."""
+    out: dict[str, Any] = {}
+    for k in METRIC_KEYS:
+        v = metrics[k]
+        out[k] = int(v) if k == "n_trades" else (float(v) if math.isfinite(v) else None)
+    return out
+
+
+def backtest_json(ref: str, engine: str, params: dict[str, Any], result: Any) -> dict[str, Any]:
+    """``{strategy, engine, params, metrics, trades}`` with ISO-8601 UTC times."""
+    body = result.to_json_dict()
+    return {"strategy": ref, "engine": engine, "params": params,
+            "metrics": json_metrics(body["metrics"]), "trades": body["trades"]}
+
+
+def backtest_record(out: dict[str, Any], result: Any, source_sha: str, bars: Bars,
+                    costs: Costs) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(row, trades) for ``Store.save_backtest``; backtest_id = sha256 of every input."""
+    sid, _, ver = out["strategy"].rpartition("@")
+    inputs = {"strategy": out["strategy"], "source_sha256": source_sha, "params": out["params"],
+              "engine": out["engine"], "cash": costs.cash, "fee": costs.fee,
+              "slippage": costs.slippage, "data": data_digest(bars)}
+    bid = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    row = {"backtest_id": bid, "strategy_id": sid, "version": int(ver), "engine": out["engine"],
+           "params": out["params"], "symbols": sorted(bars),
+           "start_ts": min(b["ts"].min() for b in bars.values()),
+           "end_ts": max(b["ts"].max() for b in bars.values()),
+           "cash": costs.cash, "fee": costs.fee, "slippage": costs.slippage,
+           "metrics": out["metrics"], "created_at": datetime.now(UTC)}
+    return row, result.trades.to_dicts()
+
+
+# --- optimise ------------------------------------------------------------------------------------
+def sweep(bars: Bars, signal_sets: Sequence[Bars], costs: Costs) -> list[dict[str, float]]:
+    """Fast-engine metrics of each signal set (one dict per set, input order)."""
+    if len(bars) == 1:
+        from trading_brain.engine.backtest.sweep import run_sweep
+
+        (sym,) = bars
+        table = run_sweep(bars[sym], [s[sym] for s in signal_sets], costs.cash, costs.fee,
+                          costs.slippage)
+        return table.select(METRIC_KEYS).to_dicts()
+    _require_aligned(bars)
+    from dataclasses import asdict
+
+    from trading_brain.engine.backtest.fast import run_fast_portfolio
+
+    return [asdict(run_fast_portfolio(bars, s, costs.cash, costs.fee, costs.slippage,
+                                      order=sorted(bars)).metrics) for s in signal_sets]
+
+
+def ranking(metrics: Sequence[Mapping[str, float]], objective: str) -> list[int]:
+    """Indices best first by ``objective`` (NaN last, ties in input order)."""
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    sign = OBJECTIVES[objective]
+
+    def key(i: int) -> tuple[bool, float]:
+        v = float(metrics[i][objective])
+        return (math.isnan(v), -sign * v if not math.isnan(v) else 0.0)
+
+    return sorted(range(len(metrics)), key=key)
+
+
+def walk_forward(bars: Bars, signal_sets: Sequence[Bars], params: Sequence[dict[str, Any]],
+                 costs: Costs, objective: str, train: float = 0.7,
+                 folds: int = 1) -> dict[str, Any]:
+    """Anchored walk-forward over ``folds`` test windows after the first ``train`` fraction."""
+    check_walk_forward(train, folds)
+    times = np.unique(np.concatenate([b["ts"].cast(pl.Int64).to_numpy() for b in bars.values()]))
+    cuts = np.linspace(int(len(times) * train), len(times), folds + 1).astype(int)
+    if np.any(np.diff(cuts) < 2) or cuts[0] < 2:
+        raise DataError(f"too few bars ({len(times)}) for {folds} walk-forward fold(s)")
+    out, gaps = [], []
+    for lo, hi in itertools.pairwise(cuts):
+        fold = _fold(bars, signal_sets, params, costs, objective, times[lo],
+                     times[hi] if hi < len(times) else None)
+        out.append(fold)
+        gi, go = fold["in_sample"][objective], fold["out_of_sample"][objective]
+        gaps.append(gi - go if gi is not None and go is not None else math.nan)
+    gap = float(np.mean(gaps))
+    return {"objective": objective, "train_fraction": train, "anchored": True, "folds": out,
+            "gap": gap if math.isfinite(gap) else None}
+
+
+def check_walk_forward(train: float, folds: int) -> None:
+    """ConfigError unless 0.1 <= train <= 0.9 and 1 <= folds <= 50."""
+    if not (0.1 <= train <= 0.9) or not (1 <= folds <= 50):
+        raise ConfigError(f"--train must be in [0.1, 0.9] and --folds in [1, 50], got "
+                          f"{train} and {folds}")
+
+
+def _fold(bars: Bars, signal_sets: Sequence[Bars], params: Sequence[dict[str, Any]],
+          costs: Costs, objective: str, test_start: int, test_end: int | None) -> dict[str, Any]:
+    def part(lo: int | None, hi: int | None) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        ts = pl.col("ts").cast(pl.Int64)
+        cond = (ts >= lo if lo is not None else pl.lit(True)) & (
+            ts < hi if hi is not None else pl.lit(True))
+        return lambda f: f.filter(cond)
+
+    train_f, test_f = part(None, test_start), part(test_start, test_end)
+    train_bars = {s: f for s, b in bars.items() if (f := train_f(b)).height >= 2}
+    test_bars = {s: f for s, b in bars.items() if (f := test_f(b)).height >= 2}
+    if not train_bars or not test_bars:
+        raise DataError("a walk-forward window has no bars for any symbol")
+    ins = sweep(train_bars, [{s: train_f(sig[s]) for s in train_bars} for sig in signal_sets],
+                costs)
+    best = ranking(ins, objective)[0]
+    oos = sweep(test_bars, [{s: test_f(signal_sets[best][s]) for s in test_bars}], costs)[0]
+    return {"train": _span(train_bars), "test": _span(test_bars), "best_params": params[best],
+            "in_sample": json_metrics(ins[best]), "out_of_sample": json_metrics(oos)}
+
+
+def _span(bars: Bars) -> dict[str, Any]:
+    lo = min(b["ts"].min() for b in bars.values())
+    hi = max(b["ts"].max() for b in bars.values())
+    return {"start": _iso(lo), "end": _iso(hi), "bars": max(b.height for b in bars.values())}
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")

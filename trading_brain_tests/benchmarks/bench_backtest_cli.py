@@ -1,0 +1,171 @@
+"""Whole-process benchmarks of `trading-brain backtest|optimize|--help` (not part of `make test`).
+
+Run: .venv/bin/python -m pytest -o addopts='' -s trading_brain_tests/benchmarks/bench_backtest_cli.py
+
+Figures (printed; wall time of whole processes, best of a few runs, so a busy machine inflates
+them):
+- `trading-brain --help` <= 0.5 s;
+- `trading-brain backtest --json` of ema_cross over the real binance_BTCUSDT_5m file (52k bars,
+  sandboxed generate included, default exact engine) <= 4 s, importing neither dagster nor
+  vectorbt (checked with `python -X importtime`); the fast engine's figure is printed too;
+- `trading-brain optimize` of 100 parameter sets vs 100 whole-process runs of a plain-Python loop
+  of the same rules (polars reads the file; EMAs, signals and fills are Python loops). A handful
+  of plain runs are measured and extrapolated to 100 (printed as such); the plain loop's final
+  equity must equal `backtest --params` for the same set, so both do the same job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from trading_brain_tests.conftest import SHARED_DATA
+
+EXE = Path(sys.executable).with_name("trading-brain")
+FILE = SHARED_DATA / "candles" / "binance_BTCUSDT_5m_2024H1.csv.gz"
+PLAIN_RUNS = 3
+GRID = {"fast": list(range(3, 13)), "slow": list(range(21, 51, 3))}  # 100 valid sets
+
+PLAIN = r'''
+import sys
+import polars as pl
+
+path, fast, slow = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+CASH, FEE, SLIP, SIZE, SL, TP = 10_000.0, 0.0026, 0.0005, 0.1, 0.02, 0.04
+df = pl.read_csv(path)
+o, h, lo, c = (df[k].cast(pl.Float64).to_list() for k in ("open", "high", "low", "close"))
+af, as_ = 2 / (fast + 1), 2 / (slow + 1)
+ef, es = [c[0]], [c[0]]
+for x in c[1:]:
+    ef.append(af * x + (1 - af) * ef[-1])
+    es.append(as_ * x + (1 - as_) * es[-1])
+action = ["hold"] * len(c)
+for i in range(max(slow, 1), len(c)):
+    if ef[i] > es[i] and ef[i - 1] <= es[i - 1]:
+        action[i] = "enter"
+    elif ef[i] < es[i] and ef[i - 1] >= es[i - 1]:
+        action[i] = "exit"
+cash, qty, sl_lvl, tp_lvl, pending = CASH, 0.0, 0.0, 0.0, "hold"
+for i in range(len(o)):
+    if qty > 0.0:
+        px = 0.0
+        if o[i] <= sl_lvl:
+            px = o[i]
+        elif lo[i] <= sl_lvl <= h[i]:
+            px = sl_lvl
+        elif tp_lvl <= o[i]:
+            px = o[i]
+        elif lo[i] <= tp_lvl <= h[i]:
+            px = tp_lvl
+        elif pending == "exit":
+            px = o[i] * (1 - SLIP)
+        if px:
+            cash += qty * px * (1 - FEE)
+            qty = 0.0
+    elif pending == "enter":
+        price = o[i] * (1 + SLIP)
+        limit = SIZE * cash
+        qty = limit / (1 + FEE) / price
+        cash -= limit
+        sl_lvl, tp_lvl = price * (1 - SL), price * (1 + TP)
+    pending = action[i]
+print(cash + qty * c[-1])
+'''
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "TRADING_BRAIN_HOME"}
+
+
+def timed(args: list[str], cwd: Path, repeat: int = 1) -> tuple[float, subprocess.CompletedProcess]:
+    """(best wall time, last completed process) of ``repeat`` whole-process runs."""
+    best, proc = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        proc = subprocess.run(args, capture_output=True, text=True, env=env(), cwd=cwd,
+                              timeout=600)
+        best = min(best, time.perf_counter() - t)
+        assert proc.returncode == 0, proc.stderr
+    return best, proc
+
+
+@pytest.fixture(scope="module")
+def data() -> Path:
+    if not FILE.exists():
+        pytest.skip(f"shared candle data not found at {FILE}")
+    return FILE
+
+
+def test_help_is_fast(tmp_path):
+    wall, proc = timed([str(EXE), "--help"], tmp_path, repeat=5)
+    assert "backtest" in proc.stdout and "optimize" in proc.stdout
+    print(f"\ntrading-brain --help: {wall:.3f} s (target <= 0.5 s)")
+    assert wall <= 0.5
+
+
+def test_backtest_whole_process(data, tmp_path):
+    args = [str(EXE), "--home", str(tmp_path), "backtest", "--strategy", "ema_cross", "--data",
+            str(data), "--json"]
+    wall, proc = timed(args, tmp_path, repeat=3)
+    out = json.loads(proc.stdout)
+    assert out["metrics"]["n_trades"] > 100
+    fast, _ = timed([*args, "--engine", "fast"], tmp_path, repeat=2)
+    imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "trading_brain.cli",
+                              *args[1:]], capture_output=True, text=True, env=env(), cwd=tmp_path)
+    mods = {ln.split("|")[-1].strip().split(".")[0] for ln in imports.stderr.splitlines()
+            if ln.startswith("import time:")}
+    print(f"\nbacktest --json, ema_cross, {FILE.name}: exact engine {wall:.2f} s (target <= 4 s), "
+          f"fast engine {fast:.2f} s (vectorbt import included); top-level modules imported by "
+          f"the exact run: {len(mods)}, dagster={'dagster' in mods}, vectorbt={'vectorbt' in mods}")
+    assert "dagster" not in mods and "vectorbt" not in mods and "pandas" not in mods
+    assert wall <= 4.0
+
+
+def test_sweep_of_100_sets_vs_plain_processes(data, tmp_path):
+    script = tmp_path / "plain.py"
+    script.write_text(PLAIN)
+    plain_walls, finals = [], []
+    for fast, slow in [(3, 21), (9, 30), (12, 48)][:PLAIN_RUNS]:
+        wall, proc = timed([sys.executable, str(script), str(data), str(fast), str(slow)], tmp_path)
+        plain_walls.append(wall)
+        finals.append(((fast, slow), float(proc.stdout)))
+    (fast, slow), final = finals[1]
+    _, check = timed([str(EXE), "--home", str(tmp_path), "backtest", "--strategy", "ema_cross",
+                      "--data", str(data), "--params", json.dumps({"fast": fast, "slow": slow}),
+                      "--json"], tmp_path)
+    assert json.loads(check.stdout)["metrics"]["final_equity"] == pytest.approx(final, rel=1e-9)
+    plain_100 = sum(plain_walls) / len(plain_walls) * 100
+    wall, proc = timed([str(EXE), "--home", str(tmp_path), "optimize", "--strategy", "ema_cross",
+                        "--data", str(data), "--grid", json.dumps(GRID), "--json"], tmp_path)
+    out = json.loads(proc.stdout)
+    assert len(out["results"]) == 100
+    ratio = plain_100 / wall
+    gen = generate_cost(data)
+    print(f"\noptimize, 100 sets over {FILE.name}: {wall:.1f} s whole process "
+          f"({wall / 100 * 1e3:.0f} ms per set); plain-Python process: "
+          f"{min(plain_walls):.2f}-{max(plain_walls):.2f} s each over {len(plain_walls)} runs, "
+          f"extrapolated x100 = {plain_100:.0f} s; ratio {ratio:.1f}x (target >= 5x). "
+          f"Floor: one sandboxed generate call over these bars costs {gen * 1e3:.0f} ms "
+          f"(x100 = {gen * 100:.1f} s)")
+    assert ratio >= 5.0
+
+
+def generate_cost(data: Path, calls: int = 5) -> float:
+    """Mean wall time of one warm sandboxed ``generate`` of ema_cross over ``data`` (in-process)."""
+    from trading_brain.backtesting import StrategyWorker
+    from trading_brain.research import load_bars, strategy_source
+    from trading_brain.settings import Settings
+
+    bars = next(iter(load_bars([str(data)]).values()))
+    with StrategyWorker(strategy_source("ema_cross")[2], Settings(), "ema_cross@1") as worker:
+        worker.generate(bars, {})
+        t = time.perf_counter()
+        for i in range(calls):
+            worker.generate(bars, {"fast": 3 + i})
+        return (time.perf_counter() - t) / calls
