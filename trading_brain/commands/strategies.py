@@ -27,20 +27,6 @@ def _store(ctx: click.Context, required: bool = True):
     return Store.open(home.warehouse)
 
 
-def _params(text: str | None) -> dict | None:
-    from trading_brain.errors import ConfigError
-
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"--params is not valid JSON: {e.msg} at column {e.colno}") from None
-    if not isinstance(value, dict):
-        raise ConfigError("--params must be a JSON object such as '{\"fast\": 12}'")
-    return value
-
-
 @click.group()
 def strategies() -> None:
     """Strategy versions: list, inspect, validate, register, deploy, roll back, run, check."""
@@ -177,10 +163,11 @@ def rollback(ctx: click.Context, reason: str) -> None:
 def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None,
         timeframe: str | None, params: str | None, as_json: bool) -> None:
     """Run a module's generate in the sandbox over a candle file; print the signals."""
+    from trading_brain.backtesting import json_object
     from trading_brain.research import load_bars, sandbox_opener
 
     bars_by_symbol = load_bars(list(data), symbol, timeframe)
-    overrides = _params(params)
+    overrides = json_object(params, "--params") or None
     out = {}
     with sandbox_opener(_settings(ctx))(Path(file).read_text(encoding="utf-8")) as src:
         for sym, bars in bars_by_symbol.items():
