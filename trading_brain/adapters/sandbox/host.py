@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pydantic
 
@@ -40,6 +41,7 @@ from trading_brain.adapters.sandbox.protocol import (
     Limits,
     ReadyReply,
     SchemaReply,
+    SignalColumns,
     SignalsReply,
 )
 from trading_brain.domain.strategy import SIGNAL_SCHEMA, validate_signals
@@ -137,9 +139,8 @@ class SandboxedStrategy:
         reply = self._call({"op": "generate", "params": params or {}}, buf.getvalue())
         if not isinstance(reply, SignalsReply):
             self._fail("unexpected reply kind " + reply.kind)
-        cols = {c: v for c in SIGNAL_SCHEMA if (v := getattr(reply.columns, c)) is not None}
         try:
-            df = pl.DataFrame(cols, schema={c: SIGNAL_SCHEMA[c] for c in cols}, strict=True)
+            df = decode_columns(reply.columns, bars.height)
             return validate_signals(df, bars)
         except StrategyError:
             self.close()
@@ -265,3 +266,24 @@ class SandboxedStrategy:
     def _fail(self, message: str) -> None:
         self.close()
         raise SandboxViolation(message)
+
+
+def decode_columns(columns: SignalColumns, n_rows: int) -> pl.DataFrame:
+    """Expand the (possibly run-length encoded) reply columns into a frame of ``n_rows`` rows.
+
+    A column whose runs do not add up to exactly ``n_rows`` is refused BEFORE expansion, so a
+    forged reply cannot make the host allocate more than one frame of the bars' size.
+    """
+    out = {}
+    for name, dtype in SIGNAL_SCHEMA.items():
+        col = getattr(columns, name)
+        if col is None:
+            continue
+        values = pl.Series(name, col.values, dtype=dtype, strict=True)
+        if col.lengths is None:
+            out[name] = values
+            continue
+        if len(col.lengths) != len(col.values) or sum(col.lengths) != n_rows:
+            raise SandboxViolation(f"column {name!r}: runs do not cover exactly {n_rows} rows")
+        out[name] = values.gather(np.repeat(np.arange(len(col.values)), col.lengths))
+    return pl.DataFrame(out)

@@ -3,7 +3,9 @@
 ``encode_signals(out, bars)`` checks the structure cheaply (a DataFrame, one row per bar, the
 contract's columns, castable types, finite floats, labels <= 32 chars) and encodes the columns of
 ``SIGNAL_SCHEMA``; on any problem it calls ``domain.strategy.validate_signals`` so the author gets
-the contract's precise message. Value ranges are left to the host, which validates every reply
+the contract's precise message. Each column is sent as ``{"values": [...]}`` or, when it has few
+runs (the usual case: a signal column is mostly "hold"), run-length encoded with ``"lengths"``.
+Value ranges are left to the host, which validates every reply
 again (this code runs inside the untrusted worker, so the host never relies on it).
 """
 
@@ -23,8 +25,18 @@ LABELS = ("action", "intent", "regime")
 def encode_signals(out: Any, bars: pl.DataFrame) -> bytes:
     """The ``SignalsReply`` JSON for ``out``; raises StrategyError (or TypeError) if it is bad."""
     sig = _conform(out, bars)
-    cols = ",".join(f'"{c}":{_json_array(sig[c])}' for c in SIGNAL_SCHEMA)
+    cols = ",".join(f'"{c}":{_json_column(sig[c])}' for c in SIGNAL_SCHEMA)
     return ('{"ok":true,"kind":"signals","columns":{' + cols + "}}").encode()
+
+
+def _json_column(series: pl.Series) -> str:
+    """``{"values": [...]}``, run-length encoded (``"lengths"``) when that is at least 2x smaller."""
+    runs = series.rle()
+    if runs.len() * 2 > series.len():
+        return '{"values":' + _json_array(series) + "}"
+    parts = runs.struct.unnest()
+    return ('{"values":' + _json_array(parts["value"]) + ',"lengths":'
+            + _json_array(parts["len"]) + "}")
 
 
 def _conform(out: Any, bars: pl.DataFrame) -> pl.DataFrame:
@@ -70,6 +82,6 @@ def _json_array(series: Any) -> str:
     """A JSON array of a column; floats are formatted by polars (shortest round-trip form, ~5x
     faster than ``json.dumps``; non-finite values were rejected by ``_conform``)."""
 
-    if series.dtype == pl.Float64:
+    if series.dtype.is_numeric():
         return "[" + (series.cast(pl.String).fill_null("null").str.join(",").item() or "") + "]"
     return json.dumps(series.to_list())

@@ -114,17 +114,42 @@ class ErrorReply(_Strict):
 Label = Annotated[str, StringConstraints(max_length=32)]
 
 
+RunLengths = Annotated[list[Annotated[int, Field(gt=0)]], Field(max_length=MAX_ROWS)]
+
+
+class FloatRuns(_Strict):
+    """One float column: ``values`` per row, or per run when ``lengths`` is given (run-length
+    encoding: value i repeats lengths[i] times). Signal columns are mostly long constant runs."""
+
+    values: Annotated[list[float], Field(max_length=MAX_ROWS)]
+    lengths: RunLengths | None = None
+
+
+class OptFloatRuns(_Strict):
+    values: Annotated[list[float | None], Field(max_length=MAX_ROWS)]
+    lengths: RunLengths | None = None
+
+
+class LabelRuns(_Strict):
+    values: Annotated[list[Label], Field(max_length=MAX_ROWS)]
+    lengths: RunLengths | None = None
+
+
+class OptLabelRuns(_Strict):
+    values: Annotated[list[Label | None], Field(max_length=MAX_ROWS)]
+    lengths: RunLengths | None = None
+
+
 class SignalColumns(_Strict):
     """Column-oriented signals; ``domain.strategy.validate_signals`` checks values afterwards."""
 
-    ts: Annotated[list[int], Field(max_length=MAX_ROWS)] | None = None
-    action: Annotated[list[Label], Field(max_length=MAX_ROWS)]
-    size: Annotated[list[float], Field(max_length=MAX_ROWS)]
-    stop_loss: Annotated[list[float | None], Field(max_length=MAX_ROWS)]
-    take_profit: Annotated[list[float | None], Field(max_length=MAX_ROWS)]
-    intent: Annotated[list[Label], Field(max_length=MAX_ROWS)]
-    confidence: Annotated[list[float], Field(max_length=MAX_ROWS)]
-    regime: Annotated[list[Label | None], Field(max_length=MAX_ROWS)] | None = None
+    action: LabelRuns
+    size: FloatRuns
+    stop_loss: OptFloatRuns
+    take_profit: OptFloatRuns
+    intent: LabelRuns
+    confidence: FloatRuns
+    regime: OptLabelRuns | None = None
 
 
 class SignalsReply(_Strict):

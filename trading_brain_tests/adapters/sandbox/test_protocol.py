@@ -29,7 +29,8 @@ def signals(**over) -> dict:
         "confidence": [1.0, 0.0],
     }
     cols.update(over)
-    return {"ok": True, "kind": "signals", "columns": cols}
+    return {"ok": True, "kind": "signals",
+            "columns": {k: v if isinstance(v, dict) else {"values": v} for k, v in cols.items()}}
 
 
 def test_frame_prefixes_big_endian_length():
@@ -39,7 +40,7 @@ def test_frame_prefixes_big_endian_length():
 
 def test_valid_signals_and_error_replies_parse():
     r = parse_reply(json.dumps(signals()).encode())
-    assert isinstance(r, SignalsReply) and r.columns.size == [0.5, 0.0]
+    assert isinstance(r, SignalsReply) and r.columns.size.values == [0.5, 0.0]
     e = parse_reply(b'{"ok": false, "kind": "error", "error": "strategy", "message": "boom"}')
     assert isinstance(e, ErrorReply) and e.message == "boom"
 
@@ -53,6 +54,9 @@ def test_valid_signals_and_error_replies_parse():
         json.dumps({**signals(), "note": "x"}),  # unexpected top-level key
         json.dumps(signals(action=["enter" * 10, "hold"])),  # label longer than 32
         json.dumps(signals(size=[[0.5], 0.0])),  # wrong type
+        json.dumps(signals(size={"values": [0.5], "lengths": [0]})),  # empty run
+        json.dumps(signals(size={"values": [0.5], "lengths": [-3]})),  # negative run
+        json.dumps(signals(size={"values": [0.5], "lengths": [1], "x": 1})),  # extra key
         json.dumps({"ok": True, "kind": "pickle", "data": "gASV"}),  # unknown kind
         json.dumps({"ok": True, "kind": "signals"}),  # missing columns
         json.dumps({"ok": False, "kind": "error", "error": "strategy", "message": "x" * 9000}),
@@ -92,3 +96,30 @@ def test_fuzzed_replies_never_crash_the_parser(obj):
         parse_reply(json.dumps(obj).encode())
     except ValidationError:
         pass
+
+
+def test_run_length_columns_expand_exactly_and_forged_lengths_are_refused():
+    import numpy as np
+    import polars as pl
+
+    from trading_brain.adapters.sandbox.host import decode_columns
+    from trading_brain.adapters.sandbox.output import encode_signals
+    from trading_brain.errors import SandboxViolation
+
+    n = 1000
+    bars = pl.DataFrame({"ts": np.arange(n)})
+    out = pl.DataFrame({
+        "action": ["hold"] * 400 + ["enter"] + ["hold"] * 599, "size": [0.1] * n,
+        "stop_loss": [None] * 500 + [0.02] * 500, "take_profit": np.linspace(0.01, 0.5, n),
+        "intent": ["swing"] * n, "confidence": [0.5] * n, "regime": ["range"] * n})
+    payload = encode_signals(out, bars)
+    reply = parse_reply(payload)
+    assert reply.columns.action.lengths == [400, 1, 599]  # run-length encoded
+    assert reply.columns.take_profit.lengths is None  # no runs: plain values
+    assert len(payload) < 20_000
+    back = decode_columns(reply.columns, n)
+    assert back.select(out.columns).equals(out.with_columns(pl.col("regime").cast(pl.String)))
+    forged = reply.columns.model_copy(update={"size": reply.columns.size.model_copy(
+        update={"lengths": [10**12]})})
+    with pytest.raises(SandboxViolation, match="runs do not cover exactly 1000 rows"):
+        decode_columns(forged, n)

@@ -37,10 +37,13 @@ def _libc():
 def generate(bars, params):
     os, stat = _os(), dataclasses.fields.__globals__["sys"].modules["stat"]
     n = bars.height
-    body = ('{"ok":true,"kind":"signals","columns":{"action":' + str(["enter"] * n).replace("'", '"')
-            + ',"size":' + str([7.0] * n) + ',"stop_loss":' + str([None] * n).replace("None", "null")
-            + ',"take_profit":' + str([None] * n).replace("None", "null") + ',"intent":'
-            + str(["day"] * n).replace("'", '"') + ',"confidence":' + str([1.0] * n) + "}}").encode()
+    def run(value):  # one run-length-encoded column covering every row
+        return '{"values":[' + value + '],"lengths":[' + str(n) + "]}"
+
+    body = ('{"ok":true,"kind":"signals","columns":{"action":' + run('"enter"')
+            + ',"size":' + run("7.0") + ',"stop_loss":' + run("null")
+            + ',"take_profit":' + run("null") + ',"intent":' + run('"day"')
+            + ',"confidence":' + run("1.0") + "}}").encode()
     for fd in range(3, 30):
         try:
             if stat.S_ISFIFO(os.fstat(fd).st_mode):
