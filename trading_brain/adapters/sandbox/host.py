@@ -102,6 +102,7 @@ class SandboxedStrategy:
         self._proc: WorkerProcess | None = None
         self._ready: ReadyReply | None = None
         self._calls = 0
+        self._sent_bars: pl.DataFrame | None = None  # the frame the running worker holds
 
     @classmethod
     def from_settings(cls, source: str, sandbox: Any) -> SandboxedStrategy:
@@ -134,9 +135,14 @@ class SandboxedStrategy:
         """Run ``generate`` in the worker; return validated signals (ts + SIGNAL_SCHEMA)."""
         if not isinstance(bars, pl.DataFrame):
             raise StrategyError(f"bars must be a polars DataFrame, got {type(bars).__name__}")
-        buf = io.BytesIO()
-        bars.write_ipc_stream(buf)
-        reply = self._call({"op": "generate", "params": params or {}}, buf.getvalue())
+        self.start()  # may recycle the worker, which forgets the bars it held
+        if self._sent_bars is bars:  # the same frame object in the same worker: do not resend
+            reply = self._call({"op": "generate", "params": params or {}, "reuse_bars": True}, None)
+        else:
+            buf = io.BytesIO()
+            bars.write_ipc_stream(buf)
+            reply = self._call({"op": "generate", "params": params or {}}, buf.getvalue())
+            self._sent_bars = bars
         if not isinstance(reply, SignalsReply):
             self._fail("unexpected reply kind " + reply.kind)
         try:
@@ -160,7 +166,7 @@ class SandboxedStrategy:
         """Kill the worker (it is respawned by the next call)."""
         if self._proc is not None:
             self._proc.kill()
-        self._proc, self._ready, self._calls = None, None, 0
+        self._proc, self._ready, self._calls, self._sent_bars = None, None, 0, None
 
     def __enter__(self) -> SandboxedStrategy:
         return self

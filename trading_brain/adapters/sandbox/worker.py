@@ -188,9 +188,11 @@ class Server:
     def handle(self, req: dict[str, Any]) -> None:
         op = req.get("op")
         if op == "generate":
-            data = read_frame(0)
-            if data is None:
-                raise EOFError
+            data = None
+            if not req.get("reuse_bars"):
+                data = read_frame(0)
+                if data is None:
+                    raise EOFError
             self.generate(req.get("params") or {}, data)
         elif op == "params_schema":
             p = self.module.Params
@@ -205,7 +207,8 @@ class Server:
         else:
             self.error("protocol", f"unknown op {op!r}")
 
-    def generate(self, params: dict[str, Any], data: bytes) -> None:
+    def generate(self, params: dict[str, Any], data: bytes | None) -> None:
+        """Run generate; ``data`` None reuses the bars of the previous call (a parameter sweep)."""
         import io
 
         import polars as pl
@@ -213,7 +216,12 @@ class Server:
 
         from trading_brain.adapters.sandbox.output import encode_signals
 
-        bars = pl.read_ipc_stream(io.BytesIO(data))
+        if data is None:
+            bars = getattr(self, "last_bars", None)
+            if bars is None:
+                return self.error("protocol", "reuse_bars without earlier bars")
+        else:
+            bars = self.last_bars = pl.read_ipc_stream(io.BytesIO(data))
         try:
             p = self.module.Params(**params)
         except (pydantic.ValidationError, TypeError) as e:

@@ -87,3 +87,23 @@ def test_params_schema_defaults_and_validation(pair):
         assert sandboxed._proc.pid == pid and out.height == 100
         with pytest.raises(StrategyError, match="JSON"):
             sandboxed.generate(real_bars(100), {"lookback": object()})
+
+
+def test_reused_bars_give_the_same_signals_and_survive_a_worker_recycle():
+    """A parameter sweep sends the bars once; a recycled worker gets them again."""
+    from trading_brain.adapters.sandbox import SandboxedStrategy
+    from trading_brain.strategy_api import InProcessStrategy
+    from trading_brain_tests.conftest import REPO, make_candles
+
+    path = REPO / "strategies" / "ema_cross" / "v1.py"
+    bars = make_candles(n=2000, seed=5).drop("symbol", "timeframe")
+    trusted = InProcessStrategy(path)
+    with SandboxedStrategy(path=path) as sandboxed:
+        for fast in (5, 7, 9):
+            params = {"fast": fast, "slow": 21}
+            assert sandboxed.generate(bars, params).equals(trusted.generate(bars, params))
+        assert sandboxed._sent_bars is bars
+        sandboxed.close()  # e.g. recycled after an error
+        assert sandboxed.generate(bars, {"fast": 6}).equals(trusted.generate(bars, {"fast": 6}))
+        other = bars.head(1500)
+        assert sandboxed.generate(other).equals(trusted.generate(other))
