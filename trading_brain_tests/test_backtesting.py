@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from trading_brain import backtesting as bt
+from trading_brain import optimizing as opt
 from trading_brain.engine.backtest import run_exact_portfolio, run_fast, run_fast_portfolio
 from trading_brain.errors import ConfigError, DataError
 from trading_brain_tests.conftest import SHARED_DATA, make_candles
@@ -81,13 +82,13 @@ def test_check_params_accepts_valid_values():
 
 
 def test_grid_sets_is_the_cartesian_product_over_defaults():
-    sets = bt.grid_sets({"fast": [5, 9], "slow": [21, 30, 50]}, {"fast": 9, "slow": 21, "sl": 0.02})
+    sets = opt.grid_sets({"fast": [5, 9], "slow": [21, 30, 50]}, {"fast": 9, "slow": 21, "sl": 0.02})
     assert len(sets) == 6 and all(s["sl"] == 0.02 for s in sets)
     assert {(s["fast"], s["slow"]) for s in sets} == {(f, s) for f in (5, 9) for s in (21, 30, 50)}
     assert sets[0] == {"fast": 5, "slow": 21, "sl": 0.02}
     for grid in ({}, {"fast": []}, {"fast": 5}):
         with pytest.raises(ConfigError):
-            bt.grid_sets(grid, {})
+            opt.grid_sets(grid, {})
 
 
 def test_costs_are_validated():
@@ -201,7 +202,7 @@ COMBOS = [(5, 20), (8, 30), (12, 40), (3, 10)]
 def test_sweep_matches_single_runs():
     b = bars()
     sets = sets_for(b, COMBOS)
-    got = bt.sweep({"BTC/USD": b}, [{"BTC/USD": s} for s in sets], bt.Costs())
+    got = opt.sweep({"BTC/USD": b}, [{"BTC/USD": s} for s in sets], bt.Costs())
     for m, s in zip(got, sets, strict=True):
         ref = asdict(run_fast(b, s).metrics)
         assert m["n_trades"] == ref["n_trades"]
@@ -212,7 +213,7 @@ def test_sweep_matches_single_runs():
 def test_sweep_of_several_symbols_shares_cash():
     data = {"BTC/USD": bars(seed=3), "ETH/USD": bars("ETH/USD", seed=4)}
     signal_sets = [{s: ema_cross(b, f, sl, 0.5) for s, b in data.items()} for f, sl in COMBOS[:2]]
-    got = bt.sweep(data, signal_sets, bt.Costs())
+    got = opt.sweep(data, signal_sets, bt.Costs())
     for m, sig in zip(got, signal_sets, strict=True):
         assert m == asdict(run_fast_portfolio(data, sig).metrics)
 
@@ -220,10 +221,10 @@ def test_sweep_of_several_symbols_shares_cash():
 def test_ranking_best_first_nan_last_drawdown_lower_is_better():
     rows = [{"sharpe": 1.0, "max_drawdown": 0.3}, {"sharpe": math.nan, "max_drawdown": 0.1},
             {"sharpe": 2.0, "max_drawdown": 0.2}, {"sharpe": 2.0, "max_drawdown": 0.5}]
-    assert bt.ranking(rows, "sharpe") == [2, 3, 0, 1]
-    assert bt.ranking(rows, "max_drawdown") == [1, 2, 0, 3]
+    assert opt.ranking(rows, "sharpe") == [2, 3, 0, 1]
+    assert opt.ranking(rows, "max_drawdown") == [1, 2, 0, 3]
     with pytest.raises(ConfigError, match="unknown objective"):
-        bt.ranking(rows, "luck")
+        opt.ranking(rows, "luck")
 
 
 @pytest.mark.parametrize("folds", [1, 3])
@@ -231,7 +232,7 @@ def test_walk_forward_fits_in_sample_and_scores_out_of_sample(folds):
     b = bars(n=4000, seed=5)
     sets = sets_for(b, COMBOS)
     params = [{"fast": f, "slow": s} for f, s in COMBOS]
-    wf = bt.walk_forward({"BTC/USD": b}, [{"BTC/USD": s} for s in sets], params, bt.Costs(),
+    wf = opt.walk_forward({"BTC/USD": b}, [{"BTC/USD": s} for s in sets], params, bt.Costs(),
                          "total_return", train=0.6, folds=folds)
     assert wf["objective"] == "total_return" and len(wf["folds"]) == folds
     cut = int(4000 * 0.6)
@@ -258,6 +259,6 @@ def test_walk_forward_rejects_bad_settings():
     b = bars(n=50)
     one = [{"BTC/USD": ema_cross(b, 3, 10)}]
     with pytest.raises(ConfigError):
-        bt.walk_forward({"BTC/USD": b}, one, [{}], bt.Costs(), "sharpe", train=0.95)
+        opt.walk_forward({"BTC/USD": b}, one, [{}], bt.Costs(), "sharpe", train=0.95)
     with pytest.raises(DataError, match="too few bars"):
-        bt.walk_forward({"BTC/USD": b}, one, [{}], bt.Costs(), "sharpe", folds=20)
+        opt.walk_forward({"BTC/USD": b}, one, [{}], bt.Costs(), "sharpe", folds=20)

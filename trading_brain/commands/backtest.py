@@ -233,12 +233,13 @@ def optimize(ctx: click.Context, ref: str | None, grid: str | None, objective: s
 def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, objective: str,
               train: float, folds: int, as_json: bool, opts: dict[str, Any]) -> None:
     from trading_brain import backtesting as bt
+    from trading_brain import optimizing as opt
 
     costs = bt.Costs(opts["cash"], opts["fee"], opts["slippage"])
-    bt.ranking([], objective)  # validates the objective and walk-forward before any work
-    bt.check_walk_forward(train, folds)
+    opt.ranking([], objective)  # validates the objective and walk-forward before any work
+    opt.check_walk_forward(train, folds)
     grid = bt.json_object(grid_text, "--grid")
-    bt.grid_sets(grid, {})  # validates the grid's shape before any work
+    opt.grid_sets(grid, {})  # validates the grid's shape before any work
     _check_inputs(opts)
     settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
     name = f"{sid}@{ver}"
@@ -246,18 +247,18 @@ def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, object
     with bt.StrategyWorker(source, settings, name) as worker:
         bars = _load(ctx, store, opts)
         schema, defaults = worker.defaults()
-        sets = bt.grid_sets(grid, defaults)
+        sets = opt.grid_sets(grid, defaults)
         for key, values in grid.items():
             for v in values:
                 bt.check_params({key: v}, schema, name)
         params, signal_sets, skipped = _generate_all(worker, bars, sets, as_json)
     preload.join()
-    metrics = bt.sweep(bars, signal_sets, costs)
-    order = bt.ranking(metrics, objective)
+    metrics = opt.sweep(bars, signal_sets, costs)
+    order = opt.ranking(metrics, objective)
     out = {"strategy": name,
            "results": [{"params": params[i], "metrics": bt.json_metrics(metrics[i])}
                        for i in order],
-           "walk_forward": bt.walk_forward(bars, signal_sets, params, costs, objective, train,
+           "walk_forward": opt.walk_forward(bars, signal_sets, params, costs, objective, train,
                                            folds)}
     if skipped:
         click.echo(f"note: skipped {len(skipped)} invalid combination(s), e.g. {skipped[0]}",
