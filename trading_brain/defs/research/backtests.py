@@ -26,7 +26,9 @@ class BacktestConfig(dg.Config):
 
 
 @dg.asset(group_name="research", pool="warehouse", partitions_def=strategy_version_partitions,
-          deps=[strategy_versions, "candles_5m"], kinds={"duckdb", "vectorbt"},
+          deps=[strategy_versions,  # a version's backtest reads candles from every day
+                dg.AssetDep("candles_5m", partition_mapping=dg.AllPartitionMapping())],
+          kinds={"duckdb", "vectorbt"},
           check_specs=[
               dg.AssetCheckSpec("backtest_no_lookahead", asset="backtests", blocking=True,
                                 description="generate gives the same decisions on truncated "
