@@ -17,6 +17,7 @@ import polars as pl
 
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.market import Ticker
+from trading_brain.domain.orders import Balance, Fill, OrderAck, OrderRequest, OrderStatus
 from trading_brain.domain.timeframes import Timeframe
 
 
@@ -96,3 +97,31 @@ class SignalSource(Protocol):
     def generate(self, bars: pl.DataFrame, params: dict | None = None) -> pl.DataFrame: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Exchange(Protocol):
+    """Where orders go: the paper venue (``adapters/paper.py``) or Kraken (``adapters/kraken``).
+
+    Contract: ``place_order`` sends one order keyed by ``req.client_order_id`` and is never
+    retried by callers: ``OrderRejected`` = refused (nothing open), ``AmbiguousOrderError`` (or a
+    ``TemporaryError``) = fate unknown, settle with ``order_by_client_id`` (None = the venue never
+    accepted it). ``fills_since(t)`` returns fills at or after ``t``, oldest first, with stable
+    ``fill_id``s (callers dedupe on them). ``cancel_order`` is False when the order is unknown or
+    already closed. ``balances`` are totals per common asset code (``USD``, ``BTC``).
+    """
+
+    name: str
+
+    def place_order(self, req: OrderRequest) -> OrderAck: ...
+
+    def order_by_client_id(self, client_order_id: str) -> OrderStatus | None: ...
+
+    def open_orders(self) -> list[OrderStatus]: ...
+
+    def cancel_order(self, client_order_id: str | None = None,
+                     venue_order_id: str | None = None) -> bool: ...
+
+    def fills_since(self, t: datetime) -> list[Fill]: ...
+
+    def balances(self) -> Balance: ...

@@ -26,6 +26,7 @@ import polars as pl
 
 from trading_brain.adapters.duckdb import migrations
 from trading_brain.adapters.duckdb.connection import connect, frame, run, transaction
+from trading_brain.adapters.duckdb.ledger_tables import LedgerTablesMixin
 from trading_brain.adapters.duckdb.market_tables import MarketTablesMixin, _window
 from trading_brain.adapters.duckdb.research_tables import ResearchTablesMixin
 from trading_brain.adapters.duckdb.trading_tables import TradingTablesMixin
@@ -36,7 +37,7 @@ from trading_brain.errors import DataError
 _MIGRATED: set[str] = set()
 
 
-class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin):
+class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTablesMixin):
     """The DuckDB warehouse at ``path``."""
 
     def __init__(self, path: Path | str, *, lock_budget_s: float = 30.0) -> None:

@@ -1,0 +1,381 @@
+"""``PaperExchange``: the paper venue, the fill model of DESIGN §6 against a market's own bars.
+
+Contract (an ``ports.Exchange``; one object per account, i.e. per slot, each with its own cash):
+- Time is the injected clock's. Every call first *advances* the book to ``clock.now()`` and the
+  book is persisted (``store.save_paper_book``) after any change, so a new object over the same
+  warehouse continues where the old one stopped (restart, crash).
+- A market order placed at ``t`` fills at the open of the first 1-minute bar opening at or after
+  ``t`` ("next open" = first price after the decision), once that bar has closed: buys at
+  ``open*(1+slippage)``, sells at ``open*(1-slippage)``; fee = taker rate x qty x price (quote).
+  A limit order fills at the first bar where it is marketable: at the open when the open is
+  better than the limit, else at the limit when the bar trades through it (no slippage).
+  With ``max_volume_fraction`` a bar fills at most that fraction of its volume (partial fills).
+  A buy the cash cannot pay is canceled (``insufficient_funds``); a sell beyond the free
+  holdings or a reused client order id is refused at placement (``OrderRejected``).
+- Protection: ``reconcile_protective(entry)`` (same name as Kraken's) arms the entry's stop-loss /
+  take-profit *levels* (fixed by the caller from the entry fill) once the entry is filled. They
+  are checked exactly as the backtest does (engine/fills.py rule 5) on every closed
+  ``stop_timeframe`` bar after the entry bar: an open beyond a level exits at the open, else
+  low <= SL exits at SL, else high >= TP at TP (SL wins), with fee and no slippage. A symbol with
+  armed stops waits for its ``stop_timeframe`` bar to close before filling a sell inside it, so
+  a stop on that bar comes first and the pending sell is canceled (``closed_by_stop``). Stop
+  orders have client ids ``derive_client_order_id(entry, "sl"|"tp")`` like Kraken's.
+- Ids are deterministic: venue order id ``P-<hash(account, cid)>``, fill id ``<venue id>-<n>``.
+  Fills and closed orders older than ``keep_fills`` (30 days) are forgotten, so the book stays
+  small; the warehouse keeps the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from trading_brain.domain.instruments import AssetPair
+from trading_brain.domain.orders import (
+    Balance,
+    Fill,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    derive_client_order_id,
+)
+from trading_brain.domain.timeframes import as_utc, delta, floor_time
+from trading_brain.engine import fills as fm
+from trading_brain.engine.ledger import money, mul
+from trading_brain.errors import ConfigError, OrderRejected
+from trading_brain.ports import Clock, MarketData
+
+MINUTE = timedelta(minutes=1)
+OPEN_STATES = ("open", "partially_filled")
+
+
+class PaperStore(Protocol):
+    """Where the paper book lives (``Store`` implements it)."""
+
+    def load_paper_book(self, account: str) -> str | None: ...
+
+    def save_paper_book(self, account: str, state: str, now: datetime) -> None: ...
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PaperOrder(_Model):
+    cid: str
+    venue_order_id: str
+    symbol: str
+    side: str
+    type: str  # market | limit | stop-loss | take-profit
+    quantity: Decimal
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    placed_at: datetime
+    next_minute: datetime
+    state: str = "open"
+    filled_qty: Decimal = Decimal(0)
+    value: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)
+    fills: int = 0
+    reason: str | None = None
+    updated_at: datetime
+
+
+class Protection(_Model):
+    entry_cid: str
+    symbol: str
+    sl: float | None
+    tp: float | None
+    next_bar: datetime  # open time of the next stop bar to check
+
+
+class PaperBook(_Model):
+    cash: Decimal
+    holdings: dict[str, Decimal] = {}
+    orders: dict[str, PaperOrder] = {}
+    protections: dict[str, Protection] = {}
+    fills: list[Fill] = []
+
+
+def ceil_minute(t: datetime) -> datetime:
+    f = floor_time(t, "1m")
+    return f if f == t else f + MINUTE
+
+
+class PaperExchange:
+    """The paper venue for one account (see module docstring)."""
+
+    name = "paper"
+
+    def __init__(self, market: MarketData, clock: Clock, store: PaperStore,
+                 pairs: Mapping[str, AssetPair], *, account: str = "active",
+                 starting_cash: Decimal = Decimal(10_000), slippage: float = 0.0005,
+                 stop_timeframe: str = "5m", max_volume_fraction: float | None = None,
+                 quote: str = "USD", keep_fills: timedelta = timedelta(days=30)) -> None:
+        self.market, self.clock, self.store, self.pairs = market, clock, store, dict(pairs)
+        self.account, self.slippage, self.quote = account, slippage, quote
+        self.stop_tf, self.step = stop_timeframe, delta(stop_timeframe)
+        self.max_volume_fraction, self.keep_fills = max_volume_fraction, keep_fills
+        raw = store.load_paper_book(account)
+        self.book = (PaperBook.model_validate_json(raw) if raw
+                     else PaperBook(cash=money(Decimal(starting_cash))))
+        self._advanced: datetime | None = None
+
+    # ---- Exchange ------------------------------------------------------------------------
+    def place_order(self, req: OrderRequest) -> OrderAck:
+        now = self._advance()
+        if req.client_order_id in self.book.orders:
+            raise OrderRejected(f"client order id {req.client_order_id} already used",
+                                reason="duplicate_order")
+        pair = self._pair(req.symbol)
+        qty = pair.round_qty(req.quantity)
+        if qty <= 0 or qty < pair.ordermin:
+            raise OrderRejected(f"{req.symbol}: quantity {req.quantity} below ordermin",
+                                reason="order_minimum")
+        if req.side == "sell" and qty > self._free(req.symbol):
+            raise OrderRejected(f"{req.symbol}: sell {qty} > free {self._free(req.symbol)}",
+                                reason="insufficient_funds")
+        o = PaperOrder(cid=req.client_order_id, venue_order_id=self._vid(req.client_order_id),
+                       symbol=req.symbol, side=req.side, type=req.type, quantity=qty,
+                       limit_price=req.limit_price, placed_at=now, next_minute=ceil_minute(now),
+                       updated_at=now)
+        self.book.orders[o.cid] = o
+        self._save(now)
+        return OrderAck(client_order_id=o.cid, venue_order_id=o.venue_order_id, state="open",
+                        accepted_at=now)
+
+    def order_by_client_id(self, client_order_id: str) -> OrderStatus | None:
+        self._advance()
+        o = self.book.orders.get(client_order_id)
+        return self._status(o) if o is not None else None
+
+    def open_orders(self) -> list[OrderStatus]:
+        self._advance()
+        return [self._status(o) for o in self.book.orders.values() if o.state in OPEN_STATES]
+
+    def cancel_order(self, client_order_id: str | None = None,
+                     venue_order_id: str | None = None) -> bool:
+        now = self._advance()
+        o = next((o for o in self.book.orders.values() if o.cid == client_order_id
+                  or (venue_order_id and o.venue_order_id == venue_order_id)), None)
+        if o is None or o.state not in OPEN_STATES:
+            return False
+        self._close(o, "canceled", "canceled by request", now)
+        p = self.book.protections.get(self._entry_of(o))
+        if p is not None:  # one leg canceled: the other stays armed
+            p.sl, p.tp = (None, p.tp) if o.type == "stop-loss" else (p.sl, None)
+            if p.sl is None and p.tp is None:
+                del self.book.protections[p.entry_cid]
+        self._save(now)
+        return True
+
+    def fills_since(self, t: datetime) -> list[Fill]:
+        self._advance()
+        return [f for f in self.book.fills if f.ts >= as_utc(t)]
+
+    def balances(self) -> Balance:
+        self._advance()
+        assets = {self.quote: self.book.cash}
+        for sym, q in self.book.holdings.items():
+            if q:
+                assets[self._pair(sym).base] = q
+        return Balance(assets=assets)
+
+    # ---- protection ----------------------------------------------------------------------
+    def reconcile_protective(self, entry: OrderRequest) -> list[str]:
+        """Arm stop-loss/take-profit levels for a filled entry; idempotent. Returns actions."""
+        now = self._advance()
+        o = self.book.orders.get(entry.client_order_id)
+        if (o is None or o.state != "filled" or o.filled_qty <= 0
+                or not (entry.stop_loss or entry.take_profit)):
+            return []
+        legs = [(s, t, lvl) for s, t, lvl in (("sl", "stop-loss", entry.stop_loss),
+                                              ("tp", "take-profit", entry.take_profit)) if lvl]
+        if all(derive_client_order_id(o.cid, s) in self.book.orders for s, _, _ in legs):
+            return []
+        first_fill = min((f.ts for f in self.book.fills if f.client_order_id == o.cid),
+                         default=o.updated_at)
+        self.book.protections[o.cid] = Protection(
+            entry_cid=o.cid, symbol=o.symbol,
+            sl=float(entry.stop_loss) if entry.stop_loss else None,
+            tp=float(entry.take_profit) if entry.take_profit else None,
+            next_bar=floor_time(first_fill, self.stop_tf) + self.step)
+        for s, otype, lvl in legs:
+            cid = derive_client_order_id(o.cid, s)
+            self.book.orders[cid] = PaperOrder(
+                cid=cid, venue_order_id=self._vid(cid), symbol=o.symbol, side="sell", type=otype,
+                quantity=o.filled_qty, stop_price=lvl, placed_at=now, next_minute=now,
+                updated_at=now)
+        self._advance(rescan=o.symbol)  # bars that closed already are checked at once
+        self._save(now)
+        return [f"armed {s}" for s, _, _ in legs]
+
+    # ---- the book moving forward ---------------------------------------------------------
+    def _advance(self, rescan: str | None = None) -> datetime:
+        """Process every order and armed stop up to now (``rescan``: only that symbol, again)."""
+        now = as_utc(self.clock.now())
+        if self._advanced == now and rescan is None:
+            return now
+        events: list[tuple[datetime, int, str, str, tuple[float, float, float, float, float]]] = []
+        active = {o.symbol for o in self.book.orders.values() if o.state in OPEN_STATES}
+        for sym in sorted(active if rescan is None else active & {rescan}):
+            events += self._events(sym, now)
+        changed = False
+        for ts, prio, _, key, bar in sorted(events, key=lambda e: e[:4]):
+            if prio == 0:
+                changed |= self._check_stop(key, ts, bar)
+            else:
+                changed |= self._fill(self.book.orders[key], ts, bar)
+        self._advanced = now
+        if changed:
+            self._save(now)
+        return now
+
+    def _events(self, sym: str, now: datetime) -> list:
+        prot = [p for p in self.book.protections.values() if p.symbol == sym]
+        orders = [o for o in self.book.orders.values()
+                  if o.symbol == sym and o.state in OPEN_STATES and o.type in ("market", "limit")]
+        horizon = floor_time(now, self.stop_tf) if prot else now
+        out: list = []
+        for p in prot:
+            bars = self.market.candles(sym, self.stop_tf, p.next_bar, horizon)
+            out += [(t, 0, sym, p.entry_cid, (o, h, lo, c, v))
+                    for t, o, h, lo, c, v in bars.select("ts", "open", "high", "low", "close",
+                                                         "volume").iter_rows()]
+        if orders:
+            start = min(o.next_minute for o in orders)
+            bars = list(self.market.candles(sym, "1m", start, horizon).select(
+                "ts", "open", "high", "low", "close", "volume").iter_rows())
+            for o in orders:
+                out += [(t, 1, sym, o.cid, (op, h, lo, c, v)) for t, op, h, lo, c, v in bars
+                        if t >= o.next_minute]
+        return out
+
+    def _check_stop(self, entry_cid: str, ts: datetime, bar: tuple) -> bool:
+        p = self.book.protections.get(entry_cid)
+        if p is None or ts < p.next_bar:
+            return False
+        o, h, lo = bar[0], bar[1], bar[2]
+        nan = math.nan
+        hit = fm.stop_exit(o, h, lo, p.sl if p.sl is not None else nan,
+                           p.tp if p.tp is not None else nan)
+        p.next_bar = ts + self.step
+        if hit is None:
+            return True
+        leg = "sl" if hit[1] == "stop_loss" else "tp"
+        order = self.book.orders[derive_client_order_id(entry_cid, leg)]
+        qty = min(order.quantity, self.book.holdings.get(p.symbol, Decimal(0)))
+        if qty > 0:
+            self._execute(order, qty, Decimal(repr(float(hit[0]))), ts)
+        self._flatten(p.symbol, ts, "closed_by_stop")
+        return True
+
+    def _fill(self, o: PaperOrder, ts: datetime, bar: tuple) -> bool:
+        if o.state not in OPEN_STATES or ts < o.next_minute:
+            return False
+        o.next_minute = ts + MINUTE
+        price = self._price(o, bar)
+        if price is None:
+            return True
+        qty = o.quantity - o.filled_qty
+        if self.max_volume_fraction is not None:
+            cap = self._pair(o.symbol).round_qty(Decimal(repr(bar[4] * self.max_volume_fraction)))
+            qty = min(qty, cap)
+        if o.side == "sell":
+            qty = min(qty, self.book.holdings.get(o.symbol, Decimal(0)))
+        if qty <= 0:
+            return True
+        if o.side == "buy":
+            cost = mul(qty, price)
+            if cost + self._fee(o.symbol, cost) > self.book.cash:
+                self._close(o, "canceled", "insufficient_funds", ts)
+                return True
+        self._execute(o, qty, price, ts)
+        if o.side == "sell" and self.book.holdings.get(o.symbol, Decimal(0)) <= 0:
+            self._flatten(o.symbol, ts, "position_closed")
+        return True
+
+    def _price(self, o: PaperOrder, bar: tuple) -> Decimal | None:
+        op, h, lo = bar[0], bar[1], bar[2]
+        px = fm.buy_price(op, self.slippage) if o.side == "buy" else fm.sell_price(op, self.slippage)
+        if o.type == "market":
+            return Decimal(repr(px))
+        lim = float(o.limit_price or 0)
+        if (o.side == "buy" and px <= lim) or (o.side == "sell" and px >= lim):
+            return Decimal(repr(px))
+        if (o.side == "buy" and lo <= lim) or (o.side == "sell" and h >= lim):
+            return o.limit_price
+        return None
+
+    def _execute(self, o: PaperOrder, qty: Decimal, price: Decimal, ts: datetime) -> None:
+        notional = mul(qty, price)
+        fee = self._fee(o.symbol, notional)
+        sign = -1 if o.side == "buy" else 1
+        self.book.cash = money(self.book.cash + sign * notional - fee)
+        held = self.book.holdings.get(o.symbol, Decimal(0))
+        self.book.holdings[o.symbol] = held - sign * qty
+        o.fills += 1
+        o.filled_qty += qty
+        o.value, o.fee = o.value + notional, o.fee + fee
+        o.state = "filled" if o.filled_qty >= o.quantity else "partially_filled"
+        o.updated_at = ts
+        self.book.fills.append(Fill(
+            fill_id=f"{o.venue_order_id}-{o.fills}", client_order_id=o.cid,
+            venue_order_id=o.venue_order_id, symbol=o.symbol, side=o.side, qty=qty, price=price,
+            fee=fee, fee_currency=self.quote, ts=ts))
+
+    def _flatten(self, symbol: str, ts: datetime, reason: str) -> None:
+        """The position is gone: cancel its stops and any pending sell of the symbol."""
+        for p in [p for p in self.book.protections.values() if p.symbol == symbol]:
+            del self.book.protections[p.entry_cid]
+        for o in self.book.orders.values():
+            if o.symbol == symbol and o.side == "sell" and o.state in OPEN_STATES:
+                self._close(o, "canceled", reason, ts)
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _close(self, o: PaperOrder, state: str, reason: str, ts: datetime) -> None:
+        o.state, o.reason, o.updated_at = state, reason, ts
+
+    def _free(self, symbol: str) -> Decimal:
+        held = self.book.holdings.get(symbol, Decimal(0))
+        selling = sum((o.quantity - o.filled_qty for o in self.book.orders.values()
+                       if o.symbol == symbol and o.side == "sell" and o.state in OPEN_STATES
+                       and o.type in ("market", "limit")), Decimal(0))
+        return held - selling
+
+    def _fee(self, symbol: str, notional: Decimal) -> Decimal:
+        return mul(notional, Decimal(repr(self._pair(symbol).fee_taker)))
+
+    def _pair(self, symbol: str) -> AssetPair:
+        if symbol not in self.pairs:
+            raise ConfigError(f"paper venue has no pair metadata for {symbol!r}")
+        return self.pairs[symbol]
+
+    def _vid(self, cid: str) -> str:
+        return "P-" + hashlib.sha256(f"{self.account}|{cid}".encode()).hexdigest()[:16]
+
+    def _entry_of(self, o: PaperOrder) -> str:
+        return next((e for e in self.book.protections
+                     if o.cid in (derive_client_order_id(e, "sl"), derive_client_order_id(e, "tp"))),
+                    "")
+
+    def _status(self, o: PaperOrder) -> OrderStatus:
+        avg = (o.value / o.filled_qty) if o.filled_qty > 0 else None
+        return OrderStatus(client_order_id=o.cid, venue_order_id=o.venue_order_id,
+                           symbol=o.symbol, side=o.side, order_type=o.type, quantity=o.quantity,
+                           state=o.state, filled_qty=o.filled_qty, avg_price=avg, fee=o.fee,
+                           limit_price=o.limit_price, stop_price=o.stop_price, reason=o.reason,
+                           updated_at=o.updated_at)
+
+    def _save(self, now: datetime) -> None:
+        cutoff = now - self.keep_fills  # forget old fills and closed orders (bounded book)
+        self.book.fills = [f for f in self.book.fills if f.ts >= cutoff]
+        self.book.orders = {c: o for c, o in self.book.orders.items()
+                            if o.state in OPEN_STATES or o.updated_at >= cutoff}
+        self.store.save_paper_book(self.account, self.book.model_dump_json(), now)
