@@ -11,9 +11,10 @@ from trading_brain.defs.market.jobs import MARKET_ASSETS, bootstrap_job, scan_jo
 from trading_brain.defs.research.backtests import backtest_job, backtests
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.defs.trading.assets import scan
 
 defs = dg.Definitions(
-    assets=[*MARKET_ASSETS, strategy_versions, backtests],
+    assets=[*MARKET_ASSETS, scan, strategy_versions, backtests],
     jobs=[scan_job, bootstrap_job, backtest_job],
     schedules=[scan_schedule],
     resources={"tb": TradingBrainResource()},

@@ -12,15 +12,17 @@ from trading_brain.defs.market.assets import (
 )
 from trading_brain.defs.market.partitions import partition_for
 from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.defs.trading.assets import scan
 from trading_brain.engine.bootstrap import bootstrap_history
 
 MARKET_ASSETS = [asset_pairs, candles_5m, candles_1h, candles_1d, indicators]
 
-# Later issues append the trading assets (scan_signals, order_intents) to this selection.
+# The trading assets (scan_signals, order_intents) run after the market assets.
 scan_job = dg.define_asset_job(
-    "scan_job", selection=dg.AssetSelection.assets(*MARKET_ASSETS),
+    "scan_job", selection=dg.AssetSelection.assets(*MARKET_ASSETS, scan),
     executor_def=dg.in_process_executor, tags={"trading_brain/kind": "scan"},
-    description="Fetch closed bars, upsert candles, derive 1h/1d, update indicators.")
+    description="Fetch closed bars, upsert candles, derive 1h/1d, update indicators, then run "
+                "the strategies through the risk shell into order intents.")
 
 
 @dg.schedule(cron_schedule="*/5 * * * *", job=scan_job, execution_timezone="UTC",
