@@ -64,5 +64,9 @@ def render(s: Settings) -> str:
         f"allow_weak_isolation = {_v(sb.allow_weak_isolation)}",
         f"call_timeout_s = {_v(sb.call_timeout_s)}",
         "",
+        "[risk]",
+        "# The rigid risk shell (fractions of equity). No strategy or AI output can change these.",
+        *(f"{name} = {_v(getattr(s.risk, name))}" for name in type(s.risk).model_fields),
+        "",
     ]
     return "\n".join(lines)

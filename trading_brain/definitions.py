@@ -12,10 +12,12 @@ from trading_brain.defs.research.backtests import backtest_job, backtests
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.defs.trading.assets import scan
+from trading_brain.defs.trading.executor import executor_sensor, trading_records
 
 defs = dg.Definitions(
-    assets=[*MARKET_ASSETS, scan, strategy_versions, backtests],
+    assets=[*MARKET_ASSETS, scan, *trading_records, strategy_versions, backtests],
     jobs=[scan_job, bootstrap_job, backtest_job],
     schedules=[scan_schedule],
+    sensors=[executor_sensor],
     resources={"tb": TradingBrainResource()},
 )

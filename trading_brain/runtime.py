@@ -14,6 +14,7 @@ from pathlib import Path
 
 from trading_brain.adapters.clock import SimClock, SystemClock
 from trading_brain.adapters.duckdb import Store
+from trading_brain.domain.risk import RiskLimits
 from trading_brain.engine.importer import ImportReport, ImportStore, Progress, import_files
 from trading_brain.errors import ConfigError
 from trading_brain.ports import Clock, MarketData
@@ -44,6 +45,15 @@ class Runtime:
     @cached_property
     def market(self) -> MarketData:
         return build_market(self.settings, self.home, self.clock)
+
+    @property
+    def risk_limits(self) -> RiskLimits:
+        return self.settings.risk
+
+    @property
+    def market_is_local(self) -> bool:
+        """The market does no network I/O (sim, replay): a tick may share one connection."""
+        return self.settings.market in ("sim", "replay")
 
     @property
     def market_is_live(self) -> bool:
@@ -78,3 +88,41 @@ def import_candle_files(
 
     return import_files(paths, store, symbol, timeframe, progress,
                         reader=read_candle_file, expand=expand)
+
+
+def executor_slots(rt: Runtime, pairs: dict) -> dict:
+    """The executor's slots: ``active`` always, shadow slots while they have business.
+
+    The active slot trades on the venue ``settings.execution`` names (Kraken only with
+    ``allow_live_orders`` and both keys — anything less raises OperationalError); shadow slots
+    always trade on paper.
+    """
+    from decimal import Decimal
+
+    from trading_brain.engine.executor import SlotSetup
+
+    capital = Decimal(repr(rt.settings.starting_cash))
+    busy = {i.slot for i in rt.store.intents("pending")} | {
+        r[0] for r in rt.store.execute(
+            "SELECT DISTINCT slot FROM positions WHERE status = 'open' UNION "
+            "SELECT DISTINCT slot FROM orders WHERE state NOT IN "
+            "('filled', 'canceled', 'rejected', 'expired')")}
+    slots = {"active": SlotSetup(build_exchange(rt, "active", pairs), capital)}
+    for slot in sorted(busy - {"active"}):
+        slots[slot] = SlotSetup(build_exchange(rt, slot, pairs), capital)
+    return slots
+
+
+def build_exchange(rt: Runtime, slot: str, pairs: dict):  # noqa: ANN201 - an ports.Exchange
+    """The venue of ``slot``: Kraken for the active slot in live mode, else paper."""
+    from decimal import Decimal
+
+    if slot == "active" and rt.settings.execution == "kraken":
+        from trading_brain.adapters.kraken.execution import KrakenExecution
+        from trading_brain.settings import Secrets
+
+        return KrakenExecution(rt.settings, Secrets.load(rt.home.root), rt.clock)
+    from trading_brain.adapters.paper import PaperExchange
+
+    return PaperExchange(rt.market, rt.clock, rt.store, pairs, account=slot,
+                         starting_cash=Decimal(repr(rt.settings.starting_cash)))

@@ -20,6 +20,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS, parse_symbol
+from trading_brain.domain.risk import RiskSettings
 from trading_brain.errors import ConfigError
 
 CONFIG_FILE = "trading_brain.toml"
@@ -87,6 +88,7 @@ class Settings(_Section):
     kraken: KrakenSettings = KrakenSettings()
     history: HistorySettings = HistorySettings()
     sandbox: SandboxSettings = SandboxSettings()
+    risk: RiskSettings = RiskSettings()
 
     @field_validator("symbols")
     @classmethod

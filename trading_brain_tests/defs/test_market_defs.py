@@ -19,6 +19,8 @@ def test_definitions_load_with_required_names():
     assert {"asset_pairs", "candles_5m", "candles_1h", "candles_1d", "indicators"} <= keys
     assert defs.resolve_job_def("scan_job") and defs.resolve_job_def("bootstrap_job")
     assert defs.resolve_schedule_def("scan_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
+    assert defs.resolve_sensor_def("executor_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert {"scan_signals", "order_intents", "orders", "fills", "positions", "portfolio"} <= keys
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert {"candles_5m_fresh", "candles_5m_no_gaps", "candles_5m_ohlc_valid",
             "candles_5m_no_duplicates", "indicators_finite"} <= checks

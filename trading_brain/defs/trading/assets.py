@@ -23,7 +23,7 @@ import dagster as dg
 
 from trading_brain.defs.market.partitions import daily, day_window
 from trading_brain.defs.resources import TradingBrainResource
-from trading_brain.domain.risk import PortfolioView, RiskLimits, RiskState
+from trading_brain.domain.risk import PortfolioView, RiskState
 from trading_brain.engine.registry import parse_ref
 from trading_brain.engine.scan import (
     BAR,
@@ -154,7 +154,7 @@ def scan(context: dg.AssetExecutionContext, config: ScanConfig,
     slots = [SlotInput(slot, strategy_worker(rt.settings, row), portfolio, state,
                        params=row["params_default"])
              for slot, row, portfolio, state in accounts]
-    limits = getattr(rt.settings, "risk", None) or RiskLimits()
+    limits = rt.risk_limits
     result = run_scan(bars, slots, limits, pairs, now, indicators)  # no connection held
     with rt.store.session():
         new = rt.store.record_scan(result.scan, result.signals, result.intents)
