@@ -51,6 +51,7 @@ def test_init_then_status_json(tmp_path):
     out = json.loads(tb(home, "init", "--json").stdout)
     assert out["market"] == "sim" and out["symbols"] == ["BTC/USD", "ETH/USD"]
     assert out["candles_stored"] > 2 * (288 - 2)
+    assert out["active_strategy"] == "ema_cross@1"  # registered through the sandbox, deployed
     assert (home / "var" / "warehouse.duckdb").is_file()
     assert (home / "var" / "dagster" / "dagster.yaml").is_file()
     status = json.loads(tb(home, "status", "--json").stdout)
@@ -76,7 +77,7 @@ def test_errors_are_one_line(tmp_path):
 
 def test_import_ohlcv_good_and_bad_files(tmp_path, shared_data):
     home = small_home(tmp_path / "h")
-    tb(home, "init", "--no-bootstrap")
+    tb(home, "init", "--no-bootstrap", "--strategy", "none")
     src = shared_data / "candles" / "binance_SOLUSDT_1d_2024H1.csv.gz"
     out = json.loads(tb(home, "import-ohlcv", str(src), "--json").stdout)
     assert json.dumps(out).count("182") >= 1

@@ -52,7 +52,7 @@ def _dagster_pids(home: Path) -> list[int]:
 @pytest.mark.slow
 def test_up_serves_the_ui_and_stops_cleanly(tmp_path):
     home = small_home(tmp_path / "h")
-    tb(home, "init", "--no-bootstrap")
+    tb(home, "init", "--no-bootstrap", "--strategy", "none")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "TRADING_BRAIN_HOME"}
     proc = subprocess.Popen([str(EXE), "--home", str(home), "up", "--port", str(port)],

@@ -17,7 +17,7 @@ EMA = REPO / "strategies" / "ema_cross" / "v1.py"
 @pytest.fixture
 def home(tmp_path):
     h = small_home(tmp_path / "h")
-    tb(h, "init", "--no-bootstrap")
+    tb(h, "init", "--no-bootstrap", "--strategy", "none")
     return h
 
 

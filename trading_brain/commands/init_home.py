@@ -9,11 +9,14 @@ from trading_brain.config_file import render
 from trading_brain.errors import ConfigError
 from trading_brain.settings import Home, load_settings, parse_settings
 
+DEFAULT_STRATEGY = "ema_cross@1"
+
 
 def initialise(
     home: Home, *, market: str | None = None, symbols: str | None = None,
     data: list[str] | None = None, seed: int | None = None, bootstrap: bool = True,
     force: bool = False, progress: Callable[[int, int, str], None] | None = None,
+    strategy: str | None = DEFAULT_STRATEGY,
 ) -> dict:
     """Create or complete the home; return a summary. Existing config is kept unless ``force``."""
     overrides = {k: v for k, v in {
@@ -50,5 +53,26 @@ def initialise(
                                     {"1d": h.days_1d, "1h": h.days_1h, "5m": h.days_5m},
                                     now=rt.clock.now(), progress=progress)
         stored = sum(r.stored for r in reports.values())
+    active = _deploy_default(rt, strategy)
     return {"home": str(home.root), "market": settings.market, "symbols": settings.symbols,
-            "schema_version": rt.store.schema_version(), "candles_stored": stored}
+            "schema_version": rt.store.schema_version(), "candles_stored": stored,
+            "active_strategy": active}
+
+
+def _deploy_default(rt, strategy: str | None) -> str | None:  # noqa: ANN001
+    """Register the shipped strategies (sandbox gates) and deploy ``strategy`` unless a version
+    is already active; returns the active ``ID@V`` (None when ``strategy`` is None)."""
+    current = rt.store.active_version()
+    if current is not None or strategy is None:
+        return f"{current[0]}@{current[1]}" if current else None
+    from trading_brain.engine.registry import deploy, parse_ref
+    from trading_brain.research import register_files
+
+    register_files(rt.store, rt.settings, None, "released")
+    sid, ver = parse_ref(strategy)
+    rows = rt.store.strategy_versions(sid)
+    if not rows:
+        raise ConfigError(f"unknown strategy {strategy!r} for init --strategy")
+    version = ver or rows[-1]["version"]
+    deploy(rt.store, sid, version, "deployed by init")
+    return f"{sid}@{version}"

@@ -15,12 +15,15 @@ from trading_brain.commands.common import emit_json, home_of, json_option, progr
               help="Files or folders to replay (with --market replay).")
 @click.option("--seed", type=int, default=None, help="Seed of the sim market.")
 @click.option("--no-bootstrap", is_flag=True, help="Skip the history backfill.")
+@click.option("--strategy", default="ema_cross@1", show_default=True,
+              help="Version to deploy when none is active ('none' to deploy nothing).")
 @click.option("--if-needed", is_flag=True, help="Do nothing when the home is already initialised.")
 @click.option("--force", is_flag=True, help="Overwrite an existing trading_brain.toml.")
 @json_option
 @click.pass_context
 def init(ctx: click.Context, market: str | None, symbols: str | None, data: tuple[str, ...],
-         seed: int | None, no_bootstrap: bool, if_needed: bool, force: bool, as_json: bool) -> None:
+         seed: int | None, no_bootstrap: bool, strategy: str, if_needed: bool, force: bool,
+         as_json: bool) -> None:
     """Write a commented trading_brain.toml, create the warehouse, migrate, bootstrap history."""
     from trading_brain.commands.init_home import initialise
 
@@ -30,13 +33,15 @@ def init(ctx: click.Context, market: str | None, symbols: str | None, data: tupl
         return
     with progress_bar("bootstrap", enabled=not as_json) as progress:
         result = initialise(home, market=market, symbols=symbols, data=list(data), seed=seed,
-                            bootstrap=not no_bootstrap, force=force, progress=progress)
+                            bootstrap=not no_bootstrap, force=force, progress=progress,
+                            strategy=None if strategy.lower() == "none" else strategy)
     if as_json:
         emit_json(result)
     else:
         click.echo(f"initialised {home.root}: market={result['market']}, "
                    f"{len(result['symbols'])} symbols, schema v{result['schema_version']}, "
-                   f"{result['candles_stored']} candles bootstrapped")
+                   f"{result['candles_stored']} candles bootstrapped, "
+                   f"active strategy {result['active_strategy'] or 'none'}")
 
 
 @click.command()
