@@ -24,6 +24,9 @@ COMMANDS = {
     "strategies": "trading_brain.commands.strategies:strategies",
     "backtest": "trading_brain.commands.backtest:backtest",
     "optimize": "trading_brain.commands.backtest:optimize",
+    "halt": "trading_brain.commands.control:halt",
+    "resume": "trading_brain.commands.control:resume",
+    "kill": "trading_brain.commands.control:kill",
 }
 HELP = {
     "init": "Create a home: config, warehouse, migrations, history.",
@@ -34,6 +37,9 @@ HELP = {
     "strategies": "Strategy versions: list, show, validate, register, deploy, rollback, run, check.",
     "backtest": "Backtest a strategy version (exact or fast engine) over files or the warehouse.",
     "optimize": "Sweep a parameter grid (fast engine), best first, with a walk-forward split.",
+    "halt": "Halt new entries (exits and stops still pass) until `resume`.",
+    "resume": "Clear halts and the kill switch; current equity becomes the new peak.",
+    "kill": "Kill switch: cancel entries, close every position, stay halted.",
 }
 
 

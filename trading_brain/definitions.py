@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import dagster as dg
 
+from trading_brain.defs.alerts import alert_sensor
 from trading_brain.defs.market.jobs import MARKET_ASSETS, bootstrap_job, scan_job, scan_schedule
 from trading_brain.defs.research.backtests import backtest_job, backtests
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.defs.trading.assets import scan
+from trading_brain.defs.trading.checks import trading_checks
 from trading_brain.defs.trading.executor import executor_sensor, trading_records
 
 defs = dg.Definitions(
     assets=[*MARKET_ASSETS, scan, *trading_records, strategy_versions, backtests],
+    asset_checks=trading_checks,
     jobs=[scan_job, bootstrap_job, backtest_job],
     schedules=[scan_schedule],
-    sensors=[executor_sensor],
+    sensors=[executor_sensor, alert_sensor],
     resources={"tb": TradingBrainResource()},
 )

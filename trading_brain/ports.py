@@ -125,3 +125,16 @@ class Exchange(Protocol):
     def fills_since(self, t: datetime) -> list[Fill]: ...
 
     def balances(self) -> Balance: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Where alerts go (a log always; Telegram or a webhook in a later issue).
+
+    ``level`` is ``"ERROR"``, ``"WARN"`` or ``"INFO"``; ``text`` is one human-readable message.
+    ``notify`` must not raise for delivery problems (an alert channel never stops the loop).
+    """
+
+    name: str
+
+    def notify(self, level: str, text: str) -> None: ...

@@ -17,7 +17,8 @@ from trading_brain.commands.common import (
 @json_option
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Mode, and last candle time and candle count per symbol and timeframe."""
+    """Mode, last candle time and count per symbol and timeframe, and halts per slot."""
+    from trading_brain.commands.control import slot_halts
     from trading_brain.runtime import Runtime
 
     home = home_of(ctx)
@@ -31,7 +32,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     data = {"home": str(home.root), "mode": {"market": s.market, "execution": s.execution,
                                             "allow_live_orders": s.allow_live_orders},
             "symbols": s.symbols, "schema_version": rt.store.schema_version(),
-            "candles": candles}
+            "candles": candles, "halts": slot_halts(rt.store)}
     if as_json:
         emit_json(data)
         return
@@ -43,6 +44,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
             c = candles.get(sym, {}).get(tf)
             last = c["last"].strftime("%Y-%m-%d %H:%M") if c else "-"
             click.echo(f"{sym:<12}{tf:<5}{(c['count'] if c else 0):>9}  {last}")
+    for slot, h in data["halts"].items():
+        why = [f"kill switch: {h['kill_switch']['reason']}"] if h["kill_switch"] else []
+        why += [f"{k}: {v['reason']}" for k, v in h["halts"].items()]
+        click.echo(f"slot {slot}: {'HALTED (' + '; '.join(why) + ')' if h['halted'] else 'trading'}"
+                   f"  equity={h['equity'] or '-'}  open positions={h['open_positions']}")
 
 
 @click.command("import-ohlcv")

@@ -1,0 +1,141 @@
+"""Standalone trading asset checks (runnable from the UI; pool ``warehouse``, resource ``tb``).
+
+ERROR, and they stop new entries by halting the failing slots in the risk state (see
+``engine/trading_checks.py``; a passing check never resumes — a human runs
+``trading-brain resume``):
+- ``portfolio_reconciled`` on ``portfolio``: ledger invariant of every slot to the cent, and in
+  live mode (``execution = "kraken"``) the active slot's cash and holdings against the venue;
+- ``drawdown_within_limit`` on ``portfolio``: drawdown from the persisted peak below
+  ``settings.risk.drawdown_halt_pct``;
+- ``data_fresh`` on ``candles_5m``: newest 5m candle closed <= 15 min ago while the market is live.
+WARN (report only): ``risk_halt_active`` on ``portfolio``, ``signal_drought`` on ``scan_signals``.
+
+Checks on ``candles_5m`` and ``scan_signals`` also run inside every ``scan_job`` run (selecting
+an asset selects its checks); the ``portfolio`` checks run when selected (UI, a job, a schedule).
+None is blocking: failure stops entries through the halt, not by skipping steps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import dagster as dg
+
+from trading_brain.defs.market.checks import to_result
+from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.domain.risk import RiskState
+from trading_brain.engine import trading_checks as tc
+from trading_brain.engine.executor import slot_invariant
+from trading_brain.engine.ledger import Mismatch, reconcile_balances
+from trading_brain.engine.market_checks import CheckOutcome
+from trading_brain.runtime import Runtime, build_exchange
+
+POOL = "warehouse"
+WARN = dg.AssetCheckSeverity.WARN
+
+
+def stop_entries(rt: Runtime, check: str, outcome: CheckOutcome, slots: list[str],
+                 now: datetime) -> list[str]:
+    """Halt ``slots`` because ``check`` failed; returns the slots halted now (not before)."""
+    halted: list[str] = []
+    store = rt.store
+    with store.session():
+        for slot in slots:
+            state = store.load_risk_state(slot) or RiskState()
+            new, events = tc.halt_for_check(state, check, outcome.description, now)
+            if events:
+                store.save_risk_state(slot, new, now)
+                store.record_risk_events(slot, events)
+                halted.append(slot)
+    return halted
+
+
+def _result(rt: Runtime, check: str, evaluation: tc.Evaluation, now: datetime,
+            severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+    outcome, failing = evaluation
+    if not outcome.passed and severity == dg.AssetCheckSeverity.ERROR and failing:
+        halted = stop_entries(rt, check, outcome, failing, now)
+        outcome.metadata["halted_now"] = ", ".join(halted) or "none (already halted)"
+    return to_result(check, outcome, severity)
+
+
+def _marks(rt: Runtime, symbols: set[str]) -> dict[str, Decimal]:
+    if not symbols:
+        return {}
+    return {s: Decimal(repr(float(t.last))) for s, t in rt.market.tickers(sorted(symbols)).items()}
+
+
+def _venue_mismatches(rt: Runtime, slot: str) -> list[Mismatch]:
+    pairs = rt.store.read_asset_pairs()
+    venue = build_exchange(rt, slot, pairs).balances()
+    with rt.store.session():
+        cash = rt.store.cash_balance(slot)
+        holdings = {(pairs[p.symbol].base if p.symbol in pairs else p.symbol.split("/")[0]):
+                    p.quantity for p in rt.store.positions(slot)}
+    return reconcile_balances(cash, holdings, venue)
+
+
+@dg.asset_check(asset="portfolio", name="portfolio_reconciled", pool=POOL,
+                description="ERROR: ledger invariant to the cent per slot; live: balances match "
+                            "the venue. Failure halts the slot's entries.")
+def portfolio_reconciled(tb: TradingBrainResource) -> dg.AssetCheckResult:
+    rt = tb.runtime
+    now, store = rt.clock.now(), rt.store
+    with store.session():
+        slots = tc.known_slots(store)
+        held = {s: {p.symbol for p in store.positions(s)} for s in slots}
+    marks = _marks(rt, set().union(*held.values()))
+    invariants = {s: slot_invariant(store, s, marks) for s in slots}
+    live = rt.settings.execution == "kraken"
+    mismatches = {"active": _venue_mismatches(rt, "active")} if live else {}
+    return _result(rt, "portfolio_reconciled", tc.portfolio_reconciled(invariants, mismatches,
+                                                                       live), now)
+
+
+@dg.asset_check(asset="portfolio", name="drawdown_within_limit", pool=POOL,
+                description="ERROR: drawdown from the persisted peak below "
+                            "risk.drawdown_halt_pct. Failure halts the slot's entries.")
+def drawdown_within_limit(tb: TradingBrainResource) -> dg.AssetCheckResult:
+    rt = tb.runtime
+    with rt.store.session():
+        equities = tc.latest_equity(rt.store)
+        states = {s: rt.store.load_risk_state(s) for s in equities}
+    return _result(rt, "drawdown_within_limit", tc.drawdown_within_limit(
+        states, equities, rt.risk_limits.drawdown_halt_pct), rt.clock.now())
+
+
+@dg.asset_check(asset="portfolio", name="risk_halt_active", pool=POOL,
+                description="WARN while a slot is halted or its kill switch is on, with why.")
+def risk_halt_active(tb: TradingBrainResource) -> dg.AssetCheckResult:
+    rt = tb.runtime
+    with rt.store.session():
+        states = {s: rt.store.load_risk_state(s) for s in tc.known_slots(rt.store)}
+    return to_result("risk_halt_active", tc.risk_halt_active(states)[0], WARN)
+
+
+@dg.asset_check(asset="candles_5m", name="data_fresh", pool=POOL,
+                description="ERROR: newest 5m candle closed <= 15 min ago while the market is "
+                            "live. Failure halts entries on every slot.")
+def data_fresh(tb: TradingBrainResource) -> dg.AssetCheckResult:
+    rt = tb.runtime
+    now = rt.clock.now()
+    with rt.store.session():
+        latest = rt.store.latest_candle_ts("5m")
+        slots = tc.known_slots(rt.store)
+    return _result(rt, "data_fresh", tc.data_fresh(latest, rt.settings.symbols, now,
+                                                   rt.market_is_live, slots), now)
+
+
+@dg.asset_check(asset="scan_signals", name="signal_drought", pool=POOL,
+                description=f"WARN: no entry signal in {tc.DROUGHT_HOURS:g} h of scans (at least "
+                            f"{tc.DROUGHT_MIN_SCANS} scans).")
+def signal_drought(tb: TradingBrainResource) -> dg.AssetCheckResult:
+    rt = tb.runtime
+    with rt.store.session():
+        scans, entries = tc.drought_figures(rt.store, rt.clock.now())
+    return to_result("signal_drought", tc.signal_drought(scans, entries)[0], WARN)
+
+
+trading_checks = [portfolio_reconciled, drawdown_within_limit, risk_halt_active, data_fresh,
+                  signal_drought]
