@@ -13,14 +13,18 @@ from trading_brain.defs.research.backtests import backtest_job, backtests
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.defs.trading.assets import scan
-from trading_brain.defs.trading.checks import trading_checks
+from trading_brain.defs.trading.checks import (
+    portfolio_checks_job,
+    portfolio_checks_schedule,
+    trading_checks,
+)
 from trading_brain.defs.trading.executor import executor_sensor, trading_records
 
 defs = dg.Definitions(
     assets=[*MARKET_ASSETS, scan, *trading_records, strategy_versions, backtests],
     asset_checks=trading_checks,
-    jobs=[scan_job, bootstrap_job, backtest_job],
-    schedules=[scan_schedule],
+    jobs=[scan_job, bootstrap_job, backtest_job, portfolio_checks_job],
+    schedules=[scan_schedule, portfolio_checks_schedule],
     sensors=[executor_sensor, alert_sensor],
     resources={"tb": TradingBrainResource()},
 )

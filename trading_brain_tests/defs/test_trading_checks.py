@@ -193,3 +193,19 @@ def test_replayed_market_is_never_stale():
     assert out.passed and failing == []
     out, failing = tc.data_fresh({}, ["BTC/USD"], NOW, live=True, slots=["active"])
     assert not out.passed and failing == ["active"]
+
+
+def test_portfolio_checks_run_as_their_own_scheduled_job(sim_home, instance):
+    """The job behind portfolio_checks_schedule executes the three portfolio checks."""
+    import dagster as dg
+
+    from trading_brain.definitions import defs
+    from trading_brain_tests.defs.conftest import resource
+
+    sim_home.var.mkdir(parents=True, exist_ok=True)
+    assert defs.resolve_schedule_def("portfolio_checks_schedule").default_status == \
+        dg.DefaultScheduleStatus.RUNNING
+    res = defs.resolve_job_def("portfolio_checks_job").execute_in_process(
+        instance=instance, resources={"tb": resource(sim_home)}, raise_on_error=False)
+    names = {e.check_name for e in res.get_asset_check_evaluations()}
+    assert names == {"portfolio_reconciled", "drawdown_within_limit", "risk_halt_active"}

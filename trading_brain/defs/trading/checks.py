@@ -139,3 +139,15 @@ def signal_drought(tb: TradingBrainResource) -> dg.AssetCheckResult:
 
 trading_checks = [portfolio_reconciled, drawdown_within_limit, risk_halt_active, data_fresh,
                   signal_drought]
+
+# The portfolio's checks run on their own every 5 minutes (offset from the scan), so a broken
+# ledger or a deep drawdown halts entries without anyone opening the UI.
+portfolio_checks_job = dg.define_asset_job(
+    "portfolio_checks_job",
+    selection=dg.AssetSelection.checks(portfolio_reconciled, drawdown_within_limit,
+                                       risk_halt_active),
+    description="Ledger invariant/venue reconciliation, drawdown and halt checks.")
+
+portfolio_checks_schedule = dg.ScheduleDefinition(
+    name="portfolio_checks_schedule", job=portfolio_checks_job, cron_schedule="2-59/5 * * * *",
+    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
