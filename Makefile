@@ -20,8 +20,9 @@ run: install
 	@$(VENV)/bin/trading-brain --home $(HOME_DIR) init --if-needed
 	$(VENV)/bin/trading-brain --home $(HOME_DIR) up
 
+# Two workers: the suite is CPU-bound and every machine here has 2 cores.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 # Benchmarks are pytest files named bench_*.py; they print their figures (not part of `make test`).
 bench: install
