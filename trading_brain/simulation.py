@@ -1,0 +1,397 @@
+"""`trading-brain simulate`: the live trading loop, offline, on a simulated clock (DESIGN §6).
+
+Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> dict``:
+- the home: an initialised home is used as is; a directory that is not a home yet is initialised
+  WITHOUT bootstrap (config from ``plan``: market, replay data, seed). The simulation writes to
+  that home's warehouse exactly as live would (candles, indicators, scans, signals, intents,
+  orders, fills, positions, cash ledger, snapshots, risk events and states), so use a dedicated
+  home. If no strategy version is active, the shipped strategies are registered and
+  ``ema_cross@1`` is deployed (``note`` is told so).
+- the window: decision bars with open time in ``[start, end)``. ``sim`` market: ``start`` given
+  or midnight UTC ``days`` days before today, ``end = start + days``. ``replay``: the whole data
+  (from the first bar + the strategy's warm-up to the last bar) unless ``start``/``days`` narrow it.
+- per 5-minute step with bar close ``T`` (= decision bar open + 5m), the live code path:
+  clock to ``T``; executor tick (fills of orders placed a step earlier, stops); ``scan_once``;
+  executor tick (places the new intents); clock to ``T + 1m``; executor tick (a market order
+  fills at the open of the first 1-minute bar at/after it, once that bar closed; replayed files
+  without 1m bars fill at the next bar's open, like the backtest). A tick with nothing to do is
+  skipped (tick0 without open orders or positions, tick1 without pending intents, tick2 without
+  open orders). Batching (bars are known offline): candles are synced one day at a time ahead of
+  the steps (``sync_window``), the 5m indicators computed for that day, and the active strategy
+  runs once per symbol and day (``trading.PrimedSource``) — the scan and the executor still only
+  see bars closed at the clock's ``now`` (the scan reads open times <= its decision bar, a
+  decision row depends only on bars <= it; the venue asks the market with the sim clock).
+- one warehouse connection is held for the whole run (a connection costs ~25 ms): the home's
+  warehouse is locked for other processes while a simulation runs.
+- checkpoints: the run's plan is stored in ``system_meta`` (``simulate.plan``) and, after every
+  durable phase of a step, ``simulate.progress`` = ``T|phase``; ``resume=True`` continues after
+  the last checkpoint (each phase is idempotent, so a phase killed halfway is simply redone), and
+  the final summary equals that of an uninterrupted run. Starting a new run in a home that
+  already holds one raises ``ConfigError``.
+- the result (also stored as ``simulate.result``): ``days, symbols, ticks, trades, orders, fills,
+  final_equity, cash, positions_value, fees_paid, max_drawdown, halts, elapsed_s`` for the
+  ``active`` slot; ``trades`` counts positions opened (closed or still open). Same plan (seed,
+  start, days, data) -> the same result except ``elapsed_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from trading_brain.adapters.clock import SimClock
+from trading_brain.domain.instruments import parse_symbol
+from trading_brain.domain.timeframes import as_utc, floor_time
+from trading_brain.engine.executor import TickConfig, run_tick
+from trading_brain.engine.indicators import compute_indicators
+from trading_brain.engine.market_sync import sync_window
+from trading_brain.engine.scan import BAR, INDICATOR_BARS
+from trading_brain.errors import ConfigError, DataError
+from trading_brain.settings import Home, ReplaySettings, SimSettings, load_settings
+from trading_brain.trading import PrimedSource
+
+DEFAULT_STRATEGY = "ema_cross@1"
+PLAN_KEY, PROGRESS_KEY, RESULT_KEY = "simulate.plan", "simulate.progress", "simulate.result"
+PHASES = ("tick0", "scan", "tick1", "tick2")  # one step; its checkpoint names the phase done
+DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to simulate (stored in the home so ``--resume`` continues the same run)."""
+
+    market: str = "sim"
+    days: float | None = None
+    seed: int | None = None
+    start: str | None = None  # ISO-8601 UTC, decision bars from here
+    data: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()  # empty: the home's symbols
+    end: str | None = None  # filled in by ``simulate``
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        raw = json.loads(text)
+        return cls(**{**raw, "data": tuple(raw["data"]), "symbols": tuple(raw["symbols"])})
+
+
+@dataclass
+class _Loop:
+    rt: Any
+    clock: SimClock
+    sync_market: Any
+    sync_clock: SimClock
+    warmup: int
+    ticks: int = 0
+    source: PrimedSource | None = None
+    synced_until: datetime | None = None
+    config: TickConfig = field(default_factory=lambda: TickConfig(local_venues=True))
+
+
+def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress | None = None,
+             note: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or continue) the simulation of ``plan`` in ``home``; return the summary."""
+    started = time.monotonic()
+    plan = _prepare_home(home, plan, resume)
+    rt, loop, plan = _build(home, plan, resume, note or (lambda _m: None))
+    start, end = _parse(plan.start), _parse(plan.end)
+    done = _checkpoint(rt)
+    loop.ticks = done[2] if done is not None else 0
+    steps = _steps(start, end)
+    try:
+        with rt.store.session():
+            for i, step_end in enumerate(steps, 1):
+                if done is not None and step_end < done[0]:
+                    continue
+                _sync_day(loop, step_end)
+                skip = done[1] if done is not None and step_end == done[0] else None
+                _step(loop, step_end, skip)
+                if progress is not None:
+                    progress(i, len(steps), f"{step_end:%Y-%m-%d %H:%M}")
+            out = summary(rt, plan, loop.ticks)
+    finally:
+        from trading_brain.trading import close_workers
+
+        close_workers()
+    rt.store.set_meta(RESULT_KEY, json.dumps(out))
+    return out | {"elapsed_s": round(time.monotonic() - started, 3)}
+
+
+def _parse(text: str | None) -> datetime:
+    if text is None:
+        raise ConfigError("the simulation plan has no window")
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def _steps(start: datetime, end: datetime) -> list[datetime]:
+    """Bar close times of the decision bars with open time in [start, end)."""
+    n = max(0, math.ceil((end - start) / BAR))
+    return [start + BAR * (k + 1) for k in range(n)]
+
+
+def _prepare_home(home: Home, plan: Plan, resume: bool) -> Plan:
+    """Initialise a new home (no bootstrap); on resume, the stored plan replaces ``plan``."""
+    if not home.is_initialised():
+        if resume:
+            raise ConfigError(f"{home.root} holds no simulation to resume")
+        from trading_brain.commands.init_home import initialise
+
+        initialise(home, market=plan.market, data=list(plan.data) or None, seed=plan.seed,
+                   symbols=",".join(plan.symbols) or None, bootstrap=False, strategy=None)
+    from trading_brain.adapters.duckdb import Store
+
+    stored = Store.open(home.warehouse).get_meta(PLAN_KEY)
+    if resume:
+        if stored is None:
+            raise ConfigError(f"{home.root} holds no simulation to resume; run without --resume")
+        return Plan.from_json(stored)
+    if stored is not None:
+        raise ConfigError(f"{home.root} already holds a simulation; continue it with --resume "
+                          "or use a new --home")
+    return plan
+
+
+def _build(home: Home, plan: Plan, resume: bool, note: Callable[[str], None]
+           ) -> tuple[Any, _Loop, Plan]:
+    """The runtime (sim clock, overridden market settings) and the loop state; completes and
+    stores ``plan`` on a fresh run."""
+    from trading_brain.runtime import Runtime, build_market
+
+    probe = SimClock(datetime.now(UTC) + 3650 * DAY)
+    if plan.market == "replay" and not plan.symbols:  # default: every symbol of the data
+        symbols = build_market(_settings(home, plan), home, probe).symbols
+        plan = Plan(**{**asdict(plan), "symbols": tuple(symbols)})
+    settings = _settings(home, plan)
+    rt = Runtime(home, settings=settings)
+    _ensure_strategy(rt, note)
+    warmup = _warmup(rt)
+    if not resume:
+        plan = _window(plan, build_market(settings, home, probe), settings.symbols, warmup)
+        rt.store.set_meta(PLAN_KEY, json.dumps(asdict(plan)))
+    start = _parse(plan.start)
+    clock = SimClock(start)
+    rt.__dict__["clock"] = clock  # cached_property slots: the runtime's clock is the sim clock
+    rt.__dict__["market"] = _MinuteBars(build_market(settings, home, clock))
+    sync_clock = SimClock(start)
+    sync_market = build_market(settings, home, sync_clock)
+    pairs = sync_market.asset_pairs(settings.symbols)
+    rt.store.upsert_asset_pairs(sync_market.name, list(pairs.values()))
+    return rt, _Loop(rt, clock, sync_market, sync_clock, warmup), plan
+
+
+def _settings(home: Home, plan: Plan) -> Any:
+    settings = load_settings(home)
+    update: dict[str, Any] = {"market": plan.market, "execution": "paper"}
+    if plan.seed is not None:
+        update["sim"] = SimSettings(seed=plan.seed)
+    if plan.data:
+        update["replay"] = ReplaySettings(data=list(plan.data))
+    if plan.symbols:
+        update["symbols"] = [parse_symbol(x) for x in plan.symbols]
+    return settings.model_copy(update=update)
+
+
+def _ensure_strategy(rt: Any, note: Callable[[str], None]) -> None:
+    """Register (sandbox gates) and deploy ``ema_cross@1`` when no version is active."""
+    if rt.store.active_version() is not None:
+        return
+    from trading_brain.engine.registry import deploy, parse_ref
+    from trading_brain.research import register_files
+    from trading_brain.strategy_api import find_strategies
+
+    sid, ver = parse_ref(DEFAULT_STRATEGY)
+    note(f"no active strategy: registering and deploying {DEFAULT_STRATEGY}")
+    if rt.store.strategy_version(sid, ver) is None:
+        paths = [r.path for r in find_strategies() if (r.strategy_id, r.version) == (sid, ver)]
+        register_files(rt.store, rt.settings, paths, "released")
+    deploy(rt.store, sid, ver, "deployed by simulate")
+
+
+def _warmup(rt: Any) -> int:
+    sid, ver = rt.store.active_version()
+    row = rt.store.strategy_version(sid, ver)
+    return max(INDICATOR_BARS, int(row["warmup_bars"]))
+
+
+def _window(plan: Plan, market: Any, symbols: list[str], warmup: int) -> Plan:
+    """Fill in ``start`` and ``end`` (decision bars in [start, end))."""
+    days = plan.days
+    if plan.market == "replay":
+        first, last = _replay_span(market, symbols)
+        start = _parse(plan.start) if plan.start else first + BAR * warmup
+        end = min(last + BAR, start + DAY * days) if days else last + BAR
+    else:
+        days = days or 30
+        start = (_parse(plan.start) if plan.start
+                 else floor_time(datetime.now(UTC), "1d") - DAY * math.ceil(days))
+        end = start + DAY * days
+    start = floor_time(start, "5m")
+    if end <= start:
+        raise DataError(f"nothing to simulate between {start.isoformat()} and {end.isoformat()}")
+    return Plan(plan.market, days, plan.seed, start.isoformat(), plan.data, plan.symbols,
+                end.isoformat())
+
+
+def _replay_span(market: Any, symbols: list[str]) -> tuple[datetime, datetime]:
+    """(latest first 5m bar, earliest last 5m bar) over ``symbols`` in the replay data."""
+    lo = datetime(1970, 1, 1, tzinfo=UTC)
+    frames = [market.candles(s, "5m", lo, market.clock.now()) for s in symbols]
+    if any(f.is_empty() for f in frames):
+        raise DataError("the replay data has no 5m bars for some symbol")
+    return max(f["ts"][0] for f in frames), min(f["ts"][-1] for f in frames)
+
+
+def _checkpoint(rt: Any) -> tuple[datetime, str, int] | None:
+    """(bar close, last phase done, executor ticks so far) of the last durable phase."""
+    raw = rt.store.get_meta(PROGRESS_KEY)
+    if raw is None:
+        return None
+    t, phase, ticks = raw.split("|")
+    return _parse(t), phase, int(ticks)
+
+
+def _sync_day(loop: _Loop, step_end: datetime) -> None:
+    """Store the 5m candles and indicators of the day ``step_end`` is in (plus, the first time,
+    the warm-up candles before it) and prime the strategy for that day, ahead of its steps."""
+    if loop.synced_until is not None and step_end <= loop.synced_until:
+        return
+    rt, symbols = loop.rt, loop.rt.settings.symbols
+    day_start = floor_time(step_end - BAR, "1d")
+    day_end = day_start + DAY
+    begin = day_start - BAR * (2 * loop.warmup + 288) if loop.synced_until is None else day_start
+    loop.sync_clock.set(max(loop.sync_clock.now(), day_end))
+    sync_window(loop.sync_market, rt.store, symbols, "5m", begin, day_end, now=day_end)
+    # like the `indicators` asset: the day's rows from a fixed look-back (a resumed run computes
+    # exactly the same values)
+    candles = rt.store.read_candles(symbols, "5m", day_start - BAR * INDICATOR_BARS, day_end)
+    if candles.height:
+        try:
+            ind = compute_indicators(candles)
+        except ValueError as e:  # the indicator library may only raise builtins
+            raise DataError(f"indicators for 5m: {e}") from e
+        rt.store.upsert_indicators(ind.filter(pl.col("ts") >= day_start))
+    loop.synced_until = day_end
+    _prime(loop, day_start, day_end)
+
+
+def _prime(loop: _Loop, day_start: datetime, day_end: datetime) -> None:
+    """Run the active strategy once per symbol over the day (plus its warm-up bars)."""
+    from trading_brain.trading import strategy_worker
+
+    rt = loop.rt
+    sid, ver = rt.store.active_version()
+    row = rt.store.strategy_version(sid, ver)
+    inner = strategy_worker(rt.settings, row)
+    if loop.source is None or loop.source.inner is not inner:
+        loop.source = PrimedSource(inner, row["sha256"])
+    frames = rt.store.read_candles(rt.settings.symbols, "5m",
+                                   day_start - BAR * loop.source.warmup_bars, day_end)
+    loop.source.prime({s: f for (s,), f in frames.partition_by(
+        "symbol", as_dict=True, include_key=False).items()}, row["params_default"])
+
+
+def _worker(loop: _Loop) -> Callable[[Any, dict[str, Any]], Any]:
+    """The scan's worker factory: the day-batched source for the active version."""
+    from trading_brain.trading import strategy_worker
+
+    def pick(settings: Any, row: dict[str, Any]) -> Any:
+        src = loop.source
+        return src if src is not None and src.sha == row["sha256"] \
+            else strategy_worker(settings, row)
+
+    return pick
+
+
+def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
+    """One 5-minute step (see the module docstring); phases up to ``done_phase`` are skipped."""
+    from trading_brain.trading import scan_once
+
+    rt = loop.rt
+    first = PHASES.index(done_phase) + 1 if done_phase in PHASES else 0
+    for phase in PHASES[first:]:
+        at = close + MINUTE if phase == "tick2" else close
+        loop.clock.set(max(loop.clock.now(), at))
+        if phase == "scan":
+            scan_once(rt, close, worker=_worker(loop))
+        elif _busy(rt, phase):
+            _tick(loop)
+        else:  # an idle phase changes nothing: no checkpoint needed
+            continue
+        rt.store.set_meta(PROGRESS_KEY, f"{close.isoformat()}|{phase}|{loop.ticks}")
+
+
+def _busy(rt: Any, phase: str) -> bool:
+    """Whether an executor tick has anything to do: ``tick0`` with open orders or positions,
+    ``tick1`` with pending intents, ``tick2`` with open orders (an idle tick changes nothing
+    but a snapshot of an unchanged, all-cash portfolio)."""
+    orders = ("SELECT count(*) FROM orders WHERE state NOT IN "
+              "('filled', 'canceled', 'rejected', 'expired')")
+    sql = {"tick0": f"SELECT ({orders}) + (SELECT count(*) FROM positions WHERE status = 'open')",
+           "tick1": "SELECT count(*) FROM order_intents WHERE status = 'pending'",
+           "tick2": orders}[phase]
+    return bool(rt.store.execute(sql)[0][0])
+
+
+def _tick(loop: _Loop) -> None:
+    from trading_brain.runtime import executor_slots
+
+    rt = loop.rt
+    pairs = rt.store.read_asset_pairs()
+    run_tick(rt.store, executor_slots(rt, pairs), rt.market, rt.clock, pairs, rt.risk_limits,
+             loop.config)
+    loop.ticks += 1
+
+
+class _MinuteBars:
+    """A market whose "1m" bars fall back to its finest timeframe (replayed 5m files have no
+    minutes): the paper venue then fills at the open of the next bar, as the backtest does."""
+
+    def __init__(self, market: Any) -> None:
+        self._m = market
+        self.name = market.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._m, name)
+
+    def candles(self, symbol: str, timeframe: str, start: datetime, end: datetime
+                ) -> pl.DataFrame:
+        if timeframe == "1m" and hasattr(self._m, "timeframes") \
+                and "1m" not in self._m.timeframes(symbol):
+            timeframe = self._m.timeframes(symbol)[0]
+        return self._m.candles(symbol, timeframe, start, end)
+
+
+def summary(rt: Any, plan: Plan, ticks: int, slot: str = "active") -> dict[str, Any]:
+    """The run's figures from the warehouse (see the module docstring)."""
+    q = rt.store.execute
+    snap = q("SELECT equity, cash, positions_value, fees_paid FROM portfolio_snapshots "
+             "WHERE slot = ? ORDER BY ts DESC LIMIT 1", [slot])
+    cash = rt.store.cash_balance(slot)
+    equity, cash_s, value, fees = snap[0] if snap else (cash, cash, Decimal(0), Decimal(0))
+    start = Decimal(repr(rt.settings.starting_cash))
+    dd = q("SELECT max(drawdown) FROM portfolio_snapshots WHERE slot = ?", [slot])[0][0]
+    return {
+        "days": plan.days if plan.days is not None else round(
+            (_parse(plan.end) - _parse(plan.start)) / DAY, 4),
+        "symbols": list(rt.settings.symbols),
+        "ticks": ticks,
+        "trades": q("SELECT count(*) FROM positions WHERE slot = ?", [slot])[0][0],
+        "orders": q("SELECT count(*) FROM orders")[0][0],
+        "fills": q("SELECT count(*) FROM fills")[0][0],
+        "final_equity": round(float(equity if snap else start), 2),
+        "cash": round(float(cash_s), 2),
+        "positions_value": round(float(value), 2),
+        "fees_paid": round(float(fees), 4),
+        "max_drawdown": round(float(dd or 0.0), 6),
+        "halts": q("SELECT count(*) FROM risk_events WHERE kind = 'halt'")[0][0],
+    }
+
