@@ -34,17 +34,15 @@ local sim/replay market: no network), where the venue phases share the session t
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
 
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import (
-    Balance,
     Fill,
     OrderRequest,
     OrderStatus,
@@ -52,166 +50,40 @@ from trading_brain.domain.orders import (
 )
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
 from trading_brain.engine import fills as fm
-from trading_brain.engine.ledger import (
-    CashEntry,
-    FillEffect,
-    InvariantReport,
-    Mismatch,
-    OrderRow,
-    PositionMeta,
-    PositionRecord,
-    Snapshot,
-    adverse_excursion,
-    apply_fill,
-    check_invariant,
-    make_snapshot,
-    reconcile_balances,
+from trading_brain.engine.executor_books import (
+    finish_slot,
+    marks_for,
+    record_fills,
 )
-from trading_brain.engine.risk_state import update_state_on_close, update_state_on_equity
-from trading_brain.errors import AmbiguousOrderError, DataError, OrderRejected, TemporaryError
-from trading_brain.ports import Clock, Exchange, MarketData
-
-REASON_OF = {"entry": "signal", "exit": "signal", "stop_loss": "stop_loss",
-             "take_profit": "take_profit", "kill": "kill"}
-PROTECTIVE = ("stop_loss", "take_profit")
-
-
-class ExecutorStore(Protocol):
-    """The warehouse methods a tick uses (``adapters.duckdb.Store`` implements them)."""
-
-    def intents(self, status: str | None = None, slot: str | None = None) -> list[OrderIntent]: ...
-    def intent_by_id(self, intent_id: str) -> OrderIntent | None: ...
-    def set_intent_status(self, intent_id: str, status: str, now: datetime) -> None: ...
-    def insert_order(self, row: OrderRow) -> bool: ...
-    def update_order(self, cid: str, now: datetime, **fields: object) -> None: ...
-    def order(self, cid: str) -> OrderRow | None: ...
-    def orders(self, slot: str | None = None, open_only: bool = False,
-               intent_ids: Sequence[str] | None = None) -> list[OrderRow]: ...
-    def record_fill(self, slot: str, fill: Fill, effect: FillEffect, now: datetime) -> bool: ...
-    def known_fill_ids(self, fill_ids: Sequence[str]) -> set[str]: ...
-    def fills(self, slot: str) -> list[Fill]: ...
-    def last_fill_ts(self, slot: str) -> datetime | None: ...
-    def session(self) -> AbstractContextManager[object]: ...
-    def positions(self, slot: str, status: str | None = "open") -> list[PositionRecord]: ...
-    def save_position(self, p: PositionRecord) -> None: ...
-    def ensure_deposit(self, slot: str, amount: Decimal, ts: datetime) -> bool: ...
-    def starting_capital(self, slot: str) -> Decimal | None: ...
-    def cash_entries(self, slot: str) -> list[CashEntry]: ...
-    def cash_balance(self, slot: str) -> Decimal: ...
-    def write_snapshot(self, s: Snapshot) -> None: ...
-    def record_risk_events(self, slot: str, events: Sequence[RiskEvent]) -> int: ...
-    def load_risk_state(self, slot: str) -> RiskState | None: ...
-    def save_risk_state(self, slot: str, state: RiskState, now: datetime | None = None) -> None: ...
-
-
-@runtime_checkable
-class Protective(Protocol):
-    """A venue that protects a filled entry with stop-loss/take-profit orders (both venues)."""
-
-    def reconcile_protective(self, entry: OrderRequest) -> object: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SlotSetup:
-    """One slot: its venue and the capital its cash pool started with."""
-
-    exchange: Exchange
-    starting_capital: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class TickConfig:
-    max_orders: int = 50
-    unresolved_grace: timedelta = timedelta(minutes=2)
-    budget_s: float = 10.0
-    quote: str = "USD"
-    local_venues: bool = False  # venues and market do no network I/O: share the session
-    fill_lookback: timedelta = timedelta(minutes=15)
-
-
-@dataclass(slots=True)
-class SlotReport:
-    """What one slot's tick did (the sensor's asset events)."""
-
-    slot: str
-    orders_placed: list[str] = field(default_factory=list)
-    orders_updated: list[str] = field(default_factory=list)
-    fills: list[str] = field(default_factory=list)
-    positions_opened: list[str] = field(default_factory=list)
-    positions_closed: list[str] = field(default_factory=list)
-    intents_rejected: dict[str, str] = field(default_factory=dict)
-    events: list[RiskEvent] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    mismatches: list[Mismatch] = field(default_factory=list)
-    invariant: InvariantReport | None = None
-    snapshot: Snapshot | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.invariant is not None and self.invariant.ok and not self.mismatches
-
-
-@dataclass(slots=True)
-class TickReport:
-    """The whole tick: one report per slot."""
-
-    ts: datetime
-    slots: dict[str, SlotReport]
-    duration_s: float = 0.0
-
-    @property
-    def invariant_ok(self) -> bool:
-        return all(r.ok for r in self.slots.values())
-
-    def count(self, what: str) -> int:
-        return sum(len(getattr(r, what)) for r in self.slots.values())
-
-
-@dataclass(slots=True)
-class _Ctx:
-    store: ExecutorStore
-    market: MarketData
-    pairs: Mapping[str, AssetPair]
-    limits: RiskLimits
-    config: TickConfig
-    now: datetime
-    slot: str
-    ex: Exchange
-    rep: SlotReport
-    started: float
-    state: RiskState = field(default_factory=RiskState)
-    open_orders: list[OrderRow] = field(default_factory=list)
-    positions: dict[str, PositionRecord] = field(default_factory=dict)
-    intents: list[OrderIntent] = field(default_factory=list)
-    since: datetime | None = None
-    statuses: dict[str, OrderStatus | None] = field(default_factory=dict)
-    venue_fills: list[Fill] = field(default_factory=list)
-    to_protect: list[OrderRequest] = field(default_factory=list)
-    to_cancel: list[str] = field(default_factory=list)
-    to_place: list[tuple[OrderIntent, OrderRequest]] = field(default_factory=list)
-    answers: list[tuple[OrderIntent, str, object]] = field(default_factory=list)
-    marks: dict[str, Decimal] = field(default_factory=dict)
-    balance: Balance | None = None
-    capital: Decimal | None = None
-    known_intents: dict[str, OrderIntent | None] = field(default_factory=dict)
-
-    def intent(self, intent_id: str) -> OrderIntent | None:
-        """An intent's immutable fields (cached for the tick; never read its status here)."""
-        if intent_id not in self.known_intents:
-            self.known_intents[intent_id] = self.store.intent_by_id(intent_id)
-        return self.known_intents[intent_id]
+from trading_brain.engine.executor_types import (
+    PROTECTIVE,
+    ExecutorStore,
+    Protective,
+    SlotReport,
+    SlotSetup,
+    TickConfig,
+    TickContext,
+    TickReport,
+)
+from trading_brain.engine.ledger import (
+    OrderRow,
+    PositionRecord,
+)
+from trading_brain.errors import AmbiguousOrderError, OrderRejected, TemporaryError
+from trading_brain.ports import Clock, MarketData
 
 
 def run_tick(store: ExecutorStore, slots: Mapping[str, SlotSetup], market: MarketData,
              clock: Clock, pairs: Mapping[str, AssetPair], limits: RiskLimits,
-             config: TickConfig = TickConfig()) -> TickReport:
+             config: TickConfig | None = None) -> TickReport:
     """Run one bounded, idempotent executor tick over every slot (sorted by name)."""
+    config = config or TickConfig()
     started, now = time.monotonic(), clock.now()
     report = TickReport(now, {})
     with store.session() if config.local_venues else nullcontext():
         for slot in sorted(slots):
             setup = slots[slot]
-            ctx = _Ctx(store, market, pairs, limits, config, now, slot, setup.exchange,
+            ctx = TickContext(store, market, pairs, limits, config, now, slot, setup.exchange,
                        SlotReport(slot), started)
             with store.session():
                 _load(ctx, setup.starting_capital)
@@ -222,26 +94,14 @@ def run_tick(store: ExecutorStore, slots: Mapping[str, SlotSetup], market: Marke
             _act(ctx)
             with store.session():
                 _record_answers(ctx)
-                _record_fills(ctx)
-                _finish(ctx)
+                record_fills(ctx)
+                finish_slot(ctx)
             report.slots[slot] = ctx.rep
     report.duration_s = time.monotonic() - started
     return report
 
 
-def slot_invariant(store: ExecutorStore, slot: str, marks: Mapping[str, Decimal]
-                   ) -> InvariantReport:
-    """The ledger invariant of one slot from the warehouse (what the ERROR asset check calls)."""
-    with store.session():
-        capital = store.starting_capital(slot)
-        if capital is None:
-            return InvariantReport(True, [], Decimal(0), Decimal(0))  # never traded
-        return check_invariant(capital, store.cash_entries(slot), store.fills(slot),
-                               store.positions(slot), marks)
-
-
-# ---- phase 1: load (warehouse) ---------------------------------------------------------------
-def _load(ctx: _Ctx, capital: Decimal) -> None:
+def _load(ctx: TickContext, capital: Decimal) -> None:
     s = ctx.store
     ctx.capital = s.starting_capital(ctx.slot)
     if ctx.capital is None:
@@ -259,7 +119,7 @@ def _load(ctx: _Ctx, capital: Decimal) -> None:
 
 
 # ---- phase 2: ask the venue (it is the truth) ------------------------------------------------
-def _ask_venue(ctx: _Ctx) -> None:
+def _ask_venue(ctx: TickContext) -> None:
     for row in ctx.open_orders:
         if row.purpose in PROTECTIVE and row.state == "submitting":
             continue  # placed through reconcile_protective, not place_order
@@ -270,7 +130,7 @@ def _ask_venue(ctx: _Ctx) -> None:
     ctx.venue_fills = _fetch_fills(ctx)
 
 
-def _fetch_fills(ctx: _Ctx) -> list[Fill]:
+def _fetch_fills(ctx: TickContext) -> list[Fill]:
     try:
         return ctx.ex.fills_since(ctx.since or ctx.now)
     except TemporaryError as e:
@@ -279,7 +139,7 @@ def _fetch_fills(ctx: _Ctx) -> list[Fill]:
 
 
 # ---- phase 3: apply answers, plan protection and orders (warehouse) --------------------------
-def _apply_answers(ctx: _Ctx) -> None:
+def _apply_answers(ctx: TickContext) -> None:
     for row in ctx.open_orders:
         if row.client_order_id not in ctx.statuses:
             continue
@@ -288,10 +148,10 @@ def _apply_answers(ctx: _Ctx) -> None:
             _unknown_at_venue(ctx, row)
         else:
             _apply_status(ctx, row, st)
-    _record_fills(ctx)
+    record_fills(ctx)
 
 
-def _unknown_at_venue(ctx: _Ctx, row: OrderRow) -> None:
+def _unknown_at_venue(ctx: TickContext, row: OrderRow) -> None:
     if row.state not in ("submitting", "unresolved"):
         ctx.rep.errors.append(f"order {row.client_order_id} ({row.state}) unknown at the venue")
         return
@@ -304,7 +164,7 @@ def _unknown_at_venue(ctx: _Ctx, row: OrderRow) -> None:
     ctx.rep.orders_updated.append(row.client_order_id)
 
 
-def _apply_status(ctx: _Ctx, row: OrderRow, st: OrderStatus) -> None:
+def _apply_status(ctx: TickContext, row: OrderRow, st: OrderStatus) -> None:
     if (st.state, st.filled_qty, st.fee) != (row.state, row.filled_qty, row.fee):
         ctx.store.update_order(row.client_order_id, ctx.now, state=st.state,
                                venue_order_id=st.venue_order_id, filled_qty=st.filled_qty,
@@ -316,7 +176,7 @@ def _apply_status(ctx: _Ctx, row: OrderRow, st: OrderStatus) -> None:
         _finish_intent(ctx, row.intent_id, final, st.reason or st.state)
 
 
-def _finish_intent(ctx: _Ctx, intent_id: str | None, status: str, reason: str) -> None:
+def _finish_intent(ctx: TickContext, intent_id: str | None, status: str, reason: str) -> None:
     intent = ctx.store.intent_by_id(intent_id) if intent_id else None
     if intent is None or intent.status in ("done", "rejected", "cancelled"):
         return
@@ -327,55 +187,7 @@ def _finish_intent(ctx: _Ctx, intent_id: str | None, status: str, reason: str) -
         _refuse(ctx, intent, reason, status, record_status=False)
 
 
-def _record_fills(ctx: _Ctx) -> None:
-    """Store the venue's fills not stored yet; update positions, risk state (warehouse only)."""
-    known = ctx.store.known_fill_ids([f.fill_id for f in ctx.venue_fills])
-    fresh = [f for f in ctx.venue_fills if f.fill_id not in known]
-    ctx.venue_fills = []
-    if not fresh:
-        return
-    balance = ctx.store.cash_balance(ctx.slot)
-    for f in sorted(fresh, key=lambda f: (f.ts, f.side != "buy", f.fill_id)):
-        row = ctx.store.order(f.client_order_id) if f.client_order_id else None
-        if row is None or row.slot != ctx.slot:
-            ctx.rep.errors.append(f"fill {f.fill_id} matches no order of slot {ctx.slot}")
-            continue
-        meta = _meta(ctx, row) if f.side == "buy" else None
-        try:
-            effect = apply_fill(ctx.positions.get(f.symbol), f, ctx.slot, balance, meta,
-                                REASON_OF.get(row.purpose, "signal"))
-        except DataError as e:
-            ctx.rep.errors.append(str(e))
-            continue
-        if not ctx.store.record_fill(ctx.slot, f, effect, ctx.now):
-            continue
-        balance = effect.entries[-1].balance_after
-        ctx.positions[f.symbol] = effect.position
-        ctx.rep.fills.append(f.fill_id)
-        if effect.opened:
-            ctx.rep.positions_opened.append(effect.position.position_id)
-        if effect.closed:
-            del ctx.positions[f.symbol]
-            _closed(ctx, effect.position)
-
-
-def _meta(ctx: _Ctx, row: OrderRow) -> PositionMeta | None:
-    intent = ctx.intent(row.intent_id) if row.intent_id else None
-    if intent is None:
-        return PositionMeta(row.intent_id or row.client_order_id)
-    return PositionMeta(intent.intent_id, intent.strategy_id, intent.version, intent.intent_type)
-
-
-def _closed(ctx: _Ctx, pos: PositionRecord) -> None:
-    ctx.rep.positions_closed.append(pos.position_id)
-    if pos.entry_cost > 0:
-        ctx.state, events = update_state_on_close(
-            ctx.state, pos.symbol, pos.realized_pnl or Decimal(0), pos.entry_cost,
-            pos.exit_reason or "signal", ctx.now, ctx.limits)
-        ctx.rep.events += events
-
-
-def _plan(ctx: _Ctx) -> None:
+def _plan(ctx: TickContext) -> None:
     """Protective orders to arm or cancel, and the write-ahead rows of this tick's orders."""
     held = {p.position_id for p in ctx.positions.values()}
     open_rows = ctx.store.orders(ctx.slot, open_only=True)
@@ -395,7 +207,7 @@ def _plan(ctx: _Ctx) -> None:
     _write_ahead(ctx, open_rows)
 
 
-def _protective_request(ctx: _Ctx, pos: PositionRecord, legs: list[OrderRow]
+def _protective_request(ctx: TickContext, pos: PositionRecord, legs: list[OrderRow]
                         ) -> OrderRequest | None:
     intent = ctx.intent(pos.position_id)
     if intent is None or not (intent.stop_loss or intent.take_profit):
@@ -418,7 +230,7 @@ def _protective_request(ctx: _Ctx, pos: PositionRecord, legs: list[OrderRow]
                         quantity=pos.quantity, stop_loss=sl_d, take_profit=tp_d)
 
 
-def _write_ahead(ctx: _Ctx, rows: list[OrderRow]) -> None:
+def _write_ahead(ctx: TickContext, rows: list[OrderRow]) -> None:
     selling = {o.symbol for o in rows if o.purpose == "exit" and o.is_open}
     buying = {o.symbol for o in rows if o.purpose == "entry" and o.is_open}
     ordered = {o.intent_id for o in rows}
@@ -458,7 +270,7 @@ def _write_ahead(ctx: _Ctx, rows: list[OrderRow]) -> None:
 
 
 # ---- phase 4: act on the venue ---------------------------------------------------------------
-def _act(ctx: _Ctx) -> None:
+def _act(ctx: TickContext) -> None:
     for cid in ctx.to_cancel:
         try:
             gone = ctx.ex.cancel_order(client_order_id=cid)
@@ -483,12 +295,12 @@ def _act(ctx: _Ctx) -> None:
             ctx.answers.append((intent, req.client_order_id, e))
     if ctx.to_protect:  # arming may fire a stop on bars that closed already
         ctx.venue_fills = _fetch_fills(ctx)
-    ctx.marks = _marks(ctx, sorted(ctx.positions))
+    ctx.marks = marks_for(ctx, sorted(ctx.positions))
     ctx.balance = ctx.ex.balances()
 
 
 # ---- phase 5: record answers, fills, marks, snapshot, invariant (warehouse) ------------------
-def _record_answers(ctx: _Ctx) -> None:
+def _record_answers(ctx: TickContext) -> None:
     legs = [o for o in ctx.store.orders(ctx.slot, open_only=True)
             if o.purpose in PROTECTIVE and o.state == "submitting"] if ctx.to_protect else []
     for intent, cid, ans in ctx.answers:
@@ -507,7 +319,7 @@ def _record_answers(ctx: _Ctx) -> None:
             ctx.rep.orders_placed.append(cid)
 
 
-def _record_protective(ctx: _Ctx, cid: str, ans: object, legs: list[OrderRow]) -> None:
+def _record_protective(ctx: TickContext, cid: str, ans: object, legs: list[OrderRow]) -> None:
     if ans == "protected":
         for o in legs:
             if derive_client_order_id(o.intent_id or "") == cid:
@@ -516,7 +328,7 @@ def _record_protective(ctx: _Ctx, cid: str, ans: object, legs: list[OrderRow]) -
         ctx.store.update_order(cid, ctx.now, state="canceled", reason=f"position_closed ({ans})")
 
 
-def _refuse(ctx: _Ctx, intent: OrderIntent, reason: str, status: str,
+def _refuse(ctx: TickContext, intent: OrderIntent, reason: str, status: str,
             record_status: bool = True) -> None:
     if record_status:
         ctx.store.set_intent_status(intent.intent_id, status, ctx.now)
@@ -527,38 +339,3 @@ def _refuse(ctx: _Ctx, intent: OrderIntent, reason: str, status: str,
                  "stage": "executor", "slot": ctx.slot}))
 
 
-def _finish(ctx: _Ctx) -> None:
-    positions = list(ctx.positions.values())
-    marks = {**ctx.marks}
-    missing = sorted(p.symbol for p in positions if p.symbol not in marks)
-    if missing:  # opened by a fill recorded in this phase: mark at its fill price
-        marks.update({p.symbol: p.entry_price for p in positions if p.symbol in missing})
-    for p in positions:
-        moved = adverse_excursion(p, float(marks[p.symbol]))
-        if moved is not p:
-            ctx.store.save_position(moved)
-    cash = ctx.store.cash_balance(ctx.slot)
-    fills = ctx.store.fills(ctx.slot)
-    snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills, None, None)
-    ctx.state, events = update_state_on_equity(ctx.state, snap.equity, ctx.now, ctx.limits)
-    ctx.rep.events += events
-    snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills,
-                         ctx.state.peak_equity, ctx.state.day_start_equity)
-    ctx.store.write_snapshot(snap)
-    ctx.store.save_risk_state(ctx.slot, ctx.state, ctx.now)
-    if ctx.rep.events:
-        ctx.store.record_risk_events(ctx.slot, ctx.rep.events)
-    ctx.rep.snapshot = snap
-    ctx.rep.invariant = check_invariant(ctx.capital or Decimal(0), ctx.store.cash_entries(ctx.slot), fills,
-                                        positions, marks)
-    holdings = {(ctx.pairs[p.symbol].base if p.symbol in ctx.pairs else p.symbol.split("/")[0]):
-                p.quantity for p in positions}
-    if ctx.balance is not None:
-        ctx.rep.mismatches = reconcile_balances(cash, holdings, ctx.balance, ctx.config.quote)
-
-
-def _marks(ctx: _Ctx, symbols: list[str]) -> dict[str, Decimal]:
-    if not symbols:
-        return {}
-    tickers = ctx.market.tickers(symbols)
-    return {s: Decimal(repr(float(t.last))) for s, t in tickers.items()}

@@ -19,8 +19,8 @@ from trading_brain.engine.executor import (
     TickConfig,
     TickReport,
     run_tick,
-    slot_invariant,
 )
+from trading_brain.engine.executor_books import slot_invariant
 from trading_brain.engine.risk_state import halt
 
 T0 = datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC)

@@ -1,0 +1,123 @@
+"""Booking half of the executor tick: fills into positions and the cash ledger, the closing
+snapshot with the invariant and the venue balance reconcile (see engine/executor.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from trading_brain.engine.executor_types import (
+    REASON_OF,
+    ExecutorStore,
+    TickContext,
+)
+from trading_brain.engine.ledger import (
+    InvariantReport,
+    OrderRow,
+    PositionMeta,
+    PositionRecord,
+    adverse_excursion,
+    apply_fill,
+    check_invariant,
+    make_snapshot,
+    reconcile_balances,
+)
+from trading_brain.engine.risk_state import update_state_on_close, update_state_on_equity
+from trading_brain.errors import DataError
+
+
+def slot_invariant(store: ExecutorStore, slot: str, marks: Mapping[str, Decimal]
+                   ) -> InvariantReport:
+    """The ledger invariant of one slot from the warehouse (what the ERROR asset check calls)."""
+    with store.session():
+        capital = store.starting_capital(slot)
+        if capital is None:
+            return InvariantReport(True, [], Decimal(0), Decimal(0))  # never traded
+        return check_invariant(capital, store.cash_entries(slot), store.fills(slot),
+                               store.positions(slot), marks)
+
+
+# ---- phase 1: load (warehouse) ---------------------------------------------------------------
+def record_fills(ctx: TickContext) -> None:
+    """Store the venue's fills not stored yet; update positions, risk state (warehouse only)."""
+    known = ctx.store.known_fill_ids([f.fill_id for f in ctx.venue_fills])
+    fresh = [f for f in ctx.venue_fills if f.fill_id not in known]
+    ctx.venue_fills = []
+    if not fresh:
+        return
+    balance = ctx.store.cash_balance(ctx.slot)
+    for f in sorted(fresh, key=lambda f: (f.ts, f.side != "buy", f.fill_id)):
+        row = ctx.store.order(f.client_order_id) if f.client_order_id else None
+        if row is None or row.slot != ctx.slot:
+            ctx.rep.errors.append(f"fill {f.fill_id} matches no order of slot {ctx.slot}")
+            continue
+        meta = position_meta(ctx, row) if f.side == "buy" else None
+        try:
+            effect = apply_fill(ctx.positions.get(f.symbol), f, ctx.slot, balance, meta,
+                                REASON_OF.get(row.purpose, "signal"))
+        except DataError as e:
+            ctx.rep.errors.append(str(e))
+            continue
+        if not ctx.store.record_fill(ctx.slot, f, effect, ctx.now):
+            continue
+        balance = effect.entries[-1].balance_after
+        ctx.positions[f.symbol] = effect.position
+        ctx.rep.fills.append(f.fill_id)
+        if effect.opened:
+            ctx.rep.positions_opened.append(effect.position.position_id)
+        if effect.closed:
+            del ctx.positions[f.symbol]
+            on_closed(ctx, effect.position)
+
+
+def position_meta(ctx: TickContext, row: OrderRow) -> PositionMeta | None:
+    intent = ctx.intent(row.intent_id) if row.intent_id else None
+    if intent is None:
+        return PositionMeta(row.intent_id or row.client_order_id)
+    return PositionMeta(intent.intent_id, intent.strategy_id, intent.version, intent.intent_type)
+
+
+def on_closed(ctx: TickContext, pos: PositionRecord) -> None:
+    ctx.rep.positions_closed.append(pos.position_id)
+    if pos.entry_cost > 0:
+        ctx.state, events = update_state_on_close(
+            ctx.state, pos.symbol, pos.realized_pnl or Decimal(0), pos.entry_cost,
+            pos.exit_reason or "signal", ctx.now, ctx.limits)
+        ctx.rep.events += events
+
+
+def finish_slot(ctx: TickContext) -> None:
+    positions = list(ctx.positions.values())
+    marks = {**ctx.marks}
+    missing = sorted(p.symbol for p in positions if p.symbol not in marks)
+    if missing:  # opened by a fill recorded in this phase: mark at its fill price
+        marks.update({p.symbol: p.entry_price for p in positions if p.symbol in missing})
+    for p in positions:
+        moved = adverse_excursion(p, float(marks[p.symbol]))
+        if moved is not p:
+            ctx.store.save_position(moved)
+    cash = ctx.store.cash_balance(ctx.slot)
+    fills = ctx.store.fills(ctx.slot)
+    snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills, None, None)
+    ctx.state, events = update_state_on_equity(ctx.state, snap.equity, ctx.now, ctx.limits)
+    ctx.rep.events += events
+    snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills,
+                         ctx.state.peak_equity, ctx.state.day_start_equity)
+    ctx.store.write_snapshot(snap)
+    ctx.store.save_risk_state(ctx.slot, ctx.state, ctx.now)
+    if ctx.rep.events:
+        ctx.store.record_risk_events(ctx.slot, ctx.rep.events)
+    ctx.rep.snapshot = snap
+    ctx.rep.invariant = check_invariant(ctx.capital or Decimal(0), ctx.store.cash_entries(ctx.slot), fills,
+                                        positions, marks)
+    holdings = {(ctx.pairs[p.symbol].base if p.symbol in ctx.pairs else p.symbol.split("/")[0]):
+                p.quantity for p in positions}
+    if ctx.balance is not None:
+        ctx.rep.mismatches = reconcile_balances(cash, holdings, ctx.balance, ctx.config.quote)
+
+
+def marks_for(ctx: TickContext, symbols: list[str]) -> dict[str, Decimal]:
+    if not symbols:
+        return {}
+    tickers = ctx.market.tickers(symbols)
+    return {s: Decimal(repr(float(t.last))) for s, t in tickers.items()}
