@@ -29,8 +29,13 @@ def encode_signals(out: Any, bars: pl.DataFrame) -> bytes:
     return ('{"ok":true,"kind":"signals","columns":{' + cols + "}}").encode()
 
 
+RLE_MIN_ROWS = 4096  # below this a plain list is small and cheaper to build than runs
+
+
 def _json_column(series: pl.Series) -> str:
-    """``{"values": [...]}``, run-length encoded (``"lengths"``) when that is at least 2x smaller."""
+    """``{"values": [...]}``, run-length encoded (``"lengths"``) for long columns with few runs."""
+    if series.len() < RLE_MIN_ROWS:
+        return '{"values":' + _json_array(series) + "}"
     runs = series.rle()
     if runs.len() * 2 > series.len():
         return '{"values":' + _json_array(series) + "}"

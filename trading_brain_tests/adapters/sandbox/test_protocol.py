@@ -106,20 +106,20 @@ def test_run_length_columns_expand_exactly_and_forged_lengths_are_refused():
     from trading_brain.adapters.sandbox.output import encode_signals
     from trading_brain.errors import SandboxViolation
 
-    n = 1000
+    n = 5000  # run-length encoding applies from RLE_MIN_ROWS rows
     bars = pl.DataFrame({"ts": np.arange(n)})
     out = pl.DataFrame({
-        "action": ["hold"] * 400 + ["enter"] + ["hold"] * 599, "size": [0.1] * n,
-        "stop_loss": [None] * 500 + [0.02] * 500, "take_profit": np.linspace(0.01, 0.5, n),
+        "action": ["hold"] * 400 + ["enter"] + ["hold"] * 4599, "size": [0.1] * n,
+        "stop_loss": [None] * 2500 + [0.02] * 2500, "take_profit": np.linspace(0.01, 0.5, n),
         "intent": ["swing"] * n, "confidence": [0.5] * n, "regime": ["range"] * n})
     payload = encode_signals(out, bars)
     reply = parse_reply(payload)
-    assert reply.columns.action.lengths == [400, 1, 599]  # run-length encoded
+    assert reply.columns.action.lengths == [400, 1, 4599]  # run-length encoded
     assert reply.columns.take_profit.lengths is None  # no runs: plain values
-    assert len(payload) < 20_000
+    assert len(payload) < 150_000  # take_profit is 5000 distinct floats; the rest are runs
     back = decode_columns(reply.columns, n)
     assert back.select(out.columns).equals(out.with_columns(pl.col("regime").cast(pl.String)))
     forged = reply.columns.model_copy(update={"size": reply.columns.size.model_copy(
         update={"lengths": [10**12]})})
-    with pytest.raises(SandboxViolation, match="runs do not cover exactly 1000 rows"):
+    with pytest.raises(SandboxViolation, match="runs do not cover exactly 5000 rows"):
         decode_columns(forged, n)
