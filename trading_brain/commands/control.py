@@ -36,10 +36,9 @@ reason_option = click.option("--reason", default="", help="Why (stored with the 
 
 def _slots(store: Any, slot: str | None) -> list[str]:
     from trading_brain.domain.intents import Slot
-    from trading_brain.engine.trading_checks import known_slots
 
     if slot is None:
-        return known_slots(store)
+        return store.known_slots()
     if slot not in get_args(Slot):
         raise ConfigError(f"unknown slot {slot!r}; expected one of {', '.join(get_args(Slot))}")
     return [slot]
@@ -58,15 +57,13 @@ def slot_halts(store: Any) -> dict[str, dict]:
     from trading_brain.engine import trading_checks as tc
 
     with store.session():
-        equity, counts = tc.latest_equity(store), tc.open_position_counts(store)
+        equity, counts = store.latest_equity(), store.open_position_counts()
         return {s: tc.halt_status(store.load_risk_state(s), equity.get(s), counts.get(s, 0))
-                for s in tc.known_slots(store)}
+                for s in store.known_slots()}
 
 
 def _equity(store: Any, slot: str) -> Decimal:
-    from trading_brain.engine.trading_checks import latest_equity
-
-    eq = latest_equity(store).get(slot)
+    eq = store.latest_equity().get(slot)
     return eq if eq is not None else max(store.cash_balance(slot), Decimal(0))
 
 

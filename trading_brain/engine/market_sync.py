@@ -45,16 +45,6 @@ class SyncReport:
     latest: dict[str, datetime] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
 
-    def merge(self, other: SyncReport) -> None:
-        self.fetched += other.fetched
-        self.stored += other.stored
-        self.quarantined += other.quarantined
-        self.omitted += other.omitted
-        self.derived += other.derived
-        self.latest.update(other.latest)
-        for k, v in other.reasons.items():
-            self.reasons[k] = self.reasons.get(k, 0) + v
-
 
 def closed_end(now: datetime, timeframe: str) -> datetime:
     """Exclusive upper bound on open times of bars closed at ``now``."""

@@ -26,9 +26,8 @@ resumes: a human runs ``trading-brain resume`` after looking at the cause.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
 
 from trading_brain.domain.risk import RiskState
 from trading_brain.engine import market_checks
@@ -41,43 +40,6 @@ WARN_CHECKS = ("risk_halt_active", "signal_drought")
 DROUGHT_HOURS = 24.0
 DROUGHT_MIN_SCANS = 12
 Evaluation = tuple[CheckOutcome, list[str]]
-
-
-class SlotReader(Protocol):
-    """The warehouse reads the checks and ``status`` need (``adapters.duckdb.Store``)."""
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list: ...
-    def load_risk_state(self, slot: str) -> RiskState | None: ...
-
-
-def known_slots(store: SlotReader) -> list[str]:
-    """Slots with a ledger or a risk state, plus ``active`` (sorted)."""
-    rows = store.execute("SELECT DISTINCT slot FROM cash_ledger UNION "
-                         "SELECT DISTINCT slot FROM risk_state")
-    return sorted({r[0] for r in rows} | {"active"})
-
-
-def latest_equity(store: SlotReader) -> dict[str, Decimal]:
-    """Equity of each slot's newest portfolio snapshot."""
-    rows = store.execute("""SELECT slot, equity FROM portfolio_snapshots
-        QUALIFY row_number() OVER (PARTITION BY slot ORDER BY ts DESC) = 1""")
-    return {s: Decimal(e) for s, e in rows}
-
-
-def open_position_counts(store: SlotReader) -> dict[str, int]:
-    rows = store.execute("SELECT slot, count(*) FROM positions WHERE status = 'open' GROUP BY slot")
-    return {s: int(n) for s, n in rows}
-
-
-def drought_figures(store: SlotReader, now: datetime, hours: float = DROUGHT_HOURS
-                    ) -> tuple[int, int]:
-    """(scans, entry signals) of strategy scans with a decision bar in the last ``hours``."""
-    since = now - timedelta(hours=hours)
-    scans = store.execute("SELECT count(*) FROM scans WHERE bar_time >= ? AND bar_time <= ? "
-                          "AND scan_id NOT LIKE 'kill-%'", [since, now])[0][0]
-    entries = store.execute("SELECT count(*) FROM signals WHERE action = 'enter' "
-                            "AND bar_time >= ? AND bar_time <= ?", [since, now])[0][0]
-    return int(scans), int(entries)
 
 
 def portfolio_reconciled(invariants: Mapping[str, InvariantReport],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -269,3 +269,32 @@ class LedgerTablesMixin:
         equity = cash + sum((v.value for v in positions.values()), Decimal(0))
         return PortfolioView(equity=max(equity, Decimal(0)), cash=max(cash, Decimal(0)),
                              positions=positions, pending=pending)
+
+    # -- reads for the trading checks and `status` ----------------------------------------
+    def known_slots(self) -> list[str]:
+        """Slots with a ledger or a risk state, plus ``active`` (sorted)."""
+        rows = self.execute("SELECT DISTINCT slot FROM cash_ledger UNION "  # type: ignore[attr-defined]
+                            "SELECT DISTINCT slot FROM risk_state")
+        return sorted({r[0] for r in rows} | {"active"})
+
+    def latest_equity(self) -> dict[str, Decimal]:
+        """Equity of each slot's newest portfolio snapshot."""
+        rows = self.execute("""SELECT slot, equity FROM portfolio_snapshots
+            QUALIFY row_number() OVER (PARTITION BY slot ORDER BY ts DESC) = 1""")  # type: ignore[attr-defined]
+        return {s: Decimal(e) for s, e in rows}
+
+    def open_position_counts(self) -> dict[str, int]:
+        rows = self.execute(  # type: ignore[attr-defined]
+            "SELECT slot, count(*) FROM positions WHERE status = 'open' GROUP BY slot")
+        return {s: int(n) for s, n in rows}
+
+    def drought_figures(self, now: datetime, hours: float) -> tuple[int, int]:
+        """(scans, entry signals) of strategy scans with a decision bar in the last ``hours``."""
+        since = now - timedelta(hours=hours)
+        scans = self.execute(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM scans WHERE bar_time >= ? AND bar_time <= ? "
+            "AND scan_id NOT LIKE 'kill-%'", [since, now])[0][0]
+        entries = self.execute(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM signals WHERE action = 'enter' "
+            "AND bar_time >= ? AND bar_time <= ?", [since, now])[0][0]
+        return int(scans), int(entries)

@@ -153,15 +153,6 @@ class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTa
         df = self.frame(sql, params)
         return conform(df) if df.height else empty_candles()
 
-    def tail_candles(self, symbols: Sequence[str], timeframe: str, n: int) -> pl.DataFrame:
-        """The newest ``n`` candles per symbol, sorted by symbol, ts."""
-        marks = ", ".join("?" for _ in symbols)
-        df = self.frame(f"""SELECT symbol, timeframe, ts, open, high, low, close, volume FROM (
-            SELECT *, row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) AS rn
-            FROM candles WHERE timeframe = ? AND symbol IN ({marks})) WHERE rn <= ?
-            ORDER BY symbol, ts""", [timeframe, *symbols, n])
-        return conform(df) if df.height else empty_candles()
-
     def candle_summary(self) -> pl.DataFrame:
         """Per (symbol, timeframe): count, first and last open time."""
         return self.frame("""SELECT symbol, timeframe, count(*) AS candles, min(ts) AS first_ts,

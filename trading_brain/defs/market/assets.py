@@ -49,8 +49,9 @@ def candles_5m(context: dg.AssetExecutionContext, tb: TradingBrainResource) -> d
     now = rt.clock.now()
     report = sync_window(rt.market, rt.store, rt.settings.symbols, "5m", start, end, now=now)
     h = rt.settings.history
-    removed = apply_retention(rt.store, now, h.retention_days_5m, h.retention_days_1h)
-    checks = candle_check_results(rt, "candles_5m", "5m", start, end, now, freshness=True)
+    with rt.store.session():  # retention (once a day) and the checks share one connection
+        removed = apply_retention(rt.store, now, h.retention_days_5m, h.retention_days_1h)
+        checks = candle_check_results(rt, "candles_5m", "5m", start, end, now, freshness=True)
     meta = _metadata(report, rt) | {f"retention_removed_{k}": v for k, v in removed.items()}
     return dg.MaterializeResult(metadata=meta, check_results=checks)
 

@@ -83,7 +83,7 @@ def portfolio_reconciled(tb: TradingBrainResource) -> dg.AssetCheckResult:
     rt = tb.runtime
     now, store = rt.clock.now(), rt.store
     with store.session():
-        slots = tc.known_slots(store)
+        slots = store.known_slots()
         held = {s: {p.symbol for p in store.positions(s)} for s in slots}
     marks = _marks(rt, set().union(*held.values()))
     invariants = {s: slot_invariant(store, s, marks) for s in slots}
@@ -99,7 +99,7 @@ def portfolio_reconciled(tb: TradingBrainResource) -> dg.AssetCheckResult:
 def drawdown_within_limit(tb: TradingBrainResource) -> dg.AssetCheckResult:
     rt = tb.runtime
     with rt.store.session():
-        equities = tc.latest_equity(rt.store)
+        equities = rt.store.latest_equity()
         states = {s: rt.store.load_risk_state(s) for s in equities}
     return _result(rt, "drawdown_within_limit", tc.drawdown_within_limit(
         states, equities, rt.risk_limits.drawdown_halt_pct), rt.clock.now())
@@ -110,7 +110,7 @@ def drawdown_within_limit(tb: TradingBrainResource) -> dg.AssetCheckResult:
 def risk_halt_active(tb: TradingBrainResource) -> dg.AssetCheckResult:
     rt = tb.runtime
     with rt.store.session():
-        states = {s: rt.store.load_risk_state(s) for s in tc.known_slots(rt.store)}
+        states = {s: rt.store.load_risk_state(s) for s in rt.store.known_slots()}
     return to_result("risk_halt_active", tc.risk_halt_active(states)[0], WARN)
 
 
@@ -122,7 +122,7 @@ def data_fresh(tb: TradingBrainResource) -> dg.AssetCheckResult:
     now = rt.clock.now()
     with rt.store.session():
         latest = rt.store.latest_candle_ts("5m")
-        slots = tc.known_slots(rt.store)
+        slots = rt.store.known_slots()
     return _result(rt, "data_fresh", tc.data_fresh(latest, rt.settings.symbols, now,
                                                    rt.market_is_live, slots), now)
 
@@ -133,7 +133,7 @@ def data_fresh(tb: TradingBrainResource) -> dg.AssetCheckResult:
 def signal_drought(tb: TradingBrainResource) -> dg.AssetCheckResult:
     rt = tb.runtime
     with rt.store.session():
-        scans, entries = tc.drought_figures(rt.store, rt.clock.now())
+        scans, entries = rt.store.drought_figures(rt.clock.now(), tc.DROUGHT_HOURS)
     return to_result("signal_drought", tc.signal_drought(scans, entries)[0], WARN)
 
 
