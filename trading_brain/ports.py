@@ -8,7 +8,7 @@ this module (``Exchange``, ``Advisor``, ``Notifier``) — add methods, never cha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -19,6 +19,7 @@ from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.market import Ticker
 from trading_brain.domain.orders import Balance, Fill, OrderAck, OrderRequest, OrderStatus
 from trading_brain.domain.timeframes import Timeframe
+from trading_brain.errors import StrategyError
 
 
 @runtime_checkable
@@ -95,6 +96,13 @@ class SignalSource(Protocol):
     warmup_bars: int
 
     def generate(self, bars: pl.DataFrame, params: dict | None = None) -> pl.DataFrame: ...
+
+    def generate_many(self, frames: Mapping[str, pl.DataFrame], params: dict | None = None
+                      ) -> dict[str, pl.DataFrame | StrategyError]:
+        """``generate`` for each symbol's bars at once (one sandbox round trip): per symbol the
+        validated signals or the ``StrategyError`` it raised; a ``SandboxViolation`` raises for
+        the whole call."""
+        ...
 
     def close(self) -> None: ...
 

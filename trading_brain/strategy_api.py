@@ -26,7 +26,7 @@ import hashlib
 import importlib.util
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -254,6 +254,17 @@ class InProcessStrategy:
                 f"{self.strategy_id} v{self.version}: generate raised {type(e).__name__}: {e}"
             ) from e
         return validate_signals(out, view)
+
+    def generate_many(self, frames: Mapping[str, pl.DataFrame], params: dict | None = None
+                      ) -> dict[str, pl.DataFrame | StrategyError]:
+        """``generate`` per symbol; a symbol's StrategyError is returned, not raised."""
+        out: dict[str, pl.DataFrame | StrategyError] = {}
+        for symbol, bars in frames.items():
+            try:
+                out[symbol] = self.generate(bars, params)
+            except StrategyError as e:
+                out[symbol] = e
+        return out
 
     def close(self) -> None:
         """Nothing to release in-process."""

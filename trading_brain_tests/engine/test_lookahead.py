@@ -47,6 +47,9 @@ class FnSource:
     def generate(self, bars: pl.DataFrame, params: dict | None = None) -> pl.DataFrame:
         return validate_signals(self.fn(bars), bars)
 
+    def generate_many(self, frames, params=None):
+        return {s: self.generate(b, params) for s, b in frames.items()}
+
     def close(self) -> None:
         pass
 

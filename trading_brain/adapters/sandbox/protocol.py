@@ -8,6 +8,10 @@ Requests (host -> worker), each a JSON frame:
 - first frame ``{"op": "init", ...}`` (see ``InitRequest``), answered by ``ReadyReply`` or ``ErrorReply``;
 - ``{"op": "generate", "params": {...}}`` followed by ONE binary frame: the bars as an Arrow IPC
   stream (``polars.DataFrame.write_ipc_stream``); answered by ``SignalsReply`` or ``ErrorReply``;
+- ``{"op": "generate_many", "params": {...}, "lengths": [n1, n2, ...]}`` followed by ONE binary
+  frame: the bars of several symbols stacked in that order (Arrow IPC); the worker runs ``generate``
+  on each slice and answers ``SignalsManyReply``: one result per slice, in order, each either
+  ``{"columns": ...}`` or ``{"error": message}`` (that slice's strategy failure);
 - ``{"op": "params_schema"}``: answered by ``SchemaReply`` (JSON schema + defaults of ``Params``);
 - reserved for later: ``{"op": "call", "function": ..., ...}`` for analysis modules. Unknown ops are
   answered with an ``ErrorReply`` of kind ``protocol``.
@@ -28,6 +32,7 @@ HEADER = struct.Struct(">I")
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 2_000_000
 MAX_MESSAGE = 8_000
+MAX_SLICES = 10_000  # symbols in one generate_many call
 
 LAYER_NAMES = ("netns", "rlimits", "uid_drop", "no_new_privs", "landlock", "seccomp")
 
@@ -158,6 +163,19 @@ class SignalsReply(_Strict):
     columns: SignalColumns
 
 
+class SymbolSignals(_Strict):
+    """One slice's outcome in a ``generate_many`` reply: exactly one of the two is set."""
+
+    columns: SignalColumns | None = None
+    error: Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None = None
+
+
+class SignalsManyReply(_Strict):
+    ok: Literal[True]
+    kind: Literal["signals_many"]
+    results: Annotated[list[SymbolSignals], Field(max_length=MAX_SLICES)]
+
+
 class SchemaReply(_Strict):
     ok: Literal[True]
     kind: Literal["schema"]
@@ -165,10 +183,12 @@ class SchemaReply(_Strict):
     defaults: dict[str, Any]
 
 
-Reply = Annotated[ReadyReply | ErrorReply | SignalsReply | SchemaReply, Field(discriminator="kind")]
+Reply = Annotated[ReadyReply | ErrorReply | SignalsReply | SignalsManyReply | SchemaReply,
+                  Field(discriminator="kind")]
 _REPLY = TypeAdapter(Reply)
 
 
-def parse_reply(payload: bytes) -> ReadyReply | ErrorReply | SignalsReply | SchemaReply:
+def parse_reply(payload: bytes
+                ) -> ReadyReply | ErrorReply | SignalsReply | SignalsManyReply | SchemaReply:
     """Parse one untrusted reply; raises ``pydantic.ValidationError`` on anything malformed."""
     return _REPLY.validate_json(payload)

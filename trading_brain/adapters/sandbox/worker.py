@@ -194,6 +194,11 @@ class Server:
                 if data is None:
                     raise EOFError
             self.generate(req.get("params") or {}, data)
+        elif op == "generate_many":
+            data = read_frame(0)
+            if data is None:
+                raise EOFError
+            self.generate_many(req.get("params") or {}, req.get("lengths"), data)
         elif op == "params_schema":
             p = self.module.Params
             self.reply(
@@ -230,6 +235,39 @@ class Server:
             payload = encode_signals(self.module.generate(bars, p), bars)
         except BaseException as e:  # noqa: BLE001 - untrusted code may raise anything
             return self.error("strategy", _where(e, self.init))
+        if len(payload) > self.init.max_reply_bytes:
+            return self.error("strategy", f"output of {len(payload)} bytes exceeds the reply cap")
+        write_frame(self.out_fd, payload)
+
+
+    def generate_many(self, params: dict[str, Any], lengths: Any, data: bytes) -> None:
+        """Run generate on each slice of the stacked bars; one result per slice, in order."""
+        import io
+
+        import polars as pl
+        import pydantic
+
+        from trading_brain.adapters.sandbox.output import encode_columns
+
+        bars = pl.read_ipc_stream(io.BytesIO(data))
+        if (not isinstance(lengths, list) or not all(type(n) is int and n >= 0 for n in lengths)
+                or sum(lengths) != bars.height):
+            return self.error("protocol", "generate_many lengths do not cover the bars")
+        try:
+            p = self.module.Params(**params)
+        except (pydantic.ValidationError, TypeError) as e:
+            return self.error("params", f"invalid params: {e}")
+        parts, offset = [], 0
+        for n in lengths:
+            part = bars.slice(offset, n)
+            offset += n
+            try:
+                parts.append('{"columns":' + encode_columns(self.module.generate(part, p), part)
+                             + "}")
+            except BaseException as e:  # noqa: BLE001 - untrusted code may raise anything
+                parts.append(json.dumps({"error": _where(e, self.init)[:7900]}))
+        payload = ('{"ok":true,"kind":"signals_many","results":[' + ",".join(parts)
+                   + "]}").encode()
         if len(payload) > self.init.max_reply_bytes:
             return self.error("strategy", f"output of {len(payload)} bytes exceeds the reply cap")
         write_frame(self.out_fd, payload)

@@ -106,7 +106,7 @@ def test_run_length_columns_expand_exactly_and_forged_lengths_are_refused():
     from trading_brain.adapters.sandbox.output import encode_signals
     from trading_brain.errors import SandboxViolation
 
-    n = 5000  # run-length encoding applies from RLE_MIN_ROWS rows
+    n = 5000
     bars = pl.DataFrame({"ts": np.arange(n)})
     out = pl.DataFrame({
         "action": ["hold"] * 400 + ["enter"] + ["hold"] * 4599, "size": [0.1] * n,
