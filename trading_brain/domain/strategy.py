@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from trading_brain.errors import StrategyError
@@ -70,16 +71,19 @@ def validate_signals(out: object, bars: pl.DataFrame) -> pl.DataFrame:
         bars["ts"].cast(pl.Int64, strict=False)
     ):
         raise StrategyError("generate output 'ts' does not match the input bars")
+    cols: dict[str, pl.Series] = {"ts": bars.get_column("ts")}
     try:
-        sig = out.select(
-            [pl.col(c).cast(t, strict=True) for c, t in SIGNAL_SCHEMA.items() if c in out.columns]
-        )
+        for c, t in SIGNAL_SCHEMA.items():
+            if c not in out.columns:
+                cols[c] = pl.Series(c, [None] * out.height, dtype=t)  # only ``regime``
+                continue
+            s = out.get_column(c)
+            cols[c] = s if s.dtype == t else s.cast(t, strict=True)
     except Exception as e:  # polars raises several exception types for bad casts
         raise StrategyError(f"generate output has a column of the wrong type: {e}") from None
-    if "regime" not in sig.columns:
-        sig = sig.with_columns(pl.lit(None, pl.String).alias("regime"))
+    sig = pl.DataFrame(cols)
     _check_values(sig)
-    return sig.select(list(SIGNAL_SCHEMA)).insert_column(0, bars["ts"])
+    return sig
 
 
 _RANGES = (  # column, low, high, nullable
@@ -90,8 +94,33 @@ _RANGES = (  # column, low, high, nullable
 )
 
 
+def _clean(sig: pl.DataFrame) -> bool:
+    """True when no value breaks the contract (numpy and set checks: ~10x cheaper than one polars
+    pass over 600 rows); any doubt goes to the counting pass of ``_check_values``."""
+    for col, allowed in (("action", ACTIONS), ("intent", INTENTS)):
+        s = sig.get_column(col)
+        if s.null_count() or not set(s.unique().to_list()) <= set(allowed):
+            return False
+    regime = sig.get_column("regime")
+    if regime.null_count() < regime.len() and (regime.str.len_chars().max() or 0) > 32:
+        return False
+    for col, lo, hi, nullable in _RANGES:
+        s = sig.get_column(col)
+        if s.null_count():
+            if not nullable:
+                return False
+            s = s.drop_nulls()
+        a = s.to_numpy()
+        if not np.isfinite(a).all() or (a < lo).any() or (a > hi).any() \
+                or (nullable and (a <= 0).any()):
+            return False
+    return True
+
+
 def _check_values(sig: pl.DataFrame) -> None:
-    """One vectorised pass counting every violation; messages only on the (rare) failure path."""
+    """Raise StrategyError naming the first violation (one counting pass over every rule)."""
+    if _clean(sig):
+        return
     exprs = [
         (~pl.col("action").is_in(ACTIONS)).fill_null(True).sum().alias("action"),
         (~pl.col("intent").is_in(INTENTS)).fill_null(True).sum().alias("intent"),
