@@ -261,10 +261,8 @@ def results_from_records(
             -(r["size"] * r["price"] + r["fees"]),
             r["size"] * r["price"] - r["fees"],
         )
-        np.add.at(cash_delta, r["idx"], flow)
-        pos_delta = np.zeros(n)
-        np.add.at(pos_delta, r["idx"], signed)
-        pos = np.cumsum(pos_delta)
+        cash_delta += np.bincount(r["idx"], weights=flow, minlength=n)  # np.add.at is ~10x slower
+        pos = np.cumsum(np.bincount(r["idx"], weights=signed, minlength=n))
         held = pos > 0.0  # a sell is exactly the position, so flat is exactly 0.0
         value_pos += pos * b.close
         in_market |= held
@@ -301,12 +299,15 @@ def _trades(r: np.ndarray, b: Bars, o: Orders, j: int, symbol: str) -> pl.DataFr
     exit_price = np.concatenate([xp, [last] * (len(buys) - m)])
     exit_fee = np.concatenate([sells["fees"], [0.0] * (len(buys) - m)])
     pnl = (exit_price - ep) * qty - buys["fees"] - exit_fee
-    exit_ts = np.concatenate([b.ts[xi], np.zeros(len(buys) - m, dtype=np.int64)])
+    utc = pl.Datetime("us", "UTC")
+    exit_time = pl.Series(b.ts[xi], dtype=pl.Int64).cast(utc)
+    if len(buys) > m:  # the open position: no exit time
+        exit_time = exit_time.append(pl.Series([None] * (len(buys) - m), dtype=utc))
     return pl.DataFrame(
         {
             "symbol": [symbol] * len(buys),
-            "entry_time": pl.Series(b.ts[ei], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
-            "exit_time": pl.Series(exit_ts, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+            "entry_time": pl.Series(b.ts[ei], dtype=pl.Int64).cast(utc),
+            "exit_time": exit_time,
             "entry_price": ep,
             "exit_price": exit_price,
             "quantity": qty,
@@ -314,4 +315,4 @@ def _trades(r: np.ndarray, b: Bars, o: Orders, j: int, symbol: str) -> pl.DataFr
             "fees": buys["fees"] + exit_fee,
             "exit_reason": reason + [None] * (len(buys) - m),
         }
-    ).with_columns(pl.when(pl.int_range(pl.len()) < m).then(pl.col("exit_time")).alias("exit_time"))
+    )
