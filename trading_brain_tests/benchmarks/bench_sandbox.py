@@ -122,3 +122,24 @@ def test_ablation_table():
         table[label] = breached
         print(f"\n{label:18s} {len(breached):2d}/{len(names)} breached: {', '.join(breached)}")
     assert table["full"] == []
+
+
+def test_generate_many_amortises_the_round_trip():
+    """100 symbols of 600 bars: one ``generate_many`` call vs 100 ``generate`` calls, same worker."""
+    bars = real_bars(600)
+    frames = {f"S{i:03d}/USD": bars for i in range(100)}
+    with SandboxedStrategy(SOURCE, timeout_s=60) as s:
+        s.start()
+        s.generate_many(frames)
+        singles = min(_timed(lambda: [s.generate(b.clone()) for b in frames.values()])
+                      for _ in range(2))
+        many = min(_timed(lambda: s.generate_many(frames)) for _ in range(3))
+    print(f"\n100 symbols x 600 rows: 100 generate calls {singles * 1e3:.0f} ms, one generate_many "
+          f"{many * 1e3:.0f} ms ({singles / many:.1f}x; {many * 10:.2f} ms per symbol)")
+    assert many < singles
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
