@@ -18,16 +18,23 @@ Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> di
   skipped (tick0 without open orders or positions, tick1 without pending intents, tick2 without
   open orders). Batching (bars are known offline): candles are synced one day at a time ahead of
   the steps (``sync_window``), the 5m indicators computed for that day, and the active strategy
-  runs once per symbol and day (``trading.PrimedSource``) — the scan and the executor still only
-  see bars closed at the clock's ``now`` (the scan reads open times <= its decision bar, a
-  decision row depends only on bars <= it; the venue asks the market with the sim clock).
+  runs once per symbol and day (``trading.PrimedSource``); the scans read the day's candles and
+  indicators, the version rows and pairs from memory (``scan_inputs.CachedInputs``: the same
+  rows as the warehouse), and their scan and signal rows are written once per chunk (nothing in
+  the loop reads them; intents, risk events and states are written at once); an executor phase
+  known to be idle is skipped without a count query (``_busy``). The scan and the executor
+  still only see bars closed at the clock's ``now`` (the scan reads open times <= its decision
+  bar, a decision row depends only on bars <= it; the venue asks the market with the sim clock).
 - one warehouse connection is held for the whole run (a connection costs ~25 ms): the home's
   warehouse is locked for other processes while a simulation runs.
-- checkpoints: the run's plan is stored in ``system_meta`` (``simulate.plan``) and, after every
-  durable phase of a step, ``simulate.progress`` = ``T|phase``; ``resume=True`` continues after
-  the last checkpoint (each phase is idempotent, so a phase killed halfway is simply redone), and
-  the final summary equals that of an uninterrupted run. Starting a new run in a home that
-  already holds one raises ``ConfigError``.
+- checkpoints: the run's plan is stored in ``system_meta`` (``simulate.plan``). The steps run in
+  chunks of ``CHUNK_STEPS``, each ONE warehouse transaction (the store's own transactions nest
+  into it) committed together with ``simulate.progress`` = ``T|phase|ticks`` of the chunk's last
+  phase done; ``progress`` is told about a step only once its chunk is committed. A kill loses
+  the open chunk entirely (rolled back), ``resume=True`` continues after the last committed
+  checkpoint (every phase is idempotent and deterministic, so the lost steps are redone
+  identically), and the final summary equals that of an uninterrupted run. Starting a new run
+  in a home that already holds one raises ``ConfigError``.
 - the result (also stored as ``simulate.result``): ``days, symbols, ticks, trades, orders, fills,
   final_equity, cash, positions_value, fees_paid, max_drawdown, halts, elapsed_s`` for the
   ``active`` slot; ``trades`` counts positions opened (closed or still open). Same plan (seed,
@@ -48,6 +55,7 @@ from typing import Any
 import polars as pl
 
 from trading_brain.adapters.clock import SimClock
+from trading_brain.adapters.duckdb.connection import transaction
 from trading_brain.domain.instruments import parse_symbol
 from trading_brain.domain.timeframes import as_utc, floor_time
 from trading_brain.engine.executor import TickConfig, run_tick
@@ -55,12 +63,14 @@ from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.market_sync import sync_window
 from trading_brain.engine.scan import BAR, INDICATOR_BARS
 from trading_brain.errors import ConfigError, DataError
+from trading_brain.scan_inputs import CachedInputs
 from trading_brain.settings import Home, ReplaySettings, SimSettings, load_settings
 from trading_brain.trading import PrimedSource
 
 DEFAULT_STRATEGY = "ema_cross@1"
 PLAN_KEY, PROGRESS_KEY, RESULT_KEY = "simulate.plan", "simulate.progress", "simulate.result"
 PHASES = ("tick0", "scan", "tick1", "tick2")  # one step; its checkpoint names the phase done
+CHUNK_STEPS = 12  # steps per commit (an hour of bars): a kill loses at most the open chunk
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
 Progress = Callable[[int, int, str], None]
@@ -94,6 +104,10 @@ class _Loop:
     ticks: int = 0
     source: PrimedSource | None = None
     synced_until: datetime | None = None
+    point: str | None = None  # the checkpoint of the last phase done (stored with its chunk)
+    inputs: CachedInputs = field(default_factory=CachedInputs)
+    known: dict[str, bool] = field(default_factory=dict)  # phase -> busy, derived (see _busy)
+    unwritten: list = field(default_factory=list)  # the chunk's (scan, signals), stored at commit
     config: TickConfig = field(default_factory=lambda: TickConfig(local_venues=True))
 
 
@@ -107,16 +121,23 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
     done = _checkpoint(rt)
     loop.ticks = done[2] if done is not None else 0
     steps = _steps(start, end)
+    todo = [(i, t) for i, t in enumerate(steps, 1) if done is None or t >= done[0]]
     try:
-        with rt.store.session():
-            for i, step_end in enumerate(steps, 1):
-                if done is not None and step_end < done[0]:
-                    continue
-                _sync_day(loop, step_end)
-                skip = done[1] if done is not None and step_end == done[0] else None
-                _step(loop, step_end, skip)
-                if progress is not None:
-                    progress(i, len(steps), f"{step_end:%Y-%m-%d %H:%M}")
+        with rt.store.session(), rt.store.connect() as con:
+            for k in range(0, len(todo), CHUNK_STEPS):
+                chunk = todo[k:k + CHUNK_STEPS]
+                with transaction(con):  # the chunk's steps and its checkpoint: one commit
+                    for _i, step_end in chunk:
+                        _sync_day(loop, step_end)
+                        skip = done[1] if done is not None and step_end == done[0] else None
+                        _step(loop, step_end, skip)
+                    rt.store.record_scans(loop.unwritten)
+                    loop.unwritten.clear()
+                    if loop.point is not None:
+                        rt.store.set_meta(PROGRESS_KEY, loop.point)
+                if progress is not None:  # reported once durable
+                    for i, step_end in chunk:
+                        progress(i, len(steps), f"{step_end:%Y-%m-%d %H:%M}")
             out = summary(rt, plan, loop.ticks)
     finally:
         from trading_brain.trading import close_workers
@@ -270,31 +291,38 @@ def _sync_day(loop: _Loop, step_end: datetime) -> None:
     begin = day_start - BAR * (2 * loop.warmup + 288) if loop.synced_until is None else day_start
     loop.sync_clock.set(max(loop.sync_clock.now(), day_end))
     sync_window(loop.sync_market, rt.store, symbols, "5m", begin, day_end, now=day_end)
+    # the day's scans read their bars and indicators from memory: the same warehouse rows
+    # (nothing else writes 5m candles or indicators while the day's steps run)
+    held_from = day_start - BAR * (2 * loop.warmup + 288)
+    held = rt.store.read_candles(symbols, "5m", held_from, day_end)
+    loop.inputs.hold_candles(held, symbols, held_from, day_end)
     # like the `indicators` asset: the day's rows from a fixed look-back (a resumed run computes
     # exactly the same values)
-    candles = rt.store.read_candles(symbols, "5m", day_start - BAR * INDICATOR_BARS, day_end)
+    candles = held.filter(pl.col("ts") >= day_start - BAR * INDICATOR_BARS)
     if candles.height:
         try:
             ind = compute_indicators(candles)
         except ValueError as e:  # the indicator library may only raise builtins
             raise DataError(f"indicators for 5m: {e}") from e
         rt.store.upsert_indicators(ind.filter(pl.col("ts") >= day_start))
+    ind_from = day_start - BAR * 12
+    loop.inputs.hold_indicators(rt.store.read_indicators(symbols, "5m", ind_from, day_end),
+                                symbols, ind_from, day_end)
     loop.synced_until = day_end
-    _prime(loop, day_start, day_end)
+    _prime(loop, day_start, day_end, held)
 
 
-def _prime(loop: _Loop, day_start: datetime, day_end: datetime) -> None:
+def _prime(loop: _Loop, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
     """Run the active strategy once per symbol over the day (plus its warm-up bars)."""
     from trading_brain.trading import strategy_worker
 
-    rt = loop.rt
-    sid, ver = rt.store.active_version()
-    row = rt.store.strategy_version(sid, ver)
+    rt, inputs = loop.rt, loop.inputs
+    sid, ver = inputs.active_version(rt.store)
+    row = inputs.strategy_version(rt.store, sid, ver)
     inner = strategy_worker(rt.settings, row)
     if loop.source is None or loop.source.inner is not inner:
         loop.source = PrimedSource(inner, row["sha256"])
-    frames = rt.store.read_candles(rt.settings.symbols, "5m",
-                                   day_start - BAR * loop.source.warmup_bars, day_end)
+    frames = held.filter(pl.col("ts") >= day_start - BAR * loop.source.warmup_bars)
     loop.source.prime({s: f for (s,), f in frames.partition_by(
         "symbol", as_dict=True, include_key=False).items()}, row["params_default"])
 
@@ -321,31 +349,50 @@ def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
         at = close + MINUTE if phase == "tick2" else close
         loop.clock.set(max(loop.clock.now(), at))
         if phase == "scan":
-            scan_once(rt, close, worker=_worker(loop))
-        elif _busy(rt, phase):
+            scan_once(rt, close, worker=_worker(loop), inputs=loop.inputs,
+                      unwritten=loop.unwritten)
+        elif _busy(loop, phase):
             _tick(loop)
         else:  # an idle phase changes nothing: no checkpoint needed
             continue
-        rt.store.set_meta(PROGRESS_KEY, f"{close.isoformat()}|{phase}|{loop.ticks}")
+        loop.point = f"{close.isoformat()}|{phase}|{loop.ticks}"
 
 
-def _busy(rt: Any, phase: str) -> bool:
+_OPEN_ORDERS = ("SELECT count(*) FROM orders WHERE state NOT IN "
+                "('filled', 'canceled', 'rejected', 'expired')")
+_OPEN_POSITIONS = "SELECT count(*) FROM positions WHERE status = 'open'"
+
+
+def _busy(loop: _Loop, phase: str) -> bool:
     """Whether an executor tick has anything to do: ``tick0`` with open orders or positions,
     ``tick1`` with pending intents, ``tick2`` with open orders (an idle tick changes nothing
-    but a snapshot of an unchanged, all-cash portfolio)."""
-    orders = ("SELECT count(*) FROM orders WHERE state NOT IN "
-              "('filled', 'canceled', 'rejected', 'expired')")
-    sql = {"tick0": f"SELECT ({orders}) + (SELECT count(*) FROM positions WHERE status = 'open')",
-           "tick1": "SELECT count(*) FROM order_intents WHERE status = 'pending'",
-           "tick2": orders}[phase]
-    return bool(rt.store.execute(sql)[0][0])
+    but a snapshot of an unchanged, all-cash portfolio).
+
+    Answers known without a query (only the scan, which places no order, ran since the last
+    count): ``tick2`` is idle when ``tick0`` found nothing open and ``tick1`` did not run; the
+    next ``tick0`` is busy exactly when that ``tick2`` count found open positions."""
+    known = loop.known.pop(phase, None)
+    if known is not None:
+        return known
+    q = loop.rt.store.execute
+    if phase == "tick1":
+        return bool(q("SELECT count(*) FROM order_intents WHERE status = 'pending'")[0][0])
+    orders, positions = q(f"SELECT ({_OPEN_ORDERS}), ({_OPEN_POSITIONS})")[0]
+    if phase == "tick0":
+        if not orders and not positions:
+            loop.known["tick2"] = False  # still nothing open unless tick1 runs
+        return bool(orders or positions)
+    if not orders:  # tick2 idle: the next tick0 sees these same counts
+        loop.known["tick0"] = bool(positions)
+    return bool(orders)
 
 
 def _tick(loop: _Loop) -> None:
     from trading_brain.runtime import executor_slots
 
     rt = loop.rt
-    pairs = rt.store.read_asset_pairs()
+    loop.known.clear()  # a tick may open or close anything
+    pairs = loop.inputs.asset_pairs(rt.store)
     run_tick(rt.store, executor_slots(rt, pairs), rt.market, rt.clock, pairs, rt.risk_limits,
              loop.config)
     loop.ticks += 1

@@ -9,8 +9,10 @@
    version per process, cached by source sha256, at most ``MAX_WORKERS``);
 3. record the scan, signals and intents (deterministic ids: a rerun writes nothing new), the risk
    events and the slots' risk states — in one session.
-``PrimedSource`` wraps a worker for offline runs (``simulate``): one ``generate`` call per symbol
-over a long span answers every later window ending inside it (see its docstring).
+Step 1 reads through ``inputs`` (``scan_inputs``: the warehouse by default; ``simulate`` passes a
+``CachedInputs`` that returns the same rows from memory).
+``PrimedSource`` wraps a worker for offline runs (``simulate``): one ``generate_many`` call over
+a long span per symbol answers every later window ending inside it (see its docstring).
 It returns a ``ScanOutcome``: the ``ScanResult``, the number of new intents and risk events, and
 notes (e.g. ``no active strategy version``). ``shadows`` are extra ``"SLOT=ID@V"`` entries; a bad
 entry or an unknown version raises ``ConfigError``.
@@ -19,7 +21,7 @@ entry or an unknown version raises ``ConfigError``.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -38,9 +40,10 @@ from trading_brain.engine.scan import (
     run_scan,
     scan_bar_time,
 )
-from trading_brain.errors import ConfigError
+from trading_brain.errors import ConfigError, StrategyError
 from trading_brain.ports import SignalSource
 from trading_brain.research import sandbox_opener
+from trading_brain.scan_inputs import LIVE, WarehouseInputs
 
 MAX_WORKERS = 4  # the active version + three shadow slots
 _WORKERS: OrderedDict[str, SignalSource] = OrderedDict()
@@ -92,43 +95,42 @@ def parse_shadows(entries: Sequence[str]) -> list[tuple[str, str, int]]:
     return out
 
 
+
+
 def slot_account(rt: Any, slot: str, marks: dict[str, Decimal], pairs: dict,
-                 now: datetime) -> tuple[PortfolioView, RiskState]:
+                 now: datetime, inputs: WarehouseInputs = LIVE) -> tuple[PortfolioView, RiskState]:
     """The slot's portfolio (from the ledger) and persisted risk state; the slot's starting
     capital (``settings.starting_cash``) is deposited once, even before the executor first runs."""
     store, cash = rt.store, Decimal(repr(rt.settings.starting_cash))
     fee = Decimal(repr(max((p.fee_taker for p in pairs.values()), default=0.0)))
-    store.ensure_deposit(slot, cash, now)
+    inputs.ensure_deposit(store, slot, cash, now)
     return (store.portfolio_view(slot, marks, fee_rate=fee),
             store.load_risk_state(slot) or RiskState())
 
 
-def load_inputs(rt: Any, now: datetime, shadows: Sequence[str] = ()
-                ) -> tuple[list, dict, dict, Any, list[str]]:
+def load_inputs(rt: Any, now: datetime, shadows: Sequence[str] = (),
+                inputs: WarehouseInputs = LIVE) -> tuple[list, dict, dict, Any, list[str]]:
     """(slots as (name, version row, portfolio, risk state), bars per symbol, pairs,
-    5m indicators, notes), all read in one warehouse session."""
+    5m indicators, notes), all read in one warehouse session (through ``inputs``)."""
     store, symbols = rt.store, rt.settings.symbols
     bar_time = scan_bar_time(now)
     extra = parse_shadows(shadows)
     with store.session():
-        active = store.active_version()
+        active = inputs.active_version(store)
         refs = [("active", *active), *shadow_slots(rt), *extra] if active else []
         rows = []
         for slot, sid, ver in refs:
-            row = store.strategy_version(sid, ver)
+            row = inputs.strategy_version(store, sid, ver)
             if row is None:
                 raise ConfigError(f"slot {slot}: unknown strategy version {sid}@{ver}")
             rows.append((slot, row))
         n = max([INDICATOR_BARS, *(r["warmup_bars"] for _, r in rows)])
-        candles = store.read_candles(symbols, "5m", bar_time - BAR * (2 * n + 288),
-                                     bar_time + BAR)
-        pairs = store.read_asset_pairs()
-        indicators = store.read_indicators(symbols, "5m", bar_time - BAR * 12, bar_time + BAR)
-        bars = {s: frame.tail(n) for (s,), frame in candles.partition_by(
-            "symbol", as_dict=True, include_key=False).items()}
-        bars |= {s: candles.clear().drop("symbol") for s in symbols if s not in bars}
+        bars = inputs.bars(store, symbols, bar_time - BAR * (2 * n + 288), bar_time + BAR, n)
+        pairs = inputs.asset_pairs(store)
+        indicators = inputs.indicators(store, symbols, bar_time - BAR * 12, bar_time + BAR)
         marks = {s: Decimal(repr(float(b["close"][-1]))) for s, b in bars.items() if b.height}
-        slots = [(slot, row, *slot_account(rt, slot, marks, pairs, now)) for slot, row in rows]
+        slots = [(slot, row, *slot_account(rt, slot, marks, pairs, now, inputs))
+                 for slot, row in rows]
     return slots, bars, pairs, indicators, [] if active else ["no active strategy version"]
 
 
@@ -145,16 +147,26 @@ Worker = Callable[[Any, dict[str, Any]], SignalSource]
 
 
 def scan_once(rt: Any, now: datetime, shadows: Sequence[str] = (),
-              worker: Worker = strategy_worker) -> ScanOutcome:
+              worker: Worker = strategy_worker, inputs: WarehouseInputs = LIVE,
+              unwritten: list | None = None) -> ScanOutcome:
     """Load, run and record one scan deciding on the bars closed at ``now``; ``worker`` maps
-    (settings, version row) to its signal source (default: the cached sandbox worker)."""
-    accounts, bars, pairs, indicators, notes = load_inputs(rt, now, shadows)
+    (settings, version row) to its signal source (default: the cached sandbox worker);
+    ``inputs`` reads them (default: the warehouse; ``simulate`` passes a ``CachedInputs``).
+    With ``unwritten`` (``simulate``), the (scan, signals) rows are appended to it instead of
+    written: the caller stores them (``Store.record_scans``) in the same transaction, before it
+    commits; the intents, risk events and states are always written at once (the executor and
+    the next scan read them)."""
+    accounts, bars, pairs, indicators, notes = load_inputs(rt, now, shadows, inputs)
     slots = [SlotInput(slot, worker(rt.settings, row), portfolio, state,
                        params=row["params_default"])
              for slot, row, portfolio, state in accounts]
     result = run_scan(bars, slots, rt.risk_limits, pairs, now, indicators)  # no connection held
     with rt.store.session():
-        new = rt.store.record_scan(result.scan, result.signals, result.intents)
+        if unwritten is None:
+            new = rt.store.record_scan(result.scan, result.signals, result.intents)
+        else:
+            unwritten.append((result.scan, result.signals))
+            new = rt.store.record_intents(result.intents)
         events = persist_risk(rt, result, now)
     return ScanOutcome(result, new, events, notes)
 
@@ -173,24 +185,57 @@ class PrimedSource:
         self.inner, self.sha = inner, sha
         self.strategy_id, self.version = inner.strategy_id, inner.version
         self.warmup_bars = inner.warmup_bars
-        self._rows: dict[tuple, pl.DataFrame] = {}
+        self._rows: dict[tuple, tuple[pl.DataFrame, int]] = {}  # last bar -> (output, row)
         self._params: dict[str, Any] | None = None
 
     def prime(self, frames: dict[str, pl.DataFrame], params: dict[str, Any] | None) -> None:
         self._rows, self._params = {}, params
-        for bars in frames.values():
-            if bars.height < self.warmup_bars:
+        long = {s: b for s, b in frames.items() if b.height >= self.warmup_bars}
+        for sym, out in (_generate_many(self.inner, long, params) if long else {}).items():
+            if not isinstance(out, pl.DataFrame):  # that symbol's windows go to the worker
                 continue
-            out = self.inner.generate(bars, params)
-            keys = bars.select(KEY_COLUMNS).rows()
-            for i in range(self.warmup_bars - 1, bars.height):
-                self._rows[keys[i]] = out.slice(i, 1)
+            first = self.warmup_bars - 1
+            keys = long[sym].slice(first)[list(KEY_COLUMNS)].rows()
+            self._rows.update((k, (out, first + j)) for j, k in enumerate(keys))
+
+    def _hit(self, bars: pl.DataFrame, params: dict[str, Any] | None) -> pl.DataFrame | None:
+        if not bars.height or params != self._params:
+            return None
+        hit = self._rows.get(bars[list(KEY_COLUMNS)].row(-1))
+        return None if hit is None else hit[0].slice(hit[1], 1)
 
     def generate(self, bars: pl.DataFrame, params: dict[str, Any] | None = None) -> pl.DataFrame:
-        hit = self._rows.get(bars.select(KEY_COLUMNS).row(-1)) if bars.height else None
-        if hit is not None and params == self._params:
-            return hit
-        return self.inner.generate(bars, params)
+        hit = self._hit(bars, params)
+        return hit if hit is not None else self.inner.generate(bars, params)
+
+    def generate_many(self, frames: Mapping[str, pl.DataFrame], params: dict[str, Any] | None = None
+                      ) -> dict[str, pl.DataFrame | StrategyError]:
+        """Primed windows from the cache; the misses in one call to the real worker."""
+        out: dict[str, pl.DataFrame | StrategyError] = {}
+        misses: dict[str, pl.DataFrame] = {}
+        for sym, bars in frames.items():
+            hit = self._hit(bars, params)
+            if hit is not None:
+                out[sym] = hit
+            else:
+                misses[sym] = bars
+        if misses:
+            out |= _generate_many(self.inner, misses, params)
+        return {sym: out[sym] for sym in frames}
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _generate_many(src: Any, frames: Mapping[str, pl.DataFrame], params: dict[str, Any] | None
+                   ) -> dict[str, pl.DataFrame | StrategyError]:
+    """``src.generate_many`` when it has one, else ``generate`` per symbol (same contract)."""
+    if hasattr(src, "generate_many"):
+        return src.generate_many(frames, params)
+    out: dict[str, pl.DataFrame | StrategyError] = {}
+    for sym, bars in frames.items():
+        try:
+            out[sym] = src.generate(bars, params)
+        except StrategyError as e:
+            out[sym] = e
+    return out

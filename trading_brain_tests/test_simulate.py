@@ -186,3 +186,51 @@ def test_replay_matches_backtest_exact_trades(tmp_path: Path) -> None:
         assert [x is None for x in a] == [x is None for x in b]
         assert [x for x in a if x is not None] == pytest.approx(
             [x for x in b if x is not None], rel=1e-6)
+
+
+def test_a_reported_step_is_committed(tmp_path: Path) -> None:
+    """``progress`` hears of a step only once its chunk is committed: another connection (a new
+    ``Store`` has no share in the run's session) already sees its checkpoint."""
+    home = Home(tmp_path / "h")
+    seen: list[tuple[int, str]] = []
+
+    def progress(i: int, _n: int, _item: str) -> None:
+        point = Store(home.warehouse).get_meta(PROGRESS_KEY)
+        assert point is not None
+        seen.append((i, point))
+
+    simulate(home, Plan(days=0.05, seed=7, start=START, symbols=SYMBOLS[:1]), progress=progress)
+    assert [i for i, _ in seen] == list(range(1, 16))  # 0.05 day = 14.4 -> 15 steps
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    for i, point in seen:
+        assert point.split("|")[0] >= (start + timedelta(minutes=5 * i)).isoformat()
+
+
+def test_cached_scan_inputs_equal_the_warehouse_reads(baseline: tuple[Path, dict]) -> None:
+    """What ``simulate``'s scans read from memory is what a warehouse read returns."""
+    from trading_brain.engine.scan import BAR
+    from trading_brain.runtime import Runtime
+    from trading_brain.scan_inputs import CachedInputs
+    from trading_brain.trading import load_inputs
+
+    rt = Runtime(Home(baseline[0]))
+    day = datetime(2024, 3, 1, tzinfo=UTC)
+    symbols = rt.settings.symbols
+    cached = CachedInputs()
+    held_from = day - BAR * 1000
+    cached.hold_candles(rt.store.read_candles(symbols, "5m", held_from, day + BAR * 40),
+                        symbols, held_from, day + BAR * 40)
+    cached.hold_indicators(rt.store.read_indicators(symbols, "5m", day - BAR * 12, day + BAR * 40),
+                           symbols, day - BAR * 12, day + BAR * 40)
+    for k in (1, 2, 17, 29):
+        now = day + BAR * k + timedelta(seconds=30)
+        live, memo = load_inputs(rt, now), load_inputs(rt, now, inputs=cached)
+        assert live[0] == memo[0] and live[2] == memo[2] and live[4] == memo[4]  # slots, pairs
+        assert sorted(live[1]) == sorted(memo[1]) == sorted(symbols)
+        for sym in symbols:
+            assert live[1][sym].equals(memo[1][sym]) and live[1][sym].height > 0
+        assert live[3].equals(memo[3]) and live[3].height > 0
+    # a window the held span does not cover is read from the warehouse
+    early = day - BAR * 990 + timedelta(seconds=30)
+    assert load_inputs(rt, early)[1]["BTC/USD"].equals(
+        load_inputs(rt, early, inputs=cached)[1]["BTC/USD"])

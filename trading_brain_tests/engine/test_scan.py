@@ -28,7 +28,7 @@ from trading_brain.domain.risk import (
 )
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.scan import SlotInput, run_scan, scan_bar_time, scan_id_for
-from trading_brain.errors import ConfigError, DataError
+from trading_brain.errors import ConfigError, DataError, SandboxViolation, StrategyError
 from trading_brain.strategy_api import STRATEGIES_ROOT, InProcessStrategy
 
 NOW = datetime(2026, 11, 20, 10, 2, 30, tzinfo=UTC)
@@ -292,3 +292,61 @@ def test_ema_cross_decision_is_the_last_row_of_full_history(bars, pairs):
             if sig["action"] == "enter":
                 assert sig["risk_decision"] in ("approved", "resized")
     assert "hold" in seen
+
+
+class _PerSymbol:
+    """A source with ``generate`` only (the older sandbox host): counts its calls."""
+
+    def __init__(self, inner: InProcessStrategy) -> None:
+        self.inner, self.calls = inner, []
+        self.strategy_id, self.version = inner.strategy_id, inner.version
+        self.warmup_bars = inner.warmup_bars
+
+    def generate(self, bars, params=None):
+        self.calls.append(("generate", bars.height))
+        return self.inner.generate(bars, params)
+
+
+class _Batched(_PerSymbol):
+    """A source with ``generate_many``: ``fail`` symbols get a StrategyError, ``violate`` makes
+    the whole call raise a SandboxViolation."""
+
+    def __init__(self, inner, fail=(), violate=False) -> None:
+        super().__init__(inner)
+        self.fail, self.violate = set(fail), violate
+
+    def generate_many(self, frames, params=None):
+        self.calls.append(("generate_many", sorted(frames)))
+        if self.violate:
+            raise SandboxViolation("worker died")
+        return {s: StrategyError(f"{s} broke") if s in self.fail else self.inner.generate(b, params)
+                for s, b in frames.items()}
+
+
+def test_one_generate_many_call_per_slot_with_per_symbol_errors(scripted, bars, pairs):
+    data = dict(bars)
+    data["SOL/USD"] = bars["SOL/USD"].tail(20)  # too short: not sent to the strategy
+    ref = run_scan(data, [slot(scripted, "enter")], LIMITS, pairs, NOW)
+    batched = _Batched(scripted, fail={"ETH/USD"})
+    res = run_scan(data, [slot(batched, "enter"), slot(batched, "enter", name="shadow1")],
+                   LIMITS, pairs, NOW)
+    assert batched.calls == [("generate_many", ["BTC/USD", "ETH/USD"])] * 2  # one per slot
+    reasons = {(s["slot"], s["symbol"]): (s["action"], s["risk_reason"]) for s in res.signals}
+    assert reasons["active", "ETH/USD"] == ("hold", "strategy_error: ETH/USD broke")
+    assert reasons["active", "SOL/USD"] == ("hold", "insufficient_history: 20 < 50 bars")
+    assert [i.symbol for i in res.intents] == ["BTC/USD", "BTC/USD"]
+    btc = [s | {"scan_id": ""} for s in ref.signals if s["symbol"] == "BTC/USD"]
+    assert [s | {"scan_id": ""} for s in res.signals
+            if s["symbol"] == "BTC/USD" and s["slot"] == "active"] == btc
+    dead = _Batched(scripted, violate=True)
+    res = run_scan(bars, [slot(dead, "enter")], LIMITS, pairs, NOW)
+    assert res.intents == [] and len(res.scan["details"]["errors"]) == 3
+    assert all(s["risk_reason"] == "strategy_error: worker died" for s in res.signals)
+
+
+def test_a_source_without_generate_many_is_called_per_symbol(scripted, bars, pairs):
+    single = _PerSymbol(scripted)
+    res = run_scan(bars, [slot(single, "enter")], LIMITS, pairs, NOW)
+    assert single.calls == [("generate", 50)] * 3
+    ref = run_scan(bars, [slot(scripted, "enter")], LIMITS, pairs, NOW)
+    assert res.signals == ref.signals and res.intents == ref.intents

@@ -69,13 +69,41 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None
     return con.sql(sql, params=list(params) if params else None).pl()
 
 
+_OPEN: dict[int, duckdb.DuckDBPyConnection] = {}  # id(con) -> con, while transaction() is open
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """BEGIN … COMMIT, rolling back on any exception."""
-    run(con, "BEGIN TRANSACTION")
-    try:
+    """BEGIN … COMMIT, rolling back on any exception; re-entrant per connection.
+
+    Inside an open ``transaction(con)`` on the same connection a nested call is a no-op: it
+    neither begins, commits nor rolls back, and an exception leaving it propagates to the
+    outermost block, which rolls the whole transaction back (DuckDB also refuses every statement
+    of a transaction after a failed one; such an aborted transaction raises at the end instead
+    of a COMMIT that would silently roll it back). So a unit of work can batch many callers' transactions
+    into one commit (``simulate``: many steps per commit).
+    """
+    if _OPEN.get(id(con)) is con:
         yield
-    except BaseException:
-        run(con, "ROLLBACK")
-        raise
-    run(con, "COMMIT")
+        return
+    run(con, "BEGIN TRANSACTION")
+    _OPEN[id(con)] = con
+    try:
+        try:
+            yield
+        except BaseException:
+            run(con, "ROLLBACK")
+            raise
+        try:  # a failed statement swallowed inside aborted the transaction: COMMIT would
+            run(con, "SELECT 1")  # silently roll it back, so fail loudly instead
+        except duckdb.Error:
+            run(con, "ROLLBACK")
+            raise
+        run(con, "COMMIT")
+    finally:
+        _OPEN.pop(id(con), None)
+
+
+def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``transaction(con)`` is open on ``con``."""
+    return _OPEN.get(id(con)) is con

@@ -30,18 +30,32 @@ class TradingTablesMixin:
                     intents: Sequence[OrderIntent]) -> int:
         """Store one scan, its signals and intents in one transaction; return new intents."""
         with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
-            run(con, """INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (scan_id) DO NOTHING""",
-                [scan["scan_id"], scan["bar_time"], scan["started_at"], scan["duration_ms"],
-                 scan["symbols"], scan["signals"], scan["intents"], scan["rejected"],
-                 json.dumps(scan["details"], default=str)])
-            for s in signals:
-                run(con, """INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING""",
-                    [s["scan_id"], s["strategy_id"], s["version"], s["slot"], s["symbol"],
-                     s["bar_time"], s["action"], s["size"], s.get("stop_loss"),
-                     s.get("take_profit"), s["intent"], s["confidence"], s.get("regime"),
-                     s.get("risk_decision"), s.get("risk_reason")])
+            self.record_scans([(scan, signals)])
+            return self.record_intents(intents)
+
+    def record_scans(self, scans: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]]
+                     ) -> None:
+        """Store (scan, its signals) pairs in one transaction: one statement per
+        ``_ROWS_PER_INSERT`` scans, one per ``_ROWS_PER_INSERT`` signals (rows already stored
+        are left as they are)."""
+        with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
+            _insert_rows(con, "INSERT INTO scans VALUES", "ON CONFLICT (scan_id) DO NOTHING",
+                         [[c["scan_id"], c["bar_time"], c["started_at"], c["duration_ms"],
+                           c["symbols"], c["signals"], c["intents"], c["rejected"],
+                           json.dumps(c["details"], default=str)] for c, _ in scans])
+            _insert_rows(con, "INSERT INTO signals VALUES", "ON CONFLICT DO NOTHING",
+                         [[s["scan_id"], s["strategy_id"], s["version"], s["slot"], s["symbol"],
+                           s["bar_time"], s["action"], s["size"], s.get("stop_loss"),
+                           s.get("take_profit"), s["intent"], s["confidence"], s.get("regime"),
+                           s.get("risk_decision"), s.get("risk_reason")]
+                          for _, sigs in scans for s in sigs])
+
+    def record_intents(self, intents: Sequence[OrderIntent]) -> int:
+        """Store intents (one statement each: a multi-row VALUES would unify their DECIMAL
+        types; no statement at all without intents); return how many were new."""
+        if not intents:
+            return 0
+        with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
             before = run(con, "SELECT count(*) FROM order_intents")[0][0]
             for i in intents:
                 d = i.model_dump()
@@ -78,3 +92,15 @@ class TradingTablesMixin:
         self.execute(  # type: ignore[attr-defined]
             "UPDATE order_intents SET status = ?, updated_at = ? WHERE intent_id = ?",
             [status, now, intent_id])
+
+
+_ROWS_PER_INSERT = 200
+
+
+def _insert_rows(con: Any, head: str, tail: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``head (?, ...), (?, ...) tail`` with ``rows`` as parameters, in batches."""
+    for k in range(0, len(rows), _ROWS_PER_INSERT):
+        batch = rows[k:k + _ROWS_PER_INSERT]
+        one = "(" + ", ".join("?" for _ in batch[0]) + ")"
+        run(con, f"{head} {', '.join(one for _ in batch)} {tail}",
+            [v for r in batch for v in r])

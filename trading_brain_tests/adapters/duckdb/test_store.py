@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from trading_brain.adapters.duckdb import Store, migrations
-from trading_brain.adapters.duckdb.connection import connect
+from trading_brain.adapters.duckdb.connection import connect, in_transaction, run, transaction
 from trading_brain.errors import DataError, OperationalError, WarehouseLocked
 from trading_brain_tests.conftest import make_candles
 
@@ -83,6 +83,33 @@ def test_session_shares_one_connection(store):
             assert a is b
         assert store.get_meta("k") == "1"
 
+
+
+def test_nested_transaction_is_part_of_the_outer_one(store):
+    """A nested ``transaction`` neither commits nor rolls back: the outermost decides."""
+    with store.session(), store.connect() as con:
+        with transaction(con):
+            store.set_meta("a", "1")
+            with transaction(con):  # what a ledger write does inside simulate's chunk
+                store.set_meta("b", "2")
+            assert in_transaction(con)
+        assert not in_transaction(con)
+        assert store.get_meta("b") == "2"
+        with pytest.raises(RuntimeError), transaction(con):
+            store.set_meta("c", "3")
+            with transaction(con):
+                store.set_meta("d", "4")
+                raise RuntimeError("boom")
+        assert store.get_meta("c") is None and store.get_meta("d") is None  # all rolled back
+        assert not in_transaction(con)
+        with pytest.raises(duckdb.Error), transaction(con):  # a swallowed failure aborts the
+            store.set_meta("f", "6")  # transaction: the end raises, no silent rollback
+            with pytest.raises(duckdb.Error):
+                run(con, "BEGIN TRANSACTION")
+        assert store.get_meta("f") is None and not in_transaction(con)
+        with transaction(con):  # usable again
+            store.set_meta("e", "5")
+    assert store.get_meta("e") == "5"
 
 HOLDER = textwrap.dedent("""
     import sys, time, duckdb

@@ -1,0 +1,143 @@
+"""Where ``trading.scan_once`` reads a scan's inputs from (DESIGN §6.1).
+
+``WarehouseInputs`` (``LIVE``): the warehouse, read afresh at every scan — what the Dagster
+``scan`` asset does. ``CachedInputs``: for a process that alone writes the warehouse while it
+runs many scans (``simulate``): the active version, version rows, asset pairs and the slots'
+done deposits are read once, and the 5m candles and indicators come from spans the caller read
+from the warehouse. Contract: for every call, ``CachedInputs`` returns exactly what
+``WarehouseInputs`` would return at that moment, provided the caller re-holds a span after
+writing rows inside it and nothing else changes the cached tables meanwhile.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+
+class WarehouseInputs:
+    """Where a scan's inputs come from: the warehouse, read afresh every scan (live)."""
+
+    def active_version(self, store: Any) -> tuple[str, int] | None:
+        return store.active_version()
+
+    def strategy_version(self, store: Any, sid: str, ver: int) -> dict[str, Any] | None:
+        return store.strategy_version(sid, ver)
+
+    def asset_pairs(self, store: Any) -> dict:
+        return store.read_asset_pairs()
+
+    def ensure_deposit(self, store: Any, slot: str, cash: Decimal, now: datetime) -> None:
+        store.ensure_deposit(slot, cash, now)
+
+    def bars(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime,
+             n: int) -> dict[str, pl.DataFrame]:
+        """Per symbol, its newest ``n`` 5m candles with open time in ``[start, end)`` (columns
+        of ``read_candles`` but ``symbol``; empty for a symbol without any)."""
+        candles = store.read_candles(symbols, "5m", start, end)
+        bars = {s: f.tail(n) for (s,), f in candles.partition_by(
+            "symbol", as_dict=True, include_key=False).items()}
+        return bars | {s: candles.clear().drop("symbol") for s in symbols if s not in bars}
+
+    def indicators(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime
+                   ) -> pl.DataFrame:
+        return store.read_indicators(symbols, "5m", start, end)
+
+
+_US = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Span:
+    """Rows of ``symbols`` with ts in [start, end) (a frame sorted by symbol, ts), indexed per
+    symbol so a sub-window is a zero-copy slice found by bisection."""
+
+    def __init__(self, frame: pl.DataFrame, symbols: Sequence[str], start: datetime,
+                 end: datetime, *, keep_symbol: bool = True) -> None:
+        self.symbols, self.start, self.end = frozenset(symbols), start, end
+        self.empty = frame.clear() if keep_symbol else frame.clear().drop("symbol")
+        self.parts = {s: f for (s,), f in frame.partition_by(
+            "symbol", as_dict=True, include_key=keep_symbol).items()}
+        self.keys = {s: f["ts"].dt.epoch("us").to_list() for s, f in self.parts.items()}
+
+    def covers(self, symbols: Sequence[str], start: datetime, end: datetime) -> bool:
+        return set(symbols) <= self.symbols and self.start <= start and end <= self.end
+
+    def between(self, symbol: str, start: datetime, end: datetime, n: int | None = None
+                ) -> pl.DataFrame:
+        """The symbol's rows with ts in [start, end) (the newest ``n`` of them)."""
+        if symbol not in self.parts:
+            return self.empty
+        keys = self.keys[symbol]
+        a = bisect_left(keys, (start - _EPOCH) // _US)
+        b = bisect_left(keys, (end - _EPOCH) // _US)
+        a = a if n is None else max(a, b - n)
+        return self.parts[symbol].slice(a, b - a)
+
+
+class CachedInputs(WarehouseInputs):
+    """Inputs of a process that alone writes the warehouse (``simulate``): the active version,
+    version rows, pairs and done deposits are read once; 5m candles and indicators come from
+    spans the caller read from the warehouse (``hold_candles``/``hold_indicators``) when they
+    cover the asked window — the same rows a warehouse read would return, as long as the caller
+    re-reads after writing inside a held span. Anything not covered is read from the store."""
+
+    def __init__(self) -> None:
+        self._active: tuple[tuple[str, int] | None] | None = None
+        self._versions: dict[tuple[str, int], dict[str, Any] | None] = {}
+        self._pairs: dict | None = None
+        self._deposited: set[str] = set()
+        self._candles: _Span | None = None
+        self._indicators: _Span | None = None
+
+    def hold_candles(self, frame: pl.DataFrame, symbols: Sequence[str], start: datetime,
+                     end: datetime) -> None:
+        """``frame`` = ``store.read_candles(symbols, "5m", start, end)``."""
+        self._candles = _Span(frame, symbols, start, end, keep_symbol=False)
+
+    def hold_indicators(self, frame: pl.DataFrame, symbols: Sequence[str], start: datetime,
+                        end: datetime) -> None:
+        """``frame`` = ``store.read_indicators(symbols, "5m", start, end)``."""
+        self._indicators = _Span(frame, symbols, start, end)
+
+    def active_version(self, store: Any) -> tuple[str, int] | None:
+        if self._active is None:
+            self._active = (store.active_version(),)
+        return self._active[0]
+
+    def strategy_version(self, store: Any, sid: str, ver: int) -> dict[str, Any] | None:
+        if (sid, ver) not in self._versions:
+            self._versions[sid, ver] = store.strategy_version(sid, ver)
+        return self._versions[sid, ver]
+
+    def asset_pairs(self, store: Any) -> dict:
+        if self._pairs is None:
+            self._pairs = store.read_asset_pairs()
+        return dict(self._pairs)
+
+    def ensure_deposit(self, store: Any, slot: str, cash: Decimal, now: datetime) -> None:
+        if slot not in self._deposited:
+            store.ensure_deposit(slot, cash, now)
+            self._deposited.add(slot)
+
+    def bars(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime,
+             n: int) -> dict[str, pl.DataFrame]:
+        span = self._candles
+        if span is None or not span.covers(symbols, start, end):
+            return super().bars(store, symbols, start, end, n)
+        return {s: span.between(s, start, end, n) for s in symbols}
+
+    def indicators(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime
+                   ) -> pl.DataFrame:
+        span = self._indicators
+        if span is None or not span.covers(symbols, start, end):
+            return super().indicators(store, symbols, start, end)
+        return pl.concat([span.empty, *(span.between(s, start, end) for s in sorted(symbols))])
+
+
+LIVE = WarehouseInputs()
