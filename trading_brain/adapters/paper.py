@@ -20,6 +20,10 @@ Contract (an ``ports.Exchange``; one object per account, i.e. per slot, each wit
   armed stops waits for its ``stop_timeframe`` bar to close before filling a sell inside it, so
   a stop on that bar comes first and the pending sell is canceled (``closed_by_stop``). Stop
   orders have client ids ``derive_client_order_id(entry, "sl"|"tp")`` like Kraken's.
+- ``with venue.deferred_saves():`` (the executor wraps its venue calls of one tick in it) writes
+  the book once when the block ends — also when it raises — instead of after every change; only
+  a process killed inside the block loses the block's changes, which the executor treats like
+  requests that never arrived (unknown -> ``unresolved`` -> ``not_at_venue``; never resent).
 - Ids are deterministic: venue order id ``P-<hash(account, cid)>``, fill id ``<venue id>-<n>``.
   Fills and closed orders older than ``keep_fills`` (30 days) are forgotten, so the book stays
   small; the warehouse keeps the history.
@@ -29,11 +33,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from trading_brain.domain.instruments import AssetPair
@@ -103,6 +109,14 @@ class PaperBook(_Model):
     fills: list[Fill] = []
 
 
+def _rows(bars: pl.DataFrame) -> list[tuple]:
+    """(ts, open, high, low, close, volume) tuples of a candle frame (no query plan)."""
+    if bars.height == 0:
+        return []
+    return list(zip(*(bars.get_column(c).to_list()
+                      for c in ("ts", "open", "high", "low", "close", "volume")), strict=True))
+
+
 def ceil_minute(t: datetime) -> datetime:
     f = floor_time(t, "1m")
     return f if f == t else f + MINUTE
@@ -126,6 +140,8 @@ class PaperExchange:
         self.book = (PaperBook.model_validate_json(raw) if raw
                      else PaperBook(cash=money(Decimal(starting_cash))))
         self._advanced: datetime | None = None
+        self._deferred = 0  # depth of ``deferred_saves`` blocks
+        self._unsaved: datetime | None = None  # time of the last change not written yet
 
     # ---- Exchange ------------------------------------------------------------------------
     def place_order(self, req: OrderRequest) -> OrderAck:
@@ -187,6 +203,18 @@ class PaperExchange:
                 assets[self._pair(sym).base] = q
         return Balance(assets=assets)
 
+    @contextmanager
+    def deferred_saves(self) -> Iterator[PaperExchange]:
+        """Write the book once when the block ends (also when it raises), not after every change."""
+        self._deferred += 1
+        try:
+            yield self
+        finally:
+            self._deferred -= 1
+            if not self._deferred and self._unsaved is not None:
+                now, self._unsaved = self._unsaved, None
+                self.store.save_paper_book(self.account, self.book.model_dump_json(), now)
+
     # ---- protection ----------------------------------------------------------------------
     def reconcile_protective(self, entry: OrderRequest) -> list[str]:
         """Arm stop-loss/take-profit levels for a filled entry; idempotent. Returns actions."""
@@ -243,15 +271,13 @@ class PaperExchange:
                   if o.symbol == sym and o.state in OPEN_STATES and o.type in ("market", "limit")]
         horizon = floor_time(now, self.stop_tf) if prot else now
         out: list = []
-        for p in prot:
-            bars = self.market.candles(sym, self.stop_tf, p.next_bar, horizon)
-            out += [(t, 0, sym, p.entry_cid, (o, h, lo, c, v))
-                    for t, o, h, lo, c, v in bars.select("ts", "open", "high", "low", "close",
-                                                         "volume").iter_rows()]
-        if orders:
-            start = min(o.next_minute for o in orders)
-            bars = list(self.market.candles(sym, "1m", start, horizon).select(
-                "ts", "open", "high", "low", "close", "volume").iter_rows())
+        for p in prot:  # no bar opening in [next_bar, horizon) can exist: no need to ask
+            if p.next_bar < horizon:
+                out += [(t, 0, sym, p.entry_cid, (o, h, lo, c, v)) for t, o, h, lo, c, v
+                        in _rows(self.market.candles(sym, self.stop_tf, p.next_bar, horizon))]
+        start = min((o.next_minute for o in orders), default=now)
+        if orders and start < horizon and start + MINUTE <= now:  # else no closed bar yet
+            bars = _rows(self.market.candles(sym, "1m", start, horizon))
             for o in orders:
                 out += [(t, 1, sym, o.cid, (op, h, lo, c, v)) for t, op, h, lo, c, v in bars
                         if t >= o.next_minute]
@@ -378,4 +404,7 @@ class PaperExchange:
         self.book.fills = [f for f in self.book.fills if f.ts >= cutoff]
         self.book.orders = {c: o for c, o in self.book.orders.items()
                             if o.state in OPEN_STATES or o.updated_at >= cutoff}
+        if self._deferred:
+            self._unsaved = now
+            return
         self.store.save_paper_book(self.account, self.book.model_dump_json(), now)

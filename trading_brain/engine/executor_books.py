@@ -21,6 +21,7 @@ from trading_brain.engine.ledger import (
     check_invariant,
     make_snapshot,
     reconcile_balances,
+    replay_fills,
 )
 from trading_brain.engine.risk_state import update_state_on_close, update_state_on_equity
 from trading_brain.errors import DataError
@@ -37,17 +38,25 @@ def slot_invariant(store: ExecutorStore, slot: str, marks: Mapping[str, Decimal]
                                store.positions(slot), marks)
 
 
-# ---- phase 1: load (warehouse) ---------------------------------------------------------------
 def record_fills(ctx: TickContext) -> None:
-    """Store the venue's fills not stored yet; update positions, risk state (warehouse only)."""
-    known = ctx.store.known_fill_ids([f.fill_id for f in ctx.venue_fills])
-    fresh = [f for f in ctx.venue_fills if f.fill_id not in known]
-    ctx.venue_fills = []
+    """Book the venue's fills not stored yet into ``ctx``: positions, cash entries, risk state
+    (memory; the phase's ``flush`` stores fills, entries and positions in one transaction)."""
+    venue, ctx.venue_fills = ctx.venue_fills, []
+    if not venue:
+        return
+    known = ctx.store.known_fill_ids([f.fill_id for f in venue])
+    fresh = [f for f in venue if f.fill_id not in known]
     if not fresh:
         return
-    balance = ctx.store.cash_balance(ctx.slot)
+    missing = sorted({f.client_order_id for f in fresh
+                      if f.client_order_id and f.client_order_id not in ctx.rows})
+    for row in ctx.store.orders_by_cids(missing):  # fills of orders this tick did not load
+        ctx.rows[row.client_order_id] = row
+    ctx.load_intents([r.intent_id for r in (ctx.rows.get(f.client_order_id or "") for f in fresh
+                                            if f.side == "buy") if r is not None and r.intent_id])
+    balance, booked = ctx.cash, set()
     for f in sorted(fresh, key=lambda f: (f.ts, f.side != "buy", f.fill_id)):
-        row = ctx.store.order(f.client_order_id) if f.client_order_id else None
+        row = ctx.rows.get(f.client_order_id) if f.client_order_id else None
         if row is None or row.slot != ctx.slot:
             ctx.rep.errors.append(f"fill {f.fill_id} matches no order of slot {ctx.slot}")
             continue
@@ -58,9 +67,13 @@ def record_fills(ctx: TickContext) -> None:
         except DataError as e:
             ctx.rep.errors.append(str(e))
             continue
-        if not ctx.store.record_fill(ctx.slot, f, effect, ctx.now):
+        if f.fill_id in booked:  # the venue listed it twice: stored once
             continue
-        balance = effect.entries[-1].balance_after
+        booked.add(f.fill_id)
+        ctx.w.fills.append(f)
+        ctx.w.entries += effect.entries
+        ctx.save_position(effect.position)
+        balance = ctx.cash = effect.entries[-1].balance_after
         ctx.positions[f.symbol] = effect.position
         ctx.rep.fills.append(f.fill_id)
         if effect.opened:
@@ -87,6 +100,9 @@ def on_closed(ctx: TickContext, pos: PositionRecord) -> None:
 
 
 def finish_slot(ctx: TickContext) -> None:
+    """Mark positions, then in ONE transaction: this phase's writes, the snapshot read back
+    from the stored fills and cash ledger, the risk state and events; then the invariant and
+    the venue balance reconcile."""
     positions = list(ctx.positions.values())
     marks = {**ctx.marks}
     missing = sorted(p.symbol for p in positions if p.symbol not in marks)
@@ -95,21 +111,25 @@ def finish_slot(ctx: TickContext) -> None:
     for p in positions:
         moved = adverse_excursion(p, float(marks[p.symbol]))
         if moved is not p:
-            ctx.store.save_position(moved)
-    cash = ctx.store.cash_balance(ctx.slot)
-    fills = ctx.store.fills(ctx.slot)
-    snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills, None, None)
-    ctx.state, events = update_state_on_equity(ctx.state, snap.equity, ctx.now, ctx.limits)
-    ctx.rep.events += events
-    snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills,
-                         ctx.state.peak_equity, ctx.state.day_start_equity)
-    ctx.store.write_snapshot(snap)
-    ctx.store.save_risk_state(ctx.slot, ctx.state, ctx.now)
-    if ctx.rep.events:
-        ctx.store.record_risk_events(ctx.slot, ctx.rep.events)
+            ctx.save_position(moved)
+    with ctx.store.atomic():
+        ctx.flush()
+        entries = ctx.store.cash_entries(ctx.slot)
+        fills = ctx.store.fills(ctx.slot)
+        cash = entries[-1].balance_after if entries else Decimal(0)
+        book = replay_fills(fills)  # once: the snapshots and the invariant share it
+        snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills, None, None, book)
+        ctx.state, events = update_state_on_equity(ctx.state, snap.equity, ctx.now, ctx.limits)
+        ctx.rep.events += events
+        snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills,
+                             ctx.state.peak_equity, ctx.state.day_start_equity, book)
+        ctx.store.write_snapshot(snap)
+        ctx.store.save_risk_state(ctx.slot, ctx.state, ctx.now)
+        if ctx.rep.events:
+            ctx.store.record_risk_events(ctx.slot, ctx.rep.events)
     ctx.rep.snapshot = snap
-    ctx.rep.invariant = check_invariant(ctx.capital or Decimal(0), ctx.store.cash_entries(ctx.slot), fills,
-                                        positions, marks)
+    ctx.rep.invariant = check_invariant(ctx.capital or Decimal(0), entries, fills, positions,
+                                        marks, book=book)
     holdings = {(ctx.pairs[p.symbol].base if p.symbol in ctx.pairs else p.symbol.split("/")[0]):
                 p.quantity for p in positions}
     if ctx.balance is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
@@ -24,7 +24,6 @@ from trading_brain.domain.orders import (
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
 from trading_brain.engine.ledger import (
     CashEntry,
-    FillEffect,
     InvariantReport,
     Mismatch,
     OrderRow,
@@ -35,30 +34,33 @@ from trading_brain.ports import Exchange, MarketData
 
 
 class ExecutorStore(Protocol):
-    """The warehouse methods a tick uses (``adapters.duckdb.Store`` implements them)."""
+    """The warehouse methods a tick uses (``adapters.duckdb.Store`` implements them).
 
-    def intents(self, status: str | None = None, slot: str | None = None) -> list[OrderIntent]: ...
-    def intent_by_id(self, intent_id: str) -> OrderIntent | None: ...
-    def set_intent_status(self, intent_id: str, status: str, now: datetime) -> None: ...
-    def insert_order(self, row: OrderRow) -> bool: ...
-    def update_order(self, cid: str, now: datetime, **fields: object) -> None: ...
-    def order(self, cid: str) -> OrderRow | None: ...
-    def orders(self, slot: str | None = None, open_only: bool = False,
-               intent_ids: Sequence[str] | None = None) -> list[OrderRow]: ...
-    def record_fill(self, slot: str, fill: Fill, effect: FillEffect, now: datetime) -> bool: ...
-    def known_fill_ids(self, fill_ids: Sequence[str]) -> set[str]: ...
-    def fills(self, slot: str) -> list[Fill]: ...
-    def last_fill_ts(self, slot: str) -> datetime | None: ...
+    A tick reads with a few set-based queries and writes each phase with one multi-row
+    statement per table inside ``atomic()`` (one transaction; re-entrant).
+    """
+
     def session(self) -> AbstractContextManager[object]: ...
+    def atomic(self) -> AbstractContextManager[object]: ...
+    def executor_header(self, slot: str) -> tuple[Decimal | None, str | None, datetime | None,
+                                                  Decimal]: ...
+    def executor_orders(self, slot: str, intent_ids: Sequence[str]) -> list[OrderRow]: ...
+    def orders_by_cids(self, cids: Sequence[str]) -> list[OrderRow]: ...
+    def pending_intents(self, slot: str, limit: int) -> list[OrderIntent]: ...
+    def intents_by_ids(self, ids: Sequence[str]) -> dict[str, OrderIntent]: ...
     def positions(self, slot: str, status: str | None = "open") -> list[PositionRecord]: ...
-    def save_position(self, p: PositionRecord) -> None: ...
+    def known_fill_ids(self, fill_ids: Sequence[str]) -> set[str]: ...
     def ensure_deposit(self, slot: str, amount: Decimal, ts: datetime) -> bool: ...
-    def starting_capital(self, slot: str) -> Decimal | None: ...
+    def write_orders(self, new: Sequence[OrderRow], changed: Sequence[OrderRow]) -> set[str]: ...
+    def set_intent_statuses(self, statuses: Sequence[tuple[str, str]], now: datetime) -> None: ...
+    def insert_fills(self, fills: Sequence[Fill], entries: Sequence[CashEntry],
+                     now: datetime) -> None: ...
+    def save_positions(self, positions: Sequence[PositionRecord]) -> None: ...
+    def fills(self, slot: str) -> list[Fill]: ...
     def cash_entries(self, slot: str) -> list[CashEntry]: ...
-    def cash_balance(self, slot: str) -> Decimal: ...
+    def starting_capital(self, slot: str) -> Decimal | None: ...
     def write_snapshot(self, s: Snapshot) -> None: ...
     def record_risk_events(self, slot: str, events: Sequence[RiskEvent]) -> int: ...
-    def load_risk_state(self, slot: str) -> RiskState | None: ...
     def save_risk_state(self, slot: str, state: RiskState, now: datetime | None = None) -> None: ...
 
 
@@ -130,8 +132,34 @@ REASON_OF = {"entry": "signal", "exit": "signal", "stop_loss": "stop_loss",
 PROTECTIVE = ("stop_loss", "take_profit")
 
 
+# intent status moves forward only (domain.intents): what ``set_status`` allows
+FORWARD = {"pending": {"submitted", "rejected", "cancelled"},
+           "submitted": {"done", "rejected", "cancelled"},
+           "done": set(), "rejected": set(), "cancelled": set()}
+
+
+@dataclass(slots=True)
+class Writes:
+    """The warehouse writes of one phase, merged per row (flushed in one transaction)."""
+
+    new_orders: dict[str, OrderRow] = field(default_factory=dict)
+    changed_orders: dict[str, OrderRow] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+    fills: list[Fill] = field(default_factory=list)
+    entries: list[CashEntry] = field(default_factory=list)
+    positions: dict[str, PositionRecord] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.new_orders or self.changed_orders or self.statuses or self.fills
+                    or self.entries or self.positions)
+
+
 @dataclass(slots=True)
 class TickContext:
+    """One slot's tick: its inputs, what it learnt (kept in memory for the tick) and the
+    writes of the current phase. ``rows``/``status``/``positions`` mirror the warehouse as
+    this tick changes it; ``flush`` writes the phase (the caller holds ``store.atomic()``)."""
+
     store: ExecutorStore
     market: MarketData
     pairs: Mapping[str, AssetPair]
@@ -156,10 +184,77 @@ class TickContext:
     marks: dict[str, Decimal] = field(default_factory=dict)
     balance: Balance | None = None
     capital: Decimal | None = None
+    cash: Decimal = Decimal(0)
+    rows: dict[str, OrderRow] = field(default_factory=dict)
     known_intents: dict[str, OrderIntent | None] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+    w: Writes = field(default_factory=Writes)
+
+    # ---- intents ---------------------------------------------------------------------------
+    def load_intents(self, ids: Sequence[str]) -> None:
+        """Read the intents among ``ids`` not known yet (one query); unknown ids map to None."""
+        missing = sorted({i for i in ids if i not in self.known_intents})
+        if not missing:
+            return
+        found = self.store.intents_by_ids(missing)
+        for i in missing:
+            self.known_intents[i] = found.get(i)
+            if i in found:
+                self.status[i] = found[i].status
 
     def intent(self, intent_id: str) -> OrderIntent | None:
-        """An intent's immutable fields (cached for the tick; never read its status here)."""
-        if intent_id not in self.known_intents:
-            self.known_intents[intent_id] = self.store.intent_by_id(intent_id)
+        """An intent's immutable fields (read once per tick; its status is ``status_of``)."""
+        self.load_intents([intent_id])
         return self.known_intents[intent_id]
+
+    def status_of(self, intent_id: str) -> str | None:
+        """The intent's status as stored plus this tick's changes (None: unknown intent)."""
+        self.load_intents([intent_id])
+        return self.status.get(intent_id)
+
+    def set_status(self, intent_id: str, status: str) -> None:
+        """Move an intent forward (a backwards or unknown transition raises ValueError)."""
+        old = self.status_of(intent_id)
+        if old is None:
+            raise ValueError(f"unknown intent {intent_id}")
+        if old == status:
+            return
+        if status not in FORWARD[old]:
+            raise ValueError(f"intent {intent_id}: {old} -> {status} is not allowed")
+        self.status[intent_id] = self.w.statuses[intent_id] = status
+
+    # ---- orders and positions --------------------------------------------------------------
+    def open_rows(self) -> list[OrderRow]:
+        """The slot's open orders as this tick knows them, oldest first."""
+        return sorted((o for o in self.rows.values() if o.slot == self.slot and o.is_open),
+                      key=lambda o: (o.created_at, o.client_order_id))
+
+    def insert_order(self, row: OrderRow) -> None:
+        if row.client_order_id not in self.rows:
+            self.rows[row.client_order_id] = self.w.new_orders[row.client_order_id] = row
+
+    def update_order(self, cid: str, **fields: object) -> None:
+        """Set ``fields`` and ``updated_at`` on a known order (an unknown id changes nothing)."""
+        row = self.rows.get(cid)
+        if row is None:
+            return
+        new = replace(row, **fields, updated_at=self.now)  # type: ignore[arg-type]
+        self.rows[cid] = new
+        (self.w.new_orders if cid in self.w.new_orders else self.w.changed_orders)[cid] = new
+
+    def save_position(self, p: PositionRecord) -> None:
+        self.w.positions[p.position_id] = p
+
+    def flush(self) -> set[str]:
+        """Write this phase's changes (inside the caller's ``store.atomic()``); return the
+        client order ids inserted now."""
+        w, self.w, s = self.w, Writes(), self.store
+        inserted = s.write_orders(list(w.new_orders.values()), list(w.changed_orders.values())) \
+            if w.new_orders or w.changed_orders else set()
+        if w.statuses:
+            s.set_intent_statuses(list(w.statuses.items()), self.now)
+        if w.fills or w.entries:
+            s.insert_fills(w.fills, w.entries, self.now)
+        if w.positions:
+            s.save_positions(list(w.positions.values()))
+        return inserted

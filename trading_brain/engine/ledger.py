@@ -36,14 +36,14 @@ ZERO = Decimal(0)
 
 def money(x: Decimal) -> Decimal:
     """``x`` quantized to the warehouse's 18 decimals."""
-    with localcontext(prec=PREC):
-        return x.quantize(QUANT)
+    with localcontext(prec=PREC) as ctx:
+        return x.quantize(QUANT, context=ctx)
 
 
 def mul(a: Decimal, b: Decimal) -> Decimal:
-    """Exact product, quantized (``money(a*b)``)."""
-    with localcontext(prec=PREC):
-        return money(a * b)
+    """Exact product, quantized (``money(a*b)``), in one 60-digit context."""
+    with localcontext(prec=PREC) as ctx:
+        return ctx.multiply(a, b).quantize(QUANT, context=ctx)
 
 
 OPEN_ORDER_STATES = ("submitting", "unresolved", "pending", "open", "partially_filled")
@@ -288,10 +288,11 @@ def valuation(cash: Decimal, positions: Iterable[PositionRecord],
 
 def make_snapshot(ts: datetime, slot: str, cash: Decimal, positions: Sequence[PositionRecord],
                   marks: Mapping[str, Decimal], fills: Sequence[Fill], peak: Decimal | None,
-                  day_start: Decimal | None) -> Snapshot:
-    """The portfolio row at ``ts``; ``daily_pnl`` = equity - day start equity (net of fees)."""
+                  day_start: Decimal | None, book: FillBook | None = None) -> Snapshot:
+    """The portfolio row at ``ts``; ``daily_pnl`` = equity - day start equity (net of fees).
+    ``book``: ``replay_fills(fills)`` when the caller has it already (the replay is O(fills))."""
     value, unreal, equity = valuation(cash, positions, marks)
-    book = replay_fills(fills)
+    book = book if book is not None else replay_fills(fills)
     peak = max(peak, equity) if peak is not None else equity
     with localcontext(prec=PREC):
         exposure = float(value / equity) if equity > 0 else 0.0
@@ -313,8 +314,9 @@ class InvariantReport:
 
 def check_invariant(starting_capital: Decimal, entries: Sequence[CashEntry], fills: Sequence[Fill],
                     positions: Sequence[PositionRecord], marks: Mapping[str, Decimal],
-                    tolerance: Decimal = CENT) -> InvariantReport:
-    """Check the ledger of one slot (module rules); ``entries`` in insertion order."""
+                    tolerance: Decimal = CENT, book: FillBook | None = None) -> InvariantReport:
+    """Check the ledger of one slot (module rules); ``entries`` in insertion order; ``book``:
+    ``replay_fills(fills)`` when the caller has it already."""
     problems: list[str] = []
     with localcontext(prec=PREC):
         running = ZERO
@@ -324,7 +326,7 @@ def check_invariant(starting_capital: Decimal, entries: Sequence[CashEntry], fil
                 problems.append(f"ledger entry {e.entry_id}: balance_after {e.balance_after} "
                                 f"!= running total {running}")
                 break
-        book = replay_fills(fills)
+        book = book if book is not None else replay_fills(fills)
         cash = running
         implied = starting_capital + book.cash_flow
         if abs(cash - implied) > tolerance:

@@ -265,3 +265,21 @@ def test_limit_orders_fill_at_the_open_when_better_else_at_the_limit(store) -> N
     g = ex.fills_since(T0)[-1]
     assert g.client_order_id == "lim2"
     assert float(g.price) == fm.buy_price(90.0, SLIP)  # gapped below the limit: the open wins
+
+
+def test_deferred_saves_write_the_book_once_when_the_block_ends_even_on_error(store) -> None:
+    clock = SimClock(T0)
+    market = ScriptedMarket(clock, flat(100, 10))
+    ex = paper(store, market, clock)
+    writes: list[str] = []
+    save = store.save_paper_book
+    store.save_paper_book = lambda a, s, n: (writes.append(s), save(a, s, n))[1]  # count only
+    with pytest.raises(RuntimeError), ex.deferred_saves():
+        ex.place_order(buy(cid="a"))
+        ex.place_order(buy(cid="b"))
+        assert writes == [] and paper(store, market, clock).book.orders == {}
+        raise RuntimeError("the tick crashed after two orders")
+    assert len(writes) == 1  # once, at the end of the block
+    assert set(paper(store, market, clock).book.orders) == {"a", "b"}  # a restart knows both
+    ex.place_order(buy(cid="c"))
+    assert len(writes) == 2  # outside a block: after every change, as before

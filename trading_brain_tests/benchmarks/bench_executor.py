@@ -6,9 +6,18 @@ The executor sensor ticks every ~15 s and must stay well under the sensor timeou
 limit: a paper tick with 50 open orders <= 1 s. Setup: a real warehouse file, the sim market with
 50 symbols, the paper venue, one slot. Measured, in the same process: an idle tick (baseline, no
 orders), the tick that writes ahead and places 50 orders, the tick that reconciles 50 open
-orders (none fillable yet), and the tick that records 50 fills and opens 50 positions. Wall time
-is reported (the tick is I/O: DuckDB statements) as the best of the repeats; the machine is
-shared, so limits carry headroom and ratios to the baseline are printed to judge scaling.
+orders (none fillable yet), the tick that records 50 fills, opens 50 positions and arms their
+stops, and two ticks holding them. Wall time is reported (the tick is I/O: DuckDB statements) as
+the best of the repeats; the machine is shared, so limits carry headroom and ratios to the
+baseline are printed to judge scaling. The market is warmed once (the first closed bars import
+numpy.ma, ~0.1-0.3 s, a one-time process cost that would otherwise land on the fill tick).
+
+"local session" is the sensor/simulation shape over a sim or replay market; "phased sessions"
+holds no connection across venue calls (a network market), so every phase opens its own
+connection (~25 ms each) and the paper venue writes its book once per venue phase.
+Measured (2 shared cores, under load), local / phased, ms, before -> after set-based writes:
+place_50 1222 -> ~190 / 3691 -> ~350, fill_50 4855 -> ~400-550 / 9474 -> ~800,
+open_50 100 -> ~80 / 187 -> ~140.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ def _setup(path, local: bool):
     market = SimMarket(SYMBOLS, seed=1, clock=clock)
     pairs = market.asset_pairs(SYMBOLS)
     store = Store.open(path)
+    market.candles(SYMBOLS[0], "1m", clock.now() - timedelta(minutes=5), clock.now())  # warm
     venue = PaperExchange(market, clock, store, pairs, starting_cash=Decimal(10**9))
     cfg = TickConfig(local_venues=local, max_orders=N)
 
@@ -96,7 +106,6 @@ def test_tick_with_50_open_orders_within_one_second(tmp_path) -> None:
         mode = "local session" if local else "phased sessions"
         print(f"\nexecutor tick, paper, {mode}: " + ", ".join(
             f"{k} {v * 1000:.0f} ms ({v / f['idle']:.1f}x idle)" for k, v in f.items()))
-        assert f["open_50"] <= 1.0
-        assert f["held_50"] <= 1.5
-        if local:
-            assert f["place_50"] <= 2.0 and f["fill_50"] <= 30.0
+        assert f["open_50"] <= 1.0 and f["held_50"] <= 1.5 and f["protect_50"] <= 1.5
+        assert f["place_50"] <= 1.0 if local else f["place_50"] <= 2.0
+        assert f["fill_50"] <= 1.5 if local else f["fill_50"] <= 3.0

@@ -9,6 +9,8 @@ Contract (mixed into ``Store``; every method is one short connection, or the ses
 - ``ensure_deposit`` writes the slot's starting capital once (entry id ``deposit:<slot>``).
 - Risk events get a deterministic id (hash of their content), so re-recording is a no-op.
 - ``paper_accounts`` holds the paper venue's book per account (JSON).
+- The executor tick itself uses the set-based methods of ``ledger_batch.LedgerBatchMixin``
+  (same rows as the per-row methods here, one statement per table and phase).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading_brain.adapters.duckdb.connection import frame, run, transaction
+from trading_brain.adapters.duckdb.ledger_batch import LedgerBatchMixin, columns
 from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
@@ -58,7 +61,7 @@ def _marks(n: int) -> str:
     return ", ".join("?" for _ in range(n))
 
 
-class LedgerTablesMixin:
+class LedgerTablesMixin(LedgerBatchMixin):
     """orders, fills, positions, cash_ledger, portfolio_snapshots, risk_*, paper_accounts."""
 
     # -- paper venue -------------------------------------------------------------------------
@@ -217,19 +220,22 @@ class LedgerTablesMixin:
 
     # -- risk --------------------------------------------------------------------------------
     def record_risk_events(self, slot: str, events: Sequence[RiskEvent]) -> int:
-        """Insert events (id = hash of slot + content); return how many were new."""
-        new = 0
-        with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
-            for e in events:
-                body = e.model_dump_json()
-                eid = hashlib.sha256(f"{slot}|{body}".encode()).hexdigest()[:32]
-                if run(con, "SELECT 1 FROM risk_events WHERE event_id = ?", [eid]):
-                    continue
+        """Insert events (id = hash of slot + content) in one statement; return how many were new."""
+        rows: dict[str, list[Any]] = {}
+        for e in events:
+            body = e.model_dump_json()
+            eid = hashlib.sha256(f"{slot}|{body}".encode()).hexdigest()[:32]
+            if eid not in rows:
                 details = {**e.details, "slot": slot}
-                run(con, "INSERT INTO risk_events VALUES (?, ?, ?, ?, ?, ?)",
-                    [eid, e.ts, e.kind, e.symbol, e.reason, json.dumps(details, default=str)])
-                new += 1
-        return new
+                rows[eid] = [eid, e.ts, e.kind, e.symbol, e.reason,
+                             json.dumps(details, default=str)]
+        if not rows:
+            return 0
+        sel, params = columns(("event_id", "ts", "kind", "symbol", "reason", "details"),
+                              ("VARCHAR", "TIMESTAMPTZ", "VARCHAR", "VARCHAR", "VARCHAR",
+                               "VARCHAR"), list(rows.values()))
+        return len(self.execute(f"INSERT INTO risk_events SELECT {sel} ON CONFLICT DO NOTHING "  # type: ignore[attr-defined]
+                                "RETURNING event_id", params))
 
     def load_risk_state(self, slot: str) -> RiskState | None:
         rows = self.execute("SELECT state FROM risk_state WHERE slot = ?", [slot])  # type: ignore[attr-defined]
