@@ -6,18 +6,21 @@ Contract:
   ``KRAKEN_API_KEY`` and ``KRAKEN_API_SECRET`` are set (``check_live_allowed``).
 - ``place_order(OrderRequest) -> OrderAck``: one ``AddOrder`` with ``cl_ord_id`` (Kraken accepts
   a 36-char UUID, 32 hex chars or ≤ 18 printable ASCII chars, else ``OrderRejected(reason=
-  "invalid_client_order_id")`` before sending), volume rounded *down* to lot precision, limit
-  price rounded to the pair's precision, ``oflags=fciq`` (fees always in the quote currency, so
-  fills match the project's cash fee model). Never retried: a timeout/5xx/``EService:*`` or an
-  unreadable answer raises ``AmbiguousOrderError`` — settle it with ``order_by_client_id``.
+  "invalid_client_order_id")`` before sending), volume rounded *down* to lot precision, prices
+  to the pair's precision on the trader's side (buy: down; sell limit, stop-loss and
+  take-profit: up, so a stop never loses more than asked), ``oflags=fciq`` (fees always in
+  the quote currency, so fills match the project's cash fee model). Never retried: a
+  timeout/5xx/``EService:*`` or an unreadable answer raises ``AmbiguousOrderError`` — settle
+  it with ``order_by_client_id``.
   Venue refusals raise ``OrderRejected`` with a reason code (``insufficient_funds``,
   ``order_minimum``, ``cost_minimum``…).
-- ``order_by_client_id(cid) -> OrderStatus | None``: OpenOrders{cl_ord_id}, then
-  ClosedOrders{cl_ord_id} (most recent wins); None = Kraken never accepted it.
+- ``order_by_client_id(cid) -> OrderStatus | None``: OpenOrders{cl_ord_id}, then (only when
+  not open) ClosedOrders{cl_ord_id} (most recent wins); None = Kraken never accepted it.
 - ``open_orders()``, ``cancel_order(client_order_id=… | venue_order_id=…) -> bool`` (False when
   the order is unknown or already closed), ``fills_since(t) -> list[Fill]`` (TradesHistory after
-  ``t``, all pages, oldest first, client ids filled in via QueryOrders), ``balances() -> Balance``
-  (common asset codes; staked/suffixed assets skipped), ``fee_tier(symbol) -> FeeTier``.
+  ``t``, all pages, oldest first, client ids filled in via QueryOrders, each txid asked once),
+  ``balances() -> Balance`` (common asset codes; staked/suffixed assets skipped),
+  ``fee_tier(symbol) -> FeeTier`` and ``fee_tiers(symbols)`` (one TradeVolume call for all).
 - Exchange-native protection: Kraken's conditional close (``close[…]``) carries one close order
   only and is rejected together with ``cl_ord_id``, so stop-loss and take-profit are two separate
   trigger sells (``stop-loss`` / ``take-profit``) with client ids derived from the entry's
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -120,6 +124,7 @@ class KrakenExecution:
         self._pairs: dict[str, AssetPair] = {}
         self._map: PairMap | None = None
         self._lock = threading.Lock()
+        self._cids: dict[str, str | None] = {}  # venue txid -> cl_ord_id (immutable)
 
     def execution_stream(self, **kw: Any) -> KrakenExecutionStream:
         """A (not yet started) WS ``executions`` stream on ``kraken.ws_auth_url`` with tokens
@@ -168,7 +173,10 @@ class KrakenExecution:
                                   "ordertype": otype, "volume": f"{vol:.{p.lot_decimals}f}",
                                   "oflags": "fciq", "cl_ord_id": cid}
         if price is not None:
-            params["price"] = f"{p.round_price(price):.{p.pair_decimals}f}"
+            px = p.round_price(price)  # down: a buy never pays more than asked
+            if side == "sell" and px < price:  # up: a sell (limit, stop or target) never
+                px += Decimal(1).scaleb(-p.pair_decimals)  # sells lower / loses more than asked
+            params["price"] = f"{px:.{p.pair_decimals}f}"
         return params
 
     def _add(self, cid: str, params: dict[str, Any]) -> OrderAck:
@@ -191,8 +199,7 @@ class KrakenExecution:
 
     def order_by_client_id(self, client_order_id: str) -> OrderStatus | None:
         """The venue's order with this client id (open first, then closed), or None."""
-        for rows in (self.private.open_orders(cl_ord_id=client_order_id),
-                     self._closed(client_order_id)):
+        for rows in self._open_then_closed(client_order_id):
             mine = [(t, r) for t, r in rows.items()
                     if isinstance(r, dict) and r.get("cl_ord_id") in (None, client_order_id)]
             if mine:
@@ -200,6 +207,10 @@ class KrakenExecution:
                 st = self._status(txid, row)
                 return st.model_copy(update={"client_order_id": client_order_id})
         return None
+
+    def _open_then_closed(self, cid: str) -> Iterator[dict[str, Any]]:
+        yield self.private.open_orders(cl_ord_id=cid)
+        yield self._closed(cid)  # asked only when the order is not open (one call less)
 
     def orders_by_client_ids(self, cids: list[str]) -> dict[str, OrderStatus | None]:
         """Several look-ups at a lower REST cost: all open orders, the latest closed page, then
@@ -264,11 +275,13 @@ class KrakenExecution:
         return sorted(fills, key=lambda f: (f.ts, f.fill_id))
 
     def _client_ids(self, txids: list[str]) -> dict[str, str | None]:
-        out: dict[str, str | None] = {}
-        for i in range(0, len(txids), 50):
-            for txid, row in self.private.query_orders(txids[i:i + 50]).items():
-                out[txid] = row.get("cl_ord_id") if isinstance(row, dict) else None
-        return out
+        """Client ids of venue orders; an order's ``cl_ord_id`` never changes, so each txid is
+        asked once per adapter (QueryOrders, 50 per call)."""
+        todo = [t for t in txids if t not in self._cids]
+        for i in range(0, len(todo), 50):
+            for txid, row in self.private.query_orders(todo[i:i + 50]).items():
+                self._cids[txid] = row.get("cl_ord_id") if isinstance(row, dict) else None
+        return {t: self._cids.get(t) for t in txids}
 
     def balances(self) -> Balance:
         assets: dict[str, Decimal] = {}
@@ -281,13 +294,23 @@ class KrakenExecution:
         return Balance(assets=assets)
 
     def fee_tier(self, symbol: str) -> FeeTier:
-        p = self.pair(symbol)
-        res = self.private.trade_volume([p.venue_name])
-        taker = self._fee(res, "fees", p.venue_name)
-        maker = self._fee(res, "fees_maker", p.venue_name) if res.get("fees_maker") else taker
+        return self.fee_tiers([symbol])[self.pair(symbol).symbol]
+
+    def fee_tiers(self, symbols: list[str]) -> dict[str, FeeTier]:
+        """The account's current fee rates for ``symbols`` (one TradeVolume call)."""
+        pairs = [self.pair(s) for s in symbols]
+        if not pairs:
+            return {}
+        res = self.private.trade_volume([p.venue_name for p in pairs])
         vol = parse._decimal(res.get("volume", "0"), "Kraken TradeVolume.volume")
-        return FeeTier(symbol=p.symbol, taker=taker, maker=maker, volume_30d=vol,
-                       volume_currency=common_asset(str(res.get("currency", "ZUSD"))))
+        out = {}
+        for p in pairs:
+            taker = self._fee(res, "fees", p.venue_name)
+            maker = self._fee(res, "fees_maker", p.venue_name) if res.get("fees_maker") else taker
+            out[p.symbol] = FeeTier(symbol=p.symbol, taker=taker, maker=maker, volume_30d=vol,
+                                    volume_currency=common_asset(str(res.get("currency",
+                                                                             "ZUSD"))))
+        return out
 
     @staticmethod
     def _fee(res: dict[str, Any], name: str, key: str) -> Decimal:

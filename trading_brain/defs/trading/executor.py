@@ -10,6 +10,7 @@ import dagster as dg
 
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine.executor import TickConfig, run_tick
+from trading_brain.engine.venue_fees import refresh_venue_fees
 from trading_brain.errors import TemporaryError
 from trading_brain.runtime import executor_slots
 
@@ -37,7 +38,15 @@ def executor_sensor(context: dg.SensorEvaluationContext,
     rt.store.lock_budget_s = LOCK_BUDGET_S
     try:
         pairs = rt.store.read_asset_pairs()
-        report = run_tick(rt.store, executor_slots(rt, pairs), rt.market, rt.clock, pairs,
+        slots = executor_slots(rt, pairs)
+        fees = refresh_venue_fees(rt.store, slots["active"].exchange, rt.market.name,
+                                  rt.settings.symbols, rt.clock.now(),
+                                  live=rt.settings.execution == "kraken")  # at start, then daily
+        if fees.error:
+            context.log.warning(f"venue fee tier not refreshed, stored fees kept: {fees.error}")
+        if fees.changed:  # this tick already trades on the account's new rates
+            pairs = rt.store.read_asset_pairs()
+        report = run_tick(rt.store, slots, rt.market, rt.clock, pairs,
                           rt.risk_limits, TickConfig(budget_s=TICK_BUDGET_S,
                                                      local_venues=rt.market_is_local))
     except TemporaryError as e:  # warehouse busy, venue briefly unavailable: next tick

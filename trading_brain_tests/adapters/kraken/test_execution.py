@@ -199,3 +199,33 @@ def test_balances_use_common_codes_and_skip_staked(fake_kraken: FakeKraken) -> N
     fake_kraken.state.private.balances["ETH2.S"] = Decimal("5")
     bal = make_exec(fake_kraken).balances()
     assert bal.assets == {"USD": Decimal("200000"), "BTC": Decimal("0.5"), "ETH": Decimal("2")}
+
+
+def test_prices_round_on_the_traders_side(fake_kraken: FakeKraken) -> None:
+    ex = make_exec(fake_kraken)
+    ex.place_order(req("buy-r", limit_price=Decimal("30000.09")))
+    ex.place_order(req("sell-r", side="sell", limit_price=Decimal("30000.01")))
+    sent = {p["cl_ord_id"]: p["price"] for _, p, _ in fake_kraken.state.calls("AddOrder")}
+    assert sent == {"buy-r": "30000.0", "sell-r": "30000.1"}  # never pay more / sell lower
+
+
+def test_lookups_and_fills_do_not_repeat_calls(fake_kraken: FakeKraken) -> None:
+    ex = make_exec(fake_kraken)
+    ex.place_order(req("open-1"))
+    before = len(fake_kraken.state.requests)
+    assert ex.order_by_client_id("open-1") is not None
+    assert [r[0] for r in fake_kraken.state.requests[before:]] == ["OpenOrders"]
+    fp.fill(fake_kraken.state, "open-1", "0.01")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    assert [f.client_order_id for f in ex.fills_since(since)] == ["open-1"]
+    assert [f.client_order_id for f in ex.fills_since(since)] == ["open-1"]
+    assert len(fake_kraken.state.calls("QueryOrders")) == 1  # a txid's client id never changes
+
+
+def test_fee_tiers_of_several_symbols_in_one_call(fake_kraken: FakeKraken) -> None:
+    fake_kraken.state.private.taker_pct = Decimal("0.24")
+    tiers = make_exec(fake_kraken).fee_tiers(["BTC/USD", "BTC/USDT"])
+    assert {s: (t.taker, t.maker) for s, t in tiers.items()} == {
+        "BTC/USD": (Decimal("0.0024"), Decimal("0.0016")),
+        "BTC/USDT": (Decimal("0.0024"), Decimal("0.0016"))}
+    assert len(fake_kraken.state.calls("TradeVolume")) == 1
