@@ -105,6 +105,7 @@ def test_kill_closes_positions_verifies_fills_and_stays_halted(traded):  # noqa:
     assert sells == 1
     [closed] = store.positions("active", status="closed")
     assert closed.position_id == pos.position_id and closed.exit_time is not None
+    assert closed.exit_reason == "kill"  # not "signal": closed by the kill switch's exit order
     state = store.load_risk_state("active")
     assert state.kill_switch.reason == "test kill" and state.halted
 
