@@ -60,6 +60,21 @@ class Runtime:
         """Live markets produce new candles with the wall clock; replayed files do not."""
         return self.settings.market != "replay"
 
+    def store_asset_pairs(self) -> dict:
+        """Fetch the configured symbols' pairs from the market and store them; return them.
+
+        The market only knows the public (tier-0) fee schedule: when orders go to Kraken, the
+        account's tier read by the executor (``engine.venue_fees``) is laid over it, so this
+        writer never flips ``fee_schedule`` back to the public rates.
+        """
+        pairs = self.market.asset_pairs(self.settings.symbols)
+        if self.settings.execution == "kraken":
+            from trading_brain.engine.venue_fees import overlay_venue_fees
+
+            pairs = overlay_venue_fees(self.store, pairs)
+        self.store.upsert_asset_pairs(self.market.name, list(pairs.values()))
+        return pairs
+
 
 def build_market(settings: Settings, home: Home, clock: Clock) -> MarketData:
     """The MarketData adapter for ``settings.market``."""

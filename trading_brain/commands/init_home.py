@@ -47,8 +47,7 @@ def initialise(
         from trading_brain.engine.bootstrap import bootstrap_history
 
         h = settings.history
-        rt.store.upsert_asset_pairs(rt.market.name,
-                                    list(rt.market.asset_pairs(settings.symbols).values()))
+        rt.store_asset_pairs()
         reports = bootstrap_history(rt.market, rt.store, settings.symbols,
                                     {"1d": h.days_1d, "1h": h.days_1h, "5m": h.days_5m},
                                     now=rt.clock.now(), progress=progress)

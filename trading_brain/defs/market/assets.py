@@ -22,8 +22,7 @@ POOL = "warehouse"
 def asset_pairs(tb: TradingBrainResource) -> dg.MaterializeResult:
     """Exchange metadata of the configured symbols: precision, minimums, fees."""
     rt = tb.runtime
-    pairs = rt.market.asset_pairs(rt.settings.symbols)
-    rt.store.upsert_asset_pairs(rt.market.name, list(pairs.values()))
+    pairs = rt.store_asset_pairs()
     return dg.MaterializeResult(metadata={
         "market": rt.market.name, "pairs": len(pairs),
         "fees_taker": ", ".join(f"{s}={p.fee_taker:.4f}" for s, p in sorted(pairs.items()))})

@@ -57,8 +57,7 @@ def bootstrap_history_op(context: dg.OpExecutionContext, config: BootstrapConfig
             step["n"] = i * 20 // total
             context.log.info(f"bootstrap {i}/{total} ({100 * i // total}%): {label}")
 
-    rt.store.upsert_asset_pairs(rt.market.name,
-                                list(rt.market.asset_pairs(rt.settings.symbols).values()))
+    rt.store_asset_pairs()
     reports = bootstrap_history(rt.market, rt.store, rt.settings.symbols, days,
                                 now=rt.clock.now(), progress=progress)
     for tf, rep in reports.items():
