@@ -12,6 +12,7 @@ from trading_brain.engine.executor_types import (
     TickContext,
 )
 from trading_brain.engine.ledger import (
+    FillBook,
     InvariantReport,
     OrderRow,
     PositionMeta,
@@ -19,6 +20,7 @@ from trading_brain.engine.ledger import (
     adverse_excursion,
     apply_fill,
     check_invariant,
+    check_totals,
     make_snapshot,
     reconcile_balances,
     replay_fills,
@@ -99,10 +101,23 @@ def on_closed(ctx: TickContext, pos: PositionRecord) -> None:
         ctx.rep.events += events
 
 
+def slot_book(store: ExecutorStore, slot: str) -> FillBook:
+    """``replay_fills`` of the slot's stored fills, reading O(open positions' fills) rows: the
+    warehouse reduces the closed position cycles (``fill_totals``); every fill is read and
+    replayed only when it finds a symbol sold short (a corrupted ledger)."""
+    totals = store.fill_totals(slot)  # type: ignore[attr-defined]
+    if totals is None:
+        return replay_fills(store.fills(slot))
+    closed, open_fills = totals
+    return replay_fills(open_fills, closed)
+
+
 def finish_slot(ctx: TickContext) -> None:
-    """Mark positions, then in ONE transaction: this phase's writes, the snapshot read back
-    from the stored fills and cash ledger, the risk state and events; then the invariant and
-    the venue balance reconcile."""
+    """Mark positions, then in ONE transaction: this phase's writes, the snapshot from the
+    warehouse's totals of the stored cash ledger and fills (``ledger_totals``, ``slot_book``:
+    the same figures as replaying them, at a cost that does not grow with the history), the
+    risk state and events; then the invariant from the same three sources (``check_totals``)
+    and the venue balance reconcile. ``slot_invariant`` (the asset check) replays everything."""
     positions = list(ctx.positions.values())
     marks = {**ctx.marks}
     missing = sorted(p.symbol for p in positions if p.symbol not in marks)
@@ -114,22 +129,20 @@ def finish_slot(ctx: TickContext) -> None:
             ctx.save_position(moved)
     with ctx.store.atomic():
         ctx.flush()
-        entries = ctx.store.cash_entries(ctx.slot)
-        fills = ctx.store.fills(ctx.slot)
-        cash = entries[-1].balance_after if entries else Decimal(0)
-        book = replay_fills(fills)  # once: the snapshots and the invariant share it
-        snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills, None, None, book)
+        ledger = ctx.store.ledger_totals(ctx.slot)  # type: ignore[attr-defined]
+        book = slot_book(ctx.store, ctx.slot)  # once: the snapshots and the invariant share it
+        cash = ledger.balance
+        snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, (), None, None, book)
         ctx.state, events = update_state_on_equity(ctx.state, snap.equity, ctx.now, ctx.limits)
         ctx.rep.events += events
-        snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, fills,
+        snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, (),
                              ctx.state.peak_equity, ctx.state.day_start_equity, book)
         ctx.store.write_snapshot(snap)
         ctx.store.save_risk_state(ctx.slot, ctx.state, ctx.now)
         if ctx.rep.events:
             ctx.store.record_risk_events(ctx.slot, ctx.rep.events)
     ctx.rep.snapshot = snap
-    ctx.rep.invariant = check_invariant(ctx.capital or Decimal(0), entries, fills, positions,
-                                        marks, book=book)
+    ctx.rep.invariant = check_totals(ctx.capital or Decimal(0), ledger, book, positions, marks)
     holdings = {(ctx.pairs[p.symbol].base if p.symbol in ctx.pairs else p.symbol.split("/")[0]):
                 p.quantity for p in positions}
     if ctx.balance is not None:

@@ -14,6 +14,10 @@ Contract (DESIGN §6, issue "The trading loop"):
   cost per symbol) and the positions table. It holds when ledger cash = cash implied by fills,
   open quantities agree, and cash + marked positions = equity = starting capital + realised +
   unrealised P&L - fees, all to the cent (realised/unrealised are gross of fees here).
+  ``check_totals`` is the same check from the sources already reduced (``LedgerTotals``, a
+  ``FillBook``): the executor tick gets them from warehouse totals (``ledger_totals`` /
+  ``fill_totals`` + ``replay_fills(open_fills, start=closed)``), equal to the full replay to
+  the last decimal, so its cost does not grow with the history; ``check_invariant`` replays all.
 - ``reconcile_balances``: the venue is the truth; mismatches of cash (to the cent) or base
   quantities (to the lot) are returned, never fixed silently.
 """
@@ -251,9 +255,12 @@ class FillBook:
     cost: dict[str, Decimal] = field(default_factory=dict)
 
 
-def replay_fills(fills: Iterable[Fill]) -> FillBook:
-    """Average-cost accounting over ``fills`` (any order of equal-time fills is fine)."""
-    book = FillBook()
+def replay_fills(fills: Iterable[Fill], start: FillBook | None = None) -> FillBook:
+    """Average-cost accounting over ``fills`` (any order of equal-time fills is fine), going on
+    from ``start`` (a copy; e.g. the totals of a slot's closed position cycles, see
+    ``LedgerBatchMixin.fill_totals``)."""
+    book = FillBook() if start is None else FillBook(start.cash_flow, start.fees, start.realized,
+                                                     dict(start.qty), dict(start.cost))
     with localcontext(prec=PREC):
         for f in sorted(fills, key=lambda f: (f.ts, f.side != "buy", f.fill_id)):
             notional, fee = mul(f.qty, f.price), money(f.fee)
@@ -312,22 +319,54 @@ class InvariantReport:
     cash: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerTotals:
+    """What the invariant reads of a slot's cash ledger (entries in insertion order, ``seq``).
+
+    ``cash``: the running total of the amounts, up to and including the first entry whose
+    ``balance_after`` is off the running total by more than the tolerance (``broken``: that
+    entry's id and ``balance_after``), else over all entries; ``balance``: ``balance_after``
+    of the newest entry (the cash a snapshot reports); 0 for an empty ledger."""
+
+    cash: Decimal = ZERO
+    balance: Decimal = ZERO
+    broken: tuple[str, Decimal] | None = None
+
+
+def ledger_totals(entries: Sequence[CashEntry], tolerance: Decimal = CENT) -> LedgerTotals:
+    """``LedgerTotals`` of ``entries`` (what the warehouse computes in ``ledger_totals``)."""
+    running = ZERO
+    with localcontext(prec=PREC):
+        for e in entries:
+            running += e.amount
+            if abs(running - e.balance_after) > tolerance:
+                return LedgerTotals(running, entries[-1].balance_after,
+                                    (e.entry_id, e.balance_after))
+    return LedgerTotals(running, entries[-1].balance_after if entries else ZERO)
+
+
 def check_invariant(starting_capital: Decimal, entries: Sequence[CashEntry], fills: Sequence[Fill],
                     positions: Sequence[PositionRecord], marks: Mapping[str, Decimal],
                     tolerance: Decimal = CENT, book: FillBook | None = None) -> InvariantReport:
     """Check the ledger of one slot (module rules); ``entries`` in insertion order; ``book``:
     ``replay_fills(fills)`` when the caller has it already."""
+    return check_totals(starting_capital, ledger_totals(entries, tolerance),
+                        book if book is not None else replay_fills(fills), positions, marks,
+                        tolerance)
+
+
+def check_totals(starting_capital: Decimal, ledger: LedgerTotals, book: FillBook,
+                 positions: Sequence[PositionRecord], marks: Mapping[str, Decimal],
+                 tolerance: Decimal = CENT) -> InvariantReport:
+    """``check_invariant`` from the three sources already reduced: the cash ledger's totals,
+    the fills' average-cost book and the positions (the same problems, the same verdict)."""
     problems: list[str] = []
     with localcontext(prec=PREC):
-        running = ZERO
-        for e in entries:
-            running += e.amount
-            if abs(running - e.balance_after) > tolerance:
-                problems.append(f"ledger entry {e.entry_id}: balance_after {e.balance_after} "
-                                f"!= running total {running}")
-                break
-        book = book if book is not None else replay_fills(fills)
-        cash = running
+        cash = ledger.cash
+        if ledger.broken is not None:
+            entry_id, balance_after = ledger.broken
+            problems.append(f"ledger entry {entry_id}: balance_after {balance_after} "
+                            f"!= running total {cash}")
         implied = starting_capital + book.cash_flow
         if abs(cash - implied) > tolerance:
             problems.append(f"ledger cash {cash} != starting capital + fill cash flow {implied}")

@@ -5,7 +5,9 @@ Each evaluation returns ``(CheckOutcome, failing_slots)``; the Dagster layer
 and, for the ERROR checks, halts the failing slots. Rules, with their boundaries:
 
 - ``portfolio_reconciled`` (ERROR): every slot's ledger invariant holds to the cent
-  (``engine.ledger.check_invariant``) and, in live mode, cash and holdings match the venue's
+  (``engine.ledger.check_invariant`` over every stored cash entry and fill: the full check,
+  while the executor tick checks the same figures from warehouse totals, ``check_totals``)
+  and, in live mode, cash and holdings match the venue's
   balances (``reconcile_balances``; the venue is the truth). Any problem fails its slot.
 - ``drawdown_within_limit`` (ERROR): per slot, ``(peak - equity) / peak < limit`` where ``peak``
   is the persisted ``RiskState.peak_equity`` (raised to the current equity if lower) and equity

@@ -109,3 +109,44 @@ def test_tick_with_50_open_orders_within_one_second(tmp_path) -> None:
         assert f["open_50"] <= 1.0 and f["held_50"] <= 1.5 and f["protect_50"] <= 1.5
         assert f["place_50"] <= 1.0 if local else f["place_50"] <= 2.0
         assert f["fill_50"] <= 1.5 if local else f["fill_50"] <= 3.0
+
+
+def _held_tick_after(tmp_path, n_fills: int) -> float:
+    """Best of 5 ticks holding one position after ``n_fills`` historical fills of the slot
+    (closed positions, stored as the executor books them): marks, snapshot, invariant."""
+    from trading_brain_tests.engine.test_executor import World
+    from trading_brain_tests.engine.test_executor_totals import history
+
+    w = World(tmp_path / f"h{n_fills}.duckdb")
+    history(w.store, "active", n_fills, T0 - timedelta(days=30), pnl=False)
+    w.intent("BTC/USD", "enter", "0.01")
+    w.tick()
+    w.run(3)  # the paper venue fills at the next closed bar
+    assert len(w.store.positions("active")) == 1
+    best = float("inf")
+    for _ in range(5):
+        w.clock.advance(timedelta(seconds=15))
+        t = time.perf_counter()
+        rep = w.tick()
+        best = min(best, time.perf_counter() - t)
+        assert rep.invariant_ok and rep.count("fills") == 0
+    return best
+
+
+def test_tick_cost_does_not_grow_with_the_fill_history(tmp_path, monkeypatch) -> None:
+    """A held tick after 2,000 (and 20,000) historical fills vs after 20: the snapshot and the
+    invariant come from warehouse totals, so the ratio stays near 1. "old path" reads every
+    cash entry and fill and replays them in Python (the tick before warehouse totals)."""
+    from trading_brain_tests.engine.test_executor_totals import _old_path
+
+    _held_tick_after(tmp_path / "warm", 20)  # one-time process costs (imports, first queries)
+    new = {n: _held_tick_after(tmp_path, n) for n in (20, 2000, 20000)}
+    with monkeypatch.context() as m:
+        _old_path(m)
+        old = {n: _held_tick_after(tmp_path / "old", n) for n in (20, 2000)}
+    print("\nheld tick after N historical fills, ms: " + ", ".join(
+        f"N={n} {v * 1000:.0f}" for n, v in new.items())
+          + f"; 2000/20 = {new[2000] / new[20]:.2f}, 20000/20 = {new[20000] / new[20]:.2f}"
+          + "; old path: " + ", ".join(f"N={n} {v * 1000:.0f}" for n, v in old.items())
+          + f", 2000/20 = {old[2000] / old[20]:.2f}")
+    assert new[2000] <= 1.5 * new[20] + 0.01

@@ -27,8 +27,12 @@ from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
 from trading_brain.engine.ledger import (
+    CENT,
     OPEN_ORDER_STATES,
+    ZERO,
     CashEntry,
+    FillBook,
+    LedgerTotals,
     OrderRow,
     PositionRecord,
 )
@@ -141,6 +145,72 @@ class LedgerBatchMixin:
                             f"WHERE intent_id IN ({marks(len(ids))})", list(ids))
         out = [OrderIntent.model_validate(dict(zip(_INTENT_COLS, r, strict=True))) for r in rows]
         return {i.intent_id: i for i in out}
+
+    def ledger_totals(self, slot: str, tolerance: Decimal = CENT) -> LedgerTotals:
+        """``engine.ledger.ledger_totals`` of the slot's cash ledger, computed in the warehouse
+        (one statement, one row back: the per-tick cost does not grow with the ledger)."""
+        (total, balance, broken), = self.execute("""WITH l AS (
+                SELECT seq, entry_id, balance_after,
+                       sum(amount) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS running
+                FROM cash_ledger WHERE slot = ?)
+            SELECT arg_max(running, seq), arg_max(balance_after, seq),
+                   arg_min({'id': entry_id, 'balance': balance_after, 'running': running}, seq)
+                       FILTER (WHERE abs(running - balance_after) > ?::DECIMAL(38, 18))
+            FROM l""", [slot, format(tolerance, "f")])  # type: ignore[attr-defined]
+        if broken is not None:
+            return LedgerTotals(broken["running"], balance, (broken["id"], broken["balance"]))
+        return LedgerTotals(total if total is not None else ZERO,
+                            balance if balance is not None else ZERO)
+
+    def fill_totals(self, slot: str) -> tuple[FillBook, list[Fill]] | None:
+        """The slot's fills reduced in the warehouse for the snapshot and the invariant.
+
+        Per symbol, in replay order (time, buys first, fill id), a running quantity splits the
+        fills into closed cycles (up to the last point the quantity is back to zero) and the
+        open cycle after it. Returns ``(closed, open_fills)``: ``closed`` is the ``FillBook``
+        of every closed cycle (cash flow, fees, and realised = sells - buys, which is what the
+        average-cost replay realises over a cycle that ends flat), each notional being
+        ``mul(qty, price)`` computed exactly in 128-bit integers (half-even at 18 decimals);
+        ``open_fills`` are the open cycles' fills, so ``replay_fills(open_fills, closed)``
+        equals ``replay_fills(self.fills(slot))`` at O(open positions' fills) rows read.
+        None when some symbol's running quantity goes negative (fills that sell more than was
+        bought: only a corrupted ledger): the caller must replay every fill.
+        """
+        e = "1000000000000000000"  # 10**18: a DECIMAL(38, 18) as integer units
+        cols = ", ".join(FILL_COLS)
+        rows = self.execute(f"""WITH f AS (  -- x = xi + xf / 10**18, 0 <= xf < 10**18
+                SELECT {', '.join('f.' + c for c in FILL_COLS)},
+                       floor(f.qty)::HUGEINT AS qi, ((f.qty - floor(f.qty)) * {e})::HUGEINT AS qf,
+                       floor(f.price)::HUGEINT AS pi,
+                       ((f.price - floor(f.price)) * {e})::HUGEINT AS pf
+                FROM fills f JOIN orders o USING (client_order_id) WHERE o.slot = ?),
+            u AS (SELECT *, qi * pi * {e} + qi * pf + qf * pi + (qf * pf) // {e} AS lo,
+                         (qf * pf) % {e} AS rest FROM f),
+            n AS (SELECT *, (lo + CASE WHEN rest > {e} // 2 THEN 1
+                                       WHEN rest = {e} // 2 THEN abs(lo % 2) ELSE 0 END
+                            )::DECIMAL(38, 0) * 0.000000000000000001 AS notional,
+                         sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) OVER w AS held,
+                         row_number() OVER w AS k
+                  FROM u WINDOW w AS (PARTITION BY symbol ORDER BY ts, side <> 'buy', fill_id
+                                      ROWS UNBOUNDED PRECEDING)),
+            c AS (SELECT *, coalesce(max(k) FILTER (WHERE held <= 0) OVER s, 0) AS closed_k,
+                         min(held) OVER s AS low FROM n WINDOW s AS (PARTITION BY symbol))
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   sum(CASE WHEN side = 'buy' THEN -notional ELSE notional END - fee)
+                       FILTER (WHERE k <= closed_k),
+                   sum(fee) FILTER (WHERE k <= closed_k),
+                   sum(CASE WHEN side = 'buy' THEN -notional ELSE notional END)
+                       FILTER (WHERE k <= closed_k),
+                   coalesce(bool_or(low < 0), false)
+            FROM c
+            UNION ALL
+            SELECT {cols}, NULL, NULL, NULL, NULL FROM c WHERE k > closed_k""", [slot])  # type: ignore[attr-defined]
+        total = next(r for r in rows if r[0] is None)
+        if total[13]:
+            return None
+        closed = FillBook(*(v if v is not None else ZERO for v in total[10:13]))
+        return closed, [Fill(**dict(zip(FILL_COLS, r[:10], strict=True)))
+                        for r in rows if r[0] is not None]
 
     # -- writes -----------------------------------------------------------------------------
     def write_orders(self, new: Sequence[OrderRow], changed: Sequence[OrderRow]) -> set[str]:
