@@ -110,7 +110,9 @@ def executor_slots(rt: Runtime, pairs: dict) -> dict:
 
     The active slot trades on the venue ``settings.execution`` names (Kraken only with
     ``allow_live_orders`` and both keys — anything less raises OperationalError); shadow slots
-    always trade on paper.
+    always trade on paper. In live mode the active slot's capital is the venue's: its first
+    tick deposits the venue's USD balance and takes the coins held then as the baseline
+    (``SlotSetup.venue_capital``); ``starting_cash`` funds the paper slots only.
     """
     from decimal import Decimal
 
@@ -122,7 +124,8 @@ def executor_slots(rt: Runtime, pairs: dict) -> dict:
             "SELECT DISTINCT slot FROM positions WHERE status = 'open' UNION "
             "SELECT DISTINCT slot FROM orders WHERE state NOT IN "
             "('filled', 'canceled', 'rejected', 'expired')")}
-    slots = {"active": SlotSetup(build_exchange(rt, "active", pairs), capital)}
+    slots = {"active": SlotSetup(build_exchange(rt, "active", pairs), capital,
+                                 venue_capital=rt.settings.execution == "kraken")}
     for slot in sorted(busy - {"active"}):
         slots[slot] = SlotSetup(build_exchange(rt, slot, pairs), capital)
     return slots

@@ -15,9 +15,9 @@
   while cancelling is reported, not fatal. Not flat afterwards: exit code 1, the kill
   switch stays on — run it again. Protective stop orders are left to the executor, which
   cancels them once their position is closed.
-  (5) a position this run saw closed by the sell fill of a kill exit order (of this run or an
-  earlier one) is recorded with ``exit_reason = "kill"`` (the executor labels every exit-intent
-  sell ``"signal"``); one closed by a stop/take-profit order keeps its reason.
+  A position closed by the sell of a kill exit intent gets ``exit_reason = "kill"`` from the
+  executor itself (the order's purpose is ``kill``); one closed by a stop/take-profit order
+  keeps its reason.
 """
 
 from __future__ import annotations
@@ -196,7 +196,6 @@ def kill_all(rt: Any, slots: list[str], reason: str, attempts: int = 40, wait_s:
         still = {p.position_id for p in after[s]}
         report[s]["closed"] = [p.position_id for p in before[s] if p.position_id not in still]
         report[s]["open_positions"] = len(after[s])
-        _label_kill_closes(rt.store, s, set(report[s]["closed"]))
     return {"slots": report, "ticks": ticks, "flat": not any(after.values()),
             "reason": reason}
 
@@ -240,26 +239,3 @@ def _exit_intents(rt: Any, slot: str, positions: list) -> list[str]:
                 details={"kill": True, "slot": slot})
     store.record_scan(scan, [], intents)
     return [i.intent_id for i in intents]
-
-
-def _label_kill_closes(store: Any, slot: str, closed: set[str]) -> list[str]:
-    """Set ``exit_reason = "kill"`` on the positions of ``closed`` whose closing sell fill
-    (the one at the position's ``exit_time``) came from an order of a kill exit intent;
-    returns their ids. Positions closed otherwise (stop loss, take profit) are left alone."""
-    from dataclasses import replace
-
-    if not closed:
-        return []
-    with store.session():
-        kill_ids = [i.intent_id for i in store.intents(slot=slot) if i.strategy_id == "kill"]
-        cids = {o.client_order_id for o in store.orders(slot, intent_ids=kill_ids)} if kill_ids \
-            else set()
-        sells = {(f.symbol, f.ts) for f in store.fills(slot)
-                 if f.side == "sell" and f.client_order_id in cids}
-        labelled = []
-        for p in store.positions(slot, status="closed"):
-            if p.position_id in closed and p.exit_reason in (None, "signal") \
-                    and (p.symbol, p.exit_time) in sells:
-                store.save_position(replace(p, exit_reason="kill"))
-                labelled.append(p.position_id)
-    return labelled

@@ -4,7 +4,9 @@ Contract (DESIGN §6.2; the ``executor_sensor`` calls ``run_tick`` and turns the
 events). Pure over ports: the warehouse (``ExecutorStore``), one ``Exchange`` per slot (active
 and shadow slots each have their own cash pool and risk state), a ``MarketData`` for marks and
 a ``Clock``. Per slot, in order:
-1. deposit the starting capital once; load the risk state;
+1. deposit the starting capital once; load the risk state. Live mode
+   (``SlotSetup.venue_capital``): the first tick deposits the venue's USD balance instead and
+   records the coins held then as a baseline (engine/executor_live.py);
 2. reconcile orders: every open order row is looked up by client order id (the venue is the
    truth) and updated; ``submitting``/``unresolved`` rows the venue does not know become
    ``unresolved`` and, after ``unresolved_grace``, ``rejected`` (``not_at_venue``) — never resent;
@@ -14,15 +16,23 @@ a ``Clock``. Per slot, in order:
    position feeds ``update_state_on_close``;
 4. protect: a filled entry with stop-loss/take-profit fractions gets levels fixed from its
    average fill price (``fills.stop_levels``), protective order rows and
-   ``reconcile_protective`` on the venue; closed positions get their protective orders canceled;
+   ``reconcile_protective`` on the venue (each leg row then holds the venue's order id and
+   trigger price as sent, when the venue's answer carries them; later lookups keep both in
+   step); closed positions get their protective orders canceled;
 5. intents (``store.intents("pending", slot)``, at most ``max_orders``): entries are refused
-   while halted or already holding the symbol, exits always pass (and sell the whole position);
-   write-ahead ``submitting`` row, intent ``submitted``, then ``place_order``. ``OrderRejected`` ->
+   while halted or already holding the symbol, exits always pass (and sell the whole position;
+   purpose ``kill`` when the intent is ``trading-brain kill``'s, else ``exit``; the position's
+   ``exit_reason`` follows). On a real venue an exit of a position with open protective orders
+   first cancels them and confirms the cancels, and is sent only if none filled
+   (``executor_live.clear_for_exits``); write-ahead ``submitting`` row, intent ``submitted``, then ``place_order``. ``OrderRejected`` ->
    order and intent rejected with the reason; ``AmbiguousOrderError``/``TemporaryError`` ->
    ``unresolved`` (settled by step 2 on a later tick). Other exceptions propagate (a crash):
    the next tick finds the order by its client id, so an intent is never sent twice;
 6. mark positions (ticker last), update max adverse excursion, ``update_state_on_equity``,
-   snapshot, risk events, the invariant and the balance reconcile against the venue.
+   snapshot, risk events, the invariant and the balance reconcile against the venue (minus the
+   live baseline). When the tick sent, armed or cancelled anything, the fills are fetched
+   again right before the balances are read, so an order that filled at once is in both and
+   no false mismatch is flagged.
 Given the same clock readings and market, a tick is deterministic.
 
 I/O shape (a connection costs ~25 ms, a statement ~0.3-3 ms): each slot runs three warehouse
@@ -62,7 +72,16 @@ from trading_brain.engine.executor_books import (
     marks_for,
     record_fills,
 )
+from trading_brain.engine.executor_live import (
+    baseline_of,
+    clear_for_exits,
+    guards_exits,
+    open_live_book,
+    without_baseline,
+)
 from trading_brain.engine.executor_types import (
+    EXITS,
+    ORDER_PURPOSES,
     PROTECTIVE,
     ExecutorStore,
     Protective,
@@ -93,9 +112,12 @@ def run_tick(store: ExecutorStore, slots: Mapping[str, SlotSetup], market: Marke
             ctx = TickContext(store, market, pairs, limits, config, now, slot, setup.exchange,
                               SlotReport(slot), started)
             with store.session():
-                _load(ctx, setup.starting_capital)
+                _load(ctx, setup)
             with _venue_batch(ctx.ex):
                 _ask_venue(ctx)
+            if ctx.capital is None and ctx.opening is None:  # live: no opening balances yet
+                report.slots[slot] = ctx.rep
+                continue
             with store.session():
                 _apply_answers(ctx)
                 _plan(ctx)
@@ -116,10 +138,12 @@ def _venue_batch(ex: object) -> AbstractContextManager[object]:
     return defer() if callable(defer) else nullcontext()
 
 
-def _load(ctx: TickContext, capital: Decimal) -> None:
-    s = ctx.store
+def _load(ctx: TickContext, setup: SlotSetup) -> None:
+    s, capital = ctx.store, setup.starting_capital
     ctx.capital, state, last_fill, ctx.cash = s.executor_header(ctx.slot)
-    if ctx.capital is None:
+    if setup.venue_capital:  # live: deposit from the venue's balances (phase 2 reads them)
+        ctx.baseline = baseline_of(s, ctx.slot)
+    elif ctx.capital is None:
         s.ensure_deposit(ctx.slot, capital, ctx.now)
         ctx.capital, state, last_fill, ctx.cash = s.executor_header(ctx.slot)
         ctx.capital = capital
@@ -139,6 +163,12 @@ def _load(ctx: TickContext, capital: Decimal) -> None:
 
 # ---- phase 2: ask the venue (it is the truth) ------------------------------------------------
 def _ask_venue(ctx: TickContext) -> None:
+    if ctx.capital is None:  # live slot's first tick: its opening balances are the deposit
+        try:
+            ctx.opening = ctx.ex.balances()
+        except TemporaryError as e:
+            ctx.rep.errors.append(f"opening balances: {e}")
+            return
     for row in ctx.open_orders:
         if row.purpose in PROTECTIVE and row.state == "submitting":
             continue  # placed through reconcile_protective, not place_order
@@ -159,8 +189,10 @@ def _fetch_fills(ctx: TickContext) -> list[Fill]:
 
 # ---- phase 3: apply answers, plan protection and orders (warehouse) --------------------------
 def _apply_answers(ctx: TickContext) -> None:
-    settled = [o.intent_id for o in ctx.open_orders if o.intent_id and o.purpose in (
-        "entry", "exit") and o.client_order_id in ctx.statuses and (
+    if ctx.opening is not None:
+        open_live_book(ctx, ctx.opening)
+    settled = [o.intent_id for o in ctx.open_orders if o.intent_id and o.purpose in
+               ORDER_PURPOSES and o.client_order_id in ctx.statuses and (
         ctx.statuses[o.client_order_id] is None or ctx.statuses[o.client_order_id].is_terminal)]
     ctx.load_intents([i.intent_id for i in ctx.intents] + settled)  # fresh statuses: one query
     for row in ctx.open_orders:
@@ -187,12 +219,15 @@ def _unknown_at_venue(ctx: TickContext, row: OrderRow) -> None:
 
 
 def _apply_status(ctx: TickContext, row: OrderRow, st: OrderStatus) -> None:
-    if (st.state, st.filled_qty, st.fee) != (row.state, row.filled_qty, row.fee):
+    """Take the venue's view of an order (state, fill, fee, venue id, trigger price as held)."""
+    stop = st.stop_price if st.stop_price is not None else row.stop_price
+    if (st.state, st.filled_qty, st.fee, st.venue_order_id, stop) != (
+            row.state, row.filled_qty, row.fee, row.venue_order_id, row.stop_price):
         ctx.update_order(row.client_order_id, state=st.state, venue_order_id=st.venue_order_id,
                          filled_qty=st.filled_qty, avg_price=st.avg_price, fee=st.fee,
-                         reason=st.reason)
+                         reason=st.reason, stop_price=stop)
         ctx.rep.orders_updated.append(row.client_order_id)
-    if st.is_terminal and row.purpose in ("entry", "exit"):
+    if st.is_terminal and row.purpose in ORDER_PURPOSES:
         final = ("done" if st.filled_qty > 0 else
                  "cancelled" if st.state == "canceled" else "rejected")
         _finish_intent(ctx, row.intent_id, final, st.reason or st.state)
@@ -218,8 +253,12 @@ def _plan(ctx: TickContext) -> None:
         if o.purpose in PROTECTIVE and o.state != "submitting" and o.intent_id not in held:
             ctx.to_cancel.append(o.client_order_id)
     rows = [o for o in ctx.rows.values() if o.slot == ctx.slot and o.intent_id in held]
+    exiting = {i.symbol for i in ctx.intents if guards_exits(ctx) and i.action == "exit"
+               and ctx.status_of(i.intent_id) == "pending"}
     needs = []
     for pos in ctx.positions.values():
+        if pos.symbol in exiting:  # never arm legs that would hold the coins an exit sells
+            continue
         entry = ctx.rows.get(derive_client_order_id(pos.position_id))
         legs = [o for o in rows if o.intent_id == pos.position_id and o.purpose in PROTECTIVE]
         if entry is None or entry.is_open or (legs and all(o.state != "submitting" for o in legs)):
@@ -271,7 +310,10 @@ def _protective_request(ctx: TickContext, pos: PositionRecord, legs: list[OrderR
 
 
 def _write_ahead(ctx: TickContext, rows: list[OrderRow]) -> None:
-    selling = {o.symbol for o in rows if o.purpose == "exit" and o.is_open}
+    """Write-ahead rows of this tick's intents. An exit of a position with open protective
+    orders is ``guarded`` instead: its intent stays pending and ``_act`` cancels the legs,
+    confirms the cancels and only then writes the exit ahead and sends it."""
+    selling = {o.symbol for o in rows if o.purpose in EXITS and o.is_open}
     buying = {o.symbol for o in rows if o.purpose == "entry" and o.is_open}
     ordered = {o.intent_id for o in rows}
     for intent in ctx.intents:
@@ -289,15 +331,24 @@ def _write_ahead(ctx: TickContext, rows: list[OrderRow]) -> None:
         else:
             refusal = ("no_position" if pos is None else
                        "duplicate_pending" if intent.symbol in selling else None)
-            qty, side, purpose = (pos.quantity if pos else intent.quantity), "sell", "exit"
+            qty, side = (pos.quantity if pos else intent.quantity), "sell"
+            purpose = "kill" if intent.strategy_id == "kill" else "exit"
         if refusal:
             _refuse(ctx, intent, refusal, "cancelled" if refusal == "halted" else "rejected")
             continue
         cid = derive_client_order_id(intent.intent_id)
         row = ctx.rows.get(cid)  # every order of a pending intent was loaded
-        ctx.insert_order(OrderRow(
-            cid, intent.intent_id, ctx.slot, ctx.ex.name, intent.symbol, side, "market", purpose,
-            qty, "submitting", ctx.now, ctx.now, limit_price=intent.limit_price))
+        new = OrderRow(cid, intent.intent_id, ctx.slot, ctx.ex.name, intent.symbol, side,
+                       "market", purpose, qty, "submitting", ctx.now, ctx.now,
+                       limit_price=intent.limit_price)
+        legs = [o.client_order_id for o in rows if pos is not None and side == "sell"
+                and o.intent_id == pos.position_id and o.purpose in PROTECTIVE
+                and guards_exits(ctx)]
+        if legs and row is None:
+            ctx.guarded.append((intent, new, legs))
+            selling.add(intent.symbol)
+            continue
+        ctx.insert_order(new)
         ctx.set_status(intent.intent_id, "submitted")
         if row is not None:  # written by an earlier tick and already closed: take its outcome
             if not row.is_open:
@@ -321,10 +372,12 @@ def _act(ctx: TickContext) -> None:
         if not isinstance(ctx.ex, Protective):
             break
         try:
-            ctx.ex.reconcile_protective(req)
-            ctx.answers.append((None, req.client_order_id, "protected"))
+            done = ctx.ex.reconcile_protective(req)
+            ctx.answers.append((None, req.client_order_id, ("protected", done)))
         except (TemporaryError, AmbiguousOrderError, OrderRejected) as e:
             ctx.rep.errors.append(f"protect {req.client_order_id}: {e}")
+    if ctx.guarded:
+        clear_for_exits(ctx)
     for intent, req in ctx.to_place:
         if time.monotonic() - ctx.started > ctx.config.budget_s:
             ctx.answers.append((intent, req.client_order_id, AmbiguousOrderError("not sent")))
@@ -333,10 +386,13 @@ def _act(ctx: TickContext) -> None:
             ctx.answers.append((intent, req.client_order_id, ctx.ex.place_order(req)))
         except (OrderRejected, AmbiguousOrderError, TemporaryError) as e:
             ctx.answers.append((intent, req.client_order_id, e))
-    if ctx.to_protect:  # arming may fire a stop on bars that closed already
+    if ctx.to_cancel or ctx.to_protect or ctx.to_place or ctx.guarded:
+        # what was sent may have filled at once (a market order; a stop armed on bars that
+        # closed already): fetch the fills again so the ledger and the balances read next
+        # describe the same moment (the balance reconcile flags no false mismatch)
         ctx.venue_fills = _fetch_fills(ctx)
     ctx.marks = marks_for(ctx, sorted(ctx.positions))
-    ctx.balance = ctx.ex.balances()
+    ctx.balance = without_baseline(ctx.ex.balances(), ctx.baseline)
 
 
 # ---- phase 5: record answers, fills, marks, snapshot, invariant (warehouse) ------------------
@@ -345,6 +401,14 @@ def _record_answers(ctx: TickContext) -> None:
     for o in ctx.open_rows() if ctx.to_protect else []:
         if o.purpose in PROTECTIVE and o.state == "submitting":
             legs.setdefault(derive_client_order_id(o.intent_id or ""), []).append(o)
+    for cid, st in ctx.confirmed.items():  # protective legs cancelled before an exit
+        row = ctx.rows[cid]
+        if st is None:
+            ctx.update_order(cid, state="canceled", reason="canceled_for_exit (not at venue)")
+        else:
+            _apply_status(ctx, row, st)
+            if st.state == "canceled" and st.filled_qty == 0:
+                ctx.update_order(cid, reason="canceled_for_exit")
     for intent, cid, ans in ctx.answers:
         if intent is None:
             _record_protective(ctx, cid, ans, legs)
@@ -363,9 +427,20 @@ def _record_answers(ctx: TickContext) -> None:
 
 def _record_protective(ctx: TickContext, cid: str, ans: object,
                        legs: dict[str, list[OrderRow]]) -> None:
-    if ans == "protected":
+    """Legs armed for entry ``cid``: the venue's status of each when its answer carries one
+    (Kraken's ``Protection``: venue order id, trigger price as sent), else ``open``; or a
+    protective order of a closed position cancelled."""
+    if isinstance(ans, tuple) and ans[0] == "protected":
         for o in legs.get(cid, []):
-            ctx.update_order(o.client_order_id, state="open")
+            st = getattr(ans[1], o.purpose, None)
+            if isinstance(st, OrderStatus):
+                ctx.update_order(o.client_order_id, state=st.state,
+                                 venue_order_id=st.venue_order_id, filled_qty=st.filled_qty,
+                                 avg_price=st.avg_price, fee=st.fee, stop_price=(
+                                     st.stop_price if st.stop_price is not None
+                                     else o.stop_price))
+            else:
+                ctx.update_order(o.client_order_id, state="open")
     else:
         ctx.update_order(cid, state="canceled", reason=f"position_closed ({ans})")
 

@@ -51,6 +51,8 @@ class ExecutorStore(Protocol):
     def positions(self, slot: str, status: str | None = "open") -> list[PositionRecord]: ...
     def known_fill_ids(self, fill_ids: Sequence[str]) -> set[str]: ...
     def ensure_deposit(self, slot: str, amount: Decimal, ts: datetime) -> bool: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
     def write_orders(self, new: Sequence[OrderRow], changed: Sequence[OrderRow]) -> set[str]: ...
     def set_intent_statuses(self, statuses: Sequence[tuple[str, str]], now: datetime) -> None: ...
     def insert_fills(self, fills: Sequence[Fill], entries: Sequence[CashEntry],
@@ -73,10 +75,16 @@ class Protective(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SlotSetup:
-    """One slot: its venue and the capital its cash pool started with."""
+    """One slot: its venue and the capital its cash pool started with.
+
+    ``venue_capital`` (live mode, the active slot on Kraken): the venue's balances are the truth,
+    so ``starting_capital`` is ignored and the first tick deposits the venue's quote balance and
+    records the coins held then as the baseline (``VENUE_BASELINE_KEY``; see engine/executor.py).
+    """
 
     exchange: Exchange
     starting_capital: Decimal
+    venue_capital: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +138,13 @@ class TickReport:
 REASON_OF = {"entry": "signal", "exit": "signal", "stop_loss": "stop_loss",
              "take_profit": "take_profit", "kill": "kill"}
 PROTECTIVE = ("stop_loss", "take_profit")
+EXITS = ("exit", "kill")  # sells of an exit intent ("kill": one written by `trading-brain kill`)
+ORDER_PURPOSES = ("entry", *EXITS)  # orders of an intent (settle the intent when terminal)
+# Venues whose protective orders are modelled, not held at the venue: the paper venue lets a
+# pending exit sell wait for the stop bar so a stop on it comes first (the backtest's rule,
+# DESIGN §6), so its exits are not guarded (``executor._guards_exits``).
+MODELLED_STOPS = ("paper",)
+VENUE_BASELINE_KEY = "venue.baseline"  # system_meta: {slot: {ts, deposit, assets}} (JSON)
 
 
 # intent status moves forward only (domain.intents): what ``set_status`` allows
@@ -180,6 +195,10 @@ class TickContext:
     to_protect: list[OrderRequest] = field(default_factory=list)
     to_cancel: list[str] = field(default_factory=list)
     to_place: list[tuple[OrderIntent, OrderRequest]] = field(default_factory=list)
+    guarded: list[tuple[OrderIntent, OrderRow, list[str]]] = field(default_factory=list)
+    confirmed: dict[str, OrderStatus | None] = field(default_factory=dict)
+    opening: Balance | None = None  # live slot's first tick: the venue's balances (deposit)
+    baseline: dict[str, Decimal] = field(default_factory=dict)  # coins held before the bot
     answers: list[tuple[OrderIntent, str, object]] = field(default_factory=list)
     marks: dict[str, Decimal] = field(default_factory=dict)
     balance: Balance | None = None

@@ -71,16 +71,16 @@ def test_market_entry_is_sent_once_and_its_fill_confirmed_from_the_venue(tmp_pat
     assert len(w.adds(cid)) == 1 and len(w.store.fills("active")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/executor.py _act reads ctx.ex.balances() AFTER place_order, but the fills were "
-    "fetched in phase 2 (before placing): a market order that fills at once is in the venue "
-    "balance and not yet in the ledger, so the placing tick flags USD and BTC mismatches "
-    "(report.ok False) although nothing is wrong"))
 def test_the_placing_tick_does_not_flag_a_false_balance_mismatch(tmp_path, fk) -> None:
+    """A market order that fills at once is in the venue's balances right after placing: the
+    tick fetches the fills again after acting, so its ledger and the balances it reads agree."""
     w = LiveWorld(tmp_path / "w.duckdb", fk)
-    w.intent("enter", "0.01")
-    rep = w.tick().slots["active"]
-    assert rep.mismatches == []
+    iid = w.intent("enter", "0.01")
+    rep = w.tick()
+    r = rep.slots["active"]
+    assert r.orders_placed == [derive_client_order_id(iid)] and len(r.fills) == 1
+    assert [p.quantity for p in w.store.positions("active")] == [Decimal("0.01")]
+    _assert_books_match_venue(w, rep)
 
 
 def test_partial_fill_then_the_rest(tmp_path, fk) -> None:
@@ -199,6 +199,10 @@ def test_protective_orders_after_the_fill_and_sibling_cancelled(tmp_path, fk, pr
     assert (tp_sent["ordertype"], tp_sent["price"]) == ("take-profit", "31209.2")
     rows = {p: w.store.order(c) for p, c in legs.items()}
     assert {p: r.state for p, r in rows.items()} == {"stop_loss": "open", "take_profit": "open"}
+    assert {p: r.venue_order_id for p, r in rows.items()} == {  # stored while open
+        p: w.venue_orders(c)[0].txid for p, c in legs.items()}
+    assert {p: r.stop_price for p, r in rows.items()} == {  # the trigger prices as sent
+        "stop_loss": Decimal("29694.1"), "take_profit": Decimal("31209.2")}
     (pos,) = w.store.positions("active")
     assert pos.stop_loss_price is not None and pos.take_profit_price is not None
     w.tick()
@@ -275,19 +279,34 @@ def test_exit_sells_the_position_and_cancels_both_protective_orders(tmp_path, fk
     _assert_books_match_venue(w, rep)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "if Kraken reserves the base for untriggered stop-loss/take-profit sells (assumption [U] in "
-    "adapters/kraken/execution.py; the fake's holds_triggers=True), the second leg is refused "
-    "(EOrder:Insufficient funds, retried every tick) and an exit sell is rejected while a leg "
-    "is open: engine/executor.py must cancel a position's protective orders before sending its "
-    "exit (and the adapter then needs a one-leg or software take-profit)"))
-def test_exit_passes_when_the_venue_reserves_base_for_trigger_orders(tmp_path, fk) -> None:
-    fk.state.private.holds_triggers = True
+@pytest.mark.parametrize("holds", [True, False])
+def test_exit_passes_when_the_venue_reserves_base_for_trigger_orders(tmp_path, fk,
+                                                                     holds: bool) -> None:
+    """Both venue models: the position's protective orders are cancelled (and the cancels
+    confirmed) before the exit sell is sent, so a venue that holds the coins for untriggered
+    triggers does not refuse it for insufficient funds."""
+    fk.state.private.holds_triggers = holds
     w = LiveWorld(tmp_path / "w.duckdb", fk)
-    w.intent("enter", "0.01", sl=0.02, tp=0.03)
+    iid = w.intent("enter", "0.01", sl=0.02, tp=0.03)
+    legs = [derive_client_order_id(derive_client_order_id(iid), s) for s in ("sl", "tp")]
     w.tick()
     w.tick()
     xid = w.intent("exit", "0.01")
-    w.tick()
-    w.tick()
-    assert w.status(xid) == "done" and w.store.positions("active") == []
+    xcid = derive_client_order_id(xid)
+    rep = w.tick()
+    assert rep.slots["active"].orders_placed == [xcid]
+    with fk.state.lock:
+        calls = [(e, p.get("cl_ord_id")) for e, p, _ in fk.state.requests]
+    cancels = [i for i, (e, c) in enumerate(calls) if e == "CancelOrder" and c in legs]
+    (add,) = [i for i, (e, c) in enumerate(calls) if e == "AddOrder" and c == xcid]
+    assert cancels and max(cancels) < add  # every leg cancelled before the exit went out
+    assert w.status(xid) == "submitted" and w.store.positions("active") == []
+    _assert_books_match_venue(w, rep)  # the exit's fill is booked on the tick that sent it
+    rep = w.tick()
+    assert w.status(xid) == "done" and w.store.order(xcid).state == "filled"
+    (closed,) = w.store.positions("active", status="closed")
+    assert closed.exit_reason == "signal" and closed.sold_qty == Decimal("0.01")
+    assert {w.store.order(c).state for c in legs} == {"canceled"}
+    assert all(o.status != "open" for c in legs for o in w.venue_orders(c))
+    assert len(w.adds(xcid)) == 1
+    _assert_books_match_venue(w, rep)

@@ -264,7 +264,7 @@ class LedgerTablesMixin(LedgerBatchMixin):
                 coalesce(o.quantity - o.filled_qty, i.quantity),
                 coalesce(i.limit_price, i.reference_price)
             FROM order_intents i LEFT JOIN orders o ON o.intent_id = i.intent_id
-                 AND o.purpose IN ('entry', 'exit')
+                 AND o.purpose IN ('entry', 'exit', 'kill')
             WHERE i.slot = ? AND (i.status = 'pending' OR (i.status = 'submitted' AND
                   o.state IN ('submitting', 'unresolved', 'pending', 'open', 'partially_filled')))
             ORDER BY i.intent_id""", [slot])  # type: ignore[attr-defined]
