@@ -67,8 +67,16 @@ def _marks(rt: Runtime, symbols: set[str]) -> dict[str, Decimal]:
 
 
 def _venue_mismatches(rt: Runtime, slot: str) -> list[Mismatch]:
+    """Venue balances minus the coins held before the bot's first tick vs the ledger; nothing
+    to compare before that first tick opened the live book (no deposit yet)."""
+    from trading_brain.engine.executor_live import baseline_of, without_baseline
+
     pairs = rt.store.read_asset_pairs()
-    venue = build_exchange(rt, slot, pairs).balances()
+    with rt.store.session():
+        if rt.store.starting_capital(slot) is None:
+            return []
+        baseline = baseline_of(rt.store, slot)
+    venue = without_baseline(build_exchange(rt, slot, pairs).balances(), baseline)
     with rt.store.session():
         cash = rt.store.cash_balance(slot)
         holdings = {(pairs[p.symbol].base if p.symbol in pairs else p.symbol.split("/")[0]):

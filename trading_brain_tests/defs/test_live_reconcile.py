@@ -1,0 +1,69 @@
+"""``portfolio_reconciled`` on a live home against the fake Kraken: the coins the account held
+before the bot's first tick (the baseline) are not a mismatch; a later change of the account is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import dagster as dg
+import pytest
+
+from trading_brain.adapters.duckdb import Store
+from trading_brain.definitions import defs
+from trading_brain.defs.trading.executor import executor_sensor
+from trading_brain.engine import venue_fees as vf
+from trading_brain.settings import Home
+from trading_brain_tests.defs.conftest import resource
+from trading_brain_tests.defs.test_trading_checks import run_checks
+from trading_brain_tests.fakes import kraken_data
+from trading_brain_tests.fakes import kraken_private as fp
+from trading_brain_tests.fakes.kraken_live import LiveWorld
+from trading_brain_tests.fakes.kraken_server import FakeKraken
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fk() -> Iterator[FakeKraken]:
+    if not kraken_data.available():
+        pytest.skip(f"real Kraken payloads not found at {kraken_data.DATA_DIR}")
+    vf.forget_process_state()
+    with FakeKraken(heartbeat_s=0.05) as server:
+        yield server
+    vf.forget_process_state()
+
+
+def test_the_baseline_is_not_a_mismatch_but_a_later_change_is(tmp_path, fk, monkeypatch):
+    monkeypatch.setenv("KRAKEN_API_KEY", fp.TEST_KEY)
+    monkeypatch.setenv("KRAKEN_API_SECRET", fp.TEST_SECRET)
+    home = Home(tmp_path / "live")
+    home.root.mkdir(parents=True)
+    home.config_file.write_text(
+        'market = "kraken"\nexecution = "kraken"\nallow_live_orders = true\n'
+        f'symbols = ["BTC/USD"]\n[kraken]\nrest_url = "{fk.rest_url}"\n'
+        'public_calls_per_s = 20\nmax_retries = 0\n')
+    store = Store.open(home.warehouse)
+    account = dict(fk.state.private.balances)  # the captured account (LiveWorld resets it)
+    pairs = LiveWorld(tmp_path / "w.duckdb", fk).market.asset_pairs(["BTC/USD"])
+    store.upsert_asset_pairs("kraken", list(pairs.values()))
+    with fk.state.lock:
+        fk.state.private.balances = dict(account)
+    held = {k: v for k, v in account.items() if v}
+    assert held["XXBT"] > 0 and held["ZUSD"] > 0  # the account holds coins before the bot
+
+    with dg.instance_for_test() as instance:
+        before = run_checks(home, NOW, instance)["portfolio_reconciled"]
+        assert before.passed  # no live book yet: nothing to compare
+        ctx = dg.build_sensor_context(instance=instance, resources={"tb": resource(home, NOW)},
+                                      definitions=defs)
+        executor_sensor(ctx)  # the first tick deposits the USD balance, baselines the coins
+        assert store.starting_capital("active") == held["ZUSD"]
+        ok = run_checks(home, NOW + timedelta(minutes=1), instance)["portfolio_reconciled"]
+        assert ok.passed, ok.description
+        with fk.state.lock:
+            fk.state.private.balances["XXBT"] += Decimal("0.25")  # someone moved coins in
+        bad = run_checks(home, NOW + timedelta(minutes=2), instance)["portfolio_reconciled"]
+        assert not bad.passed
+        assert "BTC" in (bad.description or "") or "XBT" in (bad.description or "")
