@@ -100,12 +100,16 @@ def _clean(sig: pl.DataFrame) -> bool:
     lazy-frame collect (~0.1–0.5 ms). Any doubt goes to the counting pass of ``_check_values``."""
     for col, allowed in (("action", ACTIONS), ("intent", INTENTS)):
         s = sig.get_column(col)
-        if s.null_count() or not set(s.to_list()) <= set(allowed):
+        if s.null_count():
+            return False
+        seen = s.unique() if s.len() >= 4096 else s  # one collect beats a long Python list
+        if not set(seen.to_list()) <= set(allowed):
             return False
     regime = sig.get_column("regime")
-    if regime.null_count() < regime.len() and \
-            max(len(v) for v in regime.to_list() if v is not None) > 32:
-        return False
+    if regime.null_count() < regime.len():
+        labels = regime.unique() if regime.len() >= 4096 else regime
+        if max(len(v) for v in labels.to_list() if v is not None) > 32:
+            return False
     for col, lo, hi, nullable in _RANGES:
         s = sig.get_column(col)
         a = s.to_numpy()  # float64; a null becomes NaN

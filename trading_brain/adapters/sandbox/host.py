@@ -353,6 +353,10 @@ def decode_columns(columns: SignalColumns, n_rows: int) -> pl.DataFrame:
                 raise SandboxViolation(f"column {name!r}: runs do not cover exactly {n_rows} rows")
             if dtype == pl.Float64 and None not in values:
                 values = np.repeat(np.asarray(values, dtype=np.float64), lengths)
+            elif n_rows >= 4096:  # native gather beats a Python expansion on long columns
+                out[name] = pl.Series(name, values, dtype=dtype, strict=True).gather(
+                    np.repeat(np.arange(len(values)), lengths))
+                continue
             else:
                 values = [v for v, k in zip(values, lengths, strict=True) for _ in range(k)]
         out[name] = pl.Series(name, values, dtype=dtype, strict=True)

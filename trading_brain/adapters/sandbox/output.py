@@ -33,6 +33,7 @@ FLOATS = frozenset(c for c, t in SIGNAL_SCHEMA.items() if t == pl.Float64())
 NULLABLE = frozenset(("stop_loss", "take_profit", "regime"))
 ALLOWED = frozenset((*SIGNAL_SCHEMA, "ts"))
 MAX_LABEL = 32
+LARGE = 4096  # from this many rows a native polars pass beats Python loops over the values
 
 
 class _Bad(Exception):
@@ -78,7 +79,20 @@ def _column(out: pl.DataFrame, name: str, dtype: pl.DataType) -> str:
         raise _Bad
     if name in FLOATS:
         return _floats(s)
+    if s.len() >= LARGE:
+        return _long_labels(s)
     return _labels(s.to_list())
+
+
+def _long_labels(s: pl.Series) -> str:
+    """Label runs of a long column with polars' native ``rle`` (one collect, no Python loop)."""
+    runs = s.rle().struct.unnest()
+    values, lengths = runs["value"].to_list(), runs["len"].to_list()
+    if any(v is not None and len(v) > MAX_LABEL for v in set(values)):
+        raise _Bad
+    if len(values) * 2 > s.len():
+        return '{"values":' + json.dumps(s.to_list()) + "}"
+    return '{"values":' + json.dumps(values) + ',"lengths":' + json.dumps(lengths) + "}"
 
 
 def _floats(s: pl.Series) -> str:
@@ -98,7 +112,8 @@ def _floats(s: pl.Series) -> str:
         bits[nulls] = _NULL_BITS  # one pattern for every null: they form runs
     starts = np.flatnonzero(bits[1:] != bits[:-1]) + 1
     if n < 2 or (starts.shape[0] + 1) * 2 > n:  # polars writes floats ~3x faster than json
-        text = ",".join("null" if v is None else v for v in s.cast(pl.String).to_list())
+        text = (s.cast(pl.String).fill_null("null").str.join(",").item() if n >= LARGE
+                else ",".join("null" if v is None else v for v in s.cast(pl.String).to_list()))
         return '{"values":[' + text + "]}"
     idx = np.concatenate(([0], starts))
     lengths = np.diff(np.append(idx, n))
