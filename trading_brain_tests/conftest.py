@@ -22,6 +22,18 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
+def fk():
+    """A loopback fake Kraken (REST + WebSocket) built from ``../shared/data/kraken_api``."""
+    from trading_brain_tests.fakes import kraken_data
+    from trading_brain_tests.fakes.kraken_server import FakeKraken
+
+    if not kraken_data.available():
+        pytest.skip(f"real Kraken payloads not found at {kraken_data.DATA_DIR}")
+    with FakeKraken(heartbeat_s=0.05) as server:
+        yield server
+
+
+@pytest.fixture
 def store(tmp_path):
     from trading_brain.adapters.duckdb import Store
 

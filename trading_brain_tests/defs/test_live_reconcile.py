@@ -14,36 +14,22 @@ from trading_brain.adapters.duckdb import Store
 from trading_brain.definitions import defs
 from trading_brain.defs.trading.executor import executor_sensor
 from trading_brain.engine import venue_fees as vf
-from trading_brain.settings import Home
 from trading_brain_tests.defs.conftest import resource
 from trading_brain_tests.defs.test_trading_checks import run_checks
-from trading_brain_tests.fakes import kraken_data
-from trading_brain_tests.fakes import kraken_private as fp
-from trading_brain_tests.fakes.kraken_live import LiveWorld
-from trading_brain_tests.fakes.kraken_server import FakeKraken
+from trading_brain_tests.fakes.kraken_live import LiveWorld, write_live_home
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def fk() -> Iterator[FakeKraken]:
-    if not kraken_data.available():
-        pytest.skip(f"real Kraken payloads not found at {kraken_data.DATA_DIR}")
+@pytest.fixture(autouse=True)
+def _fresh_process() -> Iterator[None]:
     vf.forget_process_state()
-    with FakeKraken(heartbeat_s=0.05) as server:
-        yield server
+    yield
     vf.forget_process_state()
 
 
 def test_the_baseline_is_not_a_mismatch_but_a_later_change_is(tmp_path, fk, monkeypatch):
-    monkeypatch.setenv("KRAKEN_API_KEY", fp.TEST_KEY)
-    monkeypatch.setenv("KRAKEN_API_SECRET", fp.TEST_SECRET)
-    home = Home(tmp_path / "live")
-    home.root.mkdir(parents=True)
-    home.config_file.write_text(
-        'market = "kraken"\nexecution = "kraken"\nallow_live_orders = true\n'
-        f'symbols = ["BTC/USD"]\n[kraken]\nrest_url = "{fk.rest_url}"\n'
-        'public_calls_per_s = 20\nmax_retries = 0\n')
+    home = write_live_home(tmp_path / "live", fk, monkeypatch)
     store = Store.open(home.warehouse)
     account = dict(fk.state.private.balances)  # the captured account (LiveWorld resets it)
     pairs = LiveWorld(tmp_path / "w.duckdb", fk).market.asset_pairs(["BTC/USD"])

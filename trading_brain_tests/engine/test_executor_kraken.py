@@ -5,7 +5,6 @@ and what the venue saw (one AddOrder per intent, ``cl_ord_id`` derived from the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,18 +12,8 @@ import pytest
 
 from trading_brain.domain.orders import derive_client_order_id
 from trading_brain.engine.executor import TickReport
-from trading_brain_tests.fakes import kraken_data
 from trading_brain_tests.fakes import kraken_private as fp
 from trading_brain_tests.fakes.kraken_live import CAPITAL, LiveWorld
-from trading_brain_tests.fakes.kraken_server import FakeKraken
-
-
-@pytest.fixture
-def fk() -> Iterator[FakeKraken]:
-    if not kraken_data.available():
-        pytest.skip(f"real Kraken payloads not found at {kraken_data.DATA_DIR}")
-    with FakeKraken(heartbeat_s=0.05) as server:
-        yield server
 
 
 def _venue_usd(w: LiveWorld) -> Decimal:

@@ -6,11 +6,8 @@ by the executor itself (purpose ``kill`` -> ``exit_reason = "kill"``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
-
-import pytest
 
 from trading_brain.domain.intents import OrderIntent, intent_id_for
 from trading_brain.domain.orders import derive_client_order_id
@@ -19,18 +16,9 @@ from trading_brain.engine.executor import SlotSetup, TickReport, run_tick
 from trading_brain.engine.executor_types import VENUE_BASELINE_KEY
 from trading_brain.runtime import Runtime, executor_slots
 from trading_brain.settings import Home
-from trading_brain_tests.fakes import kraken_data
 from trading_brain_tests.fakes import kraken_private as fp
 from trading_brain_tests.fakes.kraken_live import LiveWorld, live_settings
 from trading_brain_tests.fakes.kraken_server import FakeKraken
-
-
-@pytest.fixture
-def fk() -> Iterator[FakeKraken]:
-    if not kraken_data.available():
-        pytest.skip(f"real Kraken payloads not found at {kraken_data.DATA_DIR}")
-    with FakeKraken(heartbeat_s=0.05) as server:
-        yield server
 
 
 def _venue_tick(w: LiveWorld) -> TickReport:

@@ -16,11 +16,8 @@ from trading_brain.defs.trading.executor import executor_sensor
 from trading_brain.domain.orders import FeeTier
 from trading_brain.engine import venue_fees as vf
 from trading_brain.errors import TemporaryError
-from trading_brain.settings import Home
 from trading_brain_tests.defs.conftest import resource, write_home
-from trading_brain_tests.fakes import kraken_data
-from trading_brain_tests.fakes import kraken_private as fp
-from trading_brain_tests.fakes.kraken_live import LiveWorld
+from trading_brain_tests.fakes.kraken_live import LiveWorld, write_live_home
 from trading_brain_tests.fakes.kraken_server import FakeKraken
 
 DAY1 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -31,14 +28,6 @@ def _fresh_process() -> Iterator[None]:
     vf.forget_process_state()
     yield
     vf.forget_process_state()
-
-
-@pytest.fixture
-def fk() -> Iterator[FakeKraken]:
-    if not kraken_data.available():
-        pytest.skip(f"real Kraken payloads not found at {kraken_data.DATA_DIR}")
-    with FakeKraken(heartbeat_s=0.05) as server:
-        yield server
 
 
 @pytest.mark.parametrize(("last", "first", "failed", "due"), [
@@ -151,14 +140,7 @@ def _sensor(home, now, instance) -> dg.SensorResult:
 
 def test_executor_sensor_refreshes_fees_in_live_mode_only(tmp_path, fk, monkeypatch,
                                                           instance) -> None:
-    monkeypatch.setenv("KRAKEN_API_KEY", fp.TEST_KEY)
-    monkeypatch.setenv("KRAKEN_API_SECRET", fp.TEST_SECRET)
-    live = Home(tmp_path / "live")
-    live.root.mkdir(parents=True)
-    live.config_file.write_text(
-        'market = "kraken"\nexecution = "kraken"\nallow_live_orders = true\n'
-        f'symbols = ["BTC/USD"]\n[kraken]\nrest_url = "{fk.rest_url}"\n'
-        'public_calls_per_s = 20\nmax_retries = 0\n')
+    live = write_live_home(tmp_path / "live", fk, monkeypatch)
     store = Store.open(live.warehouse)
     w = _setup(tmp_path, fk)
     store.upsert_asset_pairs("kraken", list(w.market.asset_pairs(["BTC/USD"]).values()))

@@ -20,6 +20,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -30,7 +31,7 @@ from trading_brain.adapters.kraken.market import KrakenMarket
 from trading_brain.domain.intents import OrderIntent, intent_id_for
 from trading_brain.domain.risk import RiskLimits
 from trading_brain.engine.executor import SlotSetup, TickConfig, TickReport, run_tick
-from trading_brain.settings import KrakenSettings, Secrets, Settings
+from trading_brain.settings import Home, KrakenSettings, Secrets, Settings
 from trading_brain_tests.fakes import kraken_private as fp
 from trading_brain_tests.fakes.kraken_server import FakeKraken
 
@@ -66,6 +67,22 @@ class _Time:
 
     def sleep(self, s: float) -> None:
         self.t += s
+
+
+def write_live_home(root: Path, fk: FakeKraken, monkeypatch: Any,
+                    symbols: tuple[str, ...] = ("BTC/USD",)) -> Home:
+    """A home that trades live on ``fk`` (market and execution ``kraken``, test keys in the
+    environment through ``monkeypatch``)."""
+    monkeypatch.setenv("KRAKEN_API_KEY", fp.TEST_KEY)
+    monkeypatch.setenv("KRAKEN_API_SECRET", fp.TEST_SECRET)
+    home = Home(root)
+    home.root.mkdir(parents=True)
+    listed = ", ".join(f'"{s}"' for s in symbols)
+    home.config_file.write_text(
+        'market = "kraken"\nexecution = "kraken"\nallow_live_orders = true\n'
+        f'symbols = [{listed}]\n[kraken]\nrest_url = "{fk.rest_url}"\n'
+        'public_calls_per_s = 20\nmax_retries = 0\n')
+    return home
 
 
 def live_settings(fk: FakeKraken, timeout_s: float = 2.0, **kw: object) -> Settings:
