@@ -27,8 +27,16 @@ Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> di
   bar, a decision row depends only on bars <= it; the venue asks the market with the sim clock).
 - one warehouse connection is held for the whole run (a connection costs ~25 ms): the home's
   warehouse is locked for other processes while a simulation runs.
+- the trading tables live in a write-behind ``adapters.memory_book.MemoryBook`` while the loop
+  runs (``memory=True``, the default): loaded from the warehouse at start/resume, it answers the
+  scans', the executor's and the paper venue's store calls with the warehouse's semantics, and
+  its changed rows are flushed (``adapters.memory_flush``) inside each chunk's transaction,
+  before the checkpoint; ``rt.store`` is the book during the loop (candles, indicators, scans,
+  strategy versions and ``system_meta`` go to the warehouse). ``memory=False`` runs the loop on
+  the warehouse itself: the same rows (trading_brain_tests/test_simulate_memory.py).
 - checkpoints: the run's plan is stored in ``system_meta`` (``simulate.plan``). The steps run in
-  chunks of ``CHUNK_STEPS``, each ONE warehouse transaction (the store's own transactions nest
+  chunks of ``CHUNK_STEPS`` (a day; ``chunk_steps`` or the ``TRADING_BRAIN_SIM_CHUNK_STEPS``
+  environment variable override it), each ONE warehouse transaction (the store's own transactions nest
   into it) committed together with ``simulate.progress`` = ``T|phase|ticks`` of the chunk's last
   phase done; ``progress`` is told about a step only once its chunk is committed. A kill loses
   the open chunk entirely (rolled back), ``resume=True`` continues after the last committed
@@ -45,6 +53,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -54,8 +63,10 @@ from typing import Any
 
 import polars as pl
 
+from trading_brain.adapters import memory_flush
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb.connection import transaction
+from trading_brain.adapters.memory_book import MemoryBook
 from trading_brain.domain.instruments import parse_symbol
 from trading_brain.domain.timeframes import as_utc, floor_time
 from trading_brain.engine.executor import TickConfig, run_tick
@@ -70,7 +81,8 @@ from trading_brain.trading import PrimedSource
 DEFAULT_STRATEGY = "ema_cross@1"
 PLAN_KEY, PROGRESS_KEY, RESULT_KEY = "simulate.plan", "simulate.progress", "simulate.result"
 PHASES = ("tick0", "scan", "tick1", "tick2")  # one step; its checkpoint names the phase done
-CHUNK_STEPS = 12  # steps per commit (an hour of bars): a kill loses at most the open chunk
+CHUNK_STEPS = 288  # steps per commit (a day of bars): a kill loses at most the open chunk
+CHUNK_ENV = "TRADING_BRAIN_SIM_CHUNK_STEPS"  # overrides CHUNK_STEPS (tests: kill points)
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
 Progress = Callable[[int, int, str], None]
@@ -109,11 +121,14 @@ class _Loop:
     known: dict[str, bool] = field(default_factory=dict)  # phase -> busy, derived (see _busy)
     unwritten: list = field(default_factory=list)  # the chunk's (scan, signals), stored at commit
     config: TickConfig = field(default_factory=lambda: TickConfig(local_venues=True))
+    warehouse: Any = None  # the real store (``rt.store`` is the memory book while the loop runs)
 
 
 def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress | None = None,
-             note: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run (or continue) the simulation of ``plan`` in ``home``; return the summary."""
+             note: Callable[[str], None] | None = None, memory: bool = True,
+             chunk_steps: int | None = None) -> dict[str, Any]:
+    """Run (or continue) the simulation of ``plan`` in ``home``; return the summary.
+    ``memory=False`` runs the loop on the warehouse itself (the equivalence tests' reference)."""
     started = time.monotonic()
     plan = _prepare_home(home, plan, resume)
     rt, loop, plan = _build(home, plan, resume, note or (lambda _m: None))
@@ -122,15 +137,21 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
     loop.ticks = done[2] if done is not None else 0
     steps = _steps(start, end)
     todo = [(i, t) for i, t in enumerate(steps, 1) if done is None or t >= done[0]]
+    chunk_steps = chunk_steps or int(os.environ.get(CHUNK_ENV) or CHUNK_STEPS)
     try:
         with rt.store.session(), rt.store.connect() as con:
-            for k in range(0, len(todo), CHUNK_STEPS):
-                chunk = todo[k:k + CHUNK_STEPS]
+            book = memory_flush.load(rt.store) if memory else None
+            if book is not None:
+                rt.__dict__["store"] = book  # scans, ticks and venue talk to the book
+            for k in range(0, len(todo), chunk_steps):
+                chunk = todo[k:k + chunk_steps]
                 with transaction(con):  # the chunk's steps and its checkpoint: one commit
                     for _i, step_end in chunk:
                         _sync_day(loop, step_end)
                         skip = done[1] if done is not None and step_end == done[0] else None
                         _step(loop, step_end, skip)
+                    if book is not None:  # the chunk's trading rows, before its checkpoint
+                        memory_flush.flush(book)
                     rt.store.record_scans(loop.unwritten)
                     loop.unwritten.clear()
                     if loop.point is not None:
@@ -138,8 +159,10 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
                 if progress is not None:  # reported once durable
                     for i, step_end in chunk:
                         progress(i, len(steps), f"{step_end:%Y-%m-%d %H:%M}")
+            rt.__dict__["store"] = loop.warehouse
             out = summary(rt, plan, loop.ticks)
     finally:
+        rt.__dict__["store"] = loop.warehouse
         from trading_brain.trading import close_workers
 
         close_workers()
@@ -206,7 +229,7 @@ def _build(home: Home, plan: Plan, resume: bool, note: Callable[[str], None]
     sync_market = build_market(settings, home, sync_clock)
     pairs = sync_market.asset_pairs(settings.symbols)
     rt.store.upsert_asset_pairs(sync_market.name, list(pairs.values()))
-    return rt, _Loop(rt, clock, sync_market, sync_clock, warmup), plan
+    return rt, _Loop(rt, clock, sync_market, sync_clock, warmup, warehouse=rt.store), plan
 
 
 def _settings(home: Home, plan: Plan) -> Any:
@@ -285,16 +308,16 @@ def _sync_day(loop: _Loop, step_end: datetime) -> None:
     the warm-up candles before it) and prime the strategy for that day, ahead of its steps."""
     if loop.synced_until is not None and step_end <= loop.synced_until:
         return
-    rt, symbols = loop.rt, loop.rt.settings.symbols
+    store, symbols = loop.warehouse, loop.rt.settings.symbols
     day_start = floor_time(step_end - BAR, "1d")
     day_end = day_start + DAY
     begin = day_start - BAR * (2 * loop.warmup + 288) if loop.synced_until is None else day_start
     loop.sync_clock.set(max(loop.sync_clock.now(), day_end))
-    sync_window(loop.sync_market, rt.store, symbols, "5m", begin, day_end, now=day_end)
+    sync_window(loop.sync_market, store, symbols, "5m", begin, day_end, now=day_end)
     # the day's scans read their bars and indicators from memory: the same warehouse rows
     # (nothing else writes 5m candles or indicators while the day's steps run)
     held_from = day_start - BAR * (2 * loop.warmup + 288)
-    held = rt.store.read_candles(symbols, "5m", held_from, day_end)
+    held = store.read_candles(symbols, "5m", held_from, day_end)
     loop.inputs.hold_candles(held, symbols, held_from, day_end)
     # like the `indicators` asset: the day's rows from a fixed look-back (a resumed run computes
     # exactly the same values)
@@ -304,9 +327,9 @@ def _sync_day(loop: _Loop, step_end: datetime) -> None:
             ind = compute_indicators(candles)
         except ValueError as e:  # the indicator library may only raise builtins
             raise DataError(f"indicators for 5m: {e}") from e
-        rt.store.upsert_indicators(ind.filter(pl.col("ts") >= day_start))
+        store.upsert_indicators(ind.filter(pl.col("ts") >= day_start))
     ind_from = day_start - BAR * 12
-    loop.inputs.hold_indicators(rt.store.read_indicators(symbols, "5m", ind_from, day_end),
+    loop.inputs.hold_indicators(store.read_indicators(symbols, "5m", ind_from, day_end),
                                 symbols, ind_from, day_end)
     loop.synced_until = day_end
     _prime(loop, day_start, day_end, held)
@@ -374,10 +397,16 @@ def _busy(loop: _Loop, phase: str) -> bool:
     known = loop.known.pop(phase, None)
     if known is not None:
         return known
-    q = loop.rt.store.execute
-    if phase == "tick1":
-        return bool(q("SELECT count(*) FROM order_intents WHERE status = 'pending'")[0][0])
-    orders, positions = q(f"SELECT ({_OPEN_ORDERS}), ({_OPEN_POSITIONS})")[0]
+    book = loop.rt.store
+    if isinstance(book, MemoryBook):
+        orders, positions, pending = book.open_counts()
+        if phase == "tick1":
+            return bool(pending)
+    else:
+        q = loop.rt.store.execute
+        if phase == "tick1":
+            return bool(q("SELECT count(*) FROM order_intents WHERE status = 'pending'")[0][0])
+        orders, positions = q(f"SELECT ({_OPEN_ORDERS}), ({_OPEN_POSITIONS})")[0]
     if phase == "tick0":
         if not orders and not positions:
             loop.known["tick2"] = False  # still nothing open unless tick1 runs
@@ -393,9 +422,24 @@ def _tick(loop: _Loop) -> None:
     rt = loop.rt
     loop.known.clear()  # a tick may open or close anything
     pairs = loop.inputs.asset_pairs(rt.store)
-    run_tick(rt.store, executor_slots(rt, pairs), rt.market, rt.clock, pairs, rt.risk_limits,
+    slots = _book_slots(rt, pairs) if isinstance(rt.store, MemoryBook) \
+        else executor_slots(rt, pairs)
+    run_tick(rt.store, slots, rt.market, rt.clock, pairs, rt.risk_limits,
              loop.config)
     loop.ticks += 1
+
+
+def _book_slots(rt: Any, pairs: dict) -> dict:
+    """``runtime.executor_slots`` answered from the memory book (simulate trades on paper):
+    ``active`` always, other slots while they have pending intents, open positions or orders."""
+    from trading_brain.engine.executor import SlotSetup
+    from trading_brain.runtime import build_exchange
+
+    capital = Decimal(repr(rt.settings.starting_cash))
+    slots = {"active": SlotSetup(build_exchange(rt, "active", pairs), capital)}
+    for slot in sorted(rt.store.busy_slots() - {"active"}):
+        slots[slot] = SlotSetup(build_exchange(rt, slot, pairs), capital)
+    return slots
 
 
 class _MinuteBars:

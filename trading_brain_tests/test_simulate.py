@@ -23,7 +23,7 @@ from trading_brain.adapters.duckdb import Store
 from trading_brain.cli import cli
 from trading_brain.errors import ConfigError
 from trading_brain.settings import Home, Settings
-from trading_brain.simulation import PLAN_KEY, PROGRESS_KEY, Plan, simulate
+from trading_brain.simulation import CHUNK_ENV, PLAN_KEY, PROGRESS_KEY, Plan, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 SOL_5M = REPO.parent / "shared" / "data" / "candles" / "binance_SOLUSDT_5m_2024H1.csv.gz"
@@ -92,10 +92,10 @@ def test_default_strategy_is_deployed_and_said(baseline: tuple[Path, dict],
 
 
 def _run_until(args: list[str], step: int) -> str | None:
-    """Start the CLI, SIGKILL it once it reports step ``step`` done; its last report line
-    (None if it finished first)."""
+    """Start the CLI (committing every 12 steps), SIGKILL it once it reports step ``step``
+    done; its last report line (None if it finished first)."""
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                         env={**os.environ, "PYTHONUNBUFFERED": "1", CHUNK_ENV: "12"})
     assert p.stderr is not None
     for line in p.stderr:
         if line.startswith("step ") and int(line.split()[1].split("/")[0]) >= step:

@@ -1,0 +1,389 @@
+"""``MemoryBook``: a write-behind, in-memory copy of the trading tables for ``simulate``.
+
+The NautilusTrader cache + database pattern: the simulation's scans and executor ticks talk to
+this object instead of the warehouse, and the rows they change are written to the warehouse in
+set-based statements at each chunk commit (``adapters.memory_flush``). Nothing here imports
+DuckDB: the warehouse side (loading, flushing) lives in ``memory_flush``.
+
+Contract:
+- it implements exactly the store methods the scan (``trading.scan_once``/``load_inputs``/
+  ``persist_risk``) and the executor (``engine.executor_types.ExecutorStore``, ``fill_totals``,
+  ``ledger_totals``, the paper venue's book) call, with the warehouse's SQL semantics: the same
+  filters, ``ORDER BY`` keys, conflict rules (``ON CONFLICT DO NOTHING``/``INSERT OR REPLACE``),
+  ``seq`` numbering and DECIMAL(38, 18) values (rounded half away from zero, returned with 18
+  decimals, like DuckDB returns them);
+- it holds orders, order intents, fills, cash ledger, positions, risk state, risk event ids and
+  paper books (loaded from the warehouse at start/resume); snapshots, new risk events and every
+  changed row are kept as pending writes until ``memory_flush.flush`` stores them;
+- it is valid only while nothing else writes those tables (``simulate`` holds the warehouse);
+- any other store attribute is delegated to the real store only when listed in ``PASS``
+  (tables the book does not hold); anything else raises AttributeError, so a caller reading a
+  held table through a method the book lacks fails loudly instead of reading stale rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
+
+from trading_brain.domain.intents import OrderIntent
+from trading_brain.domain.orders import Fill
+from trading_brain.domain.risk import (
+    PendingOrder,
+    PortfolioView,
+    PositionView,
+    RiskEvent,
+    RiskState,
+)
+from trading_brain.engine.ledger import (
+    CENT,
+    OPEN_ORDER_STATES,
+    ZERO,
+    CashEntry,
+    FillBook,
+    LedgerTotals,
+    OrderRow,
+    PositionRecord,
+    Snapshot,
+    mul,
+)
+
+_Q = Decimal("1e-18")
+TERMINAL = ("filled", "canceled", "rejected", "expired")
+PASS = frozenset({"read_candles", "upsert_candles", "read_indicators", "upsert_indicators",
+                  "read_asset_pairs", "upsert_asset_pairs", "active_version",
+                  "strategy_version", "record_scans", "get_meta", "set_meta"})
+
+
+def dec(x: Any) -> Decimal | None:
+    """A value as a DECIMAL(38, 18) column returns it (None stays None)."""
+    if x is None:
+        return None
+    d = x if isinstance(x, Decimal) else Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
+    with localcontext(prec=60, rounding=ROUND_HALF_UP) as ctx:
+        return d.quantize(_Q, context=ctx)
+
+
+def _dec_fields(obj: Any, names: Sequence[str]) -> dict[str, Any]:
+    return {n: dec(getattr(obj, n)) for n in names}
+
+
+def norm_order(o: OrderRow) -> OrderRow:
+    return replace(o, **_dec_fields(o, ("quantity", "limit_price", "stop_price", "filled_qty",
+                                        "avg_price", "fee")))
+
+
+def norm_intent(i: OrderIntent) -> OrderIntent:
+    return i.model_copy(update=_dec_fields(i, ("quantity", "limit_price", "reference_price")))
+
+
+def norm_fill(f: Fill) -> Fill:
+    return f.model_copy(update=_dec_fields(f, ("qty", "price", "fee")))
+
+
+def norm_entry(e: CashEntry) -> CashEntry:
+    return replace(e, amount=dec(e.amount), balance_after=dec(e.balance_after))
+
+
+_POS_DEC = ("quantity", "cost_basis", "entry_fee", "stop_loss_price", "take_profit_price",
+            "sold_qty", "exit_value", "exit_fee", "realized_pnl", "entry_cost")
+
+
+def norm_position(p: PositionRecord) -> PositionRecord:
+    return replace(p, **_dec_fields(p, _POS_DEC), version=int(p.version),
+                   max_adverse_excursion=float(p.max_adverse_excursion))
+
+
+@dataclass
+class Pending:
+    """What the warehouse does not hold yet (``memory_flush.flush`` writes and clears it)."""
+
+    new_orders: set[str] = field(default_factory=set)
+    orders: set[str] = field(default_factory=set)
+    new_intents: set[str] = field(default_factory=set)
+    intents: set[str] = field(default_factory=set)  # status/updated_at changed
+    fills: list[tuple[Fill, datetime]] = field(default_factory=list)
+    entries: list[tuple[CashEntry, int]] = field(default_factory=list)
+    positions: set[str] = field(default_factory=set)
+    snapshots: dict[tuple[datetime, str], Snapshot] = field(default_factory=dict)
+    risk_states: set[str] = field(default_factory=set)
+    events: list[list[Any]] = field(default_factory=list)
+    papers: set[str] = field(default_factory=set)
+
+
+class MemoryBook:
+    """The trading tables in memory over ``store`` (see the module docstring)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.orders_: dict[str, OrderRow] = {}
+        self.intents_: dict[str, OrderIntent] = {}
+        self.intent_updated: dict[str, datetime] = {}
+        self.fills_: dict[str, Fill] = {}
+        self.entries: list[tuple[CashEntry, int]] = []  # (entry, seq) in seq order
+        self.entry_ids: set[str] = set()
+        self.positions_: dict[str, PositionRecord] = {}
+        self.risk_states: dict[str, tuple[str, datetime]] = {}
+        self.event_ids: set[str] = set()
+        self.papers: dict[str, tuple[str, datetime]] = {}
+        self.pending = Pending()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in PASS:
+            return getattr(self.store, name)
+        raise AttributeError(f"MemoryBook does not provide {name!r}")
+
+    # -- sessions: no warehouse work happens here ----------------------------------------------
+    def session(self) -> Any:
+        return nullcontext(self)
+
+    def atomic(self) -> Any:
+        return nullcontext(self)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _slot_entries(self, slot: str) -> list[tuple[CashEntry, int]]:
+        return [(e, s) for e, s in self.entries if e.slot == slot]
+
+    def executor_header(self, slot: str) -> tuple[Decimal | None, str | None, datetime | None,
+                                                  Decimal]:
+        rows = self._slot_entries(slot)
+        deposit = [e.amount for e, _ in rows if e.entry_id == f"deposit:{slot}"]
+        fills = [e.ts for e, _ in rows if e.cause in ("buy", "sell")]
+        state = self.risk_states.get(slot)
+        cash = max(rows, key=lambda r: r[1])[0].balance_after if rows else Decimal(0)
+        return (max(deposit) if deposit else None, state[0] if state else None,
+                max(fills) if fills else None, cash)
+
+    def pending_intents(self, slot: str, limit: int) -> list[OrderIntent]:
+        rows = [i for i in self.intents_.values() if i.slot == slot and i.status == "pending"]
+        return sorted(rows, key=lambda i: (i.created_at, i.intent_id))[:limit]
+
+    def intents(self, status: str | None = None, slot: str | None = None) -> list[OrderIntent]:
+        rows = [i for i in self.intents_.values()
+                if (not status or i.status == status) and (not slot or i.slot == slot)]
+        return sorted(rows, key=lambda i: (i.created_at, i.intent_id))
+
+    @staticmethod
+    def _by_age(rows: Any) -> list[OrderRow]:
+        return sorted(rows, key=lambda o: (o.created_at, o.client_order_id))
+
+    def executor_orders(self, slot: str, intent_ids: Sequence[str]) -> list[OrderRow]:
+        ids = set(intent_ids)
+        return self._by_age(o for o in self.orders_.values() if o.slot == slot and (
+            o.state in OPEN_ORDER_STATES or o.intent_id in ids))
+
+    def orders_by_cids(self, cids: Sequence[str]) -> list[OrderRow]:
+        return self._by_age(self.orders_[c] for c in set(cids) if c in self.orders_)
+
+    def intents_by_ids(self, ids: Sequence[str]) -> dict[str, OrderIntent]:
+        return {i: self.intents_[i] for i in ids if i in self.intents_}
+
+    def positions(self, slot: str, status: str | None = "open") -> list[PositionRecord]:
+        rows = [p for p in self.positions_.values()
+                if p.slot == slot and (status is None or p.status == status)]
+        return sorted(rows, key=lambda p: (p.entry_time, p.position_id))
+
+    def known_fill_ids(self, fill_ids: Sequence[str]) -> set[str]:
+        return {f for f in fill_ids if f in self.fills_}
+
+    def fills(self, slot: str) -> list[Fill]:
+        rows = [f for f in self.fills_.values() if f.client_order_id in self.orders_
+                and self.orders_[f.client_order_id].slot == slot]
+        return sorted(rows, key=lambda f: (f.ts, f.fill_id))
+
+    def cash_entries(self, slot: str) -> list[CashEntry]:
+        return [e for e, _ in sorted(self._slot_entries(slot), key=lambda r: r[1])]
+
+    def starting_capital(self, slot: str) -> Decimal | None:
+        key = f"deposit:{slot}"
+        return next((e.amount for e, _ in self.entries if e.entry_id == key), None)
+
+    def cash_balance(self, slot: str) -> Decimal:
+        rows = self._slot_entries(slot)
+        return max(rows, key=lambda r: r[1])[0].balance_after if rows else Decimal(0)
+
+    def load_risk_state(self, slot: str) -> RiskState | None:
+        row = self.risk_states.get(slot)
+        return RiskState.model_validate_json(row[0]) if row else None
+
+    def load_paper_book(self, account: str) -> str | None:
+        row = self.papers.get(account)
+        return row[0] if row else None
+
+    def open_counts(self) -> tuple[int, int, int]:
+        """(orders not terminal, open positions, pending intents) over every slot."""
+        return (sum(o.state not in TERMINAL for o in self.orders_.values()),
+                sum(p.status == "open" for p in self.positions_.values()),
+                sum(i.status == "pending" for i in self.intents_.values()))
+
+    def busy_slots(self) -> set[str]:
+        """Slots with pending intents, open positions or non-terminal orders."""
+        return ({i.slot for i in self.intents_.values() if i.status == "pending"}
+                | {p.slot for p in self.positions_.values() if p.status == "open"}
+                | {o.slot for o in self.orders_.values() if o.state not in TERMINAL})
+
+    def ledger_totals(self, slot: str, tolerance: Decimal = CENT) -> LedgerTotals:
+        rows = sorted(self._slot_entries(slot), key=lambda r: r[1])
+        running, broken = ZERO, None
+        with localcontext(prec=60):
+            for e, _ in rows:
+                running += e.amount
+                if broken is None and abs(running - e.balance_after) > tolerance:
+                    broken = (running, e.entry_id, e.balance_after)
+        if not rows:
+            return LedgerTotals(ZERO, ZERO)
+        balance = rows[-1][0].balance_after
+        if broken is not None:
+            return LedgerTotals(broken[0], balance, (broken[1], broken[2]))
+        return LedgerTotals(running, balance)
+
+    def fill_totals(self, slot: str) -> tuple[FillBook, list[Fill]] | None:
+        """``LedgerBatchMixin.fill_totals`` computed here (same cycles, same rounding)."""
+        per: dict[str, list[Fill]] = {}
+        for f in self.fills(slot):
+            per.setdefault(f.symbol, []).append(f)
+        cash = fees = real = None
+        open_fills: list[Fill] = []
+        with localcontext(prec=80):  # exact sums; ``mul`` rounds half-even like the SQL
+            for rows in per.values():
+                rows.sort(key=lambda f: (f.ts, f.side != "buy", f.fill_id))
+                held, closed_k = ZERO, 0
+                for k, f in enumerate(rows, start=1):
+                    held += f.qty if f.side == "buy" else -f.qty
+                    if held < 0:
+                        return None
+                    if held <= 0:
+                        closed_k = k
+                for f in rows[:closed_k]:
+                    n = mul(f.qty, f.price)  # half-even at 18 decimals, like the SQL
+                    flow = -n if f.side == "buy" else n
+                    cash = (cash or ZERO) + (flow - f.fee)
+                    fees = (fees or ZERO) + f.fee
+                    real = (real or ZERO) + flow
+                open_fills += rows[closed_k:]
+        return FillBook(*(v if v is not None else ZERO for v in (cash, fees, real))), open_fills
+
+    def portfolio_view(self, slot: str, marks: Mapping[str, Decimal],
+                       fee_rate: Decimal = Decimal(0)) -> PortfolioView:
+        """``LedgerTablesMixin.portfolio_view`` from memory (same rows, same arithmetic)."""
+        cash = self.cash_balance(slot)
+        positions: dict[str, PositionView] = {}
+        for p in self.positions(slot):
+            mark = marks.get(p.symbol, p.entry_price)
+            positions[p.symbol] = PositionView(qty=p.quantity, value=mul(p.quantity, mark),
+                                               entry_price=p.entry_price)
+        by_intent: dict[str, list[OrderRow]] = {}
+        for o in self.orders_.values():
+            if o.intent_id is not None and o.purpose in ("entry", "exit", "kill"):
+                by_intent.setdefault(o.intent_id, []).append(o)
+        rows = []
+        for i in sorted((i for i in self.intents_.values() if i.slot == slot),
+                        key=lambda i: i.intent_id):
+            px = i.limit_price if i.limit_price is not None else i.reference_price
+            joined = by_intent.get(i.intent_id) or [None]
+            for o in joined:
+                if i.status == "pending" or (i.status == "submitted" and o is not None
+                                             and o.state in OPEN_ORDER_STATES):
+                    q = o.quantity - o.filled_qty if o is not None else i.quantity
+                    rows.append((i.intent_id, i.symbol, i.action, q, px))
+        pending = tuple(
+            PendingOrder(intent_id=i, symbol=s, action=a, qty=q,
+                         reserved=mul(mul(q, px), 1 + fee_rate) if a == "enter" else Decimal(0))
+            for i, s, a, q, px in rows)
+        equity = cash + sum((v.value for v in positions.values()), Decimal(0))
+        return PortfolioView(equity=max(equity, Decimal(0)), cash=max(cash, Decimal(0)),
+                             positions=positions, pending=pending)
+
+    # -- writes --------------------------------------------------------------------------------
+    def _append_entries(self, entries: Sequence[CashEntry]) -> None:
+        base = max((s for _, s in self.entries), default=0)
+        for i, e in enumerate(entries, start=1):
+            if e.entry_id in self.entry_ids:
+                continue
+            row = (norm_entry(e), base + i)
+            self.entries.append(row)
+            self.entry_ids.add(e.entry_id)
+            self.pending.entries.append(row)
+
+    def ensure_deposit(self, slot: str, amount: Decimal, ts: datetime) -> bool:
+        if f"deposit:{slot}" in self.entry_ids:
+            return False
+        self._append_entries([CashEntry(f"deposit:{slot}", ts, slot, amount, amount, "deposit")])
+        return True
+
+    def record_intents(self, intents: Sequence[OrderIntent]) -> int:
+        new = 0
+        for i in intents:
+            if i.intent_id in self.intents_:
+                continue
+            self.intents_[i.intent_id] = norm_intent(i)
+            self.intent_updated[i.intent_id] = i.created_at
+            self.pending.new_intents.add(i.intent_id)
+            new += 1
+        return new
+
+    def set_intent_statuses(self, statuses: Sequence[tuple[str, str]], now: datetime) -> None:
+        for iid, status in statuses:
+            if iid in self.intents_:
+                self.intents_[iid] = self.intents_[iid].model_copy(update={"status": status})
+                self.intent_updated[iid] = now
+                self.pending.intents.add(iid)
+
+    def write_orders(self, new: Sequence[OrderRow], changed: Sequence[OrderRow]) -> set[str]:
+        inserted: set[str] = set()
+        for o in new:
+            if o.client_order_id not in self.orders_:
+                self.orders_[o.client_order_id] = norm_order(o)
+                self.pending.new_orders.add(o.client_order_id)
+                inserted.add(o.client_order_id)
+        for o in changed:
+            if o.client_order_id in self.orders_:
+                self.orders_[o.client_order_id] = norm_order(o)
+                self.pending.orders.add(o.client_order_id)
+        return inserted
+
+    def insert_fills(self, fills: Sequence[Fill], entries: Sequence[CashEntry],
+                     now: datetime) -> None:
+        for f in fills:
+            if f.fill_id in self.fills_:  # the warehouse's primary key refuses it
+                raise ValueError(f"duplicate fill id {f.fill_id}")
+            self.fills_[f.fill_id] = norm_fill(f)
+            self.pending.fills.append((self.fills_[f.fill_id], now))
+        self._append_entries(entries)
+
+    def save_positions(self, positions: Sequence[PositionRecord]) -> None:
+        for p in positions:
+            self.positions_[p.position_id] = norm_position(p)
+            self.pending.positions.add(p.position_id)
+
+    def write_snapshot(self, s: Snapshot) -> None:
+        self.pending.snapshots[s.ts, s.slot] = s
+
+    def record_risk_events(self, slot: str, events: Sequence[RiskEvent]) -> int:
+        new = 0
+        for e in events:
+            body = e.model_dump_json()
+            eid = hashlib.sha256(f"{slot}|{body}".encode()).hexdigest()[:32]
+            if eid in self.event_ids:
+                continue
+            self.event_ids.add(eid)
+            details = {**e.details, "slot": slot}
+            self.pending.events.append([eid, e.ts, e.kind, e.symbol, e.reason,
+                                        json.dumps(details, default=str)])
+            new += 1
+        return new
+
+    def save_risk_state(self, slot: str, state: RiskState, now: datetime | None = None) -> None:
+        ts = now or state.updated_at or datetime.now(UTC)
+        self.risk_states[slot] = (state.model_dump_json(), ts)
+        self.pending.risk_states.add(slot)
+
+    def save_paper_book(self, account: str, state: str, now: datetime) -> None:
+        self.papers[account] = (state, now)
+        self.pending.papers.add(account)
