@@ -172,6 +172,7 @@ def scan_once(rt: Any, now: datetime, shadows: Sequence[str] = (),
 
 
 KEY_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+_KEY_LIST = list(KEY_COLUMNS)
 
 
 class PrimedSource:
@@ -201,7 +202,10 @@ class PrimedSource:
     def _hit(self, bars: pl.DataFrame, params: dict[str, Any] | None) -> pl.DataFrame | None:
         if not bars.height or params != self._params:
             return None
-        hit = self._rows.get(bars[list(KEY_COLUMNS)].row(-1))
+        # the last bar's key without a column selection (``df[cols]`` runs a polars select)
+        key = bars.row(-1) if bars.columns == _KEY_LIST else \
+            tuple(bars.get_column(c)[-1] for c in KEY_COLUMNS)
+        hit = self._rows.get(key)
         return None if hit is None else hit[0].slice(hit[1], 1)
 
     def generate(self, bars: pl.DataFrame, params: dict[str, Any] | None = None) -> pl.DataFrame:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
+from trading_brain.adapters.memory_index import BookIndex, SlotLedger
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
 from trading_brain.domain.risk import (
@@ -55,7 +56,6 @@ from trading_brain.engine.ledger import (
 )
 
 _Q = Decimal("1e-18")
-TERMINAL = ("filled", "canceled", "rejected", "expired")
 PASS = frozenset({"read_candles", "upsert_candles", "read_indicators", "upsert_indicators",
                   "read_asset_pairs", "upsert_asset_pairs", "active_version",
                   "strategy_version", "record_scans", "get_meta", "set_meta"})
@@ -133,6 +133,15 @@ class MemoryBook:
         self.event_ids: set[str] = set()
         self.papers: dict[str, tuple[str, datetime]] = {}
         self.pending = Pending()
+        self._ix: BookIndex | None = None
+
+    @property
+    def ix(self) -> BookIndex:
+        """The indexes of ``adapters.memory_index`` (built from the dicts on first use, e.g.
+        after ``memory_flush.load`` filled them; kept up to date by every write after that)."""
+        if self._ix is None:
+            self._ix = BookIndex.build(self)
+        return self._ix
 
     def __getattr__(self, name: str) -> Any:
         if name in PASS:
@@ -147,21 +156,18 @@ class MemoryBook:
         return nullcontext(self)
 
     # -- reads ---------------------------------------------------------------------------------
-    def _slot_entries(self, slot: str) -> list[tuple[CashEntry, int]]:
-        return [(e, s) for e, s in self.entries if e.slot == slot]
+    def _ledger(self, slot: str) -> SlotLedger:
+        return self.ix.ledger(slot) or SlotLedger(slot)
 
     def executor_header(self, slot: str) -> tuple[Decimal | None, str | None, datetime | None,
                                                   Decimal]:
-        rows = self._slot_entries(slot)
-        deposit = [e.amount for e, _ in rows if e.entry_id == f"deposit:{slot}"]
-        fills = [e.ts for e, _ in rows if e.cause in ("buy", "sell")]
+        led = self._ledger(slot)
         state = self.risk_states.get(slot)
-        cash = max(rows, key=lambda r: r[1])[0].balance_after if rows else Decimal(0)
-        return (max(deposit) if deposit else None, state[0] if state else None,
-                max(fills) if fills else None, cash)
+        return (led.deposit, state[0] if state else None, led.last_fill,
+                led.rows[-1][0].balance_after if led.rows else Decimal(0))
 
     def pending_intents(self, slot: str, limit: int) -> list[OrderIntent]:
-        rows = [i for i in self.intents_.values() if i.slot == slot and i.status == "pending"]
+        rows = [self.intents_[i] for i, s in self.ix.pending.items() if s == slot]
         return sorted(rows, key=lambda i: (i.created_at, i.intent_id))[:limit]
 
     def intents(self, status: str | None = None, slot: str | None = None) -> list[OrderIntent]:
@@ -174,9 +180,11 @@ class MemoryBook:
         return sorted(rows, key=lambda o: (o.created_at, o.client_order_id))
 
     def executor_orders(self, slot: str, intent_ids: Sequence[str]) -> list[OrderRow]:
-        ids = set(intent_ids)
-        return self._by_age(o for o in self.orders_.values() if o.slot == slot and (
-            o.state in OPEN_ORDER_STATES or o.intent_id in ids))
+        ix = self.ix
+        cids = {c for c, s in ix.open_orders.items() if s == slot}
+        for i in set(intent_ids):
+            cids.update(c for c in ix.by_intent.get(i, ()) if self.orders_[c].slot == slot)
+        return self._by_age(self.orders_[c] for c in cids)
 
     def orders_by_cids(self, cids: Sequence[str]) -> list[OrderRow]:
         return self._by_age(self.orders_[c] for c in set(cids) if c in self.orders_)
@@ -185,28 +193,30 @@ class MemoryBook:
         return {i: self.intents_[i] for i in ids if i in self.intents_}
 
     def positions(self, slot: str, status: str | None = "open") -> list[PositionRecord]:
-        rows = [p for p in self.positions_.values()
-                if p.slot == slot and (status is None or p.status == status)]
+        if status == "open":
+            rows = [self.positions_[p] for p, s in self.ix.open_positions.items() if s == slot]
+        else:
+            rows = [p for p in map(self.positions_.__getitem__,
+                                   self.ix.slot_positions.get(slot, ()))
+                    if status is None or p.status == status]
         return sorted(rows, key=lambda p: (p.entry_time, p.position_id))
 
     def known_fill_ids(self, fill_ids: Sequence[str]) -> set[str]:
         return {f for f in fill_ids if f in self.fills_}
 
     def fills(self, slot: str) -> list[Fill]:
-        rows = [f for f in self.fills_.values() if f.client_order_id in self.orders_
-                and self.orders_[f.client_order_id].slot == slot]
+        rows = [f for b in self.ix.fills.get(slot, {}).values() for f in b.rows]
         return sorted(rows, key=lambda f: (f.ts, f.fill_id))
 
     def cash_entries(self, slot: str) -> list[CashEntry]:
-        return [e for e, _ in sorted(self._slot_entries(slot), key=lambda r: r[1])]
+        return [e for e, _ in self._ledger(slot).rows]
 
     def starting_capital(self, slot: str) -> Decimal | None:
-        key = f"deposit:{slot}"
-        return next((e.amount for e, _ in self.entries if e.entry_id == key), None)
+        return self._ledger(slot).deposit
 
     def cash_balance(self, slot: str) -> Decimal:
-        rows = self._slot_entries(slot)
-        return max(rows, key=lambda r: r[1])[0].balance_after if rows else Decimal(0)
+        rows = self._ledger(slot).rows
+        return rows[-1][0].balance_after if rows else Decimal(0)
 
     def load_risk_state(self, slot: str) -> RiskState | None:
         row = self.risk_states.get(slot)
@@ -218,75 +228,69 @@ class MemoryBook:
 
     def open_counts(self) -> tuple[int, int, int]:
         """(orders not terminal, open positions, pending intents) over every slot."""
-        return (sum(o.state not in TERMINAL for o in self.orders_.values()),
-                sum(p.status == "open" for p in self.positions_.values()),
-                sum(i.status == "pending" for i in self.intents_.values()))
+        ix = self.ix
+        return len(ix.live_orders), len(ix.open_positions), len(ix.pending)
 
     def busy_slots(self) -> set[str]:
         """Slots with pending intents, open positions or non-terminal orders."""
-        return ({i.slot for i in self.intents_.values() if i.status == "pending"}
-                | {p.slot for p in self.positions_.values() if p.status == "open"}
-                | {o.slot for o in self.orders_.values() if o.state not in TERMINAL})
+        ix = self.ix
+        return set(ix.pending.values()) | set(ix.open_positions.values()) \
+            | set(ix.live_orders.values())
 
     def ledger_totals(self, slot: str, tolerance: Decimal = CENT) -> LedgerTotals:
-        rows = sorted(self._slot_entries(slot), key=lambda r: r[1])
-        running, broken = ZERO, None
-        with localcontext(prec=60):
-            for e, _ in rows:
-                running += e.amount
-                if broken is None and abs(running - e.balance_after) > tolerance:
-                    broken = (running, e.entry_id, e.balance_after)
-        if not rows:
+        """``LedgerBatchMixin.ledger_totals`` from the slot's running totals (a tolerance other
+        than ``CENT`` walks the slot's entries)."""
+        led = self._ledger(slot)
+        if not led.rows:
             return LedgerTotals(ZERO, ZERO)
-        balance = rows[-1][0].balance_after
+        balance = led.rows[-1][0].balance_after
+        running, broken = led.running, led.broken
+        if tolerance != CENT:
+            running, broken = ZERO, None
+            with localcontext(prec=60):
+                for e, _ in led.rows:
+                    running += e.amount
+                    if broken is None and abs(running - e.balance_after) > tolerance:
+                        broken = (running, e.entry_id, e.balance_after)
         if broken is not None:
             return LedgerTotals(broken[0], balance, (broken[1], broken[2]))
         return LedgerTotals(running, balance)
 
     def fill_totals(self, slot: str) -> tuple[FillBook, list[Fill]] | None:
-        """``LedgerBatchMixin.fill_totals`` computed here (same cycles, same rounding)."""
-        per: dict[str, list[Fill]] = {}
-        for f in self.fills(slot):
-            per.setdefault(f.symbol, []).append(f)
+        """``LedgerBatchMixin.fill_totals`` from the per-symbol closed-cycle totals kept on
+        write (same cycles, same rounding): O(symbols + open cycles' fills)."""
         cash = fees = real = None
         open_fills: list[Fill] = []
-        with localcontext(prec=80):  # exact sums; ``mul`` rounds half-even like the SQL
-            for rows in per.values():
-                rows.sort(key=lambda f: (f.ts, f.side != "buy", f.fill_id))
-                held, closed_k = ZERO, 0
-                for k, f in enumerate(rows, start=1):
-                    held += f.qty if f.side == "buy" else -f.qty
-                    if held < 0:
-                        return None
-                    if held <= 0:
-                        closed_k = k
-                for f in rows[:closed_k]:
-                    n = mul(f.qty, f.price)  # half-even at 18 decimals, like the SQL
-                    flow = -n if f.side == "buy" else n
-                    cash = (cash or ZERO) + (flow - f.fee)
-                    fees = (fees or ZERO) + f.fee
-                    real = (real or ZERO) + flow
-                open_fills += rows[closed_k:]
+        with localcontext(prec=80):
+            for b in self.ix.fills.get(slot, {}).values():
+                if b.negative:
+                    return None
+                if b.cash is not None:
+                    cash, fees, real = ((t or ZERO) + v for t, v in
+                                        ((cash, b.cash), (fees, b.fees), (real, b.real)))
+                open_fills += b.rows[b.closed_k:]
         return FillBook(*(v if v is not None else ZERO for v in (cash, fees, real))), open_fills
 
     def portfolio_view(self, slot: str, marks: Mapping[str, Decimal],
                        fee_rate: Decimal = Decimal(0)) -> PortfolioView:
-        """``LedgerTablesMixin.portfolio_view`` from memory (same rows, same arithmetic)."""
+        """``LedgerTablesMixin.portfolio_view`` from memory (same rows, same arithmetic): the
+        candidate intents are the slot's pending ones and those with an open order."""
         cash = self.cash_balance(slot)
         positions: dict[str, PositionView] = {}
         for p in self.positions(slot):
             mark = marks.get(p.symbol, p.entry_price)
             positions[p.symbol] = PositionView(qty=p.quantity, value=mul(p.quantity, mark),
                                                entry_price=p.entry_price)
-        by_intent: dict[str, list[OrderRow]] = {}
-        for o in self.orders_.values():
-            if o.intent_id is not None and o.purpose in ("entry", "exit", "kill"):
-                by_intent.setdefault(o.intent_id, []).append(o)
+        ix, kinds = self.ix, ("entry", "exit", "kill")
+        live = {i for i, s in ix.pending.items() if s == slot}
+        live.update(o.intent_id for o in map(self.orders_.__getitem__, ix.open_orders)
+                    if o.intent_id is not None and o.intent_id in self.intents_)
         rows = []
-        for i in sorted((i for i in self.intents_.values() if i.slot == slot),
+        for i in sorted((self.intents_[i] for i in live if self.intents_[i].slot == slot),
                         key=lambda i: i.intent_id):
             px = i.limit_price if i.limit_price is not None else i.reference_price
-            joined = by_intent.get(i.intent_id) or [None]
+            joined = [o for o in map(self.orders_.__getitem__, ix.by_intent.get(i.intent_id, ()))
+                      if o.purpose in kinds] or [None]
             for o in joined:
                 if i.status == "pending" or (i.status == "submitted" and o is not None
                                              and o.state in OPEN_ORDER_STATES):
@@ -302,7 +306,8 @@ class MemoryBook:
 
     # -- writes --------------------------------------------------------------------------------
     def _append_entries(self, entries: Sequence[CashEntry]) -> None:
-        base = max((s for _, s in self.entries), default=0)
+        ix = self.ix
+        base = ix.max_seq
         for i, e in enumerate(entries, start=1):
             if e.entry_id in self.entry_ids:
                 continue
@@ -310,6 +315,7 @@ class MemoryBook:
             self.entries.append(row)
             self.entry_ids.add(e.entry_id)
             self.pending.entries.append(row)
+            ix.entry(*row)
 
     def ensure_deposit(self, slot: str, amount: Decimal, ts: datetime) -> bool:
         if f"deposit:{slot}" in self.entry_ids:
@@ -323,6 +329,8 @@ class MemoryBook:
             if i.intent_id in self.intents_:
                 continue
             self.intents_[i.intent_id] = norm_intent(i)
+            if self._ix is not None:
+                self._ix.intent(self.intents_[i.intent_id])
             self.intent_updated[i.intent_id] = i.created_at
             self.pending.new_intents.add(i.intent_id)
             new += 1
@@ -332,6 +340,8 @@ class MemoryBook:
         for iid, status in statuses:
             if iid in self.intents_:
                 self.intents_[iid] = self.intents_[iid].model_copy(update={"status": status})
+                if self._ix is not None:
+                    self._ix.intent(self.intents_[iid])
                 self.intent_updated[iid] = now
                 self.pending.intents.add(iid)
 
@@ -339,14 +349,19 @@ class MemoryBook:
         inserted: set[str] = set()
         for o in new:
             if o.client_order_id not in self.orders_:
-                self.orders_[o.client_order_id] = norm_order(o)
+                self._put_order(None, norm_order(o))
                 self.pending.new_orders.add(o.client_order_id)
                 inserted.add(o.client_order_id)
         for o in changed:
             if o.client_order_id in self.orders_:
-                self.orders_[o.client_order_id] = norm_order(o)
+                self._put_order(self.orders_[o.client_order_id], norm_order(o))
                 self.pending.orders.add(o.client_order_id)
         return inserted
+
+    def _put_order(self, old: OrderRow | None, o: OrderRow) -> None:
+        self.orders_[o.client_order_id] = o
+        if self._ix is not None and not self._ix.order(old, o, self.orders_):
+            self._ix = None  # an order moved slot or intent: rebuild on the next read
 
     def insert_fills(self, fills: Sequence[Fill], entries: Sequence[CashEntry],
                      now: datetime) -> None:
@@ -355,12 +370,16 @@ class MemoryBook:
                 raise ValueError(f"duplicate fill id {f.fill_id}")
             self.fills_[f.fill_id] = norm_fill(f)
             self.pending.fills.append((self.fills_[f.fill_id], now))
+            if self._ix is not None:
+                self._ix.fill(self.fills_[f.fill_id], self.orders_)
         self._append_entries(entries)
 
     def save_positions(self, positions: Sequence[PositionRecord]) -> None:
         for p in positions:
             self.positions_[p.position_id] = norm_position(p)
             self.pending.positions.add(p.position_id)
+            if self._ix is not None:
+                self._ix.position(self.positions_[p.position_id])
 
     def write_snapshot(self, s: Snapshot) -> None:
         self.pending.snapshots[s.ts, s.slot] = s

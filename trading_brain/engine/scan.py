@@ -35,11 +35,13 @@ else.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import polars as pl
@@ -172,19 +174,38 @@ def _indicator_state(windows: Mapping[str, pl.DataFrame], bar_time: datetime,
         indicators = compute_indicators(pl.concat(frames)) if frames else None
     if indicators is None or indicators.is_empty():
         return out
-    upto = indicators.filter(pl.col("ts") <= bar_time)
-    last: dict[str, tuple[datetime, int]] = {}  # symbol -> (newest ts, its last row)
-    for i, (sym, ts) in enumerate(zip(upto["symbol"].to_list(), upto["ts"].to_list(),
+    stamps, limit = _epochs(indicators.get_column("ts"), bar_time)
+    if stamps is None:  # not a zoned datetime column: let polars compare
+        indicators = indicators.filter(pl.col("ts") <= bar_time)
+        stamps, limit = indicators.get_column("ts").to_list(), None
+    last: dict[str, tuple[Any, int]] = {}  # symbol -> (newest ts, its last row)
+    for i, (sym, ts) in enumerate(zip(indicators.get_column("symbol").to_list(), stamps,
                                       strict=True)):
-        if sym in out and (sym not in last or ts >= last[sym][0]):
+        if (limit is None or ts <= limit) and sym in out and (
+                sym not in last or ts >= last[sym][0]):
             last[sym] = (ts, i)
     for _ts, i in last.values():
-        row = upto.row(i, named=True)
+        row = indicators.row(i, named=True)
         if row["symbol"] in out:
             out[row["symbol"]].update({
                 "indicators_at": row["ts"].isoformat(), "regime": row["regime"],
                 "indicators": {k: _round(row.get(k)) for k in _STATE_KEYS if k in row}})
     return out
+
+
+_UNITS = {"ns": 1_000, "us": 1, "ms": Fraction(1, 1_000)}  # per microsecond
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epochs(ts: pl.Series, bar_time: datetime) -> tuple[list[int] | None, int | None]:
+    """A zoned datetime column as its integer instants, and ``bar_time`` on the same scale
+    (rounded down: ``t <= bar_time`` holds exactly when ``int(t) <= limit``); (None, None) for
+    any other column. No polars expression is evaluated (each would cost a lazy collect)."""
+    dtype = ts.dtype
+    if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None or ts.null_count():
+        return None, None
+    micros = (bar_time - _EPOCH) // timedelta(microseconds=1)
+    return ts.cast(pl.Int64).to_list(), math.floor(micros * _UNITS[dtype.time_unit])
 
 
 def _round(x: float | None) -> float | None:

@@ -350,3 +350,24 @@ def test_a_source_without_generate_many_is_called_per_symbol(scripted, bars, pai
     assert single.calls == [("generate", 50)] * 3
     ref = run_scan(bars, [slot(scripted, "enter")], LIMITS, pairs, NOW)
     assert res.signals == ref.signals and res.intents == ref.intents
+
+
+@pytest.mark.parametrize("unit", ["ns", "ms"])
+def test_indicator_state_takes_the_newest_row_up_to_the_bar_in_any_time_unit(bars, unit):
+    """Rows after the bar are ignored and the newest row up to it wins, whatever the column's
+    time unit (the scan compares integer instants, not a polars expression)."""
+    from trading_brain.engine.scan import _closed, _indicator_state
+
+    early = BAR_TIME - timedelta(hours=1)
+    frames = [b.with_columns(pl.lit(s).alias("symbol")) for s, b in bars.items()]
+    full = compute_indicators(pl.concat(frames)).reverse()  # newest first: order must not matter
+    assert full.filter(pl.col("ts") > early).height  # later rows are there, must be skipped
+    windows = {s: _closed(b, early) for s, b in bars.items()}
+    want = _indicator_state(windows, early, full)
+    got = _indicator_state(windows, early,
+                           full.with_columns(pl.col("ts").dt.cast_time_unit(unit)))
+    for sym in SYMBOLS:
+        row = full.filter((pl.col("symbol") == sym) & (pl.col("ts") == early)).row(0, named=True)
+        assert want[sym]["indicators_at"] == early.isoformat()
+        assert want[sym]["regime"] == row["regime"]
+        assert got[sym] == want[sym]
