@@ -431,14 +431,27 @@ def _tick(loop: _Loop) -> None:
 
 def _book_slots(rt: Any, pairs: dict) -> dict:
     """``runtime.executor_slots`` answered from the memory book (simulate trades on paper):
-    ``active`` always, other slots while they have pending intents, open positions or orders."""
+    ``active`` always, other slots while they have pending intents, open positions or orders.
+    A slot's paper venue is kept across ticks (``rt.__dict__["_paper_venues"]``) while
+    ``PaperExchange.renew()`` says it still holds the book's state (same store, market, clock
+    and pairs): a new venue per tick would re-parse the whole paper book every tick."""
     from trading_brain.engine.executor import SlotSetup
     from trading_brain.runtime import build_exchange
 
+    venues = rt.__dict__.setdefault("_paper_venues", {})
+
+    def venue(slot: str) -> Any:
+        v = venues.get(slot)
+        if v is None or not hasattr(v, "renew") or v.store is not rt.store \
+                or v.market is not rt.market or v.clock is not rt.clock or v.pairs != pairs \
+                or not v.renew():
+            v = venues[slot] = build_exchange(rt, slot, pairs)
+        return v
+
     capital = Decimal(repr(rt.settings.starting_cash))
-    slots = {"active": SlotSetup(build_exchange(rt, "active", pairs), capital)}
+    slots = {"active": SlotSetup(venue("active"), capital)}
     for slot in sorted(rt.store.busy_slots() - {"active"}):
-        slots[slot] = SlotSetup(build_exchange(rt, slot, pairs), capital)
+        slots[slot] = SlotSetup(venue(slot), capital)
     return slots
 
 

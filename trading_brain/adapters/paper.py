@@ -24,6 +24,12 @@ Contract (an ``ports.Exchange``; one object per account, i.e. per slot, each wit
   the book once when the block ends — also when it raises — instead of after every change; only
   a process killed inside the block loses the block's changes, which the executor treats like
   requests that never arrived (unknown -> ``unresolved`` -> ``not_at_venue``; never resent).
+- ``renew()`` lets a caller keep one object per account across ticks (simulate does): it says
+  whether the object still holds exactly the book its store holds (the very state it last read or
+  wrote, by identity: a store answering copies, like the warehouse, always gets False -> build a
+  new object) and then continues as a new object over that store would, without re-parsing.
+- Bars are read as plain tuples: a market with ``candle_rows`` (the sim market) serves them
+  without building a frame; any other market's ``candles`` frame is converted.
 - Ids are deterministic: venue order id ``P-<hash(account, cid)>``, fill id ``<venue id>-<n>``.
   Fills and closed orders older than ``keep_fills`` (30 days) are forgotten, so the book stays
   small; the warehouse keeps the history.
@@ -33,10 +39,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Protocol
 
 import polars as pl
@@ -59,6 +67,7 @@ from trading_brain.ports import Clock, MarketData
 
 MINUTE = timedelta(minutes=1)
 OPEN_STATES = ("open", "partially_filled")
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 class PaperStore(Protocol):
@@ -117,6 +126,18 @@ def _rows(bars: pl.DataFrame) -> list[tuple]:
                       for c in ("ts", "open", "high", "low", "close", "volume")), strict=True))
 
 
+def _running_max(stamps: list[datetime]) -> list[datetime]:
+    out: list[datetime] = []
+    for t in stamps:
+        out.append(max(out[-1], t) if out else t)
+    return out
+
+
+def _plain(key: str) -> bool:
+    """A key JSON writes as is (what pydantic writes for it is ``"key"``)."""
+    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
+
+
 def ceil_minute(t: datetime) -> datetime:
     f = floor_time(t, "1m")
     return f if f == t else f + MINUTE
@@ -139,6 +160,13 @@ class PaperExchange:
         raw = store.load_paper_book(account)
         self.book = (PaperBook.model_validate_json(raw) if raw
                      else PaperBook(cash=money(Decimal(starting_cash))))
+        self._raw = raw  # the stored state this object last read or wrote (see ``renew``)
+        # indexes over the book (the book stays the truth; per-call cost no longer grows with it)
+        self._open = {c: o for c, o in self.book.orders.items() if o.state in OPEN_STATES}
+        self._fmax = _running_max([f.ts for f in self.book.fills])  # for ``fills_since``
+        self._floor: datetime | None = None  # <= every fill ts / closed order's updated_at
+        self._ojson: dict[str, str] = {}  # '"cid":{...}' of closed orders (they never change)
+        self._prefix = ((0, ""), (0, ""))  # (n, JSON) of the first n orders (all closed), fills
         self._advanced: datetime | None = None
         self._deferred = 0  # depth of ``deferred_saves`` blocks
         self._unsaved: datetime | None = None  # time of the last change not written yet
@@ -161,7 +189,7 @@ class PaperExchange:
                        symbol=req.symbol, side=req.side, type=req.type, quantity=qty,
                        limit_price=req.limit_price, placed_at=now, next_minute=ceil_minute(now),
                        updated_at=now)
-        self.book.orders[o.cid] = o
+        self.book.orders[o.cid] = self._open[o.cid] = o
         self._save(now)
         return OrderAck(client_order_id=o.cid, venue_order_id=o.venue_order_id, state="open",
                         accepted_at=now)
@@ -173,7 +201,7 @@ class PaperExchange:
 
     def open_orders(self) -> list[OrderStatus]:
         self._advance()
-        return [self._status(o) for o in self.book.orders.values() if o.state in OPEN_STATES]
+        return [self._status(o) for o in self._open.values()]
 
     def cancel_order(self, client_order_id: str | None = None,
                      venue_order_id: str | None = None) -> bool:
@@ -193,7 +221,8 @@ class PaperExchange:
 
     def fills_since(self, t: datetime) -> list[Fill]:
         self._advance()
-        return [f for f in self.book.fills if f.ts >= as_utc(t)]
+        t = as_utc(t)  # fills before the first whose running max reaches t are all older
+        return [f for f in self.book.fills[bisect_left(self._fmax, t):] if f.ts >= t]
 
     def balances(self) -> Balance:
         self._advance()
@@ -213,7 +242,7 @@ class PaperExchange:
             self._deferred -= 1
             if not self._deferred and self._unsaved is not None:
                 now, self._unsaved = self._unsaved, None
-                self.store.save_paper_book(self.account, self.book.model_dump_json(), now)
+                self._write(now)
 
     # ---- protection ----------------------------------------------------------------------
     def reconcile_protective(self, entry: OrderRequest) -> list[str]:
@@ -236,7 +265,7 @@ class PaperExchange:
             next_bar=floor_time(first_fill, self.stop_tf) + self.step)
         for s, otype, lvl in legs:
             cid = derive_client_order_id(o.cid, s)
-            self.book.orders[cid] = PaperOrder(
+            self.book.orders[cid] = self._open[cid] = PaperOrder(
                 cid=cid, venue_order_id=self._vid(cid), symbol=o.symbol, side="sell", type=otype,
                 quantity=o.filled_qty, stop_price=lvl, placed_at=now, next_minute=now,
                 updated_at=now)
@@ -251,7 +280,7 @@ class PaperExchange:
         if self._advanced == now and rescan is None:
             return now
         events: list[tuple[datetime, int, str, str, tuple[float, float, float, float, float]]] = []
-        active = {o.symbol for o in self.book.orders.values() if o.state in OPEN_STATES}
+        active = {o.symbol for o in self._open.values()}
         for sym in sorted(active if rescan is None else active & {rescan}):
             events += self._events(sym, now)
         changed = False
@@ -267,21 +296,26 @@ class PaperExchange:
 
     def _events(self, sym: str, now: datetime) -> list:
         prot = [p for p in self.book.protections.values() if p.symbol == sym]
-        orders = [o for o in self.book.orders.values()
-                  if o.symbol == sym and o.state in OPEN_STATES and o.type in ("market", "limit")]
+        orders = [o for o in self._open.values()
+                  if o.symbol == sym and o.type in ("market", "limit")]
         horizon = floor_time(now, self.stop_tf) if prot else now
         out: list = []
         for p in prot:  # no bar opening in [next_bar, horizon) can exist: no need to ask
             if p.next_bar < horizon:
                 out += [(t, 0, sym, p.entry_cid, (o, h, lo, c, v)) for t, o, h, lo, c, v
-                        in _rows(self.market.candles(sym, self.stop_tf, p.next_bar, horizon))]
+                        in self._bars(sym, self.stop_tf, p.next_bar, horizon)]
         start = min((o.next_minute for o in orders), default=now)
         if orders and start < horizon and start + MINUTE <= now:  # else no closed bar yet
-            bars = _rows(self.market.candles(sym, "1m", start, horizon))
+            bars = self._bars(sym, "1m", start, horizon)
             for o in orders:
                 out += [(t, 1, sym, o.cid, (op, h, lo, c, v)) for t, op, h, lo, c, v in bars
                         if t >= o.next_minute]
         return out
+
+    def _bars(self, sym: str, tf: str, start: datetime, end: datetime) -> list[tuple]:
+        rows = getattr(self.market, "candle_rows", None)
+        return rows(sym, tf, start, end) if rows is not None \
+            else _rows(self.market.candles(sym, tf, start, end))
 
     def _check_stop(self, entry_cid: str, ts: datetime, bar: tuple) -> bool:
         p = self.book.protections.get(entry_cid)
@@ -351,27 +385,37 @@ class PaperExchange:
         o.value, o.fee = o.value + notional, o.fee + fee
         o.state = "filled" if o.filled_qty >= o.quantity else "partially_filled"
         o.updated_at = ts
+        if o.state == "filled":
+            self._closed(o)
         self.book.fills.append(Fill(
             fill_id=f"{o.venue_order_id}-{o.fills}", client_order_id=o.cid,
             venue_order_id=o.venue_order_id, symbol=o.symbol, side=o.side, qty=qty, price=price,
             fee=fee, fee_currency=self.quote, ts=ts))
+        self._fmax.append(max(self._fmax[-1], ts) if self._fmax else ts)
+        self._floor = min(self._floor, ts) if self._floor is not None else None
 
     def _flatten(self, symbol: str, ts: datetime, reason: str) -> None:
         """The position is gone: cancel its stops and any pending sell of the symbol."""
         for p in [p for p in self.book.protections.values() if p.symbol == symbol]:
             del self.book.protections[p.entry_cid]
-        for o in self.book.orders.values():
-            if o.symbol == symbol and o.side == "sell" and o.state in OPEN_STATES:
+        for o in list(self._open.values()):
+            if o.symbol == symbol and o.side == "sell":
                 self._close(o, "canceled", reason, ts)
 
     # ---- helpers -------------------------------------------------------------------------
     def _close(self, o: PaperOrder, state: str, reason: str, ts: datetime) -> None:
         o.state, o.reason, o.updated_at = state, reason, ts
+        self._closed(o)
+
+    def _closed(self, o: PaperOrder) -> None:
+        """``o`` reached a final state (it never changes again): out of the open index."""
+        self._open.pop(o.cid, None)
+        self._floor = min(self._floor, o.updated_at) if self._floor is not None else None
 
     def _free(self, symbol: str) -> Decimal:
         held = self.book.holdings.get(symbol, Decimal(0))
-        selling = sum((o.quantity - o.filled_qty for o in self.book.orders.values()
-                       if o.symbol == symbol and o.side == "sell" and o.state in OPEN_STATES
+        selling = sum((o.quantity - o.filled_qty for o in self._open.values()
+                       if o.symbol == symbol and o.side == "sell"
                        and o.type in ("market", "limit")), Decimal(0))
         return held - selling
 
@@ -401,10 +445,63 @@ class PaperExchange:
 
     def _save(self, now: datetime) -> None:
         cutoff = now - self.keep_fills  # forget old fills and closed orders (bounded book)
-        self.book.fills = [f for f in self.book.fills if f.ts >= cutoff]
-        self.book.orders = {c: o for c, o in self.book.orders.items()
-                            if o.state in OPEN_STATES or o.updated_at >= cutoff}
+        if self._floor is None or self._floor < cutoff:  # else nothing is old enough
+            b = self.book
+            b.fills = [f for f in b.fills if f.ts >= cutoff]
+            b.orders = {c: o for c, o in b.orders.items()
+                        if o.state in OPEN_STATES or o.updated_at >= cutoff}
+            self._fmax = _running_max([f.ts for f in b.fills])
+            self._floor = min([f.ts for f in b.fills] + [o.updated_at for o in b.orders.values()
+                                                         if o.state not in OPEN_STATES],
+                              default=_NEVER)
+            self._ojson = {c: t for c, t in self._ojson.items() if c in b.orders}
+            self._prefix = ((0, ""), (0, ""))
         if self._deferred:
             self._unsaved = now
             return
-        self.store.save_paper_book(self.account, self.book.model_dump_json(), now)
+        self._write(now)
+
+    def _write(self, now: datetime) -> None:
+        self._raw = self._dump()
+        self.store.save_paper_book(self.account, self._raw, now)
+
+    def _dump(self) -> str:
+        """``self.book.model_dump_json()``, byte for byte, without re-serialising the whole book
+        on every save: closed orders and fills never change, and until the next prune the book
+        only grows at the end, so the JSON of its leading closed orders and of its fills is kept
+        (``_prefix``) and only the rest is written."""
+        b, memo = self.book, self._ojson
+        (n, head), (m, fills) = self._prefix
+        grow, rest = True, []
+        for c, o in islice(b.orders.items(), n, None):
+            text = memo.get(c)  # memoised keys were checked plain
+            if text is None:
+                if not _plain(c):
+                    return b.model_dump_json()
+                text = f'"{c}":{o.model_dump_json()}'
+                if o.state not in OPEN_STATES:
+                    memo[c] = text
+            if grow and o.state not in OPEN_STATES:
+                head, n = f"{head},{text}" if n else text, n + 1
+                del memo[c]  # in ``head`` now
+            else:
+                grow = False
+                rest.append(text)
+        new = [f.model_dump_json() for f in islice(b.fills, m, None)]
+        if new:
+            fills, m = ",".join([fills, *new] if m else new), len(b.fills)
+        self._prefix = ((n, head), (m, fills))
+        orders = ",".join([head, *rest] if n else rest)
+        cash = b.model_dump_json(include={"cash", "holdings"})
+        prot = b.model_dump_json(include={"protections"})
+        return f'{cash[:-1]},"orders":{{{orders}}},{prot[1:-1]},"fills":[{fills}]}}'
+
+    def renew(self) -> bool:
+        """Whether this object may serve a new tick as a new object over its store would: no
+        ``deferred_saves`` block open and the store still holds the very state (identity) this
+        object last read or wrote. On True the "already advanced to now" memo is cleared."""
+        if self._deferred or self._unsaved is not None \
+                or self.store.load_paper_book(self.account) is not self._raw:
+            return False
+        self._advanced = None
+        return True

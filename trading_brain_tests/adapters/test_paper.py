@@ -283,3 +283,94 @@ def test_deferred_saves_write_the_book_once_when_the_block_ends_even_on_error(st
     assert set(paper(store, market, clock).book.orders) == {"a", "b"}  # a restart knows both
     ex.place_order(buy(cid="c"))
     assert len(writes) == 2  # outside a block: after every change, as before
+
+
+class DictStore:
+    """A PaperStore answering the very string it was given (like the simulation's memory book)."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, str] = {}
+
+    def load_paper_book(self, account: str) -> str | None:
+        return self.books.get(account)
+
+    def save_paper_book(self, account: str, state: str, now: datetime) -> None:
+        self.books[account] = state
+
+
+def _script(ex: PaperExchange, k: int, rng) -> list:
+    """Tick ``k`` of a random but seeded script: orders, stops, cancels; returns what it saw."""
+    seen: list = []
+    with ex.deferred_saves():
+        for cid in rng.sample([f"e{j}" for j in range(k)], min(k, 2)):
+            seen.append(ex.order_by_client_id(cid))
+            st = seen[-1]
+            if st is not None and st.state == "filled" and rng.random() < 0.7:
+                px = float(st.avg_price)
+                seen.append(ex.reconcile_protective(buy(
+                    cid=cid, stop_loss=Decimal(repr(round(px * 0.999, 1))),
+                    take_profit=Decimal(repr(round(px * 1.001, 1))))))
+        roll = rng.random()
+        if roll < 0.5:
+            kind = rng.choice(["market", "limit"])
+            seen.append(ex.place_order(OrderRequest(
+                client_order_id=f"e{k}", symbol=SYM, side="buy", type=kind,
+                quantity=Decimal("0.002"),
+                limit_price=Decimal(60_000 + rng.randrange(-900, 900)) if kind == "limit"
+                else None)))
+        elif roll < 0.7 and ex.balances().get("BTC") > Decimal("0.001"):
+            try:
+                seen.append(ex.place_order(OrderRequest(
+                    client_order_id=f"e{k}", symbol=SYM, side="sell", type="market",
+                    quantity=Decimal("0.001"))))
+            except OrderRejected as e:
+                seen.append(str(e))
+        elif roll < 0.8 and (mine := ex.open_orders()):
+            seen.append(ex.cancel_order(rng.choice(mine).client_order_id))
+        t = T0 + timedelta(minutes=rng.randrange(k + 1))
+        seen += [ex.open_orders(), ex.fills_since(t), ex.balances()]
+        assert seen[-2] == [f for f in ex.book.fills if f.ts >= t]
+    return seen
+
+
+def test_a_venue_kept_across_ticks_equals_a_new_one_per_tick_and_saves_the_model_json() -> None:
+    import random
+
+    from trading_brain.adapters.paper import PaperBook
+
+    clock = SimClock(T0 + timedelta(seconds=10))
+    market = SimMarket([SYM], seed=3, clock=clock)
+    pairs = market.asset_pairs([SYM])
+    kept_store, new_store = DictStore(), DictStore()
+    kw = {"slippage": SLIP, "keep_fills": timedelta(minutes=40), "max_volume_fraction": 1e-4}
+    kept = PaperExchange(market, clock, kept_store, pairs, **kw)
+    rng_a, rng_b = random.Random(7), random.Random(7)
+    renewed, armed, stops = 0, 0, set()
+    for k in range(150):
+        clock.set(T0 + timedelta(seconds=10) + k * timedelta(minutes=1, seconds=30))
+        renewed += kept.renew()
+        a = _script(kept, k, rng_a)
+        b = _script(PaperExchange(market, clock, new_store, pairs, **kw), k, rng_b)
+        assert a == b, k
+        armed += sum(x == ["armed sl", "armed tp"] for x in a)
+        stops |= {o.cid for o in kept.book.orders.values()
+                  if o.type != "market" and o.state == "filled"}
+        assert kept_store.books == new_store.books, k
+        raw = kept_store.books["active"]
+        assert raw == PaperBook.model_validate_json(raw).model_dump_json()  # byte for byte
+    book = PaperBook.model_validate_json(kept_store.books["active"])
+    assert renewed == 150 and len(book.fills) > 5 and armed > 3 and len(stops) > 1
+    assert min(f.ts for f in book.fills) >= clock.now() - timedelta(minutes=40)  # pruned
+    kept_store.save_paper_book("active", raw[:1] + raw[1:], clock.now())  # equal, not same
+    assert kept_store.books["active"] == raw and not kept.renew()  # another state object
+
+
+def test_renew_is_false_over_a_store_answering_copies(store) -> None:
+    clock = SimClock(T0)
+    market = ScriptedMarket(clock, flat(100, 10))
+    ex = paper(store, market, clock)
+    assert ex.renew()  # nothing stored yet, nothing written: still the same (empty) state
+    ex.place_order(buy())
+    assert not ex.renew()  # the warehouse answers a copy: build a new object
+    with ex.deferred_saves():
+        assert not ex.renew()

@@ -12,6 +12,9 @@ candles from one deterministic 1-minute path per symbol (see ``process.py``), an
   the same bar, whatever the window, the call order or the process.
 - ``tickers`` quote the latest price (the close of the newest closed 1-minute bar) with a small
   symmetric spread; ``asset_pairs`` return Kraken-like metadata (names, decimals, minimums, fees).
+- ``candle_rows(symbol, tf, start, end)`` gives the same bars as ``candles`` as plain
+  ``(ts, open, high, low, close, volume)`` tuples (``ts`` a UTC datetime): no frame is built, so
+  the paper venue's per-tick reads of a few bars cost microseconds, not a polars frame.
 - ``minute_path`` gives the closed 1-minute bars (for the paper executor), ``price_at`` the price at
   any past instant (open of the minute containing it), ``regimes`` the hidden daily regime labels.
 
@@ -125,6 +128,22 @@ class SimMarket:
         if lo >= hi:
             return empty_candles()
         return _frame(sym, tf, self._procs[sym].bars(n, lo, hi))
+
+    def candle_rows(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> list[tuple[datetime, float, float, float, float, float]]:
+        """The bars of ``candles(symbol, timeframe, start, end)`` as tuples (see module doc)."""
+        sym = self._symbol(symbol)
+        n = seconds(parse_timeframe(timeframe)) // 60
+        lo, hi = _minute(start, ceil=True), _minute(end, ceil=True)
+        hi = min(hi, self._now_minute_floor(n))
+        if lo >= hi:
+            return []
+        bars = self._procs[sym].bars(n, lo, hi)
+        stamps = [EPOCH + timedelta(minutes=int(m)) for m in
+                  ((bars["ts"] // 1_000_000 - EPOCH_S) // 60).tolist()]
+        return list(zip(stamps, *(bars[c].tolist() for c in ("open", "high", "low", "close",
+                                                            "volume")), strict=True))
 
     def tickers(self, symbols: Sequence[str]) -> dict[str, Ticker]:
         """Latest price of each symbol (close of the newest closed minute) with a small spread."""

@@ -254,3 +254,20 @@ def test_regimes_cover_closed_days_only(make_market) -> None:
     assert reg["ts"][-1] == floor_time(NOW, "1d") - DAY and reg.height == 60
     assert set(reg["regime"].unique().to_list()) <= {"range", "up", "down"}
     assert (reg["daily_vol"] > 0).all()
+
+
+@pytest.mark.parametrize("tf", ["1m", "5m", "1h"])
+def test_candle_rows_are_the_candles_as_tuples(make_market, tf: str) -> None:
+    market, _ = make_market(["ETH/USD"])
+    cols = ("ts", "open", "high", "low", "close", "volume")
+    for start, end in [(NOW - timedelta(minutes=13, seconds=5), NOW + DAY),  # up to now
+                       (NOW - 2 * DAY - timedelta(minutes=7), NOW - DAY),  # across midnights
+                       (EPOCH - DAY, EPOCH + timedelta(minutes=7)), (NOW, NOW)]:
+        rows = market.candle_rows("eth/usd", tf, start, end)
+        frame = market.candles("ETH/USD", tf, start, end)
+        assert rows == list(zip(*(frame[c].to_list() for c in cols), strict=True))
+        assert all(r[0].utcoffset() == timedelta(0) for r in rows)
+    day = floor_time(NOW, tf) - DAY
+    assert len(market.candle_rows("ETH/USD", tf, day, NOW + DAY)) == DAY // delta(tf)
+    with pytest.raises(ConfigError):
+        market.candle_rows("BTC/USD", tf, NOW - DAY, NOW)
