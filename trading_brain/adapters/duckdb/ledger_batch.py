@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from trading_brain.adapters.duckdb.batch import DEC, TS, TXT, columns
 from trading_brain.adapters.duckdb.connection import run, transaction
 from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
 from trading_brain.domain.intents import OrderIntent
@@ -37,7 +38,6 @@ from trading_brain.engine.ledger import (
     PositionRecord,
 )
 
-DEC, TS, TXT = "DECIMAL(38, 18)", "TIMESTAMPTZ", "VARCHAR"
 ORDER_COLS = ("client_order_id", "intent_id", "slot", "venue", "venue_order_id", "symbol", "side",
               "order_type", "purpose", "quantity", "limit_price", "stop_price", "state",
               "filled_qty", "avg_price", "fee", "reason", "created_at", "updated_at")
@@ -57,28 +57,6 @@ CHUNK = 400  # rows per statement (bounded parameter lists)
 
 def marks(n: int) -> str:
     return ", ".join("?" for _ in range(n))
-
-
-def _wire(v: Any, t: str) -> Any:
-    """A value as sent: decimals travel as exact plain strings (see ``columns``)."""
-    if v is None or t != DEC:
-        return v
-    return format(v if isinstance(v, Decimal) else Decimal(repr(v)), "f")
-
-
-def columns(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
-            ) -> tuple[str, list[Any]]:
-    """``SELECT`` list turning one list parameter per column into rows, and the parameters.
-
-    ``unnest(?::T[])`` binds a whole column at once: a 50-row, 19-column batch is one
-    statement with 19 parameters (a VALUES list of 950 cast placeholders takes ~40 ms to plan).
-    Decimals are sent as exact strings and cast in SQL: the same rounding as binding the
-    ``Decimal`` itself, and never the DOUBLE a list of unequal decimals would be typed as.
-    """
-    sel = ", ".join(f"unnest(?::VARCHAR[])::{t} AS {n}" if t == DEC else
-                    f"unnest(?::{t}[]) AS {n}" for n, t in zip(names, types, strict=True))
-    params = [[_wire(r[j], t) for r in rows] for j, t in enumerate(types)]
-    return sel, params
 
 
 def chunks(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from trading_brain.adapters.duckdb.batch import TS, TXT, columns
 from trading_brain.adapters.duckdb.connection import frame, run, transaction
 from trading_brain.domain.intents import OrderIntent
 
@@ -35,20 +36,28 @@ class TradingTablesMixin:
 
     def record_scans(self, scans: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]]
                      ) -> None:
-        """Store (scan, its signals) pairs in one transaction: one statement per
-        ``_ROWS_PER_INSERT`` scans, one per ``_ROWS_PER_INSERT`` signals (rows already stored
-        are left as they are)."""
+        """Store (scan, its signals) pairs in one transaction, one statement per table with one
+        list parameter per column (rows already stored are left as they are). A multi-row
+        VALUES list of a simulated day's 2,592 signals took ~1 s to plan; this takes ~20 ms."""
+        if not scans:
+            return
+        scan_sel, scan_params = columns(
+            ("scan_id", "bar_time", "started_at", "duration_ms", "symbols", "signals", "intents",
+             "rejected", "details"),
+            (TXT, TS, TS, "DOUBLE", "INTEGER", "INTEGER", "INTEGER", "INTEGER", TXT),
+            [[c["scan_id"], c["bar_time"], c["started_at"], c["duration_ms"], c["symbols"],
+              c["signals"], c["intents"], c["rejected"], json.dumps(c["details"], default=str)]
+             for c, _ in scans])
+        rows = [[s["scan_id"], s["strategy_id"], s["version"], s["slot"], s["symbol"],
+                 s["bar_time"], s["action"], s["size"], s.get("stop_loss"), s.get("take_profit"),
+                 s["intent"], s["confidence"], s.get("regime"), s.get("risk_decision"),
+                 s.get("risk_reason")] for _, sigs in scans for s in sigs]
         with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
-            _insert_rows(con, "INSERT INTO scans VALUES", "ON CONFLICT (scan_id) DO NOTHING",
-                         [[c["scan_id"], c["bar_time"], c["started_at"], c["duration_ms"],
-                           c["symbols"], c["signals"], c["intents"], c["rejected"],
-                           json.dumps(c["details"], default=str)] for c, _ in scans])
-            _insert_rows(con, "INSERT INTO signals VALUES", "ON CONFLICT DO NOTHING",
-                         [[s["scan_id"], s["strategy_id"], s["version"], s["slot"], s["symbol"],
-                           s["bar_time"], s["action"], s["size"], s.get("stop_loss"),
-                           s.get("take_profit"), s["intent"], s["confidence"], s.get("regime"),
-                           s.get("risk_decision"), s.get("risk_reason")]
-                          for _, sigs in scans for s in sigs])
+            run(con, f"INSERT INTO scans SELECT {scan_sel} ON CONFLICT (scan_id) DO NOTHING",
+                scan_params)
+            if rows:
+                sel, params = columns(_SIGNAL_COLS, _SIGNAL_TYPES, rows)
+                run(con, f"INSERT INTO signals SELECT {sel} ON CONFLICT DO NOTHING", params)
 
     def record_intents(self, intents: Sequence[OrderIntent]) -> int:
         """Store intents (one statement each: a multi-row VALUES would unify their DECIMAL
@@ -94,13 +103,8 @@ class TradingTablesMixin:
             [status, now, intent_id])
 
 
-_ROWS_PER_INSERT = 200
-
-
-def _insert_rows(con: Any, head: str, tail: str, rows: Sequence[Sequence[Any]]) -> None:
-    """``head (?, ...), (?, ...) tail`` with ``rows`` as parameters, in batches."""
-    for k in range(0, len(rows), _ROWS_PER_INSERT):
-        batch = rows[k:k + _ROWS_PER_INSERT]
-        one = "(" + ", ".join("?" for _ in batch[0]) + ")"
-        run(con, f"{head} {', '.join(one for _ in batch)} {tail}",
-            [v for r in batch for v in r])
+_SIGNAL_COLS = ("scan_id", "strategy_id", "version", "slot", "symbol", "bar_time", "action",
+                "size", "stop_loss", "take_profit", "intent", "confidence", "regime",
+                "risk_decision", "risk_reason")
+_SIGNAL_TYPES = (TXT, TXT, "INTEGER", TXT, TXT, TS, TXT, "DOUBLE", "DOUBLE", "DOUBLE", TXT,
+                 "DOUBLE", TXT, TXT, TXT)
