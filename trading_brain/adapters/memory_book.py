@@ -36,9 +36,7 @@ from trading_brain.adapters.memory_index import BookIndex, SlotLedger
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
 from trading_brain.domain.risk import (
-    PendingOrder,
     PortfolioView,
-    PositionView,
     RiskEvent,
     RiskState,
 )
@@ -52,7 +50,7 @@ from trading_brain.engine.ledger import (
     OrderRow,
     PositionRecord,
     Snapshot,
-    mul,
+    portfolio_view_of,
 )
 
 _Q = Decimal("1e-18")
@@ -275,12 +273,6 @@ class MemoryBook:
                        fee_rate: Decimal = Decimal(0)) -> PortfolioView:
         """``LedgerTablesMixin.portfolio_view`` from memory (same rows, same arithmetic): the
         candidate intents are the slot's pending ones and those with an open order."""
-        cash = self.cash_balance(slot)
-        positions: dict[str, PositionView] = {}
-        for p in self.positions(slot):
-            mark = marks.get(p.symbol, p.entry_price)
-            positions[p.symbol] = PositionView(qty=p.quantity, value=mul(p.quantity, mark),
-                                               entry_price=p.entry_price)
         ix, kinds = self.ix, ("entry", "exit", "kill")
         live = {i for i, s in ix.pending.items() if s == slot}
         live.update(o.intent_id for o in map(self.orders_.__getitem__, ix.open_orders)
@@ -296,13 +288,8 @@ class MemoryBook:
                                              and o.state in OPEN_ORDER_STATES):
                     q = o.quantity - o.filled_qty if o is not None else i.quantity
                     rows.append((i.intent_id, i.symbol, i.action, q, px))
-        pending = tuple(
-            PendingOrder(intent_id=i, symbol=s, action=a, qty=q,
-                         reserved=mul(mul(q, px), 1 + fee_rate) if a == "enter" else Decimal(0))
-            for i, s, a, q, px in rows)
-        equity = cash + sum((v.value for v in positions.values()), Decimal(0))
-        return PortfolioView(equity=max(equity, Decimal(0)), cash=max(cash, Decimal(0)),
-                             positions=positions, pending=pending)
+        return portfolio_view_of(self.cash_balance(slot), self.positions(slot), marks, rows,
+                                 fee_rate)
 
     # -- writes --------------------------------------------------------------------------------
     def _append_entries(self, entries: Sequence[CashEntry]) -> None:

@@ -30,6 +30,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 
 from trading_brain.domain.orders import Balance, Fill
+from trading_brain.domain.risk import PendingOrder, PortfolioView, PositionView
 from trading_brain.errors import DataError
 
 PREC = 60
@@ -215,6 +216,25 @@ def _sell(pos: PositionRecord, fill: Fill, reason: str, entries: list[CashEntry]
         new = replace(new, status="closed", exit_time=fill.ts, exit_reason=reason,
                       realized_pnl=money(pnl))
     return FillEffect(new, entries, closed=True, opened=False)
+
+
+def portfolio_view_of(cash: Decimal, positions: Iterable[PositionRecord],
+                      marks: Mapping[str, Decimal], pending: Iterable[tuple],
+                      fee_rate: Decimal) -> PortfolioView:
+    """The slot as the risk shell sees it (``Store.portfolio_view`` and ``MemoryBook`` share
+    this arithmetic): positions marked at ``marks`` (else their entry price); ``pending`` rows
+    (intent_id, symbol, action, remaining qty, limit or reference price), an entry reserving
+    qty x price x (1 + ``fee_rate``)."""
+    views = {p.symbol: PositionView(qty=p.quantity, value=mul(p.quantity,
+                                                              marks.get(p.symbol, p.entry_price)),
+                                    entry_price=p.entry_price) for p in positions}
+    orders = tuple(
+        PendingOrder(intent_id=i, symbol=s, action=a, qty=q,
+                     reserved=mul(mul(q, px), 1 + fee_rate) if a == "enter" else Decimal(0))
+        for i, s, a, q, px in pending)
+    equity = cash + sum((v.value for v in views.values()), Decimal(0))
+    return PortfolioView(equity=max(equity, Decimal(0)), cash=max(cash, Decimal(0)),
+                         positions=views, pending=orders)
 
 
 def adverse_excursion(pos: PositionRecord, low: float) -> PositionRecord:

@@ -28,9 +28,7 @@ from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
 from trading_brain.domain.risk import (
-    PendingOrder,
     PortfolioView,
-    PositionView,
     RiskEvent,
     RiskState,
 )
@@ -41,7 +39,7 @@ from trading_brain.engine.ledger import (
     OrderRow,
     PositionRecord,
     Snapshot,
-    mul,
+    portfolio_view_of,
 )
 
 _ORDER_COLS = ("client_order_id", "intent_id", "slot", "venue", "venue_order_id", "symbol", "side",
@@ -254,12 +252,6 @@ class LedgerTablesMixin(LedgerBatchMixin):
         Pending = intents still ``pending`` plus open entry/exit orders; an entry reserves
         remaining quantity x (limit or reference price) x (1 + ``fee_rate``).
         """
-        cash = self.cash_balance(slot)
-        positions: dict[str, PositionView] = {}
-        for p in self.positions(slot):
-            mark = marks.get(p.symbol, p.entry_price)
-            positions[p.symbol] = PositionView(qty=p.quantity, value=mul(p.quantity, mark),
-                                               entry_price=p.entry_price)
         rows = self.execute("""SELECT i.intent_id, i.symbol, i.action,
                 coalesce(o.quantity - o.filled_qty, i.quantity),
                 coalesce(i.limit_price, i.reference_price)
@@ -268,13 +260,8 @@ class LedgerTablesMixin(LedgerBatchMixin):
             WHERE i.slot = ? AND (i.status = 'pending' OR (i.status = 'submitted' AND
                   o.state IN ('submitting', 'unresolved', 'pending', 'open', 'partially_filled')))
             ORDER BY i.intent_id""", [slot])  # type: ignore[attr-defined]
-        pending = tuple(
-            PendingOrder(intent_id=i, symbol=s, action=a, qty=q,
-                         reserved=mul(mul(q, px), 1 + fee_rate) if a == "enter" else Decimal(0))
-            for i, s, a, q, px in rows)
-        equity = cash + sum((v.value for v in positions.values()), Decimal(0))
-        return PortfolioView(equity=max(equity, Decimal(0)), cash=max(cash, Decimal(0)),
-                             positions=positions, pending=pending)
+        return portfolio_view_of(self.cash_balance(slot), self.positions(slot), marks, rows,
+                                 fee_rate)
 
     # -- reads for the trading checks and `status` ----------------------------------------
     def known_slots(self) -> list[str]:
