@@ -52,7 +52,6 @@ Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> di
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -68,7 +67,7 @@ from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb.connection import transaction
 from trading_brain.adapters.memory_book import MemoryBook
 from trading_brain.domain.instruments import parse_symbol
-from trading_brain.domain.timeframes import as_utc, floor_time
+from trading_brain.domain.timeframes import floor_time
 from trading_brain.engine.executor import TickConfig, run_tick
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.market_sync import sync_window
@@ -76,6 +75,7 @@ from trading_brain.engine.scan import BAR, INDICATOR_BARS
 from trading_brain.errors import ConfigError, DataError
 from trading_brain.scan_inputs import CachedInputs
 from trading_brain.settings import Home, ReplaySettings, SimSettings, load_settings
+from trading_brain.simulation_plan import DAY, Plan, parse_time, steps_of, summary, window_of
 from trading_brain.trading import PrimedSource
 
 DEFAULT_STRATEGY = "ema_cross@1"
@@ -83,27 +83,8 @@ PLAN_KEY, PROGRESS_KEY, RESULT_KEY = "simulate.plan", "simulate.progress", "simu
 PHASES = ("tick0", "scan", "tick1", "tick2")  # one step; its checkpoint names the phase done
 CHUNK_STEPS = 288  # steps per commit (a day of bars): a kill loses at most the open chunk
 CHUNK_ENV = "TRADING_BRAIN_SIM_CHUNK_STEPS"  # overrides CHUNK_STEPS (tests: kill points)
-DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to simulate (stored in the home so ``--resume`` continues the same run)."""
-
-    market: str = "sim"
-    days: float | None = None
-    seed: int | None = None
-    start: str | None = None  # ISO-8601 UTC, decision bars from here
-    data: tuple[str, ...] = ()
-    symbols: tuple[str, ...] = ()  # empty: the home's symbols
-    end: str | None = None  # filled in by ``simulate``
-
-    @classmethod
-    def from_json(cls, text: str) -> Plan:
-        raw = json.loads(text)
-        return cls(**{**raw, "data": tuple(raw["data"]), "symbols": tuple(raw["symbols"])})
 
 
 @dataclass
@@ -132,10 +113,10 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
     started = time.monotonic()
     plan = _prepare_home(home, plan, resume)
     rt, loop, plan = _build(home, plan, resume, note or (lambda _m: None))
-    start, end = _parse(plan.start), _parse(plan.end)
+    start, end = parse_time(plan.start), parse_time(plan.end)
     done = _checkpoint(rt)
     loop.ticks = done[2] if done is not None else 0
-    steps = _steps(start, end)
+    steps = steps_of(start, end)
     todo = [(i, t) for i, t in enumerate(steps, 1) if done is None or t >= done[0]]
     chunk_steps = chunk_steps or int(os.environ.get(CHUNK_ENV) or CHUNK_STEPS)
     try:
@@ -168,18 +149,6 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
         close_workers()
     rt.store.set_meta(RESULT_KEY, json.dumps(out))
     return out | {"elapsed_s": round(time.monotonic() - started, 3)}
-
-
-def _parse(text: str | None) -> datetime:
-    if text is None:
-        raise ConfigError("the simulation plan has no window")
-    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-
-
-def _steps(start: datetime, end: datetime) -> list[datetime]:
-    """Bar close times of the decision bars with open time in [start, end)."""
-    n = max(0, math.ceil((end - start) / BAR))
-    return [start + BAR * (k + 1) for k in range(n)]
 
 
 def _prepare_home(home: Home, plan: Plan, resume: bool) -> Plan:
@@ -219,9 +188,9 @@ def _build(home: Home, plan: Plan, resume: bool, note: Callable[[str], None]
     _ensure_strategy(rt, note)
     warmup = _warmup(rt)
     if not resume:
-        plan = _window(plan, build_market(settings, home, probe), settings.symbols, warmup)
+        plan = window_of(plan, build_market(settings, home, probe), settings.symbols, warmup)
         rt.store.set_meta(PLAN_KEY, json.dumps(asdict(plan)))
-    start = _parse(plan.start)
+    start = parse_time(plan.start)
     clock = SimClock(start)
     rt.__dict__["clock"] = clock  # cached_property slots: the runtime's clock is the sim clock
     rt.__dict__["market"] = _MinuteBars(build_market(settings, home, clock))
@@ -266,41 +235,13 @@ def _warmup(rt: Any) -> int:
     return max(INDICATOR_BARS, int(row["warmup_bars"]))
 
 
-def _window(plan: Plan, market: Any, symbols: list[str], warmup: int) -> Plan:
-    """Fill in ``start`` and ``end`` (decision bars in [start, end))."""
-    days = plan.days
-    if plan.market == "replay":
-        first, last = _replay_span(market, symbols)
-        start = _parse(plan.start) if plan.start else first + BAR * warmup
-        end = min(last + BAR, start + DAY * days) if days else last + BAR
-    else:
-        days = days or 30
-        start = (_parse(plan.start) if plan.start
-                 else floor_time(datetime.now(UTC), "1d") - DAY * math.ceil(days))
-        end = start + DAY * days
-    start = floor_time(start, "5m")
-    if end <= start:
-        raise DataError(f"nothing to simulate between {start.isoformat()} and {end.isoformat()}")
-    return Plan(plan.market, days, plan.seed, start.isoformat(), plan.data, plan.symbols,
-                end.isoformat())
-
-
-def _replay_span(market: Any, symbols: list[str]) -> tuple[datetime, datetime]:
-    """(latest first 5m bar, earliest last 5m bar) over ``symbols`` in the replay data."""
-    lo = datetime(1970, 1, 1, tzinfo=UTC)
-    frames = [market.candles(s, "5m", lo, market.clock.now()) for s in symbols]
-    if any(f.is_empty() for f in frames):
-        raise DataError("the replay data has no 5m bars for some symbol")
-    return max(f["ts"][0] for f in frames), min(f["ts"][-1] for f in frames)
-
-
 def _checkpoint(rt: Any) -> tuple[datetime, str, int] | None:
     """(bar close, last phase done, executor ticks so far) of the last durable phase."""
     raw = rt.store.get_meta(PROGRESS_KEY)
     if raw is None:
         return None
     t, phase, ticks = raw.split("|")
-    return _parse(t), phase, int(ticks)
+    return parse_time(t), phase, int(ticks)
 
 
 def _sync_day(loop: _Loop, step_end: datetime) -> None:
@@ -472,30 +413,3 @@ class _MinuteBars:
                 and "1m" not in self._m.timeframes(symbol):
             timeframe = self._m.timeframes(symbol)[0]
         return self._m.candles(symbol, timeframe, start, end)
-
-
-def summary(rt: Any, plan: Plan, ticks: int, slot: str = "active") -> dict[str, Any]:
-    """The run's figures from the warehouse (see the module docstring)."""
-    q = rt.store.execute
-    snap = q("SELECT equity, cash, positions_value, fees_paid FROM portfolio_snapshots "
-             "WHERE slot = ? ORDER BY ts DESC LIMIT 1", [slot])
-    cash = rt.store.cash_balance(slot)
-    equity, cash_s, value, fees = snap[0] if snap else (cash, cash, Decimal(0), Decimal(0))
-    start = Decimal(repr(rt.settings.starting_cash))
-    dd = q("SELECT max(drawdown) FROM portfolio_snapshots WHERE slot = ?", [slot])[0][0]
-    return {
-        "days": plan.days if plan.days is not None else round(
-            (_parse(plan.end) - _parse(plan.start)) / DAY, 4),
-        "symbols": list(rt.settings.symbols),
-        "ticks": ticks,
-        "trades": q("SELECT count(*) FROM positions WHERE slot = ?", [slot])[0][0],
-        "orders": q("SELECT count(*) FROM orders")[0][0],
-        "fills": q("SELECT count(*) FROM fills")[0][0],
-        "final_equity": round(float(equity if snap else start), 2),
-        "cash": round(float(cash_s), 2),
-        "positions_value": round(float(value), 2),
-        "fees_paid": round(float(fees), 4),
-        "max_drawdown": round(float(dd or 0.0), 6),
-        "halts": q("SELECT count(*) FROM risk_events WHERE kind = 'halt'")[0][0],
-    }
-

@@ -45,13 +45,10 @@ from trading_brain.engine.ledger import (
     OPEN_ORDER_STATES,
     ZERO,
     CashEntry,
-    FillBook,
-    LedgerTotals,
     OrderRow,
     PositionRecord,
-    Snapshot,
-    portfolio_view_of,
 )
+from trading_brain.engine.valuation import FillBook, LedgerTotals, Snapshot, portfolio_view_of
 
 _Q = Decimal("1e-18")
 PASS = frozenset({"read_candles", "upsert_candles", "read_indicators", "upsert_indicators",

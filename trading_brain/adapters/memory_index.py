@@ -9,7 +9,7 @@ O(rows ever written). Contract:
 - ``order`` returns False when an existing order changed slot or intent (never done by the
   executor): the book then drops the index and rebuilds it on the next read;
 - ``SlotLedger`` keeps a slot's cash entries in ``seq`` order with the running sum and first
-  break at ``CENT`` tolerance (``engine.ledger.ledger_totals``), the deposit, the newest buy/sell
+  break at ``CENT`` tolerance (``engine.valuation.ledger_totals``), the deposit, the newest buy/sell
   time; ``SymbolFills`` keeps a (slot, symbol)'s fills in replay order (time, buys first, fill id)
   with the totals of its closed cycles (the prefix up to the last point the running quantity is
   back to zero), exactly as ``LedgerBatchMixin.fill_totals`` splits them.

@@ -44,12 +44,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import islice
 from typing import Protocol
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
 
+from trading_brain.adapters.paper_book import (
+    OPEN_STATES,
+    BookWriter,
+    PaperBook,
+    PaperOrder,
+    Protection,
+)
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.orders import (
     Balance,
@@ -66,7 +71,6 @@ from trading_brain.errors import ConfigError, OrderRejected
 from trading_brain.ports import Clock, MarketData
 
 MINUTE = timedelta(minutes=1)
-OPEN_STATES = ("open", "partially_filled")
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
@@ -76,46 +80,6 @@ class PaperStore(Protocol):
     def load_paper_book(self, account: str) -> str | None: ...
 
     def save_paper_book(self, account: str, state: str, now: datetime) -> None: ...
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PaperOrder(_Model):
-    cid: str
-    venue_order_id: str
-    symbol: str
-    side: str
-    type: str  # market | limit | stop-loss | take-profit
-    quantity: Decimal
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
-    placed_at: datetime
-    next_minute: datetime
-    state: str = "open"
-    filled_qty: Decimal = Decimal(0)
-    value: Decimal = Decimal(0)
-    fee: Decimal = Decimal(0)
-    fills: int = 0
-    reason: str | None = None
-    updated_at: datetime
-
-
-class Protection(_Model):
-    entry_cid: str
-    symbol: str
-    sl: float | None
-    tp: float | None
-    next_bar: datetime  # open time of the next stop bar to check
-
-
-class PaperBook(_Model):
-    cash: Decimal
-    holdings: dict[str, Decimal] = {}
-    orders: dict[str, PaperOrder] = {}
-    protections: dict[str, Protection] = {}
-    fills: list[Fill] = []
 
 
 def _rows(bars: pl.DataFrame) -> list[tuple]:
@@ -131,11 +95,6 @@ def _running_max(stamps: list[datetime]) -> list[datetime]:
     for t in stamps:
         out.append(max(out[-1], t) if out else t)
     return out
-
-
-def _plain(key: str) -> bool:
-    """A key JSON writes as is (what pydantic writes for it is ``"key"``)."""
-    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
 
 
 def ceil_minute(t: datetime) -> datetime:
@@ -165,8 +124,7 @@ class PaperExchange:
         self._open = {c: o for c, o in self.book.orders.items() if o.state in OPEN_STATES}
         self._fmax = _running_max([f.ts for f in self.book.fills])  # for ``fills_since``
         self._floor: datetime | None = None  # <= every fill ts / closed order's updated_at
-        self._ojson: dict[str, str] = {}  # '"cid":{...}' of closed orders (they never change)
-        self._prefix = ((0, ""), (0, ""))  # (n, JSON) of the first n orders (all closed), fills
+        self._writer = BookWriter()
         self._advanced: datetime | None = None
         self._deferred = 0  # depth of ``deferred_saves`` blocks
         self._unsaved: datetime | None = None  # time of the last change not written yet
@@ -454,47 +412,15 @@ class PaperExchange:
             self._floor = min([f.ts for f in b.fills] + [o.updated_at for o in b.orders.values()
                                                          if o.state not in OPEN_STATES],
                               default=_NEVER)
-            self._ojson = {c: t for c, t in self._ojson.items() if c in b.orders}
-            self._prefix = ((0, ""), (0, ""))
+            self._writer.pruned(b)
         if self._deferred:
             self._unsaved = now
             return
         self._write(now)
 
     def _write(self, now: datetime) -> None:
-        self._raw = self._dump()
+        self._raw = self._writer.dump(self.book)
         self.store.save_paper_book(self.account, self._raw, now)
-
-    def _dump(self) -> str:
-        """``self.book.model_dump_json()``, byte for byte, without re-serialising the whole book
-        on every save: closed orders and fills never change, and until the next prune the book
-        only grows at the end, so the JSON of its leading closed orders and of its fills is kept
-        (``_prefix``) and only the rest is written."""
-        b, memo = self.book, self._ojson
-        (n, head), (m, fills) = self._prefix
-        grow, rest = True, []
-        for c, o in islice(b.orders.items(), n, None):
-            text = memo.get(c)  # memoised keys were checked plain
-            if text is None:
-                if not _plain(c):
-                    return b.model_dump_json()
-                text = f'"{c}":{o.model_dump_json()}'
-                if o.state not in OPEN_STATES:
-                    memo[c] = text
-            if grow and o.state not in OPEN_STATES:
-                head, n = f"{head},{text}" if n else text, n + 1
-                del memo[c]  # in ``head`` now
-            else:
-                grow = False
-                rest.append(text)
-        new = [f.model_dump_json() for f in islice(b.fills, m, None)]
-        if new:
-            fills, m = ",".join([fills, *new] if m else new), len(b.fills)
-        self._prefix = ((n, head), (m, fills))
-        orders = ",".join([head, *rest] if n else rest)
-        cash = b.model_dump_json(include={"cash", "holdings"})
-        prot = b.model_dump_json(include={"protections"})
-        return f'{cash[:-1]},"orders":{{{orders}}},{prot[1:-1]},"fills":[{fills}]}}'
 
     def renew(self) -> bool:
         """Whether this object may serve a new tick as a new object over its store would: no

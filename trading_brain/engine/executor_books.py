@@ -12,20 +12,22 @@ from trading_brain.engine.executor_types import (
     TickContext,
 )
 from trading_brain.engine.ledger import (
-    FillBook,
-    InvariantReport,
     OrderRow,
     PositionMeta,
     PositionRecord,
     adverse_excursion,
     apply_fill,
+)
+from trading_brain.engine.risk_state import update_state_on_close, update_state_on_equity
+from trading_brain.engine.valuation import (
+    FillBook,
+    InvariantReport,
     check_invariant,
     check_totals,
     make_snapshot,
     reconcile_balances,
     replay_fills,
 )
-from trading_brain.engine.risk_state import update_state_on_close, update_state_on_equity
 from trading_brain.errors import DataError
 
 

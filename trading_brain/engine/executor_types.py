@@ -22,14 +22,8 @@ from trading_brain.domain.orders import (
     OrderStatus,
 )
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
-from trading_brain.engine.ledger import (
-    CashEntry,
-    InvariantReport,
-    Mismatch,
-    OrderRow,
-    PositionRecord,
-    Snapshot,
-)
+from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord
+from trading_brain.engine.valuation import InvariantReport, Mismatch, Snapshot
 from trading_brain.ports import Exchange, MarketData
 
 

@@ -5,7 +5,7 @@ Each evaluation returns ``(CheckOutcome, failing_slots)``; the Dagster layer
 and, for the ERROR checks, halts the failing slots. Rules, with their boundaries:
 
 - ``portfolio_reconciled`` (ERROR): every slot's ledger invariant holds to the cent
-  (``engine.ledger.check_invariant`` over every stored cash entry and fill: the full check,
+  (``engine.valuation.check_invariant`` over every stored cash entry and fill: the full check,
   while the executor tick checks the same figures from warehouse totals, ``check_totals``)
   and, in live mode, cash and holdings match the venue's
   balances (``reconcile_balances``; the venue is the truth). Any problem fails its slot.
@@ -33,9 +33,9 @@ from decimal import Decimal
 
 from trading_brain.domain.risk import RiskState
 from trading_brain.engine import market_checks
-from trading_brain.engine.ledger import InvariantReport, Mismatch
 from trading_brain.engine.market_checks import CheckOutcome
 from trading_brain.engine.risk_state import Result, halt
+from trading_brain.engine.valuation import InvariantReport, Mismatch
 
 ERROR_CHECKS = ("portfolio_reconciled", "drawdown_within_limit", "data_fresh")
 WARN_CHECKS = ("risk_halt_active", "signal_drought")

@@ -336,7 +336,7 @@ def _script(ex: PaperExchange, k: int, rng) -> list:
 def test_a_venue_kept_across_ticks_equals_a_new_one_per_tick_and_saves_the_model_json() -> None:
     import random
 
-    from trading_brain.adapters.paper import PaperBook
+    from trading_brain.adapters.paper_book import PaperBook
 
     clock = SimClock(T0 + timedelta(seconds=10))
     market = SimMarket([SYM], seed=3, clock=clock)

@@ -20,8 +20,8 @@ from trading_brain.defs.trading.executor import executor_sensor
 from trading_brain.domain.intents import OrderIntent, intent_id_for
 from trading_brain.domain.risk import RiskState
 from trading_brain.engine import trading_checks as tc
-from trading_brain.engine.ledger import InvariantReport, Mismatch
 from trading_brain.engine.scan import scan_bar_time
+from trading_brain.engine.valuation import InvariantReport, Mismatch
 from trading_brain.settings import Home
 from trading_brain_tests.defs.conftest import NOW, resource, write_home
 

@@ -11,14 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trading_brain.domain.orders import Balance, Fill
-from trading_brain.engine.ledger import (
-    CashEntry,
-    PositionMeta,
-    apply_fill,
-    check_invariant,
-    make_snapshot,
-    reconcile_balances,
-)
+from trading_brain.engine.ledger import CashEntry, PositionMeta, apply_fill
+from trading_brain.engine.valuation import check_invariant, make_snapshot, reconcile_balances
 from trading_brain.errors import DataError
 
 T0 = datetime(2026, 3, 2, 12, tzinfo=UTC)

@@ -32,11 +32,10 @@ from trading_brain.engine.ledger import (
     OPEN_ORDER_STATES,
     ZERO,
     CashEntry,
-    FillBook,
-    LedgerTotals,
     OrderRow,
     PositionRecord,
 )
+from trading_brain.engine.valuation import FillBook, LedgerTotals
 
 ORDER_COLS = ("client_order_id", "intent_id", "slot", "venue", "venue_order_id", "symbol", "side",
               "order_type", "purpose", "quantity", "limit_price", "stop_price", "state",
@@ -125,7 +124,7 @@ class LedgerBatchMixin:
         return {i.intent_id: i for i in out}
 
     def ledger_totals(self, slot: str, tolerance: Decimal = CENT) -> LedgerTotals:
-        """``engine.ledger.ledger_totals`` of the slot's cash ledger, computed in the warehouse
+        """``engine.valuation.ledger_totals`` of the slot's cash ledger, computed in the warehouse
         (one statement, one row back: the per-tick cost does not grow with the ledger)."""
         (total, balance, broken), = self.execute("""WITH l AS (
                 SELECT seq, entry_id, balance_after,

@@ -38,9 +38,8 @@ from trading_brain.engine.ledger import (
     FillEffect,
     OrderRow,
     PositionRecord,
-    Snapshot,
-    portfolio_view_of,
 )
+from trading_brain.engine.valuation import Snapshot, portfolio_view_of
 
 _ORDER_COLS = ("client_order_id", "intent_id", "slot", "venue", "venue_order_id", "symbol", "side",
                "order_type", "purpose", "quantity", "limit_price", "stop_price", "state",

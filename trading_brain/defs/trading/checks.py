@@ -27,8 +27,8 @@ from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.domain.risk import RiskState
 from trading_brain.engine import trading_checks as tc
 from trading_brain.engine.executor_books import slot_invariant
-from trading_brain.engine.ledger import Mismatch, reconcile_balances
 from trading_brain.engine.market_checks import CheckOutcome
+from trading_brain.engine.valuation import Mismatch, reconcile_balances
 from trading_brain.runtime import Runtime, build_exchange
 
 POOL = "warehouse"
