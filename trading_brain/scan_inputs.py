@@ -19,6 +19,8 @@ from typing import Any
 
 import polars as pl
 
+from trading_brain.engine.scan import BAR_COLUMNS, STATE_COLUMNS
+
 
 class WarehouseInputs:
     """Where a scan's inputs come from: the warehouse, read afresh every scan (live)."""
@@ -37,16 +39,19 @@ class WarehouseInputs:
 
     def bars(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime,
              n: int) -> dict[str, pl.DataFrame]:
-        """Per symbol, its newest ``n`` 5m candles with open time in ``[start, end)`` (columns
-        of ``read_candles`` but ``symbol``; empty for a symbol without any)."""
-        candles = store.read_candles(symbols, "5m", start, end)
+        """Per symbol, its newest ``n`` 5m candles with open time in ``[start, end)``, columns
+        ``engine.scan.BAR_COLUMNS`` (empty for a symbol without any)."""
+        candles = store.read_candles(symbols, "5m", start, end).select("symbol", *BAR_COLUMNS)
         bars = {s: f.tail(n) for (s,), f in candles.partition_by(
             "symbol", as_dict=True, include_key=False).items()}
         return bars | {s: candles.clear().drop("symbol") for s in symbols if s not in bars}
 
     def indicators(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime
                    ) -> pl.DataFrame:
-        return store.read_indicators(symbols, "5m", start, end)
+        """The 5m ``indicators`` rows with ts in ``[start, end)`` sorted by ts, symbol, columns
+        ``engine.scan.STATE_COLUMNS`` (what the scan records of them)."""
+        return store.read_indicators(symbols, "5m", start, end).select(STATE_COLUMNS) \
+            .sort("ts", "symbol")
 
 
 _US = timedelta(microseconds=1)
@@ -55,14 +60,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class _Span:
     """Rows of ``symbols`` with ts in [start, end) (a frame sorted by symbol, ts), indexed per
-    symbol so a sub-window is a zero-copy slice found by bisection."""
+    symbol (its ``symbol`` column dropped) so a sub-window is a zero-copy slice found by
+    bisection."""
 
     def __init__(self, frame: pl.DataFrame, symbols: Sequence[str], start: datetime,
-                 end: datetime, *, keep_symbol: bool = True) -> None:
+                 end: datetime) -> None:
         self.symbols, self.start, self.end = frozenset(symbols), start, end
-        self.empty = frame.clear() if keep_symbol else frame.clear().drop("symbol")
+        self.empty = frame.clear().drop("symbol")
         self.parts = {s: f for (s,), f in frame.partition_by(
-            "symbol", as_dict=True, include_key=keep_symbol).items()}
+            "symbol", as_dict=True, include_key=False).items()}
         self.keys = {s: f["ts"].dt.epoch("us").to_list() for s, f in self.parts.items()}
 
     def covers(self, symbols: Sequence[str], start: datetime, end: datetime) -> bool:
@@ -80,6 +86,25 @@ class _Span:
         return self.parts[symbol].slice(a, b - a)
 
 
+class _Rows:
+    """Rows of ``symbols`` with ts in [start, end) sorted by ts, symbol: the rows of ALL those
+    symbols in a sub-window are one zero-copy slice found by bisection."""
+
+    def __init__(self, frame: pl.DataFrame, symbols: Sequence[str], start: datetime,
+                 end: datetime) -> None:
+        self.symbols, self.start, self.end = frozenset(symbols), start, end
+        self.frame = frame.sort("ts", "symbol")
+        self.keys = self.frame.get_column("ts").dt.epoch("us").to_list()
+
+    def covers(self, symbols: Sequence[str], start: datetime, end: datetime) -> bool:
+        return set(symbols) == self.symbols and self.start <= start and end <= self.end
+
+    def between(self, start: datetime, end: datetime) -> pl.DataFrame:
+        a = bisect_left(self.keys, (start - _EPOCH) // _US)
+        b = bisect_left(self.keys, (end - _EPOCH) // _US)
+        return self.frame.slice(a, b - a)
+
+
 class CachedInputs(WarehouseInputs):
     """Inputs of a process that alone writes the warehouse (``simulate``): the active version,
     version rows, pairs and done deposits are read once; 5m candles and indicators come from
@@ -93,17 +118,17 @@ class CachedInputs(WarehouseInputs):
         self._pairs: dict | None = None
         self._deposited: set[str] = set()
         self._candles: _Span | None = None
-        self._indicators: _Span | None = None
+        self._indicators: _Rows | None = None
 
     def hold_candles(self, frame: pl.DataFrame, symbols: Sequence[str], start: datetime,
                      end: datetime) -> None:
         """``frame`` = ``store.read_candles(symbols, "5m", start, end)``."""
-        self._candles = _Span(frame, symbols, start, end, keep_symbol=False)
+        self._candles = _Span(frame.select("symbol", *BAR_COLUMNS), symbols, start, end)
 
     def hold_indicators(self, frame: pl.DataFrame, symbols: Sequence[str], start: datetime,
                         end: datetime) -> None:
         """``frame`` = ``store.read_indicators(symbols, "5m", start, end)``."""
-        self._indicators = _Span(frame, symbols, start, end)
+        self._indicators = _Rows(frame.select(STATE_COLUMNS), symbols, start, end)
 
     def active_version(self, store: Any) -> tuple[str, int] | None:
         if self._active is None:
@@ -134,10 +159,10 @@ class CachedInputs(WarehouseInputs):
 
     def indicators(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime
                    ) -> pl.DataFrame:
-        span = self._indicators
-        if span is None or not span.covers(symbols, start, end):
+        rows = self._indicators
+        if rows is None or not rows.covers(symbols, start, end):
             return super().indicators(store, symbols, start, end)
-        return pl.concat([span.empty, *(span.between(s, start, end) for s in sorted(symbols))])
+        return rows.between(start, end)
 
 
 LIVE = WarehouseInputs()

@@ -16,7 +16,10 @@ Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> di
   fills at the open of the first 1-minute bar at/after it, once that bar closed; replayed files
   without 1m bars fill at the next bar's open, like the backtest). A tick with nothing to do is
   skipped (tick0 without open orders or positions, tick1 without pending intents, tick2 without
-  open orders). Batching (bars are known offline): candles are synced one day at a time ahead of
+  open orders), and tick2 runs only in a step whose tick1 ran: it is there to fill what tick1
+  placed. Without it, resting orders (stop-loss/take-profit legs) are settled by the next tick0 from
+  the same bars at the same prices and times (fills are bar-timed), only recorded up to 4 minutes
+  later, as a live sensor that missed a tick would. Batching (bars are known offline): candles are synced one day at a time ahead of
   the steps (``sync_window``), the 5m indicators computed for that day, and the active strategy
   runs once per symbol and day (``trading.PrimedSource``); the scans read the day's candles and
   indicators, the version rows and pairs from memory (``scan_inputs.CachedInputs``: the same
@@ -309,7 +312,10 @@ def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
 
     rt = loop.rt
     first = PHASES.index(done_phase) + 1 if done_phase in PHASES else 0
+    placed = done_phase == "tick1"  # tick1 ran in this step (a checkpoint names a phase that ran)
     for phase in PHASES[first:]:
+        if phase == "tick2" and not placed:  # nothing new to fill: the next tick0 settles the rest
+            continue
         at = close + MINUTE if phase == "tick2" else close
         loop.clock.set(max(loop.clock.now(), at))
         if phase == "scan":
@@ -317,6 +323,7 @@ def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
                       unwritten=loop.unwritten)
         elif _busy(loop, phase):
             _tick(loop)
+            placed = placed or phase == "tick1"
         else:  # an idle phase changes nothing: no checkpoint needed
             continue
         loop.point = f"{close.isoformat()}|{phase}|{loop.ticks}"
@@ -329,12 +336,12 @@ _OPEN_POSITIONS = "SELECT count(*) FROM positions WHERE status = 'open'"
 
 def _busy(loop: _Loop, phase: str) -> bool:
     """Whether an executor tick has anything to do: ``tick0`` with open orders or positions,
-    ``tick1`` with pending intents, ``tick2`` with open orders (an idle tick changes nothing
-    but a snapshot of an unchanged, all-cash portfolio).
+    ``tick1`` with pending intents, ``tick2`` (asked only after ``tick1`` ran) with open orders
+    (an idle tick changes nothing but a snapshot of an unchanged, all-cash portfolio).
 
-    Answers known without a query (only the scan, which places no order, ran since the last
-    count): ``tick2`` is idle when ``tick0`` found nothing open and ``tick1`` did not run; the
-    next ``tick0`` is busy exactly when that ``tick2`` count found open positions."""
+    An answer known without a count (only the scan, which places no order, ran since the last
+    count): the next ``tick0`` is busy exactly when an idle ``tick2``'s count found open
+    positions."""
     known = loop.known.pop(phase, None)
     if known is not None:
         return known
@@ -349,8 +356,6 @@ def _busy(loop: _Loop, phase: str) -> bool:
             return bool(q("SELECT count(*) FROM order_intents WHERE status = 'pending'")[0][0])
         orders, positions = q(f"SELECT ({_OPEN_ORDERS}), ({_OPEN_POSITIONS})")[0]
     if phase == "tick0":
-        if not orders and not positions:
-            loop.known["tick2"] = False  # still nothing open unless tick1 runs
         return bool(orders or positions)
     if not orders:  # tick2 idle: the next tick0 sees these same counts
         loop.known["tick0"] = bool(positions)

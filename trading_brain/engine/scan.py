@@ -65,9 +65,11 @@ from trading_brain.ports import SignalSource
 SLOTS = ("active", "shadow1", "shadow2", "shadow3")
 BAR = timedelta(minutes=5)
 INDICATOR_BARS = 300  # enough history for every indicator and the regime of the newest bar
-_BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
+BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")  # what a strategy is given
+_BAR_LIST = list(BAR_COLUMNS)
 _STATE_KEYS = ("ema_9", "ema_21", "ema_50", "rsi_14", "macd_hist", "atr_14",
                "volume_ratio", "bb_upper", "bb_lower")
+STATE_COLUMNS = ("symbol", "ts", "regime", *_STATE_KEYS)  # the indicator columns a scan records
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,11 @@ def run_scan(
 ) -> ScanResult:
     """Run every slot's strategy over every symbol, then the risk shell (see module docstring).
 
-    ``bars``: per symbol, frames with ``ts, open, high, low, close, volume`` sorted by ``ts``.
-    ``indicators``: rows of the ``indicators`` table (5m) already computed for these bars; when
-    None they are computed here from the newest ``INDICATOR_BARS`` bars.
+    ``bars``: per symbol, frames with ``ts, open, high, low, close, volume`` sorted by ``ts``
+    (other columns are dropped; exactly ``BAR_COLUMNS`` is the cheapest).
+    ``indicators``: rows of the ``indicators`` table (5m) already computed for these bars, with
+    at least ``STATE_COLUMNS``; when None they are computed here from the newest
+    ``INDICATOR_BARS`` bars.
     """
     t0 = time.perf_counter()
     bar_time = scan_bar_time(now)
@@ -154,19 +158,22 @@ def _check_slots(slots: Sequence[SlotInput]) -> None:
 
 def _closed(df: pl.DataFrame, bar_time: datetime) -> pl.DataFrame:
     """One symbol's bars with open time <= ``bar_time`` (extra columns dropped)."""
-    out = df if df.columns == _BAR_COLUMNS else df[_BAR_COLUMNS]  # [] is cheaper than select
-    if not out["ts"].is_sorted():
+    out = df if df.columns == _BAR_LIST else df.select(_BAR_LIST)
+    ts = out.get_column("ts")
+    if not ts.is_sorted():
         out = out.sort("ts")
-    return out.filter(pl.col("ts") <= bar_time) if out.height and out["ts"][-1] > bar_time else out
+        ts = out.get_column("ts")
+    return out.filter(pl.col("ts") <= bar_time) if out.height and ts[-1] > bar_time else out
 
 
 def _indicator_state(windows: Mapping[str, pl.DataFrame], bar_time: datetime,
                      indicators: pl.DataFrame | None) -> dict[str, dict[str, Any]]:
     """Per symbol: the newest bar's time, close, indicators and regime."""
-    out: dict[str, dict[str, Any]] = {
-        s: {"newest_bar": w["ts"][-1].isoformat() if w.height else None, "bars": w.height,
-            "close": float(w["close"][-1]) if w.height else None, "signals": {}}
-        for s, w in windows.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for s, w in windows.items():
+        n = w.height
+        out[s] = {"newest_bar": w.get_column("ts")[-1].isoformat() if n else None, "bars": n,
+                  "close": float(w.get_column("close")[-1]) if n else None, "signals": {}}
     if indicators is None:
         frames = [w.tail(INDICATOR_BARS).with_columns(pl.lit(s).alias("symbol"),
                                                       pl.lit("5m").alias("timeframe"))
@@ -184,12 +191,13 @@ def _indicator_state(windows: Mapping[str, pl.DataFrame], bar_time: datetime,
         if (limit is None or ts <= limit) and sym in out and (
                 sym not in last or ts >= last[sym][0]):
             last[sym] = (ts, i)
+    names = indicators.columns
+    keys = [k for k in _STATE_KEYS if k in names]
     for _ts, i in last.values():
         row = indicators.row(i, named=True)
-        if row["symbol"] in out:
-            out[row["symbol"]].update({
-                "indicators_at": row["ts"].isoformat(), "regime": row["regime"],
-                "indicators": {k: _round(row.get(k)) for k in _STATE_KEYS if k in row}})
+        out[row["symbol"]].update({
+            "indicators_at": row["ts"].isoformat(), "regime": row["regime"],
+            "indicators": {k: _round(row[k]) for k in keys}})
     return out
 
 
@@ -279,8 +287,8 @@ def _decide_all(src: SignalSource, params: dict[str, Any] | None,
     out: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
     runnable: dict[str, pl.DataFrame] = {}
     for sym, window in windows.items():
-        if window.is_empty() or window["ts"][-1] != bar_time:
-            newest = window["ts"][-1].isoformat() if window.height else "none"
+        if window.is_empty() or window.get_column("ts")[-1] != bar_time:
+            newest = window.get_column("ts")[-1].isoformat() if window.height else "none"
             out[sym] = None, f"stale_data: newest bar {newest}, expected {bar_time.isoformat()}"
         elif window.height < warmup:
             out[sym] = None, f"insufficient_history: {window.height} < {warmup} bars"
@@ -327,7 +335,7 @@ def _signal_row(scan_id: str, sid: str, ver: int, slot: str, sym: str, bar_time:
 
 
 def _price(window: pl.DataFrame) -> Decimal:
-    return Decimal(repr(float(window["close"][-1])))
+    return Decimal(repr(float(window.get_column("close")[-1])))
 
 
 def _stop(x: float | None) -> float | None:
