@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -186,11 +187,20 @@ def _indicator_state(windows: Mapping[str, pl.DataFrame], bar_time: datetime,
         indicators = indicators.filter(pl.col("ts") <= bar_time)
         stamps, limit = indicators.get_column("ts").to_list(), None
     last: dict[str, tuple[Any, int]] = {}  # symbol -> (newest ts, its last row)
-    for i, (sym, ts) in enumerate(zip(indicators.get_column("symbol").to_list(), stamps,
-                                      strict=True)):
-        if (limit is None or ts <= limit) and sym in out and (
-                sym not in last or ts >= last[sym][0]):
-            last[sym] = (ts, i)
+    symbols = indicators.get_column("symbol").to_list()
+    if limit is not None and indicators.get_column("ts").is_sorted():
+        # ts ascending: walking back from the last row <= bar_time, a symbol's first row seen is
+        # its newest (the last of equal stamps, as the general loop below picks)
+        i = bisect_right(stamps, limit)
+        while i > 0 and len(last) < len(out):
+            i -= 1
+            if symbols[i] in out and symbols[i] not in last:
+                last[symbols[i]] = (stamps[i], i)
+    else:
+        for i, (sym, ts) in enumerate(zip(symbols, stamps, strict=True)):
+            if (limit is None or ts <= limit) and sym in out and (
+                    sym not in last or ts >= last[sym][0]):
+                last[sym] = (ts, i)
     names = indicators.columns
     keys = [k for k in _STATE_KEYS if k in names]
     for _ts, i in last.values():
