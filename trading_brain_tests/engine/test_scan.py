@@ -27,7 +27,7 @@ from trading_brain.domain.risk import (
     RiskState,
 )
 from trading_brain.engine.indicators import compute_indicators
-from trading_brain.engine.scan import SlotInput, run_scan, scan_bar_time, scan_id_for
+from trading_brain.engine.scan import BAR, SlotInput, run_scan, scan_bar_time, scan_id_for
 from trading_brain.errors import ConfigError, DataError, SandboxViolation, StrategyError
 from trading_brain.strategy_api import STRATEGIES_ROOT, InProcessStrategy
 
@@ -128,6 +128,26 @@ def test_holds_are_recorded_without_intents(scripted, bars, pairs):
     assert btc["close"] == float(bars["BTC/USD"]["close"][-1])
     assert 0 <= btc["indicators"]["rsi_14"] <= 100
     assert btc["signals"]["active"]["action"] == "hold"
+
+
+def test_indicator_state_does_not_depend_on_row_order(scripted, bars, pairs):
+    """ts-sorted rows (what the scan inputs give) take the walk-back path; any other order the
+    general loop: the same state, also when symbols lack rows or only have rows after the bar."""
+    frames = [b.with_columns(pl.lit(s).alias("symbol")) for s, b in bars.items()]
+    full = compute_indicators(pl.concat(frames)).filter(pl.col("ts") >= BAR_TIME - 12 * BAR)
+    cases = [full, full.filter(pl.col("symbol") != "ETH/USD"),
+             full.filter((pl.col("symbol") != "SOL/USD") | (pl.col("ts") > BAR_TIME)),
+             full.filter((pl.col("symbol") != "BTC/USD") | (pl.col("ts") < BAR_TIME - 3 * BAR))]
+    for k in range(5):
+        cases.append(full.sample(fraction=0.4, seed=k))
+    for rows in cases:
+        by_symbol = run_scan(bars, [slot(scripted, "hold")], LIMITS, pairs, NOW,
+                             indicators=rows.sort("symbol", "ts"))
+        by_time = run_scan(bars, [slot(scripted, "hold")], LIMITS, pairs, NOW,
+                           indicators=rows.sort("ts", "symbol"))
+        assert by_symbol.scan["details"] == by_time.scan["details"]
+    state = by_time.scan["details"]["symbols"]
+    assert all("indicators_at" in state[s] for s in rows["symbol"].unique().to_list())
 
 
 def test_precomputed_indicators_give_the_same_state(scripted, bars, pairs):
