@@ -234,3 +234,26 @@ def test_cached_scan_inputs_equal_the_warehouse_reads(baseline: tuple[Path, dict
     early = day - BAR * 990 + timedelta(seconds=30)
     assert load_inputs(rt, early)[1]["BTC/USD"].equals(
         load_inputs(rt, early, inputs=cached)[1]["BTC/USD"])
+
+
+def test_a_worker_that_fails_to_boot_fails_the_run(tmp_path: Path, monkeypatch) -> None:
+    """The active version's worker boots on a thread while the first day syncs; what that
+    boot raises is raised by ``simulate`` itself (before any step), and no thread is left."""
+    import threading
+
+    import trading_brain.trading as trading
+    from trading_brain.errors import SandboxViolation
+
+    real = trading.strategy_worker
+
+    def failing(settings, row):
+        if threading.current_thread().name == "sandbox-boot":
+            raise SandboxViolation("boot refused (test)")
+        return real(settings, row)
+
+    monkeypatch.setattr(trading, "strategy_worker", failing)
+    home = Home(tmp_path / "home")
+    with pytest.raises(SandboxViolation, match="boot refused"):
+        simulate(home, Plan(days=0.05, seed=7, start=START, symbols=SYMBOLS))
+    assert not [t for t in threading.enumerate() if t.name == "sandbox-boot"]
+    assert Store.open(home.warehouse).get_meta(PROGRESS_KEY) is None  # no step was committed
