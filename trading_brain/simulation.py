@@ -17,10 +17,11 @@ Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> di
   without 1m bars fill at the next bar's open, like the backtest). A tick with nothing to do is
   skipped (tick0 without open orders or positions, tick1 without pending intents, tick2 without
   open orders), and tick2 runs only in a step whose tick1 ran: it is there to fill what tick1
-  placed. Without it, resting orders (stop-loss/take-profit legs) are settled by the next tick0 from
-  the same bars at the same prices and times (fills are bar-timed), only recorded up to 4 minutes
-  later, as a live sensor that missed a tick would. Batching (bars are known offline): candles are synced one day at a time ahead of
-  the steps (``sync_window``), the 5m indicators computed for that day, and the active strategy
+  placed. Without it, resting orders (stop-loss/take-profit legs) are settled by the next tick0
+  from the same bars at the same prices and times (fills are bar-timed), only recorded up to 4
+  minutes later, as a live sensor that missed a tick would. Batching (bars are known offline;
+  ``simulation_day``): candles are synced one day at a time ahead of the steps
+  (``sync_window``), the 5m indicators computed for that day, and the active strategy
   runs once per symbol and day (``trading.PrimedSource``); the scans read the day's candles and
   indicators, the version rows and pairs from memory (``scan_inputs.CachedInputs``: the same
   rows as the warehouse), and their scan and signal rows are written once per chunk (nothing in
@@ -56,7 +57,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -71,14 +71,12 @@ from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb.connection import transaction
 from trading_brain.adapters.memory_book import MemoryBook
 from trading_brain.domain.instruments import parse_symbol
-from trading_brain.domain.timeframes import floor_time
 from trading_brain.engine.executor import TickConfig, run_tick
-from trading_brain.engine.indicators import compute_indicators
-from trading_brain.engine.market_sync import sync_window
-from trading_brain.engine.scan import BAR, INDICATOR_BARS
-from trading_brain.errors import ConfigError, DataError
+from trading_brain.engine.scan import INDICATOR_BARS
+from trading_brain.errors import ConfigError
 from trading_brain.scan_inputs import CachedInputs
 from trading_brain.settings import Home, ReplaySettings, SimSettings, load_settings
+from trading_brain.simulation_day import boot_worker, booted, sync_day, worker_for
 from trading_brain.simulation_plan import DAY, Plan, parse_time, steps_of, summary, window_of
 from trading_brain.trading import PrimedSource
 
@@ -107,7 +105,7 @@ class _Loop:
     unwritten: list = field(default_factory=list)  # the chunk's (scan, signals), stored at commit
     config: TickConfig = field(default_factory=lambda: TickConfig(local_venues=True))
     warehouse: Any = None  # the real store (``rt.store`` is the memory book while the loop runs)
-    booting: list = field(default_factory=list)  # [thread, error holder] of _boot_worker
+    booting: list = field(default_factory=list)  # [thread, error holder] of boot_worker
 
 
 def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress | None = None,
@@ -125,7 +123,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
     todo = [(i, t) for i, t in enumerate(steps, 1) if done is None or t >= done[0]]
     chunk_steps = chunk_steps or int(os.environ.get(CHUNK_ENV) or CHUNK_STEPS)
     try:
-        _boot_worker(loop)
+        boot_worker(loop)
         with rt.store.session(), rt.store.connect() as con:
             book = memory_flush.load(rt.store) if memory else None
             if book is not None:
@@ -134,7 +132,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
                 chunk = todo[k:k + chunk_steps]
                 with transaction(con):  # the chunk's steps and its checkpoint: one commit
                     for _i, step_end in chunk:
-                        _sync_day(loop, step_end)
+                        sync_day(loop, step_end)
                         skip = done[1] if done is not None and step_end == done[0] else None
                         _step(loop, step_end, skip)
                     if book is not None:  # the chunk's trading rows, before its checkpoint
@@ -152,7 +150,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
         rt.__dict__["store"] = loop.warehouse
         from trading_brain.trading import close_workers
 
-        _booted(loop, raise_error=False)
+        booted(loop, raise_error=False)
         close_workers()
     rt.store.set_meta(RESULT_KEY, json.dumps(out))
     return out | {"elapsed_s": round(time.monotonic() - started, 3)}
@@ -251,99 +249,6 @@ def _checkpoint(rt: Any) -> tuple[datetime, str, int] | None:
     return parse_time(t), phase, int(ticks)
 
 
-def _sync_day(loop: _Loop, step_end: datetime) -> None:
-    """Store the 5m candles and indicators of the day ``step_end`` is in (plus, the first time,
-    the warm-up candles before it) and prime the strategy for that day, ahead of its steps."""
-    if loop.synced_until is not None and step_end <= loop.synced_until:
-        return
-    store, symbols = loop.warehouse, loop.rt.settings.symbols
-    day_start = floor_time(step_end - BAR, "1d")
-    day_end = day_start + DAY
-    begin = day_start - BAR * (2 * loop.warmup + 288) if loop.synced_until is None else day_start
-    loop.sync_clock.set(max(loop.sync_clock.now(), day_end))
-    sync_window(loop.sync_market, store, symbols, "5m", begin, day_end, now=day_end)
-    # the day's scans read their bars and indicators from memory: the same warehouse rows
-    # (nothing else writes 5m candles or indicators while the day's steps run)
-    held_from = day_start - BAR * (2 * loop.warmup + 288)
-    held = store.read_candles(symbols, "5m", held_from, day_end)
-    loop.inputs.hold_candles(held, symbols, held_from, day_end)
-    # like the `indicators` asset: the day's rows from a fixed look-back (a resumed run computes
-    # exactly the same values)
-    candles = held.filter(pl.col("ts") >= day_start - BAR * INDICATOR_BARS)
-    if candles.height:
-        try:
-            ind = compute_indicators(candles)
-        except ValueError as e:  # the indicator library may only raise builtins
-            raise DataError(f"indicators for 5m: {e}") from e
-        store.upsert_indicators(ind.filter(pl.col("ts") >= day_start))
-    ind_from = day_start - BAR * 12
-    loop.inputs.hold_indicators(store.read_indicators(symbols, "5m", ind_from, day_end),
-                                symbols, ind_from, day_end)
-    loop.synced_until = day_end
-    _prime(loop, day_start, day_end, held)
-
-
-def _boot_worker(loop: _Loop) -> None:
-    """Start the active version's sandbox worker on a thread: it boots (~0.6 s, in its own
-    process) while this thread syncs the first day; ``_booted`` joins it before first use."""
-    from trading_brain.trading import strategy_worker
-
-    rt = loop.rt
-    sid, ver = loop.inputs.active_version(rt.store)
-    row = loop.inputs.strategy_version(rt.store, sid, ver)
-    error: list[BaseException] = []
-
-    def boot() -> None:
-        try:
-            worker = strategy_worker(rt.settings, row)
-            getattr(worker, "start", lambda: None)()
-        except BaseException as e:  # re-raised on the loop's thread by _booted
-            error.append(e)
-
-    thread = threading.Thread(target=boot, name="sandbox-boot", daemon=True)
-    thread.start()
-    loop.booting = [thread, error]
-
-
-def _booted(loop: _Loop, *, raise_error: bool = True) -> None:
-    """Wait for ``_boot_worker``'s thread (once); raise what it raised."""
-    if not loop.booting:
-        return
-    thread, error = loop.booting
-    thread.join()
-    loop.booting = []
-    if error and raise_error:
-        raise error[0]
-
-
-def _prime(loop: _Loop, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
-    """Run the active strategy once per symbol over the day (plus its warm-up bars)."""
-    from trading_brain.trading import strategy_worker
-
-    _booted(loop)
-    rt, inputs = loop.rt, loop.inputs
-    sid, ver = inputs.active_version(rt.store)
-    row = inputs.strategy_version(rt.store, sid, ver)
-    inner = strategy_worker(rt.settings, row)
-    if loop.source is None or loop.source.inner is not inner:
-        loop.source = PrimedSource(inner, row["sha256"])
-    frames = held.filter(pl.col("ts") >= day_start - BAR * loop.source.warmup_bars)
-    loop.source.prime({s: f for (s,), f in frames.partition_by(
-        "symbol", as_dict=True, include_key=False).items()}, row["params_default"])
-
-
-def _worker(loop: _Loop) -> Callable[[Any, dict[str, Any]], Any]:
-    """The scan's worker factory: the day-batched source for the active version."""
-    from trading_brain.trading import strategy_worker
-
-    def pick(settings: Any, row: dict[str, Any]) -> Any:
-        src = loop.source
-        return src if src is not None and src.sha == row["sha256"] \
-            else strategy_worker(settings, row)
-
-    return pick
-
-
 def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
     """One 5-minute step (see the module docstring); phases up to ``done_phase`` are skipped."""
     from trading_brain.trading import scan_once
@@ -357,7 +262,7 @@ def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
         at = close + MINUTE if phase == "tick2" else close
         loop.clock.set(max(loop.clock.now(), at))
         if phase == "scan":
-            scan_once(rt, close, worker=_worker(loop), inputs=loop.inputs,
+            scan_once(rt, close, worker=worker_for(loop), inputs=loop.inputs,
                       unwritten=loop.unwritten)
         elif _busy(loop, phase):
             _tick(loop)
