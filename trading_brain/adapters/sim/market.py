@@ -32,7 +32,7 @@ import hashlib
 import math
 import numbers
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -104,8 +104,11 @@ class SimMarket:
         if not self.symbols:
             raise ConfigError("sim market needs at least one symbol")
         self._procs = {
-            s: PriceProcess(self.seed, s, character(s), cache_days=cache_days) for s in self.symbols
+            s: PriceProcess(self.seed, s, character(s), cache_days=cache_days, share_daily=True)
+            for s in self.symbols
         }
+        self._names: dict[str, str] = {}  # symbol as asked -> listed symbol (``_symbol``)
+        self._quotes: dict[str, Ticker] = {}  # the last quote of each symbol (``tickers``)
 
     # ---- MarketData --------------------------------------------------------------------------
 
@@ -139,7 +142,11 @@ class SimMarket:
         hi = min(hi, self._now_minute_floor(n))
         if lo >= hi:
             return []
-        bars = self._procs[sym].bars(n, lo, hi)
+        proc = self._procs[sym]
+        first, stop = max(-(-lo // n) * n, 0), -(-hi // n) * n  # as ``PriceProcess.bars``
+        if first < stop and first // DAY_MIN == (stop - 1) // DAY_MIN:
+            return _day_rows(proc, n, first, stop)  # inside one day (the paper venue's reads)
+        bars = proc.bars(n, lo, hi)
         stamps = [EPOCH + timedelta(minutes=int(m)) for m in
                   ((bars["ts"] // 1_000_000 - EPOCH_S) // 60).tolist()]
         return list(zip(stamps, *(bars[c].tolist() for c in ("open", "high", "low", "close",
@@ -147,16 +154,26 @@ class SimMarket:
 
     def tickers(self, symbols: Sequence[str]) -> dict[str, Ticker]:
         """Latest price of each symbol (close of the newest closed minute) with a small spread."""
-        now = as_utc(self.clock.now())
+        raw = self.clock.now()
+        now = as_utc(raw)
+        m = _minute(now, ceil=False) if now >= EPOCH else -1
         out: dict[str, Ticker] = {}
         for sym in map(self._symbol, symbols):
-            last = self.price_at(sym, now)
+            kept = self._quotes.get(sym)  # a quote is a pure function of (symbol, now)
+            if kept is not None and kept.ts == now and kept.ts.tzinfo is now.tzinfo:
+                out[sym] = kept  # frozen: the same instant asked again (executor ticks, scan)
+                continue
+            if m >= 0 and self.clock.now() is raw:  # ``price_at(sym, now)``: now is no future
+                last = float(self._procs[sym].day(m // DAY_MIN).open[m % DAY_MIN])
+            else:
+                last = self.price_at(sym, now)
             decimals = self._procs[sym].char.decimals
             half = last * _SPREAD_BPS.get(sym, _DEFAULT_SPREAD_BPS) / 2e4
             tick = 10.0**-decimals
             bid = max(math.floor((last - half) * 10**decimals) / 10**decimals, tick)
             ask = max(math.ceil((last + half) * 10**decimals) / 10**decimals, bid + tick)
-            out[sym] = Ticker(symbol=sym, bid=bid, ask=round(ask, decimals), last=last, ts=now)
+            out[sym] = self._quotes[sym] = Ticker(symbol=sym, bid=bid, ask=round(ask, decimals),
+                                                  last=last, ts=now)
         return out
 
     # ---- extras ------------------------------------------------------------------------------
@@ -199,11 +216,16 @@ class SimMarket:
     # ---- helpers -----------------------------------------------------------------------------
 
     def _symbol(self, symbol: str) -> str:
+        sym = self._names.get(symbol)  # only listed answers are kept: a pure function of symbol
+        if sym is not None:
+            return sym
         sym = parse_symbol(symbol)
         if sym not in self._procs:
             raise ConfigError(
                 f"unknown symbol {symbol!r} for the sim market; listed: {', '.join(self.symbols)}"
             )
+        if len(self._names) < 1024:
+            self._names[symbol] = sym
         return sym
 
     def _now_minute_floor(self, n: int) -> int:
@@ -212,9 +234,27 @@ class SimMarket:
         return m // n * n
 
 
+_MINUTE = timedelta(minutes=1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _day_rows(proc: PriceProcess, n: int, first: int, stop: int
+              ) -> list[tuple[datetime, float, float, float, float, float]]:
+    """``candle_rows`` of the ``n``-minute bars opening in minutes ``[first, stop)`` (multiples of
+    ``n``, one day): the day's arrays sliced, the same values and LRU use as ``bars``."""
+    k = first // DAY_MIN
+    day0 = k * DAY_MIN
+    i0, i1 = (first - day0) // n, (stop - day0) // n
+    cols = [a[i0:i1].tolist() for a in proc.day(k).aggregate(n)]
+    t0, step = EPOCH + timedelta(minutes=first), _MINUTE * n
+    stamps = [t0 + step * i for i in range(i1 - i0)]
+    return list(zip(stamps, *cols, strict=True))
+
+
 def _minute(t: datetime, ceil: bool) -> int:
     """Whole minutes since EPOCH at ``t`` (rounded up or down), in exact integer arithmetic."""
-    us = (as_utc(t) - EPOCH) // timedelta(microseconds=1)
+    # an aware ``t`` minus EPOCH is exact in any zone (``as_utc`` would only convert it)
+    us = ((t if t.tzinfo is not None else t.replace(tzinfo=UTC)) - EPOCH) // _MICROSECOND
     return -(-us // 60_000_000) if ceil else us // 60_000_000
 
 

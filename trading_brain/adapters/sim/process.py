@@ -52,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,45 +126,54 @@ def symbol_key(symbol: str) -> tuple[int, int]:
     return int.from_bytes(d[:4], "little"), int.from_bytes(d[4:], "little")
 
 
-class PriceProcess:
-    """Daily state (cached from EPOCH, grown on demand) and an LRU of generated days for one symbol."""
+class _Daily:
+    """The daily recursion of one ``(seed, symbol key, Character)``: a pure function of those
+    three (each block from its own seeded stream, continuing the state where the previous block
+    ended), grown on demand, never changed. ``PriceProcess(share_daily=True)`` (what ``SimMarket``
+    builds) shares one per key in the process (``_SHARED``, weakly held): simulate's two markets
+    over the same seed compute the years of days before its first day once, not twice. The key
+    holds every input of the recursion, so a shared object never answers another key's values."""
 
-    def __init__(self, seed: int, symbol: str, character: Character, cache_days: int = 32) -> None:
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
-        self.seed, self.symbol, self.char = seed, symbol, character
-        self._key = symbol_key(symbol)
-        self._cache_days = max(1, cache_days)
-        self._days: OrderedDict[int, DayBars] = OrderedDict()
-        self._lock = threading.Lock()
-        self._log_close: list[float] = []
-        self._var: list[float] = []  # effective variance h'_k
-        self._regime: list[int] = []
-        self._jump: list[float] = []
-        self._jump_minute: list[tuple[int, int]] = []  # (first minute, duration)
-        self._state = (
-            math.log(character.anchor),
-            character.daily_vol**2,
+    def __init__(self, seed: int, key: tuple[int, int], char: Character) -> None:
+        self.seed, self.key, self.char = seed, key, char
+        self.lock = threading.Lock()
+        self.log_close: list[float] = []
+        self.var: list[float] = []
+        self.regime: list[int] = []
+        self.jump: list[float] = []
+        self.jump_minute: list[tuple[int, int]] = []
+        self.state = (
+            math.log(char.anchor),
+            char.daily_vol**2,
             RANGE,
             0.0,
-            math.log(character.anchor),
+            math.log(char.anchor),
         )
 
-    # ---- daily level -------------------------------------------------------------------------
+    @classmethod
+    def of(cls, seed: int, key: tuple[int, int], char: Character) -> _Daily:
+        """The process-wide recursion of ``(seed, key, char)`` (made on first use)."""
+        with _SHARED_LOCK:
+            daily = _SHARED.get((seed, key, char))
+            if daily is None:
+                daily = _SHARED[seed, key, char] = cls(seed, key, char)
+            return daily
 
-    def _ensure_daily(self, k: int) -> None:
-        while len(self._log_close) <= k:
-            self._daily_block(len(self._log_close) // _BLOCK)
+    def ensure(self, k: int) -> None:
+        """Grow the recursion up to day ``k`` included."""
+        with self.lock:
+            while len(self.log_close) <= k:
+                self._block(len(self.log_close) // _BLOCK)
 
-    def _daily_block(self, b: int) -> None:
-        raw = raw_words(self.seed, self._key, b, 0, 8 * _BLOCK)
+    def _block(self, b: int) -> None:
+        raw = raw_words(self.seed, self.key, b, 0, 8 * _BLOCK)
         z, jz = normal(raw[: 2 * _BLOCK]).reshape(2, _BLOCK)
         u_reg, u_sw, u_jump, u_sign, u_min, u_len = uniform(raw[2 * _BLOCK :]).reshape(6, _BLOCK)
         jmin = (u_min * (DAY_MIN - 60)).astype(int)  # jump start in [0, 1380)
         jlen = 5 + (u_len * 36).astype(int)  # jump duration in [5, 40] minutes
         sb = self.char.daily_vol
         big_a, lo_h, hi_h = math.log(self.char.anchor), 0.05 * sb * sb, 12 * sb * sb
-        level, h, reg, eps, centre = self._state
+        level, h, reg, eps, centre = self.state
         for i in range(_BLOCK):
             k = b * _BLOCK + i
             h = min(
@@ -182,12 +192,46 @@ class PriceProcess:
             )
             r = min(max(_DRIFT[reg] * sb + pull + eps, -0.7), 0.7)
             level += r
-            self._log_close.append(level)
-            self._var.append(h_eff * _GAIN_INTRA[reg] ** 2)
-            self._regime.append(reg)
-            self._jump.append(jump)
-            self._jump_minute.append((int(jmin[i]), int(jlen[i])))
-        self._state = (level, h, reg, eps, centre)
+            # log_close last: a reader checks its length without the lock
+            self.var.append(h_eff * _GAIN_INTRA[reg] ** 2)
+            self.regime.append(reg)
+            self.jump.append(jump)
+            self.jump_minute.append((int(jmin[i]), int(jlen[i])))
+            self.log_close.append(level)
+        self.state = (level, h, reg, eps, centre)
+
+
+_SHARED: weakref.WeakValueDictionary[tuple[int, tuple[int, int], Character], _Daily] = (
+    weakref.WeakValueDictionary())
+_SHARED_LOCK = threading.Lock()
+
+
+class PriceProcess:
+    """Daily state (cached from EPOCH, grown on demand) and an LRU of generated days for one symbol."""
+
+    def __init__(self, seed: int, symbol: str, character: Character, cache_days: int = 32,
+                 *, share_daily: bool = False) -> None:
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self.seed, self.symbol, self.char = seed, symbol, character
+        self._key = symbol_key(symbol)
+        self._cache_days = max(1, cache_days)
+        self._days: OrderedDict[int, DayBars] = OrderedDict()
+        self._lock = threading.Lock()
+        self._daily = _Daily.of(seed, self._key, character) if share_daily \
+            else _Daily(seed, self._key, character)
+        # the daily lists only ever grow (appended under the daily lock, never changed)
+        self._log_close = self._daily.log_close
+        self._var = self._daily.var  # effective variance h'_k
+        self._regime = self._daily.regime
+        self._jump = self._daily.jump
+        self._jump_minute = self._daily.jump_minute  # (first minute, duration)
+
+    # ---- daily level -------------------------------------------------------------------------
+
+    def _ensure_daily(self, k: int) -> None:
+        if len(self._log_close) <= k:
+            self._daily.ensure(k)
 
     def daily(self, k0: int, k1: int) -> dict[str, np.ndarray]:
         """Hidden daily state of days ``[k0, k1)``: regime code, daily vol √h', jump size, log close."""
@@ -207,7 +251,13 @@ class PriceProcess:
     # ---- intraday ----------------------------------------------------------------------------
 
     def day(self, k: int) -> DayBars:
-        """The 1-minute bars of day ``k`` (k >= 0), from the LRU or freshly generated."""
+        """The 1-minute bars of day ``k`` (k >= 0), from the LRU or freshly generated; exactly
+        ``days(k, k + 1)[0]`` (same LRU order), without its bookkeeping when ``k`` is held."""
+        with self._lock:
+            found = self._days.get(k)
+            if found is not None:
+                self._days.move_to_end(k)
+                return found
         return self.days(k, k + 1)[0]
 
     def days(self, k0: int, k1: int) -> list[DayBars]:
