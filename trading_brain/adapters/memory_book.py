@@ -15,6 +15,11 @@ Contract:
 - it holds orders, order intents, fills, cash ledger, positions, risk state, risk event ids and
   paper books (loaded from the warehouse at start/resume); snapshots, new risk events and every
   changed row are kept as pending writes until ``memory_flush.flush`` stores them;
+- the risk state and the paper books are kept as the objects saved (a frozen ``RiskState``, a
+  ``paper_book.BookText``): their JSON is made only when read as text (``risk_state_row``,
+  ``paper_book_row``: the flush, a new venue), the same text the warehouse would hold; the
+  executor and the scan take the kept ``RiskState`` as is (``executor_header``,
+  ``load_risk_state``); ``memo_fill_book`` keeps a slot's replayed fills until one is added;
 - it is valid only while nothing else writes those tables (``simulate`` holds the warehouse);
 - any other store attribute is delegated to the real store only when listed in ``PASS``
   (tables the book does not hold); anything else raises AttributeError, so a caller reading a
@@ -25,14 +30,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 from trading_brain.adapters.memory_index import BookIndex, SlotLedger
+from trading_brain.adapters.memory_rows import (  # noqa: F401  (dec, Pending: re-exported)
+    Pending,
+    dec,
+    norm_entry,
+    norm_fill,
+    norm_intent,
+    norm_order,
+    norm_position,
+)
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
 from trading_brain.domain.risk import (
@@ -50,66 +63,9 @@ from trading_brain.engine.ledger import (
 )
 from trading_brain.engine.valuation import FillBook, LedgerTotals, Snapshot, portfolio_view_of
 
-_Q = Decimal("1e-18")
 PASS = frozenset({"read_candles", "upsert_candles", "read_indicators", "upsert_indicators",
                   "read_asset_pairs", "upsert_asset_pairs", "active_version",
                   "strategy_version", "record_scans", "get_meta", "set_meta"})
-
-
-def dec(x: Any) -> Decimal | None:
-    """A value as a DECIMAL(38, 18) column returns it (None stays None)."""
-    if x is None:
-        return None
-    d = x if isinstance(x, Decimal) else Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
-    with localcontext(prec=60, rounding=ROUND_HALF_UP) as ctx:
-        return d.quantize(_Q, context=ctx)
-
-
-def _dec_fields(obj: Any, names: Sequence[str]) -> dict[str, Any]:
-    return {n: dec(getattr(obj, n)) for n in names}
-
-
-def norm_order(o: OrderRow) -> OrderRow:
-    return replace(o, **_dec_fields(o, ("quantity", "limit_price", "stop_price", "filled_qty",
-                                        "avg_price", "fee")))
-
-
-def norm_intent(i: OrderIntent) -> OrderIntent:
-    return i.model_copy(update=_dec_fields(i, ("quantity", "limit_price", "reference_price")))
-
-
-def norm_fill(f: Fill) -> Fill:
-    return f.model_copy(update=_dec_fields(f, ("qty", "price", "fee")))
-
-
-def norm_entry(e: CashEntry) -> CashEntry:
-    return replace(e, amount=dec(e.amount), balance_after=dec(e.balance_after))
-
-
-_POS_DEC = ("quantity", "cost_basis", "entry_fee", "stop_loss_price", "take_profit_price",
-            "sold_qty", "exit_value", "exit_fee", "realized_pnl", "entry_cost")
-
-
-def norm_position(p: PositionRecord) -> PositionRecord:
-    return replace(p, **_dec_fields(p, _POS_DEC), version=int(p.version),
-                   max_adverse_excursion=float(p.max_adverse_excursion))
-
-
-@dataclass
-class Pending:
-    """What the warehouse does not hold yet (``memory_flush.flush`` writes and clears it)."""
-
-    new_orders: set[str] = field(default_factory=set)
-    orders: set[str] = field(default_factory=set)
-    new_intents: set[str] = field(default_factory=set)
-    intents: set[str] = field(default_factory=set)  # status/updated_at changed
-    fills: list[tuple[Fill, datetime]] = field(default_factory=list)
-    entries: list[tuple[CashEntry, int]] = field(default_factory=list)
-    positions: set[str] = field(default_factory=set)
-    snapshots: dict[tuple[datetime, str], Snapshot] = field(default_factory=dict)
-    risk_states: set[str] = field(default_factory=set)
-    events: list[list[Any]] = field(default_factory=list)
-    papers: set[str] = field(default_factory=set)
 
 
 class MemoryBook:
@@ -124,11 +80,13 @@ class MemoryBook:
         self.entries: list[tuple[CashEntry, int]] = []  # (entry, seq) in seq order
         self.entry_ids: set[str] = set()
         self.positions_: dict[str, PositionRecord] = {}
-        self.risk_states: dict[str, tuple[str, datetime]] = {}
+        self.risk_states: dict[str, tuple[str, datetime]] = {}  # rows as stored: (JSON, ts)
+        self.kept_states: dict[str, tuple[RiskState, datetime]] = {}  # see ``save_risk_state``
         self.event_ids: set[str] = set()
-        self.papers: dict[str, tuple[str, datetime]] = {}
+        self.papers: dict[str, tuple[object, datetime]] = {}  # text or ``BookText`` (kept)
         self.pending = Pending()
         self._ix: BookIndex | None = None
+        self._fill_books: dict[str, tuple[tuple[BookIndex, int], FillBook]] = {}
 
     @property
     def ix(self) -> BookIndex:
@@ -156,9 +114,10 @@ class MemoryBook:
 
     def executor_header(self, slot: str) -> tuple[Decimal | None, str | None, datetime | None,
                                                   Decimal]:
+        """The slot's header; its risk state as the object (``load_risk_state``), which the
+        executor takes as is (the warehouse answers the JSON text, which it parses)."""
         led = self._ledger(slot)
-        state = self.risk_states.get(slot)
-        return (led.deposit, state[0] if state else None, led.last_fill,
+        return (led.deposit, self.load_risk_state(slot), led.last_fill,
                 led.rows[-1][0].balance_after if led.rows else Decimal(0))
 
     def pending_intents(self, slot: str, limit: int) -> list[OrderIntent]:
@@ -214,12 +173,36 @@ class MemoryBook:
         return rows[-1][0].balance_after if rows else Decimal(0)
 
     def load_risk_state(self, slot: str) -> RiskState | None:
+        kept = self.kept_states.get(slot)
+        if kept is not None:
+            return kept[0]
         row = self.risk_states.get(slot)
         return RiskState.model_validate_json(row[0]) if row else None
 
+    def risk_state_row(self, slot: str) -> tuple[str, datetime] | None:
+        """The slot's ``risk_state`` row as the warehouse stores it: (JSON text, updated_at)."""
+        kept = self.kept_states.pop(slot, None)
+        if kept is not None:
+            self.risk_states[slot] = (kept[0].model_dump_json(), kept[1])
+        return self.risk_states.get(slot)
+
     def load_paper_book(self, account: str) -> str | None:
+        row = self.paper_book_row(account)
+        return row[0] if row else None
+
+    def paper_book_state(self, account: str) -> object | None:
+        """The state object held for the account: the text, or the ``paper_book.BookText``
+        the venue kept (``keep_paper_book``); the venue compares it by identity (``renew``)."""
         row = self.papers.get(account)
         return row[0] if row else None
+
+    def paper_book_row(self, account: str) -> tuple[str, datetime] | None:
+        """The account's ``paper_accounts`` row as stored: (JSON text, updated_at)."""
+        row = self.papers.get(account)
+        if row is None:
+            return None
+        state, ts = row
+        return (state if isinstance(state, str) else state.text(), ts)  # type: ignore[attr-defined]
 
     def open_counts(self) -> tuple[int, int, int]:
         """(orders not terminal, open positions, pending intents) over every slot."""
@@ -265,6 +248,20 @@ class MemoryBook:
                                         ((cash, b.cash), (fees, b.fees), (real, b.real)))
                 open_fills += b.rows[b.closed_k:]
         return FillBook(*(v if v is not None else ZERO for v in (cash, fees, real))), open_fills
+
+    def memo_fill_book(self, slot: str, make: Callable[[Any, str], FillBook]) -> FillBook:
+        """``make(self, slot)`` (``executor_books.slot_book``: a pure function of the slot's
+        fills), kept until a fill of the slot is added: the key is the index object and its
+        count of the slot's fills, and every fill the book stores goes through that index (a
+        rebuilt index is another object). Callers only read the ``FillBook``."""
+        ix = self.ix
+        key = (ix, ix.fill_version.get(slot, 0))
+        kept = self._fill_books.get(slot)
+        if kept is not None and kept[0][0] is ix and kept[0][1] == key[1]:
+            return kept[1]
+        book = make(self, slot)
+        self._fill_books[slot] = (key, book)
+        return book
 
     def portfolio_view(self, slot: str, marks: Mapping[str, Decimal],
                        fee_rate: Decimal = Decimal(0)) -> PortfolioView:
@@ -338,7 +335,8 @@ class MemoryBook:
                 inserted.add(o.client_order_id)
         for o in changed:
             if o.client_order_id in self.orders_:
-                self._put_order(self.orders_[o.client_order_id], norm_order(o))
+                old = self.orders_[o.client_order_id]
+                self._put_order(old, norm_order(o, old))
                 self.pending.orders.add(o.client_order_id)
         return inserted
 
@@ -360,7 +358,7 @@ class MemoryBook:
 
     def save_positions(self, positions: Sequence[PositionRecord]) -> None:
         for p in positions:
-            self.positions_[p.position_id] = norm_position(p)
+            self.positions_[p.position_id] = norm_position(p, self.positions_.get(p.position_id))
             self.pending.positions.add(p.position_id)
             if self._ix is not None:
                 self._ix.position(self.positions_[p.position_id])
@@ -383,10 +381,24 @@ class MemoryBook:
         return new
 
     def save_risk_state(self, slot: str, state: RiskState, now: datetime | None = None) -> None:
+        """Keep ``state`` itself (a frozen model) as the slot's row: its JSON is written only
+        when the row is read as text (``risk_state_row``: the flush), and ``load_risk_state``
+        answers the kept object, sparing a dump and a parse per tick. What the warehouse would
+        answer is ``RiskState.model_validate_json(state.model_dump_json())``: the same values
+        (every field round-trips its JSON exactly; the risk rules build states through
+        validated models and copies of them); the text flushed is ``state.model_dump_json()``,
+        as before."""
         ts = now or state.updated_at or datetime.now(UTC)
-        self.risk_states[slot] = (state.model_dump_json(), ts)
+        self.kept_states[slot] = (state, ts)
         self.pending.risk_states.add(slot)
 
     def save_paper_book(self, account: str, state: str, now: datetime) -> None:
+        self.papers[account] = (state, now)
+        self.pending.papers.add(account)
+
+    def keep_paper_book(self, account: str, state: object, now: datetime) -> None:
+        """``save_paper_book`` of a state whose text is made when read (``paper_book_row``):
+        the paper venue writes its book after every change, once per tick; its JSON (the
+        whole book) is only needed at the flush or by a new venue over the account."""
         self.papers[account] = (state, now)
         self.pending.papers.add(account)

@@ -111,10 +111,10 @@ def flush(book: MemoryBook) -> None:
         _insert(con, "INSERT INTO risk_events", EVENT_COLS, EVENT_TYPES, p.events,
                 "ON CONFLICT DO NOTHING")
         for slot in sorted(p.risk_states):
-            state, ts = book.risk_states[slot]
+            state, ts = book.risk_state_row(slot)  # type: ignore[misc]
             run(con, """INSERT INTO risk_state VALUES (?, ?, ?) ON CONFLICT (slot)
                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at""",
                 [slot, state, ts])
         for acc in sorted(p.papers):
-            store.save_paper_book(acc, *book.papers[acc])
+            store.save_paper_book(acc, *book.paper_book_row(acc))  # type: ignore[misc]
     book.pending = Pending()

@@ -109,6 +109,7 @@ class BookIndex:
         self.pending: dict[str, str] = {}  # pending intent id -> slot
         self.slot_positions: dict[str, dict[str, None]] = {}  # slot -> position ids
         self.open_positions: dict[str, str] = {}  # open position id -> slot
+        self.fill_version: dict[str, int] = {}  # slot -> fills added to its ``fills`` so far
 
     @classmethod
     def build(cls, book: Any) -> BookIndex:
@@ -174,3 +175,4 @@ class BookIndex:
         if book is None:
             book = per[f.symbol] = SymbolFills()
         book.add(f)
+        self.fill_version[o.slot] = self.fill_version.get(o.slot, 0) + 1

@@ -24,6 +24,9 @@ Contract (an ``ports.Exchange``; one object per account, i.e. per slot, each wit
   the book once when the block ends — also when it raises — instead of after every change; only
   a process killed inside the block loses the block's changes, which the executor treats like
   requests that never arrived (unknown -> ``unresolved`` -> ``not_at_venue``; never resent).
+- A store with ``keep_paper_book`` (simulate's memory book) is handed a ``paper_book.BookText``
+  instead of the text: the book's JSON is made only when the store reads it (its flush, a new
+  venue over the account), exact because every change of the book is followed by a save.
 - ``renew()`` lets a caller keep one object per account across ticks (simulate does): it says
   whether the object still holds exactly the book its store holds (the very state it last read or
   wrote, by identity: a store answering copies, like the warehouse, always gets False -> build a
@@ -44,12 +47,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from operator import is_
 from typing import Protocol
 
 import polars as pl
 
 from trading_brain.adapters.paper_book import (
     OPEN_STATES,
+    BookText,
     BookWriter,
     PaperBook,
     PaperOrder,
@@ -119,13 +124,16 @@ class PaperExchange:
         raw = store.load_paper_book(account)
         self.book = (PaperBook.model_validate_json(raw) if raw
                      else PaperBook(cash=money(Decimal(starting_cash))))
-        self._raw = raw  # the stored state this object last read or wrote (see ``renew``)
+        # the stored state this object last read or wrote (see ``renew``)
+        self._raw: object = self._held() if hasattr(store, "paper_book_state") else raw
         # indexes over the book (the book stays the truth; per-call cost no longer grows with it)
         self._open = {c: o for c, o in self.book.orders.items() if o.state in OPEN_STATES}
         self._fmax = _running_max([f.ts for f in self.book.fills])  # for ``fills_since``
         self._floor: datetime | None = None  # <= every fill ts / closed order's updated_at
         self._writer = BookWriter()
-        self._advanced: datetime | None = None
+        self._statuses: dict[str, tuple[tuple, OrderStatus]] = {}  # see ``_status``
+        self._advanced: datetime | None = None  # the instant the book was last advanced to
+        self._advanced_raw: object = None  # the clock's reading it came from (same object)
         self._deferred = 0  # depth of ``deferred_saves`` blocks
         self._unsaved: datetime | None = None  # time of the last change not written yet
 
@@ -223,6 +231,8 @@ class PaperExchange:
             next_bar=floor_time(first_fill, self.stop_tf) + self.step)
         for s, otype, lvl in legs:
             cid = derive_client_order_id(o.cid, s)
+            if cid in self.book.orders:  # a leg re-armed: its kept JSON is not this order's
+                self._writer.forget(cid)
             self.book.orders[cid] = self._open[cid] = PaperOrder(
                 cid=cid, venue_order_id=self._vid(cid), symbol=o.symbol, side="sell", type=otype,
                 quantity=o.filled_qty, stop_price=lvl, placed_at=now, next_minute=now,
@@ -234,29 +244,35 @@ class PaperExchange:
     # ---- the book moving forward ---------------------------------------------------------
     def _advance(self, rescan: str | None = None) -> datetime:
         """Process every order and armed stop up to now (``rescan``: only that symbol, again)."""
-        now = as_utc(self.clock.now())
+        raw = self.clock.now()
+        if raw is self._advanced_raw and rescan is None:  # the very instant of the last call
+            return self._advanced  # type: ignore[return-value]
+        now = as_utc(raw)
         if self._advanced == now and rescan is None:
+            self._advanced_raw = raw
             return now
         events: list[tuple[datetime, int, str, str, tuple[float, float, float, float, float]]] = []
         active = {o.symbol for o in self._open.values()}
+        floor = floor_time(now, self.stop_tf) if self.book.protections else now
         for sym in sorted(active if rescan is None else active & {rescan}):
-            events += self._events(sym, now)
+            events += self._events(sym, now, floor)
         changed = False
         for ts, prio, _, key, bar in sorted(events, key=lambda e: e[:4]):
             if prio == 0:
                 changed |= self._check_stop(key, ts, bar)
             else:
                 changed |= self._fill(self.book.orders[key], ts, bar)
-        self._advanced = now
+        self._advanced, self._advanced_raw = now, raw
         if changed:
             self._save(now)
         return now
 
-    def _events(self, sym: str, now: datetime) -> list:
+    def _events(self, sym: str, now: datetime, floor: datetime) -> list:
+        """``floor``: ``floor_time(now, stop_timeframe)`` (when any stop is armed)."""
         prot = [p for p in self.book.protections.values() if p.symbol == sym]
         orders = [o for o in self._open.values()
                   if o.symbol == sym and o.type in ("market", "limit")]
-        horizon = floor_time(now, self.stop_tf) if prot else now
+        horizon = floor if prot else now
         out: list = []
         for p in prot:  # no bar opening in [next_bar, horizon) can exist: no need to ask
             if p.next_bar < horizon:
@@ -368,6 +384,7 @@ class PaperExchange:
     def _closed(self, o: PaperOrder) -> None:
         """``o`` reached a final state (it never changes again): out of the open index."""
         self._open.pop(o.cid, None)
+        self._statuses.pop(o.cid, None)
         self._floor = min(self._floor, o.updated_at) if self._floor is not None else None
 
     def _free(self, symbol: str) -> Decimal:
@@ -394,12 +411,24 @@ class PaperExchange:
                     "")
 
     def _status(self, o: PaperOrder) -> OrderStatus:
+        """The order's status; the last one built per order is reused while every field it is
+        built from is the very same (immutable) object: an ``OrderStatus`` is frozen and a pure
+        function of those fields, so a reused one can never be stale."""
+        fields = (o.cid, o.venue_order_id, o.symbol, o.side, o.type, o.quantity, o.state,
+                  o.filled_qty, o.value, o.fee, o.limit_price, o.stop_price, o.reason,
+                  o.updated_at)
+        kept = self._statuses.get(o.cid)
+        if kept is not None and all(map(is_, kept[0], fields)):  # same length: same fields
+            return kept[1]
         avg = (o.value / o.filled_qty) if o.filled_qty > 0 else None
-        return OrderStatus(client_order_id=o.cid, venue_order_id=o.venue_order_id,
-                           symbol=o.symbol, side=o.side, order_type=o.type, quantity=o.quantity,
-                           state=o.state, filled_qty=o.filled_qty, avg_price=avg, fee=o.fee,
-                           limit_price=o.limit_price, stop_price=o.stop_price, reason=o.reason,
-                           updated_at=o.updated_at)
+        st = OrderStatus(client_order_id=o.cid, venue_order_id=o.venue_order_id,
+                         symbol=o.symbol, side=o.side, order_type=o.type, quantity=o.quantity,
+                         state=o.state, filled_qty=o.filled_qty, avg_price=avg, fee=o.fee,
+                         limit_price=o.limit_price, stop_price=o.stop_price, reason=o.reason,
+                         updated_at=o.updated_at)
+        if o.cid in self._open:  # ``_closed`` drops it: the memo holds open orders only
+            self._statuses[o.cid] = (fields, st)
+        return st
 
     def _save(self, now: datetime) -> None:
         cutoff = now - self.keep_fills  # forget old fills and closed orders (bounded book)
@@ -419,15 +448,26 @@ class PaperExchange:
         self._write(now)
 
     def _write(self, now: datetime) -> None:
+        keep = getattr(self.store, "keep_paper_book", None)
+        if keep is not None:  # a store keeping the state object: the JSON is made when read
+            self._raw = BookText(self._writer, self.book)
+            keep(self.account, self._raw, now)
+            return
         self._raw = self._writer.dump(self.book)
         self.store.save_paper_book(self.account, self._raw, now)
+
+    def _held(self) -> object:
+        """The state object the store holds for the account (compared by identity)."""
+        held = getattr(self.store, "paper_book_state", None)
+        return held(self.account) if held is not None \
+            else self.store.load_paper_book(self.account)
 
     def renew(self) -> bool:
         """Whether this object may serve a new tick as a new object over its store would: no
         ``deferred_saves`` block open and the store still holds the very state (identity) this
         object last read or wrote. On True the "already advanced to now" memo is cleared."""
         if self._deferred or self._unsaved is not None \
-                or self.store.load_paper_book(self.account) is not self._raw:
+                or self._held() is not self._raw:
             return False
-        self._advanced = None
+        self._advanced = self._advanced_raw = None
         return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -42,6 +43,13 @@ def derive_client_order_id(intent_id: str, suffix: str = "") -> str:
     """Deterministic client order id (a UUID string) for an intent (and an optional sibling)."""
     if not intent_id:
         raise ValueError("intent_id must not be empty")
+    return _derive(intent_id, suffix)
+
+
+@lru_cache(maxsize=1 << 14, typed=True)
+def _derive(intent_id: str, suffix: str) -> str:
+    """A pure function of its arguments (a name-based UUID), so a memo can never be stale; the
+    executor asks for the same ids on every tick while an order or position is open."""
     return str(uuid.uuid5(_NAMESPACE, f"{intent_id}:{suffix}" if suffix else intent_id))
 
 

@@ -147,7 +147,8 @@ def _load(ctx: TickContext, setup: SlotSetup) -> None:
         s.ensure_deposit(ctx.slot, capital, ctx.now)
         ctx.capital, state, last_fill, ctx.cash = s.executor_header(ctx.slot)
         ctx.capital = capital
-    ctx.state = RiskState.model_validate_json(state) if state else RiskState()
+    ctx.state = (state if isinstance(state, RiskState)  # a store holding the object (memory)
+                 else RiskState.model_validate_json(state) if state else RiskState())
     ctx.positions = {p.symbol: p for p in s.positions(ctx.slot)}
     ctx.intents = s.pending_intents(ctx.slot, ctx.config.max_orders)
     ctx.rows = {o.client_order_id: o for o in s.executor_orders(
@@ -252,7 +253,7 @@ def _plan(ctx: TickContext) -> None:
     for o in open_rows:
         if o.purpose in PROTECTIVE and o.state != "submitting" and o.intent_id not in held:
             ctx.to_cancel.append(o.client_order_id)
-    rows = [o for o in ctx.rows.values() if o.slot == ctx.slot and o.intent_id in held]
+    legs_of = _legs_of(ctx, held)
     exiting = {i.symbol for i in ctx.intents if guards_exits(ctx) and i.action == "exit"
                and ctx.status_of(i.intent_id) == "pending"}
     needs = []
@@ -260,7 +261,7 @@ def _plan(ctx: TickContext) -> None:
         if pos.symbol in exiting:  # never arm legs that would hold the coins an exit sells
             continue
         entry = ctx.rows.get(derive_client_order_id(pos.position_id))
-        legs = [o for o in rows if o.intent_id == pos.position_id and o.purpose in PROTECTIVE]
+        legs = legs_of.get(pos.position_id, [])
         if entry is None or entry.is_open or (legs and all(o.state != "submitting" for o in legs)):
             continue
         needs.append((pos, legs))
@@ -284,6 +285,15 @@ def _plan(ctx: TickContext) -> None:
                                row.reason or row.state)
         with ctx.store.atomic():
             ctx.flush()
+
+
+def _legs_of(ctx: TickContext, held: set[str]) -> dict[str | None, list[OrderRow]]:
+    """The slot's protective order rows of each held position (by position id), in row order."""
+    legs: dict[str | None, list[OrderRow]] = {}
+    for o in ctx.rows.values():
+        if o.slot == ctx.slot and o.intent_id in held and o.purpose in PROTECTIVE:
+            legs.setdefault(o.intent_id, []).append(o)
+    return legs
 
 
 def _protective_request(ctx: TickContext, pos: PositionRecord, legs: list[OrderRow]

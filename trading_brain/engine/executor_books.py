@@ -27,6 +27,7 @@ from trading_brain.engine.valuation import (
     make_snapshot,
     reconcile_balances,
     replay_fills,
+    valuation,
 )
 from trading_brain.errors import DataError
 
@@ -106,7 +107,14 @@ def on_closed(ctx: TickContext, pos: PositionRecord) -> None:
 def slot_book(store: ExecutorStore, slot: str) -> FillBook:
     """``replay_fills`` of the slot's stored fills, reading O(open positions' fills) rows: the
     warehouse reduces the closed position cycles (``fill_totals``); every fill is read and
-    replayed only when it finds a symbol sold short (a corrupted ledger)."""
+    replayed only when it finds a symbol sold short (a corrupted ledger). A store that can tell
+    when a slot's fills change (the memory book's ``memo_fill_book``) keeps the result until
+    then. The ``FillBook`` is only read."""
+    memo = getattr(store, "memo_fill_book", None)
+    return memo(slot, _slot_book) if memo is not None else _slot_book(store, slot)
+
+
+def _slot_book(store: ExecutorStore, slot: str) -> FillBook:
     totals = store.fill_totals(slot)  # type: ignore[attr-defined]
     if totals is None:
         return replay_fills(store.fills(slot))
@@ -134,11 +142,13 @@ def finish_slot(ctx: TickContext) -> None:
         ledger = ctx.store.ledger_totals(ctx.slot)  # type: ignore[attr-defined]
         book = slot_book(ctx.store, ctx.slot)  # once: the snapshots and the invariant share it
         cash = ledger.balance
-        snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, (), None, None, book)
+        valued = valuation(cash, positions, marks)  # both snapshots value the same positions
+        snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, (), None, None, book,
+                             valued)
         ctx.state, events = update_state_on_equity(ctx.state, snap.equity, ctx.now, ctx.limits)
         ctx.rep.events += events
         snap = make_snapshot(ctx.now, ctx.slot, cash, positions, marks, (),
-                             ctx.state.peak_equity, ctx.state.day_start_equity, book)
+                             ctx.state.peak_equity, ctx.state.day_start_equity, book, valued)
         ctx.store.write_snapshot(snap)
         ctx.store.save_risk_state(ctx.slot, ctx.state, ctx.now)
         if ctx.rep.events:

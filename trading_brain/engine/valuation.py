@@ -126,10 +126,12 @@ def valuation(cash: Decimal, positions: Iterable[PositionRecord],
 
 def make_snapshot(ts: datetime, slot: str, cash: Decimal, positions: Sequence[PositionRecord],
                   marks: Mapping[str, Decimal], fills: Sequence[Fill], peak: Decimal | None,
-                  day_start: Decimal | None, book: FillBook | None = None) -> Snapshot:
+                  day_start: Decimal | None, book: FillBook | None = None,
+                  valued: tuple[Decimal, Decimal, Decimal] | None = None) -> Snapshot:
     """The portfolio row at ``ts``; ``daily_pnl`` = equity - day start equity (net of fees).
-    ``book``: ``replay_fills(fills)`` when the caller has it already (the replay is O(fills))."""
-    value, unreal, equity = valuation(cash, positions, marks)
+    ``book``: ``replay_fills(fills)`` when the caller has it already (the replay is O(fills));
+    ``valued``: ``valuation(cash, positions, marks)`` when the caller has it already."""
+    value, unreal, equity = valued if valued is not None else valuation(cash, positions, marks)
     book = book if book is not None else replay_fills(fills)
     peak = max(peak, equity) if peak is not None else equity
     with localcontext(prec=PREC):

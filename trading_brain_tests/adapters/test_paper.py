@@ -374,3 +374,103 @@ def test_renew_is_false_over_a_store_answering_copies(store) -> None:
     assert not ex.renew()  # the warehouse answers a copy: build a new object
     with ex.deferred_saves():
         assert not ex.renew()
+
+
+def test_the_book_writer_writes_the_model_json_at_every_save() -> None:
+    """``BookWriter.dump`` (kept JSON of closed orders, of the open orders and protections whose
+    values are the same objects, of the orders after the prefix) equals ``model_dump_json()``
+    after every save: orders filled, stops armed, fired and cancelled, holdings moved, prunes."""
+    import random
+
+    clock = SimClock(T0 + timedelta(seconds=10))
+    market = SimMarket([SYM], seed=5, clock=clock)
+    store = DictStore()
+    ex = PaperExchange(market, clock, store, market.asset_pairs([SYM]), slippage=SLIP,
+                       keep_fills=timedelta(minutes=30), max_volume_fraction=1e-4)
+    rng, saves = random.Random(11), 0
+    for k in range(160):
+        clock.set(T0 + timedelta(seconds=10) + k * timedelta(minutes=1, seconds=10))
+        ex.renew()
+        _script(ex, k, rng)
+        raw = store.books.get("active")
+        if raw is not None:
+            assert raw == ex.book.model_dump_json(), k
+            saves += 1
+    assert saves > 100 and ex._writer._tail is not None
+
+
+def test_the_book_writer_forgets_an_order_put_under_a_held_key() -> None:
+    from trading_brain.adapters.paper_book import BookWriter, PaperBook, PaperOrder
+
+    def order(cid: str, state: str, minute: int) -> PaperOrder:
+        t = T0 + timedelta(minutes=minute)
+        return PaperOrder(cid=cid, venue_order_id=f"P-{cid}", symbol=SYM, side="sell",
+                          type="stop-loss", quantity=Decimal("0.5"), stop_price=Decimal("99.5"),
+                          placed_at=t, next_minute=t, updated_at=t, state=state)
+
+    book = PaperBook(cash=Decimal("100.5"), holdings={SYM: Decimal("0.5")})
+    for i, state in enumerate(["filled", "canceled", "open", "filled", "open"]):
+        book.orders[f"o{i}"] = order(f"o{i}", state, i)
+    w = BookWriter()
+    assert w.dump(book) == book.model_dump_json()
+    book.orders["o2"].next_minute += timedelta(minutes=1)  # an open order moves on
+    book.orders["o4"].state = "canceled"  # an open order closes
+    book.holdings[SYM] = Decimal("0.25")
+    book.orders["o5"] = order("o5", "open", 5)
+    assert w.dump(book) == book.model_dump_json()
+    book.orders["o1"] = order("o1", "open", 9)  # a closed order's key gets a new order
+    w.forget("o1")
+    assert w.dump(book) == book.model_dump_json()
+    book.orders["o3"] = order("o3", "open", 9)  # ... also behind the prefix
+    w.forget("o3")
+    assert w.dump(book) == book.model_dump_json()
+
+
+class KeepStore(DictStore):
+    """A PaperStore keeping the state object saved (``keep_paper_book``, like the memory book):
+    the text is made when read."""
+
+    def load_paper_book(self, account: str) -> str | None:
+        held = self.books.get(account)
+        return held if held is None or isinstance(held, str) else held.text()
+
+    def paper_book_state(self, account: str) -> object:
+        return self.books.get(account)
+
+    def keep_paper_book(self, account: str, state: object, now: datetime) -> None:
+        self.books[account] = state  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("read_every", [1, 7])
+def test_a_kept_book_reads_as_the_text_written_at_its_save(read_every: int) -> None:
+    import random
+
+    clock = SimClock(T0 + timedelta(seconds=10))
+    market = SimMarket([SYM], seed=3, clock=clock)
+    pairs = market.asset_pairs([SYM])
+    kw = {"slippage": SLIP, "keep_fills": timedelta(minutes=40), "max_volume_fraction": 1e-4}
+    lazy, eager = KeepStore(), DictStore()
+    a, b = PaperExchange(market, clock, lazy, pairs, **kw), PaperExchange(market, clock, eager,
+                                                                            pairs, **kw)
+    rng_a, rng_b = random.Random(7), random.Random(7)
+    for k in range(120):
+        clock.set(T0 + timedelta(seconds=10) + k * timedelta(minutes=1, seconds=30))
+        assert a.renew() and b.renew(), k  # the state object held is the one written
+        assert _script(a, k, rng_a) == _script(b, k, rng_b), k
+        if k % read_every == 0 and "active" in eager.books:
+            assert lazy.load_paper_book("active") == eager.books["active"], k
+    assert lazy.load_paper_book("active") == eager.books["active"]
+    again = PaperExchange(market, clock, lazy, pairs, **kw)  # a new venue reads the text
+    assert again.book == a.book and again.renew()
+
+
+def test_a_kept_book_changed_after_its_save_is_refused() -> None:
+    from trading_brain.adapters.paper_book import BookText, BookWriter, PaperBook
+
+    book = PaperBook(cash=Decimal("10"))
+    kept = BookText(BookWriter(), book)
+    book.cash = Decimal("9")  # changed without a save
+    with pytest.raises(RuntimeError):
+        kept.text()
+    book2 = PaperBook(cash=Decimal("10"))
+    assert BookText(BookWriter(), book2).text() == book2.model_dump_json()
