@@ -58,14 +58,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 from trading_brain.domain.instruments import AssetPair
-from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import (
     Fill,
     OrderRequest,
-    OrderStatus,
     derive_client_order_id,
 )
-from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
+from trading_brain.domain.risk import RiskLimits, RiskState
 from trading_brain.engine import fills as fm
 from trading_brain.engine.executor_books import (
     finish_slot,
@@ -78,6 +76,13 @@ from trading_brain.engine.executor_live import (
     guards_exits,
     open_live_book,
     without_baseline,
+)
+from trading_brain.engine.executor_record import (
+    apply_status,
+    finish_intent,
+    record_answers,
+    refuse,
+    unknown_at_venue,
 )
 from trading_brain.engine.executor_types import (
     EXITS,
@@ -124,7 +129,7 @@ def run_tick(store: ExecutorStore, slots: Mapping[str, SlotSetup], market: Marke
             with _venue_batch(ctx.ex):
                 _act(ctx)
             with store.session():
-                _record_answers(ctx)
+                record_answers(ctx)
                 record_fills(ctx)
                 finish_slot(ctx)
             report.slots[slot] = ctx.rep
@@ -201,48 +206,10 @@ def _apply_answers(ctx: TickContext) -> None:
             continue
         st = ctx.statuses[row.client_order_id]
         if st is None:
-            _unknown_at_venue(ctx, row)
+            unknown_at_venue(ctx, row)
         else:
-            _apply_status(ctx, row, st)
+            apply_status(ctx, row, st)
     record_fills(ctx)
-
-
-def _unknown_at_venue(ctx: TickContext, row: OrderRow) -> None:
-    if row.state not in ("submitting", "unresolved"):
-        ctx.rep.errors.append(f"order {row.client_order_id} ({row.state}) unknown at the venue")
-        return
-    if ctx.now - row.created_at >= ctx.config.unresolved_grace:
-        ctx.update_order(row.client_order_id, state="rejected", reason="not_at_venue")
-        _finish_intent(ctx, row.intent_id, "rejected", "not_at_venue")
-    elif row.state == "submitting":
-        ctx.update_order(row.client_order_id, state="unresolved")
-    ctx.rep.orders_updated.append(row.client_order_id)
-
-
-def _apply_status(ctx: TickContext, row: OrderRow, st: OrderStatus) -> None:
-    """Take the venue's view of an order (state, fill, fee, venue id, trigger price as held)."""
-    stop = st.stop_price if st.stop_price is not None else row.stop_price
-    if (st.state, st.filled_qty, st.fee, st.venue_order_id, stop) != (
-            row.state, row.filled_qty, row.fee, row.venue_order_id, row.stop_price):
-        ctx.update_order(row.client_order_id, state=st.state, venue_order_id=st.venue_order_id,
-                         filled_qty=st.filled_qty, avg_price=st.avg_price, fee=st.fee,
-                         reason=st.reason, stop_price=stop)
-        ctx.rep.orders_updated.append(row.client_order_id)
-    if st.is_terminal and row.purpose in ORDER_PURPOSES:
-        final = ("done" if st.filled_qty > 0 else
-                 "cancelled" if st.state == "canceled" else "rejected")
-        _finish_intent(ctx, row.intent_id, final, st.reason or st.state)
-
-
-def _finish_intent(ctx: TickContext, intent_id: str | None, status: str, reason: str) -> None:
-    intent = ctx.intent(intent_id) if intent_id else None
-    if intent is None or ctx.status_of(intent.intent_id) in ("done", "rejected", "cancelled"):
-        return
-    if ctx.status_of(intent.intent_id) == "pending":
-        ctx.set_status(intent.intent_id, "submitted")
-    ctx.set_status(intent.intent_id, status)
-    if status != "done":
-        _refuse(ctx, intent, reason, status, record_status=False)
 
 
 def _plan(ctx: TickContext) -> None:
@@ -281,7 +248,7 @@ def _plan(ctx: TickContext) -> None:
         for row in ctx.store.orders_by_cids(sorted(lost)):
             ctx.rows[row.client_order_id] = row
             if not row.is_open:
-                _finish_intent(ctx, row.intent_id, "done" if row.filled_qty > 0 else "rejected",
+                finish_intent(ctx, row.intent_id, "done" if row.filled_qty > 0 else "rejected",
                                row.reason or row.state)
         with ctx.store.atomic():
             ctx.flush()
@@ -344,7 +311,7 @@ def _write_ahead(ctx: TickContext, rows: list[OrderRow]) -> None:
             qty, side = (pos.quantity if pos else intent.quantity), "sell"
             purpose = "kill" if intent.strategy_id == "kill" else "exit"
         if refusal:
-            _refuse(ctx, intent, refusal, "cancelled" if refusal == "halted" else "rejected")
+            refuse(ctx, intent, refusal, "cancelled" if refusal == "halted" else "rejected")
             continue
         cid = derive_client_order_id(intent.intent_id)
         row = ctx.rows.get(cid)  # every order of a pending intent was loaded
@@ -362,7 +329,7 @@ def _write_ahead(ctx: TickContext, rows: list[OrderRow]) -> None:
         ctx.set_status(intent.intent_id, "submitted")
         if row is not None:  # written by an earlier tick and already closed: take its outcome
             if not row.is_open:
-                _finish_intent(ctx, intent.intent_id, "done" if row.filled_qty > 0 else
+                finish_intent(ctx, intent.intent_id, "done" if row.filled_qty > 0 else
                                "rejected", row.reason or row.state)
         else:
             ctx.to_place.append((intent, OrderRequest(client_order_id=cid, symbol=intent.symbol,
@@ -403,66 +370,3 @@ def _act(ctx: TickContext) -> None:
         ctx.venue_fills = _fetch_fills(ctx)
     ctx.marks = marks_for(ctx, sorted(ctx.positions))
     ctx.balance = without_baseline(ctx.ex.balances(), ctx.baseline)
-
-
-# ---- phase 5: record answers, fills, marks, snapshot, invariant (warehouse) ------------------
-def _record_answers(ctx: TickContext) -> None:
-    legs: dict[str, list[OrderRow]] = {}  # entry client order id -> its submitting legs
-    for o in ctx.open_rows() if ctx.to_protect else []:
-        if o.purpose in PROTECTIVE and o.state == "submitting":
-            legs.setdefault(derive_client_order_id(o.intent_id or ""), []).append(o)
-    for cid, st in ctx.confirmed.items():  # protective legs cancelled before an exit
-        row = ctx.rows[cid]
-        if st is None:
-            ctx.update_order(cid, state="canceled", reason="canceled_for_exit (not at venue)")
-        else:
-            _apply_status(ctx, row, st)
-            if st.state == "canceled" and st.filled_qty == 0:
-                ctx.update_order(cid, reason="canceled_for_exit")
-    for intent, cid, ans in ctx.answers:
-        if intent is None:
-            _record_protective(ctx, cid, ans, legs)
-        elif isinstance(ans, OrderRejected):
-            ctx.update_order(cid, state="rejected", reason=ans.reason)
-            ctx.set_status(intent.intent_id, "rejected")
-            _refuse(ctx, intent, ans.reason, "rejected", record_status=False)
-        elif isinstance(ans, Exception):
-            ctx.update_order(cid, state="unresolved", reason=str(ans)[:200])
-            ctx.rep.errors.append(f"order {cid} unresolved: {ans}")
-        else:
-            ctx.update_order(cid, state=ans.state,  # type: ignore[attr-defined]
-                             venue_order_id=ans.venue_order_id)  # type: ignore[attr-defined]
-            ctx.rep.orders_placed.append(cid)
-
-
-def _record_protective(ctx: TickContext, cid: str, ans: object,
-                       legs: dict[str, list[OrderRow]]) -> None:
-    """Legs armed for entry ``cid``: the venue's status of each when its answer carries one
-    (Kraken's ``Protection``: venue order id, trigger price as sent), else ``open``; or a
-    protective order of a closed position cancelled."""
-    if isinstance(ans, tuple) and ans[0] == "protected":
-        for o in legs.get(cid, []):
-            st = getattr(ans[1], o.purpose, None)
-            if isinstance(st, OrderStatus):
-                ctx.update_order(o.client_order_id, state=st.state,
-                                 venue_order_id=st.venue_order_id, filled_qty=st.filled_qty,
-                                 avg_price=st.avg_price, fee=st.fee, stop_price=(
-                                     st.stop_price if st.stop_price is not None
-                                     else o.stop_price))
-            else:
-                ctx.update_order(o.client_order_id, state="open")
-    else:
-        ctx.update_order(cid, state="canceled", reason=f"position_closed ({ans})")
-
-
-def _refuse(ctx: TickContext, intent: OrderIntent, reason: str, status: str,
-            record_status: bool = True) -> None:
-    if record_status:
-        ctx.set_status(intent.intent_id, status)
-    ctx.rep.intents_rejected[intent.intent_id] = reason
-    ctx.rep.events.append(RiskEvent(
-        ts=ctx.now, kind="decision", symbol=intent.symbol, reason=reason,
-        details={"intent_id": intent.intent_id, "action": intent.action, "status": status,
-                 "stage": "executor", "slot": ctx.slot}))
-
-
