@@ -258,13 +258,20 @@ class InProcessStrategy:
     def generate_many(self, frames: Mapping[str, pl.DataFrame], params: dict | None = None
                       ) -> dict[str, pl.DataFrame | StrategyError]:
         """``generate`` per symbol; a symbol's StrategyError is returned, not raised."""
-        out: dict[str, pl.DataFrame | StrategyError] = {}
-        for symbol, bars in frames.items():
-            try:
-                out[symbol] = self.generate(bars, params)
-            except StrategyError as e:
-                out[symbol] = e
-        return out
+        return generate_each(self, frames, params)
 
     def close(self) -> None:
         """Nothing to release in-process."""
+
+
+def generate_each(src: Any, frames: Mapping[str, pl.DataFrame], params: dict | None = None
+                  ) -> dict[str, pl.DataFrame | StrategyError]:
+    """The ``generate_many`` contract on ``src.generate``, one symbol at a time: a symbol's
+    ``StrategyError`` is returned as its result, not raised."""
+    out: dict[str, pl.DataFrame | StrategyError] = {}
+    for symbol, bars in frames.items():
+        try:
+            out[symbol] = src.generate(bars, params)
+        except StrategyError as e:
+            out[symbol] = e
+    return out

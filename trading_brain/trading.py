@@ -44,6 +44,7 @@ from trading_brain.errors import ConfigError, StrategyError
 from trading_brain.ports import SignalSource
 from trading_brain.research import sandbox_opener
 from trading_brain.scan_inputs import LIVE, WarehouseInputs
+from trading_brain.strategy_api import generate_each
 
 MAX_WORKERS = 4  # the active version + three shadow slots
 _WORKERS: OrderedDict[str, SignalSource] = OrderedDict()
@@ -236,10 +237,4 @@ def _generate_many(src: Any, frames: Mapping[str, pl.DataFrame], params: dict[st
     """``src.generate_many`` when it has one, else ``generate`` per symbol (same contract)."""
     if hasattr(src, "generate_many"):
         return src.generate_many(frames, params)
-    out: dict[str, pl.DataFrame | StrategyError] = {}
-    for sym, bars in frames.items():
-        try:
-            out[sym] = src.generate(bars, params)
-        except StrategyError as e:
-            out[sym] = e
-    return out
+    return generate_each(src, frames, params)
