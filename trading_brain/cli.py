@@ -28,6 +28,8 @@ COMMANDS = {
     "halt": "trading_brain.commands.control:halt",
     "resume": "trading_brain.commands.control:resume",
     "kill": "trading_brain.commands.control:kill",
+    "backup": "trading_brain.commands.backup:backup",
+    "restore": "trading_brain.commands.backup:restore",
 }
 HELP = {
     "init": "Create a home: config, warehouse, migrations, history.",
@@ -42,6 +44,8 @@ HELP = {
     "halt": "Halt new entries (exits and stops still pass) until `resume`.",
     "resume": "Clear halts and the kill switch; current equity becomes the new peak.",
     "kill": "Kill switch: cancel entries, close every position, stay halted.",
+    "backup": "Snapshot the warehouse now (sha256, retention); prints path and checksum.",
+    "restore": "Replace the warehouse by a verified snapshot (refused while `up` runs).",
 }
 
 

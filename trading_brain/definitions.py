@@ -9,6 +9,7 @@ import dagster as dg
 
 from trading_brain.defs.alerts import alert_sensor
 from trading_brain.defs.market.jobs import MARKET_ASSETS, bootstrap_job, scan_job, scan_schedule
+from trading_brain.defs.operations.backup import backup_job, backup_schedule, warehouse_backup
 from trading_brain.defs.research.backtests import backtest_job, backtests
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import TradingBrainResource
@@ -21,10 +22,11 @@ from trading_brain.defs.trading.checks import (
 from trading_brain.defs.trading.executor import executor_sensor, trading_records
 
 defs = dg.Definitions(
-    assets=[*MARKET_ASSETS, scan, *trading_records, strategy_versions, backtests],
+    assets=[*MARKET_ASSETS, scan, *trading_records, strategy_versions, backtests,
+            warehouse_backup],
     asset_checks=trading_checks,
-    jobs=[scan_job, bootstrap_job, backtest_job, portfolio_checks_job],
-    schedules=[scan_schedule, portfolio_checks_schedule],
+    jobs=[scan_job, bootstrap_job, backtest_job, portfolio_checks_job, backup_job],
+    schedules=[scan_schedule, portfolio_checks_schedule, backup_schedule],
     sensors=[executor_sensor, alert_sensor],
     resources={"tb": TradingBrainResource()},
 )

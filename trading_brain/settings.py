@@ -74,6 +74,13 @@ class SandboxSettings(_Section):
     call_timeout_s: float = Field(default=10.0, gt=0, le=600)
 
 
+class BackupSettings(_Section):
+    """Warehouse snapshots (``warehouse_backup``, ``trading-brain backup``)."""
+
+    dir: str = Field(default="var/backups", description="snapshot folder (relative to the home)")
+    retention_days: int = Field(default=14, ge=1, le=3650)
+
+
 class Settings(_Section):
     """The whole validated configuration of one Trading Brain home."""
 
@@ -89,6 +96,7 @@ class Settings(_Section):
     history: HistorySettings = HistorySettings()
     sandbox: SandboxSettings = SandboxSettings()
     risk: RiskSettings = RiskSettings()
+    backup: BackupSettings = BackupSettings()
 
     @field_validator("symbols")
     @classmethod

@@ -1,0 +1,1 @@
+"""Dagster wiring of the `operations` group: the nightly warehouse backup."""
