@@ -12,12 +12,16 @@ Contract:
   ``XBTUSDT`` (capture) + ``XXBTZUSD`` (docs); OHLC = the captured 721-row XBTUSDT 1m series (last
   row still forming), also served for ``XXBTZUSD`` (same BTC price level; the docs example has only
   4 rows), and ``aggregate(rows, minutes)`` derives the 5/15/30/60/240/1440-minute series.
+- ``synthetic_ohlc(forming_open, minutes, n)``: a deterministic series longer than the venue's
+  720-row window (for backfill tests; install it with ``KrakenState.set_ohlc``).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
+import random
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -90,3 +94,25 @@ def default_market() -> dict[str, Any]:
         "ws_ohlc": load_ws("ws_ohlc_update"),
         "ws_ack": load_ws("ws_subscribe_response"),
     }
+
+
+def synthetic_ohlc(forming_open: int, minutes: int, n: int, price: float = 60_000.0,
+                   seed: int = 0) -> list[list[Any]]:
+    """``n`` deterministic Kraken OHLC rows at ``minutes`` spacing, oldest first, whose last row
+    (the forming candle) opens at ``forming_open``: a gentle random walk (±0.2% per bar), so a
+    series can be longer than the 720 rows the venue serves."""
+    rng = random.Random(f"{seed}:{minutes}:{forming_open}")
+    step = minutes * 60
+    first = forming_open - (n - 1) * step
+    rows: list[list[Any]] = []
+    close = price
+    digits = max(1, 5 - math.floor(math.log10(price)))  # ~6 significant digits, like Kraken
+    for i in range(n):
+        o = close
+        close = o * (1 + rng.uniform(-0.002, 0.002))
+        hi = max(o, close) * (1 + rng.uniform(0, 0.001))
+        lo = min(o, close) * (1 - rng.uniform(0, 0.001))
+        vol = rng.uniform(0.5, 5.0)
+        px = [f"{x:.{digits}f}" for x in (o, hi, lo, close, (o + close) / 2)]
+        rows.append([first + i * step, *px, f"{vol:.8f}", rng.randint(1, 50)])
+    return rows

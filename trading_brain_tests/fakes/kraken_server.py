@@ -13,10 +13,12 @@ Contract:
   ``POST /0/private/*`` is authenticated first (key, signature over the raw body, nonce) against
   ``state.private``; see that module for balances, orders, fills and test controls.
 - Public routes: Time, SystemStatus, AssetPairs (``pair`` filter, key/altname/wsname/v2 names),
-  Ticker, OHLC (≤ ``ohlc_max_rows`` (721, as captured) most recent rows after ``since``; the final row is the forming
-  candle and is always present; ``last`` = the row before it; bad ``interval`` →
-  ``EGeneral:Invalid arguments:interval``). ``ohlc_oldest_first`` (not Kraken's behaviour) serves
-  the *oldest* rows after ``since`` instead, to exercise a client's ``since``/``last`` cursor.
+  Ticker, OHLC like the venue: the window is the newest ``ohlc_max_rows`` rows of the series
+  (721 as captured: 720 committed + the forming one) whatever ``since`` says — older rows are
+  never served — and ``since`` only filters that window to rows opening after it; the final,
+  forming row is always present; ``last`` = the newest committed row; bad ``interval`` →
+  ``EGeneral:Invalid arguments:interval``. ``set_ohlc`` installs a longer series (see
+  ``kraken_data.synthetic_ohlc``) so the 720-row limit bites.
 - Faults, scripted per endpoint name (``"OHLC"``, ``"Ticker"``…, or ``"*"``) and consumed in
   order: ``fk.state.add_fault("OHLC", status=502)``, ``errors=["EService:Unavailable"]``,
   ``body=b"{not json"``, ``delay_s=2.0`` (a timeout for a short client timeout); ``times`` = how
@@ -75,7 +77,6 @@ class KrakenState:
     ws_ack: dict[str, Any]
     ohlc: dict[tuple[str, int], list[list[Any]]] = field(default_factory=dict)
     ohlc_max_rows: int = 721  # the real capture: 720 committed rows + the forming one
-    ohlc_oldest_first: bool = False  # NOT Kraken: serve the oldest rows after since (cursor tests)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -130,6 +131,13 @@ class KrakenState:
                     raise KrakenReject("EQuery:Unknown asset pair")
                 self.ohlc[(key, interval)] = kraken_data.aggregate(self.ohlc_1m[key], interval)
             return self.ohlc[(key, interval)]
+
+    def set_ohlc(self, key: str, interval: int, rows: list[list[Any]]) -> None:
+        """Serve ``rows`` (oldest first, the last one forming) for ``key`` at ``interval``."""
+        with self.lock:
+            if key not in self.pairs:
+                raise KeyError(f"no AssetPairs row for {key!r}")
+            self.ohlc[(key, interval)] = rows
 
     def advance_ohlc(self, key: str, interval: int, row: list[Any] | None = None) -> list[Any]:
         """Commit the forming candle and start a new one (``row`` or a flat copy one step later)."""
@@ -187,14 +195,10 @@ def h_ohlc(state: KrakenState, params: dict[str, str]) -> Any:
     if interval not in INTERVALS:
         raise KrakenReject("EGeneral:Invalid arguments:interval")
     series = state.ohlc_series(key, interval)
-    committed, forming = series[:-1], series[-1]
+    window = series[max(0, len(series) - state.ohlc_max_rows):]  # older rows: never served
+    committed, forming = window[:-1], window[-1]
     rows = [r for r in committed if since is None or r[0] > since]
-    cap = max(0, state.ohlc_max_rows - 1)
-    rows = rows[:cap] if state.ohlc_oldest_first else rows[max(0, len(rows) - cap):]
-    if state.ohlc_oldest_first and rows:
-        last = rows[-1][0]
-    else:
-        last = committed[-1][0] if committed else forming[0] - interval * 60
+    last = committed[-1][0] if committed else forming[0] - interval * 60
     return {key: [*rows, forming], "last": last}
 
 

@@ -15,9 +15,10 @@ Contract:
   non-idempotent call (a later ``AddOrder``) that fails transiently raises
   ``AmbiguousOrderError`` instead: reconcile, never resend. Anything else is raised at once.
 - Public calls: ``server_time``, ``system_status``, ``asset_pairs``, ``ticker``, ``ohlc_page``
-  and ``ohlc`` (pages forward with ``since``/``last``; the final, still-forming row is always
-  dropped, as is any row newer than ``last``). Kraken serves only the 720 most recent candles per
-  interval whatever ``since`` says.
+  and ``ohlc`` (exactly one request: the final, still-forming row is dropped, as is any row newer
+  than ``last``). Kraken serves only the ``OHLC_MAX_ROWS`` (720) most recent candles per interval
+  whatever ``since`` says, always up to the forming one, so asking again from ``last`` can never
+  bring older rows: the client does not page.
 - Private calls: ``adapters.kraken.private.enable_private`` registers a ``"private"`` sender with
   ``register_sender(scope, send, bucket, cost)`` (signing, nonce, its own per-key counter bucket,
   per-method cost); it posts with ``http_post`` on the same session, under the same send lock
@@ -72,8 +73,6 @@ class KrakenClient:
         *,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
-        max_ohlc_pages: int = 10,
-        ohlc_page_rows: int = OHLC_MAX_ROWS,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_time: Callable[[], float] = time.time,
@@ -84,8 +83,6 @@ class KrakenClient:
         self.max_retries = int(max_retries)
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
-        self.max_ohlc_pages = max_ohlc_pages
-        self.ohlc_page_rows = ohlc_page_rows
         self._sleep = sleep
         self._wall_time = wall_time
         self._rng = rng or random.Random()
@@ -169,7 +166,8 @@ class KrakenClient:
                     wait = e.retry_after if e.retry_after is not None else delay
                     bucket.block_for(wait)
                     delay = max(delay, wait)
-                log.warning("Kraken %s failed (%s); retry %d in %.2fs", method, e, attempt + 1, delay)
+                log.warning("Kraken %s failed (%s); retry %d in %.2fs",
+                            method, e, attempt + 1, delay)
                 self._sleep(delay)
                 attempt += 1
 
@@ -239,21 +237,12 @@ class KrakenClient:
         return OhlcPage(keys[0], rows, last)
 
     def ohlc(self, pair: str, interval: int, since: int | None = None) -> OhlcPage:
-        """Committed candles after ``since`` (all Kraken still serves), paging with ``last``.
+        """Committed candles after ``since`` among the newest Kraken serves, in one request.
 
-        The final row of every page is the still-forming candle and is dropped, as is any row
-        newer than ``last``. Paging continues only while a page is full (``ohlc_page_rows``) and ``last``
-        advances, so a normal call costs one request.
+        The venue answers with (up to) its 720 newest rows after ``since``, ending with the
+        still-forming candle; that row is dropped, as is any row newer than ``last``. Older
+        history is not available from the API at all (``import-ohlcv`` loads Kraken's export).
         """
-        merged: dict[int, list[Any]] = {}
-        cursor, key, last = since, pair, since or 0
-        for _ in range(self.max_ohlc_pages):
-            page = self.ohlc_page(pair, interval, cursor)
-            key, last = page.key, max(last, page.last)
-            committed = [r for r in page.rows[:-1] if r[0] <= page.last]
-            fresh = [r for r in committed if r[0] not in merged]
-            merged.update((r[0], r) for r in committed)
-            if len(page.rows) < self.ohlc_page_rows or not fresh or (cursor or 0) >= page.last:
-                break
-            cursor = page.last
-        return OhlcPage(key, [merged[t] for t in sorted(merged)], last)
+        page = self.ohlc_page(pair, interval, since)
+        committed = {r[0]: r for r in page.rows[:-1] if r[0] <= page.last}
+        return OhlcPage(page.key, [committed[t] for t in sorted(committed)], page.last)

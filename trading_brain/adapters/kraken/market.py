@@ -9,8 +9,10 @@ Contract (see ``ports.MarketData``):
   closed at this adapter's clock is dropped here. Kraken serves only the **720 most recent**
   candles per interval (2.5 days of 5m, 30 days of 1h, ~2 years of 1d) whatever ``since`` asks;
   deeper history must be loaded from Kraken's OHLCVT export files with
-  ``trading-brain import-ohlcv``. When ``start`` is older than what Kraken returned, a warning is
-  logged and the available bars are returned.
+  ``trading-brain import-ohlcv``. One ``candles`` call is one OHLC request.
+  ``oldest_served(timeframe, now)`` is the oldest open time Kraken still serves, so a backfill
+  asks for no more (``engine.bootstrap``). When ``start`` is older than what Kraken returned, the
+  available bars are returned and a warning is logged once per (symbol, timeframe) and adapter.
 - ``tickers(symbols)`` → ``{symbol: Ticker}`` stamped with the adapter clock (REST tickers carry no
   time). ``asset_pairs(symbols)`` → ``{symbol: AssetPair}`` with fees as fractions.
 - Errors: ``DataError`` (malformed JSON/shape), ``TemporaryError``/``RateLimited`` after the
@@ -30,12 +32,18 @@ import polars as pl
 
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.market import Ticker
-from trading_brain.domain.timeframes import Timeframe, as_utc, delta, last_closed_open
+from trading_brain.domain.timeframes import (
+    Timeframe,
+    as_utc,
+    delta,
+    floor_time,
+    last_closed_open,
+)
 from trading_brain.errors import ConfigError, DataError
 from trading_brain.ports import Clock
 
 from . import parse
-from .client import KrakenClient
+from .client import OHLC_MAX_ROWS, KrakenClient
 from .symbols import PairMap
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,7 @@ class KrakenMarket:
         self._raw_pairs: dict[str, Any] | None = None
         self._pair_map: PairMap | None = None
         self._loaded_at = float("-inf")
+        self._warned: set[tuple[str, str]] = set()  # (symbol, timeframe) told about the 720 limit
 
     def close(self) -> None:
         self.client.close()
@@ -86,6 +95,10 @@ class KrakenMarket:
 
     def asset_pairs(self, symbols: Sequence[str]) -> dict[str, AssetPair]:
         pmap, raw = self._pairs()
+        unknown = [s for s in symbols if s not in pmap]
+        if unknown:
+            raise ConfigError(f"{len(unknown)} symbol(s) not traded on Kraken (not in its "
+                              f"AssetPairs): {', '.join(unknown)}")
         out: dict[str, AssetPair] = {}
         for s in symbols:
             key = pmap.key(s)
@@ -94,11 +107,29 @@ class KrakenMarket:
 
     # ---- candles and tickers --------------------------------------------------------------
 
+    def oldest_served(self, timeframe: str, now: datetime) -> datetime:
+        """The oldest open time Kraken still serves at ``now``: ``OHLC_MAX_ROWS`` committed
+        bars before the forming one (the venue may serve one or two fewer)."""
+        return floor_time(as_utc(now), timeframe) - delta(timeframe) * OHLC_MAX_ROWS
+
+    def warn_history_limit(self, symbol: str, timeframe: str, first: datetime) -> None:
+        """Log, once per (symbol, timeframe) for this adapter, that history before ``first``
+        is not served by the API and how to load it."""
+        if (symbol, timeframe) in self._warned:
+            return
+        self._warned.add((symbol, timeframe))
+        log.warning(
+            "Kraken serves only the %d most recent %s candles of %s: history before %s is "
+            "missing; load Kraken's OHLCVT export with `trading-brain import-ohlcv`",
+            OHLC_MAX_ROWS, timeframe, symbol, f"{first:%Y-%m-%d %H:%M}",
+        )
+
     def candles(
         self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
     ) -> pl.DataFrame:
         if timeframe not in INTERVAL_MINUTES:
-            raise ConfigError(f"timeframe {timeframe!r} not served by Kraken; allowed: 1m, 5m, 1h, 1d")
+            raise ConfigError(
+                f"timeframe {timeframe!r} not served by Kraken; allowed: 1m, 5m, 1h, 1d")
         start, end = as_utc(start), as_utc(end)
         altname = self.pair_map.altname(symbol)
         since = int(start.timestamp()) - 1  # whether Kraken's since is exclusive is unverified
@@ -106,11 +137,7 @@ class KrakenMarket:
         df = parse.ohlc_rows(page.rows, symbol, timeframe)
         closed_until = last_closed_open(self.clock.now(), timeframe)
         if df.height and df["ts"][0] > start + delta(timeframe) and df.height >= 700:
-            log.warning(
-                "Kraken serves only the 720 most recent %s candles of %s: history before %s is "
-                "missing; load Kraken's OHLCVT export with `trading-brain import-ohlcv`",
-                timeframe, symbol, df["ts"][0],
-            )
+            self.warn_history_limit(symbol, timeframe, df["ts"][0])
         return df.filter(
             (pl.col("ts") >= start) & (pl.col("ts") < end) & (pl.col("ts") <= closed_until)
         )

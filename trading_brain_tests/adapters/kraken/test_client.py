@@ -15,6 +15,7 @@ from trading_brain.errors import (
     RateLimited,
     TemporaryError,
 )
+from trading_brain_tests.fakes import kraken_data
 from trading_brain_tests.fakes.kraken_server import FakeKraken
 
 from .conftest import FakeTime
@@ -146,9 +147,8 @@ def test_ohlc_excludes_the_forming_candle(fake_kraken: FakeKraken) -> None:
     times = [r[0] for r in page.rows]
     assert len(times) == 720 and times == sorted(set(times))
     assert times[-1] == page.last == 1762820160 and 1762820220 not in times
-    # a full page makes the client ask once more from `last`, which brings nothing new
-    assert [p.get("since") for _, p, _ in fake_kraken.state.calls("OHLC")] == [
-        None, None, "1762820160"]
+    # one request each: asking again from `last` could never bring older rows
+    assert [p.get("since") for _, p, _ in fake_kraken.state.calls("OHLC")] == [None, None]
 
 
 def test_ohlc_polls_new_candles_with_last(fake_kraken: FakeKraken) -> None:
@@ -164,16 +164,20 @@ def test_ohlc_polls_new_candles_with_last(fake_kraken: FakeKraken) -> None:
     assert fake_kraken.state.calls("OHLC")[-1][1]["since"] == str(first.last)
 
 
-def test_ohlc_pages_forward_with_the_last_cursor(fake_kraken: FakeKraken) -> None:
+def test_ohlc_serves_the_newest_window_whatever_since_says(fake_kraken: FakeKraken) -> None:
+    """Like the venue: 720 newest committed rows (+ the forming one), however old ``since`` is;
+    ``since`` inside the window only filters it; the client makes exactly one request."""
     st = fake_kraken.state
-    st.ohlc_oldest_first, st.ohlc_max_rows = True, 101
-    c = make_client(fake_kraken, ohlc_page_rows=101)
-    page = c.ohlc("XBTUSDT", 1)
-    expected = [r[0] for r in st.ohlc_series("XBTUSDT", 1)[:-1]]
-    assert [r[0] for r in page.rows] == expected  # every committed row once, in order
-    sinces = [p.get("since") for _, p, _ in st.calls("OHLC")]
-    assert sinces[0] is None and len(sinces) == 8
-    assert sinces[1:] == [str(expected[100 * i - 1]) for i in range(1, 8)]
+    forming = 1762819200
+    rows = kraken_data.synthetic_ohlc(forming, 5, 2000)
+    st.set_ohlc("XBTUSDT", 5, rows)
+    c = make_client(fake_kraken)
+    page = c.ohlc("XBTUSDT", 5, since=rows[0][0])  # asks for 2000 rows of history
+    assert [r[0] for r in page.rows] == [r[0] for r in rows[-721:-1]]  # the newest 720 only
+    assert page.last == rows[-2][0] and len(st.calls("OHLC")) == 1
+    tail = c.ohlc("XBTUSDT", 5, since=rows[-11][0])  # inside the window: rows after since
+    assert [r[0] for r in tail.rows] == [r[0] for r in rows[-10:-1]]
+    assert len(st.calls("OHLC")) == 2
 
 
 def test_ohlc_rejects_malformed_shapes(fake_kraken: FakeKraken) -> None:
