@@ -11,8 +11,9 @@ Contract (no click here; every failure is a one-line ConfigError / DataError / S
   gaps; gaps of up to ``large_gap_bars`` (one day of bars, at least 3) are venue gaps and fine (the
   fill model simply uses the next bar's open). Data is *gap-ridden*, a DataError, when a symbol has
   more than ``MAX_LARGE_GAPS`` larger gaps or misses more than ``MAX_MISSING`` of its span.
-- Engines: ``exact`` (bar replay, no vectorbt import) or ``fast`` (vectorbt rust); several symbols
-  share one cash pool. ``backtest_json`` gives ``{strategy, engine, params, metrics, trades}``.
+- Engines: ``exact`` (bar replay) or ``fast`` (vectorbt's Rust kernel, called without importing
+  vectorbt or pandas); several symbols share one cash pool. ``backtest_json`` gives
+  ``{strategy, engine, params, metrics, trades}``.
 - Optimise: see ``optimizing`` (grid sweep, ranking, walk-forward).
 """
 
@@ -121,21 +122,6 @@ def _value_problem(v: Any, spec: dict[str, Any]) -> str | None:
             if bad:
                 return f"is outside the allowed range ({bound} {spec[bound]})"
     return None
-
-
-def preload_fast_engine() -> threading.Thread:
-    """Import vectorbt (seconds of import time) in a background thread; join before use."""
-    import importlib
-
-    def load() -> None:
-        try:
-            importlib.import_module("vectorbt.portfolio.dispatch")
-        except Exception:  # the foreground import reports any real problem
-            pass
-
-    t = threading.Thread(target=load, daemon=True)
-    t.start()
-    return t
 
 
 # --- the sandbox worker -------------------------------------------------------------------------

@@ -4,8 +4,8 @@ Both read bars from candle files (``--data``, the formats of ``import-ohlcv``; s
 ``--symbol``, else the file name, else its stem) or from the home's warehouse (``--symbols``,
 ``--start``, ``--end``, ``--timeframe`` 5m by default), run the strategy only inside the sandbox
 worker and print text or, with ``--json``, one JSON object. Bad input is a one-line error (exit 2).
-Heavy modules are imported inside the functions: ``--help`` stays fast and vectorbt is only
-imported when the fast engine runs (``backtest --engine fast`` and ``optimize``).
+Heavy modules are imported inside the functions: ``--help`` stays fast; neither command imports
+vectorbt or pandas (the fast engine calls vectorbt's Rust kernel directly).
 """
 
 from __future__ import annotations
@@ -168,15 +168,12 @@ def _backtest(ctx: click.Context, ref: str | None, params: str | None, engine: s
     _check_inputs(opts)
     settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
     name = f"{sid}@{ver}"
-    preload = bt.preload_fast_engine() if engine == "fast" else None
     with bt.StrategyWorker(source, settings, name) as worker:
         bars = _load(ctx, store, opts)
         schema, defaults = worker.defaults()
         bt.check_params(overrides, schema, name)
         full = {**defaults, **overrides}
         signals = worker.signals(bars, full)
-    if preload is not None:
-        preload.join()
     result = bt.run_backtest(bars, signals, engine, costs)
     out = bt.backtest_json(name, engine, full, result)
     stored = None
@@ -243,7 +240,6 @@ def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, object
     _check_inputs(opts)
     settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
     name = f"{sid}@{ver}"
-    preload = bt.preload_fast_engine()
     with bt.StrategyWorker(source, settings, name) as worker:
         bars = _load(ctx, store, opts)
         schema, defaults = worker.defaults()
@@ -252,7 +248,6 @@ def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, object
             for v in values:
                 bt.check_params({key: v}, schema, name)
         params, signal_sets, skipped = _generate_all(worker, bars, sets, as_json)
-    preload.join()
     metrics = opt.sweep(bars, signal_sets, costs)
     order = opt.ranking(metrics, objective)
     out = {"strategy": name,

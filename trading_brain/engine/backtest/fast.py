@@ -1,14 +1,14 @@
-"""The fast engine: vectorbt ``Portfolio.from_signals`` on its Rust engine, fill model of fills.py.
+"""The fast engine: vectorbt's ``from_signals`` Rust kernel (kernel.py), fill model of fills.py.
 
 Contract: same inputs as the exact engine (bars with ``ts, open, high, low, close``; signals with
 one row per bar). Signals are shifted one bar and filled at the open (``price=open``), with
 ``size_type="percent"``, ``accumulate=False``, ``upon_opposite_entry="ignore"``,
 ``stop_entry_price="fillprice"``, ``stop_exit_price="stoplimit"``. Inputs go in as plain numpy
 arrays (a tz-aware pandas index slows vectorbt down ~20x) and results are read from the order
-records, never through per-column pandas accessors (``simulate`` calls the core that
-from_signals calls, see there). Exit reasons are recovered from the bars: an
-exit on a bar where the entry's stop level was touched is a stop exit (vectorbt checks stops
-first), otherwise it is a signal exit.
+records, never through per-column pandas accessors (``simulate`` calls the Rust kernel that
+from_signals calls, without importing vectorbt or pandas, see there). Exit reasons are
+recovered from the bars: an exit on a bar where the entry's stop level was touched is a stop
+exit (vectorbt checks stops first), otherwise it is a signal exit.
 
 ``run_fast`` tests one symbol; ``run_fast_many`` runs many signal sets over the same bars in one
 call (independent columns, one result each); ``run_fast_portfolio`` runs several symbols with
@@ -25,6 +25,7 @@ import polars as pl
 
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.engine import fills
+from trading_brain.engine.backtest import kernel
 from trading_brain.engine.backtest.exact import _symbol_of, check_sorted
 from trading_brain.engine.backtest.metrics import BacktestResult, make_result
 from trading_brain.errors import DataError
@@ -120,15 +121,13 @@ def _compact(columns: list[np.ndarray | float], ent: np.ndarray) -> np.ndarray:
 def simulate(
     b: Bars | list[Bars], o: Orders, cash: float, fee: float, slippage: float, shared: bool = False
 ) -> np.ndarray:
-    """Run vectorbt's simulation (Rust) and return its order records.
+    """Run vectorbt's Rust simulation kernel and return its order records.
 
-    Calls ``vectorbt.portfolio.dispatch.simulate_from_signals``, the engine-neutral core that
-    ``Portfolio.from_signals`` itself calls, with the arguments from_signals would build for
-    our settings (a test asserts identical records); skipping the wrapper saves ~10 ms of pandas
-    and config copying per call. Records have fields id, col, idx, size, price, fees, side.
+    Calls the kernel behind ``Portfolio.from_signals`` directly (kernel.py: no vectorbt or pandas
+    import) with the arguments from_signals would build for our settings; tests assert records
+    identical to ``Portfolio.from_signals`` and to vectorbt's own dispatcher. Records have fields
+    id, col, idx, size, price, fees, side.
     """
-    from vectorbt.portfolio import dispatch  # heavy import; only the fast engine needs it
-
     bl = b if isinstance(b, list) else [b]
     n, k = o.entries.shape
 
@@ -141,33 +140,32 @@ def simulate(
     call_seq = np.zeros((n, k), dtype=np.int64)
     if shared:
         call_seq[:] = np.arange(k, dtype=np.int64)
-    records, _ = dispatch.simulate_from_signals(
+    records, _ = kernel.simulate_from_signals(
         (n, k),
         group_lens,
         np.full(len(group_lens), float(cash)),
         call_seq,
         entries=o.entries,
         exits=o.exits,
-        direction=np.asarray(0, dtype=np.int64),  # LongOnly
+        direction=np.asarray(kernel.LONG_ONLY, dtype=np.int64),
         size=o.size,
         price=col("open"),
-        size_type=np.asarray(2, dtype=np.int64),  # Percent
+        size_type=np.asarray(kernel.SIZE_PERCENT, dtype=np.int64),
         fees=np.asarray(float(fee)),
         slippage=np.asarray(float(slippage)),
-        accumulate=np.asarray(0, dtype=np.int64),  # Disabled
-        upon_opposite_entry=np.asarray(0, dtype=np.int64),  # Ignore
+        accumulate=np.asarray(kernel.ACCUMULATE_DISABLED, dtype=np.int64),
+        upon_opposite_entry=np.asarray(kernel.OPPOSITE_ENTRY_IGNORE, dtype=np.int64),
         open=col("open"),
         high=col("high"),
         low=col("low"),
         close=col("close"),
         sl_stop=o.sl,
         tp_stop=o.tp,
-        stop_entry_price=np.asarray(2, dtype=np.int64),  # FillPrice
-        stop_exit_price=np.asarray(0, dtype=np.int64),  # StopLimit
+        stop_entry_price=np.asarray(kernel.STOP_ENTRY_FILL_PRICE, dtype=np.int64),
+        stop_exit_price=np.asarray(kernel.STOP_EXIT_STOP_LIMIT, dtype=np.int64),
         max_orders=n * k,
         max_logs=1,
         flex_2d=True,
-        engine="rust",
     )
     return records
 

@@ -35,7 +35,8 @@ def ema_cross(
     stop_loss: float | None = 0.02,
     take_profit: float | None = 0.04,
 ) -> pl.DataFrame:
-    """Enter when EMA(fast) crosses above EMA(slow), exit on the opposite cross; hold before ``slow``.
+    """Enter when EMA(fast) crosses above EMA(slow), exit on the opposite cross; hold before
+    ``slow``.
 
     EMAs use span n, adjust=False, seeded with the first close.
     """
