@@ -8,8 +8,14 @@ Rules: size cap (100 kB); Python 3.11 syntax; top level holds only imports, ``cl
 literal constants and docstrings; an import allowlist (``ALLOWED_IMPORTS``, no relative or star
 imports); no ``async``/``global``/``nonlocal``/``except*``; forbidden builtins (``FORBIDDEN_NAMES``)
 and dunder names; attributes starting with ``_`` (except ``__init__``/``__post_init__``/``__name__``),
-frame/generator/code attributes and the known I/O entry points of numpy/polars
-(``FORBIDDEN_ATTRS``/``FORBIDDEN_ATTR_PREFIXES``); string constants containing ``__``. For
+frame/generator/code attributes and the known I/O entry points of numpy/polars/pydantic/zoneinfo
+(``FORBIDDEN_ATTRS``/``FORBIDDEN_ATTR_PREFIXES``); string constants containing ``__``; string
+annotations (a string in an annotation is evaluated as code by ``typing.get_type_hints``,
+pydantic or ``functools.singledispatch``, where this linter cannot see it) and the names that
+evaluate annotations (``get_type_hints``, ``ForwardRef``, ``create_model``...). Values inside
+``Literal[...]`` and the metadata of ``Annotated[...]`` are not types and stay allowed, and so does
+``from __future__ import annotations``: it turns annotations into strings at run time, but their
+SOURCE is ordinary code that every rule here checks. For
 ``kind="strategy"`` the contract of ``domain/strategy.py``: module-level ``STRATEGY_ID`` (str),
 ``VERSION`` (int >= 1), ``WARMUP_BARS`` (int >= 0), ``class Params`` and ``def generate(bars, params)``.
 """
@@ -31,19 +37,25 @@ ALLOWED_IMPORTS = frozenset(
 )
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr globals locals vars type object "
-    "breakpoint input memoryview help exit quit dir".split()
+    "breakpoint input memoryview help exit quit dir get_type_hints ForwardRef create_model "
+    "get_annotations".split()
 )
 ALLOWED_DUNDER_ATTRS = frozenset({"__init__", "__post_init__", "__name__"})
 FORBIDDEN_ATTRS = frozenset(
     # reaching the interpreter
     "sys os modules builtins ctypes ctypeslib subprocess system popen environ load_module "
     "exec_module mro format format_map "
+    # evaluating annotations (strings in them are code)
+    "get_type_hints ForwardRef evaluate_forward_ref get_annotations create_model "
     # numpy I/O and native access
     "load save savez savez_compressed savetxt loadtxt genfromtxt fromfile tofile fromregex memmap "
-    "lib testing f2py distutils DataSource "
-    # polars I/O, SQL and plugins
+    "open_memmap lib testing f2py distutils DataSource mrecords openfile fromtextfile "
+    "recfromtxt recfromcsv ndfromtxt mafromtxt show_config "
+    # polars I/O, SQL, plugins, remote catalogs
     "sql SQLContext sql_expr plugins io serialize deserialize register_plugin_function dump dumps "
-    "load_from_file save_to_file".split()
+    "load_from_file save_to_file show_graph Catalog "
+    # pydantic (v1 API) and zoneinfo file readers
+    "parse_file parse_file_as schema_json_of reset_tzpath from_file".split()
 )
 FORBIDDEN_ATTR_PREFIXES = (
     "read_",
@@ -56,6 +68,10 @@ FORBIDDEN_ATTR_PREFIXES = (
     "ag_",
     "tb_",
     "co_",
+    "Credential",
+)
+ANNOTATION_EVALUATORS = frozenset(
+    "get_type_hints ForwardRef evaluate_forward_ref get_annotations create_model".split()
 )
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -97,6 +113,8 @@ def attr_forbidden(name: str) -> str | None:
     """The reason attribute ``name`` is rejected, or None."""
     if name.startswith("_") and name not in ALLOWED_DUNDER_ATTRS:
         return "attributes starting with '_' are not allowed"
+    if name in ANNOTATION_EVALUATORS:
+        return "evaluating annotations runs the code hidden in them; use the types directly"
     if name in FORBIDDEN_ATTRS:
         return "this attribute reaches the interpreter, files, SQL or native code"
     if name.startswith(FORBIDDEN_ATTR_PREFIXES):
@@ -134,7 +152,10 @@ class _Visitor(ast.NodeVisitor):
                 self.add(node, "import", f"import of '{full}' is not allowed ({_allowed()})")
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in FORBIDDEN_NAMES:
+        if node.id in ANNOTATION_EVALUATORS:
+            self.add(node, "name", f"'{node.id}' evaluates annotations, and strings in them are "
+                     "code this check cannot see; use the types directly")
+        elif node.id in FORBIDDEN_NAMES:
             self.add(node, "name", f"the builtin '{node.id}' is not allowed in strategy code")
         elif node.id.startswith("__"):
             self.add(node, "name", "names starting with '__' are not allowed")
@@ -151,6 +172,24 @@ class _Visitor(ast.NodeVisitor):
             "__" in node.value if isinstance(node.value, str) else b"__" in node.value
         ):
             self.add(node, "string", "string constants containing '__' are not allowed")
+
+    def _annotation(self, node: ast.expr | None) -> None:
+        for const in _string_annotations(node):
+            self.add(const, "annotation", "string annotations are not allowed: typing/pydantic "
+                     "evaluate them as code at run time, out of this check's sight; write the "
+                     "type itself (e.g. `x: float`, `-> pl.DataFrame`)")
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self._annotation(node.annotation)
+        self.generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._annotation(node.returns)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._annotation(node.annotation)
+        self.generic_visit(node)
 
     def _reject(self, node: ast.AST, what: str) -> None:
         self.add(node, "syntax", f"{what} is not allowed in strategy code")
@@ -169,6 +208,32 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_TryStar(self, node: ast.AST) -> None:
         self._reject(node, "'except*'")
+
+
+def _is_named(node: ast.expr, name: str) -> bool:
+    return (isinstance(node, ast.Name) and node.id == name) or (
+        isinstance(node, ast.Attribute) and node.attr == name)
+
+
+def _string_annotations(node: ast.expr | None) -> list[ast.Constant]:
+    """The string constants of an annotation that typing would evaluate as forward references
+    (not ``Literal`` values, not ``Annotated`` metadata, not arguments of calls)."""
+    if node is None:
+        return []
+    if isinstance(node, ast.Constant):
+        return [node] if isinstance(node.value, str) else []
+    if isinstance(node, ast.Subscript):
+        if _is_named(node.value, "Literal"):
+            return []
+        args = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if _is_named(node.value, "Annotated"):
+            args = args[:1]
+        return [c for a in args for c in _string_annotations(a)]
+    if isinstance(node, ast.BinOp):
+        return _string_annotations(node.left) + _string_annotations(node.right)
+    if isinstance(node, ast.Tuple | ast.List):
+        return [c for e in node.elts for c in _string_annotations(e)]
+    return []
 
 
 def _allowed() -> str:

@@ -34,7 +34,13 @@ import polars as pl
 import pydantic
 
 from trading_brain.adapters.sandbox import gate
-from trading_brain.adapters.sandbox.process import WorkerDied, WorkerProcess, WorkerTimeout
+from trading_brain.adapters.sandbox.process import (
+    MAX_OUTPUT_BYTES,
+    WorkerChatty,
+    WorkerDied,
+    WorkerProcess,
+    WorkerTimeout,
+)
 from trading_brain.adapters.sandbox.protocol import (
     MAX_REPLY_BYTES,
     ErrorReply,
@@ -89,6 +95,7 @@ class SandboxedStrategy:
         python: str | None = None,
         static_gate: bool = True,
         layers: Layers | None = None,
+        max_output_bytes: int = MAX_OUTPUT_BYTES,
     ) -> None:
         """``static_gate``/``layers`` switch layers off and exist for tests (ablation) only."""
         if (source is None) == (path is None):
@@ -102,6 +109,7 @@ class SandboxedStrategy:
         self.allow_weak_isolation = allow_weak_isolation
         self.timeout_s, self.boot_timeout_s = timeout_s, boot_timeout_s
         self.max_reply_bytes, self.max_calls = max_reply_bytes, max_calls
+        self.max_output_bytes = max_output_bytes
         self.limits, self.layers_requested = limits or Limits(), layers or Layers()
         self.python = python or sys.executable
         self._proc: WorkerProcess | None = None
@@ -268,7 +276,8 @@ class SandboxedStrategy:
         }
         try:
             self._proc = WorkerProcess(
-                [self.python, "-I", "-B", str(WORKER)], env, cwd, self.max_reply_bytes
+                [self.python, "-I", "-B", str(WORKER)], env, cwd, self.max_reply_bytes,
+                self.max_output_bytes,
             )
         except OSError as e:
             shutil.rmtree(cwd, ignore_errors=True)
@@ -311,6 +320,10 @@ class SandboxedStrategy:
             raise StrategyError(
                 f"strategy {op} timed out after {timeout:g} s; worker killed"
             ) from None
+        except WorkerChatty as e:
+            self.close()
+            raise StrategyError(f"strategy {op}: {e}; worker killed (remove the prints: "
+                                "the output of strategy code is discarded)") from None
         except WorkerDied as e:
             self.close()
             raise SandboxViolation(f"sandbox worker failed during {op}: {e}") from None

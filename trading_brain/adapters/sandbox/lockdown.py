@@ -4,12 +4,22 @@ Contract:
 - ``enter_netns()`` runs FIRST, while the process is still single-threaded (importing polars starts
   threads and then ``unshare`` fails with EINVAL): ``CLONE_NEWNET`` as root, else
   ``CLONE_NEWUSER | CLONE_NEWNET``.
+- ``die_with_parent(host_pid)`` runs before everything else and again right after the uid drop
+  (a credential change clears the setting): PR_SET_PDEATHSIG(SIGKILL), then the parent must
+  still be ``host_pid`` (else the host died in between: exit). The host spawns workers from one
+  long-lived thread (``process.py``), since the signal follows the spawning THREAD's exit.
 - ``Lockdown(layers).early(read_paths)`` runs right after, still single-threaded: PR_SET_NO_NEW_PRIVS
   and Landlock (read-only on ``read_paths``, nothing writable, no execute, TCP denied where ABI >= 4,
-  signal/abstract-unix scoping where ABI >= 6). Both are per-thread and inherited, and Landlock
+  signal/abstract-unix scoping where ABI >= 6; ``report["landlock_scopes"]`` names the scopes
+  applied, empty on older ABIs). Both are per-thread and inherited, and Landlock
   ABI < 8 cannot be applied to threads that already exist (polars starts its pool at import).
 - ``Lockdown.late(limits)`` runs after every module the strategy may use is imported: rlimits,
   uid/gid drop to 65534 (root only), PR_SET_DUMPABLE 0, then seccomp with TSYNC (``_seccomp``).
+  The worker talks to its host over inherited PIPES only, so seccomp denies every socket call:
+  ``socket`` (any family), ``socketpair``, ``connect``, ``bind``, ``listen``, ``accept*``,
+  ``sendto``/``sendmsg``/``sendmmsg`` (a path socket such as ``/dev/log`` is outside the network
+  namespace and Landlock ABI < 9 does not cover it), and the ``prctl`` options that would undo
+  the lockdown (parent-death signal, dumpable, ptracer, subreaper, mm).
 - Nothing here raises for a missing kernel feature: the returned report (``protocol.LayerReport``
   fields) says which layers are active and the host decides (fail closed).
 """
@@ -20,7 +30,7 @@ import ctypes
 import errno
 import os
 import resource
-import socket
+import signal
 import struct
 from typing import Any
 
@@ -29,8 +39,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_THREAD = 0x00010000
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
+PR_SET_MM = 35
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PTRACER = 0x59616D61
+PRCTL_DENY = (PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_SET_MM,
+              PR_SET_CHILD_SUBREAPER, PR_SET_PTRACER)
 NOBODY = 65534
 
 # Landlock (include/uapi/linux/landlock.h); the syscall numbers are the same on every arch.
@@ -42,6 +59,12 @@ FS_ABI1 = (1 << 13) - 1  # EXECUTE .. MAKE_SYM
 FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
 SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1, 2
+SCOPE_ABI = 6
+
+
+def landlock_scopes(abi: int) -> list[str]:
+    """The Landlock scopes a ruleset of this ABI applies (``[]`` before ABI 6)."""
+    return ["abstract_unix_socket", "signal"] if abi >= SCOPE_ABI else []
 
 
 def _check(ret: int, what: str) -> int:
@@ -85,7 +108,7 @@ def _landlock_ruleset(abi: int, read_paths: list[str]) -> int:
     attr = struct.pack("<Q", handled)
     if abi >= 4:
         attr += struct.pack("<Q", NET_BIND_TCP | NET_CONNECT_TCP)
-    if abi >= 6:
+    if abi >= SCOPE_ABI:
         attr += struct.pack("<Q", SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL)
     buf = ctypes.create_string_buffer(attr, len(attr))
     fd = _check(
@@ -144,13 +167,24 @@ def _prctl(option: int, arg: int) -> None:
     _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), zero, zero, zero), "prctl")
 
 
+def die_with_parent(host_pid: int | None) -> None:
+    """SIGKILL this process when its parent dies; exit now if the parent is already gone.
+
+    ``host_pid`` None skips the parent check (a worker started by hand).
+    """
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if host_pid is not None and os.getppid() != host_pid:
+        os._exit(70)  # the host died before the signal was armed: nobody will read our replies
+
+
 # Syscalls denied outright (EPERM); unknown names on an older libseccomp are skipped.
 DENY = (
     "execve execveat fork vfork ptrace process_vm_readv process_vm_writev kcmp mount umount2 "
     "unshare setns pivot_root chroot bpf io_uring_setup io_uring_enter io_uring_register keyctl "
     "add_key request_key memfd_create memfd_secret perf_event_open userfaultfd kexec_load "
     "kexec_file_load init_module finit_module delete_module reboot swapon swapoff pidfd_open "
-    "pidfd_send_signal pidfd_getfd connect bind listen accept accept4 tkill setuid setgid "
+    "pidfd_send_signal pidfd_getfd socket socketpair connect bind listen accept accept4 sendto "
+    "sendmsg sendmmsg tkill setuid setgid "
     "setreuid setregid setresuid setresgid setgroups setfsuid setfsgid unlink unlinkat rename "
     "renameat renameat2 chmod fchmod fchmodat chown fchown lchown fchownat link linkat symlink "
     "symlinkat mknod mknodat mkdir mkdirat rmdir truncate creat open_by_handle_at "
@@ -162,7 +196,8 @@ WRITE_FLAGS = (os.O_WRONLY, os.O_RDWR, os.O_CREAT, os.O_TRUNC, os.O_APPEND)
 
 
 def _seccomp() -> None:
-    """Default-allow filter denying exec/fork/network/ptrace/namespaces/writes and foreign signals."""
+    """Default-allow filter denying exec/fork/sockets/ptrace/namespaces/writes, foreign signals and
+    the prctl options that would undo the lockdown."""
     import pyseccomp as sc
 
     eperm, pid = sc.ERRNO(errno.EPERM), os.getpid()
@@ -180,7 +215,8 @@ def _seccomp() -> None:
     rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone, filtered below
     rule(sc.ERRNO(errno.ENOSYS), "openat2")
     rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
-    rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, socket.AF_UNIX))
+    for option in PRCTL_DENY:
+        rule(eperm, "prctl", sc.Arg(0, sc.EQ, option))
     for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
         rule(eperm, name, sc.Arg(0, sc.NE, pid))
     rule(eperm, "prlimit64", sc.Arg(0, sc.NE, 0))
@@ -199,15 +235,17 @@ class Lockdown:
     PR_SET_DUMPABLE 0 and seccomp synchronised to all threads (TSYNC).
     """
 
-    def __init__(self, layers: Any) -> None:
-        self.layers = layers
+    def __init__(self, layers: Any, host_pid: int | None = None) -> None:
+        self.layers, self.host_pid = layers, host_pid
         self.report: dict[str, Any] = {
             "netns": False,
             "rlimits": False,
             "uid_drop": False,
             "no_new_privs": False,
             "landlock_abi": 0,
+            "landlock_scopes": [],
             "seccomp": False,
+            "pdeathsig": False,
             "errors": {},
         }
 
@@ -233,7 +271,7 @@ class Lockdown:
             if not r["no_new_privs"] and os.geteuid() != 0:
                 r["errors"]["landlock"] = "needs no_new_privs"
             elif self._attempt("landlock", lambda: _landlock_enforce(abi, read_paths)):
-                r["landlock_abi"] = abi
+                r["landlock_abi"], r["landlock_scopes"] = abi, landlock_scopes(abi)
         elif self.layers.landlock:
             r["errors"]["landlock"] = "not supported by this kernel"
 
@@ -246,6 +284,8 @@ class Lockdown:
             )
         if self.layers.uid_drop and os.geteuid() == 0:
             r["uid_drop"] = self._attempt("uid_drop", _drop_uid)
+        # a uid change clears PR_SET_PDEATHSIG: arm it again (seccomp then forbids changing it)
+        r["pdeathsig"] = self._attempt("pdeathsig", lambda: die_with_parent(self.host_pid))
         self._attempt("dumpable", lambda: _prctl(PR_SET_DUMPABLE, 0))
         if self.layers.seccomp:
             r["seccomp"] = self._attempt("seccomp", _seccomp)

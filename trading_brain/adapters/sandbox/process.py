@@ -4,24 +4,36 @@ Contract: ``request(head, payload, timeout)`` writes the JSON header frame (and 
 frame) without ever blocking past the deadline, then reads exactly one reply frame and parses it
 with ``protocol.parse_reply``. It raises ``WorkerTimeout`` at the deadline, ``WorkerDied`` when the
 worker exits, sends unsolicited bytes, announces a frame above the reply cap, or trails data after
-its reply, and ``pydantic.ValidationError`` for a malformed reply. The caller kills the process
-(``kill``: ``killpg`` SIGKILL of the worker's own session, then reap) after any of these. stderr is
-drained continuously so a chatty worker cannot block; its tail is kept for diagnostics.
+its reply, ``WorkerChatty`` when the worker writes more than ``max_output`` bytes to its
+stdout/stderr (fd 1 points at stderr in the worker) during one request or between two, and
+``pydantic.ValidationError`` for a malformed reply. The caller kills the process (``kill``:
+``killpg`` SIGKILL of the worker's own session, then reap) after any of these. stderr is drained
+continuously so a chatty worker cannot block; only its tail is kept, for diagnostics.
+
+Every worker of this process is spawned by ONE long-lived daemon thread (``_spawn``): the worker
+arms PR_SET_PDEATHSIG, and Linux sends that signal when the spawning *thread* exits, so a worker
+started from a short-lived boot thread would otherwise die with that thread. ``HOST_PID_ENV`` in
+the worker's environment names the host pid the worker checks its parent against.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import queue
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from trading_brain.adapters.sandbox.protocol import HEADER, frame, parse_reply
 
 STDERR_TAIL = 2000
+MAX_OUTPUT_BYTES = 16 << 20  # stdout/stderr of one request (prints); past it: killed
+HOST_PID_ENV = "TB_SANDBOX_HOST_PID"
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
 
@@ -34,11 +46,45 @@ class WorkerDied(Exception):
     """The worker exited or broke the framing."""
 
 
+class WorkerChatty(Exception):
+    """The worker wrote more than its output cap to stdout/stderr."""
+
+
+_spawner_lock = threading.Lock()
+_spawner: tuple[int, queue.SimpleQueue] | None = None  # (owning pid, job queue)
+
+
+def _spawner_main(jobs: queue.SimpleQueue) -> None:
+    while True:
+        fn, fut = jobs.get()
+        try:
+            fut.set_result(fn())
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+            fut.set_exception(e)
+
+
+def _spawn(fn: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+    """Run ``fn`` (a Popen) on this process's long-lived spawner thread; return its result."""
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None or _spawner[0] != os.getpid():  # first use, or a forked child
+            jobs: queue.SimpleQueue = queue.SimpleQueue()
+            threading.Thread(target=_spawner_main, args=(jobs,), name="sandbox-spawner",
+                             daemon=True).start()
+            _spawner = (os.getpid(), jobs)
+        jobs = _spawner[1]
+    fut: Future[subprocess.Popen] = Future()
+    jobs.put((fn, fut))
+    return fut.result()
+
+
 class WorkerProcess:
     """A spawned worker with non-blocking pipes."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str, max_reply: int) -> None:
-        self.proc = subprocess.Popen(
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str, max_reply: int,
+                 max_output: int = MAX_OUTPUT_BYTES) -> None:
+        env = {**env, HOST_PID_ENV: str(os.getpid())}
+        self.proc = _spawn(lambda: subprocess.Popen(
             argv,
             env=env,
             cwd=cwd,
@@ -47,8 +93,9 @@ class WorkerProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        )
-        self.max_reply = max_reply
+        ))
+        self.max_reply, self.max_output = max_reply, max_output
+        self._output = 0  # stdout/stderr bytes since the current request started
         self.on_close: Callable[[], None] | None = None
         self.stderr_tail = b""
         self._in, self._out, self._err = (
@@ -72,6 +119,7 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         if self._pending():
             raise WorkerDied("unsolicited output between calls (forged reply)")
+        self._output = 0
         data = frame(head) + (frame(payload) if payload is not None else b"")
         self._send(memoryview(data), deadline)
         return parse_reply(self._receive(deadline))
@@ -124,10 +172,15 @@ class WorkerProcess:
             raise WorkerDied("trailing bytes after the reply (forged frame)")
         return bytes(buf[HEADER.size :])
 
-    def _drain_stderr(self) -> None:
+    def _drain_stderr(self, limit: bool = True) -> None:
         try:
-            while chunk := os.read(self._err, 65536):
+            while chunk := os.read(self._err, 1 << 20):
                 self.stderr_tail = (self.stderr_tail + chunk)[-STDERR_TAIL:]
+                self._output += len(chunk)
+                if limit and self._output > self.max_output:
+                    raise WorkerChatty(
+                        f"the strategy wrote more than {self.max_output} bytes to stdout/stderr "
+                        "(print or logging) in one call")
         except (BlockingIOError, OSError):
             pass
 
@@ -136,7 +189,7 @@ class WorkerProcess:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             code = None
-        self._drain_stderr()
+        self._drain_stderr(limit=False)
         how = (
             f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
         )

@@ -83,7 +83,8 @@ Short = Annotated[str, StringConstraints(max_length=64)]
 
 
 class LayerReport(_Strict):
-    """What the worker actually enforced (``landlock_abi`` 0 = not enforced)."""
+    """What the worker actually enforced (``landlock_abi`` 0 = not enforced; ``landlock_scopes``
+    the IPC scopes of that ABI, empty before ABI 6; ``pdeathsig``: dies with its host)."""
 
     netns: bool
     rlimits: bool
@@ -91,7 +92,9 @@ class LayerReport(_Strict):
     uid: int
     no_new_privs: bool
     landlock_abi: int = Field(ge=0, le=1000)
+    landlock_scopes: Annotated[list[Short], Field(max_length=8)] = []
     seccomp: bool
+    pdeathsig: bool = False
     errors: dict[Short, Annotated[str, StringConstraints(max_length=500)]] = {}
 
     def missing_required(self) -> list[str]:

@@ -1,6 +1,8 @@
 """Sandbox worker bootstrap (trusted code), run as ``python -I -B worker.py`` by ``host.py``.
 
 Order matters and is the contract:
+0. arm PR_SET_PDEATHSIG(SIGKILL) and check the parent is still the host (``HOST_PID_ENV``): a
+   worker never outlives its host (re-armed after the uid drop, which clears it);
 1. read the init frame from stdin (JSON; see ``protocol.InitRequest``) and extend ``sys.path``;
 2. ``Lockdown.early`` while still single-threaded: network namespace, no_new_privs, Landlock
    (per-thread and inherited: threads started later by numpy/polars are confined too);
@@ -24,6 +26,8 @@ import traceback
 from typing import Any
 
 HEADER = struct.Struct(">I")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+HOST_PID_ENV = "TB_SANDBOX_HOST_PID"  # = process.HOST_PID_ENV
 MODULE_NAME = "sandboxed_strategy"
 PREIMPORT = (
     "math statistics numpy numpy.linalg numpy.random numpy.fft polars "
@@ -273,6 +277,11 @@ class Server:
         write_frame(self.out_fd, payload)
 
 
+def _host_pid() -> int | None:
+    raw = os.environ.get(HOST_PID_ENV, "")
+    return int(raw) if raw.isdigit() else None
+
+
 def _boot(raw: bytes) -> tuple[Any, dict[str, Any], int]:
     cfg = json.loads(raw)
     sys.path[:0] = [p for p in cfg.get("sys_path", []) if p not in sys.path]
@@ -288,7 +297,7 @@ def _boot(raw: bytes) -> tuple[Any, dict[str, Any], int]:
         import pyseccomp  # noqa: F401 - finds libseccomp by spawning ldconfig: before Landlock
     except (ImportError, OSError):
         pass  # reported as seccomp missing
-    lock = Lockdown(init.layers)
+    lock = Lockdown(init.layers, _host_pid())
     lock.early(_read_paths(init.read_paths))  # single-threaded: netns, no_new_privs, Landlock
     _preimport()  # numpy/polars start threads here; they inherit the early layers
     out_fd = os.dup(1)
@@ -297,6 +306,11 @@ def _boot(raw: bytes) -> tuple[Any, dict[str, Any], int]:
 
 
 def main() -> int:
+    if ROOT not in sys.path:
+        sys.path.append(ROOT)  # the package itself (``-I`` adds no script directory)
+    from trading_brain.adapters.sandbox.lockdown import die_with_parent
+
+    die_with_parent(_host_pid())  # first: the host may be killed at any moment from now on
     raw = read_frame(0)
     if raw is None:
         return 2

@@ -3,7 +3,8 @@
 Canaries (reference/sandbox.md §6): a fake API key in THIS process's environment and in a
 world-readable ``.env``, and this process's initial environment (what ``/proc/<pid>/environ``
 shows: variables set later, like the fake key, are not visible there); a world-writable directory where ``PWNED_*`` files must never appear; a
-loopback TCP listener and an abstract unix listener that must receive 0 connections; a SIGUSR1
+loopback TCP listener and an abstract unix listener that must receive 0 connections, and a
+world-writable path datagram socket (``dgram.sock``, like ``/dev/log``) that must receive nothing; a SIGUSR1
 counter that must stay 0; ``TracerPid`` of this process must stay 0; success markers that an attack
 prints only when it worked.
 """
@@ -18,7 +19,6 @@ import signal
 import socket
 import sys
 import tempfile
-import time
 import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,6 +49,8 @@ MARKERS = (
     "ALLOCATED",
     "root:x:0",
     "uid=0",
+    "DGRAM_SENT",
+    "SOCKET_OPENED",
 )
 
 
@@ -102,6 +104,7 @@ class Canaries:
     tcp: socket.socket
     unix: socket.socket
     abstract: str
+    dgram: socket.socket
     usr1: list[int] = field(default_factory=lambda: [0])
 
     @property
@@ -131,6 +134,16 @@ class Canaries:
             conn.close()
             n += 1
 
+    def _datagrams(self) -> int:
+        n = 0
+        self.dgram.setblocking(False)
+        while True:
+            try:
+                self.dgram.recv(65536)
+            except (BlockingIOError, OSError):
+                return n
+            n += 1
+
     def violations(self, messages: list[str]) -> list[str]:
         """Every canary that tripped (empty = contained)."""
         out = [f"key leaked: {m[:200]}" for m in messages if self.key in m]
@@ -148,6 +161,8 @@ class Canaries:
             out.append(f"tcp listener got {n} connection(s)")
         if n := self._accepts(self.unix):
             out.append(f"abstract unix listener got {n} connection(s)")
+        if n := self._datagrams():
+            out.append(f"path dgram listener got {n} datagram(s)")
         if self.usr1[0]:
             out.append(f"parent received {self.usr1[0]} SIGUSR1")
         if tracer_pid() != 0:
@@ -157,6 +172,7 @@ class Canaries:
     def close(self) -> None:
         self.tcp.close()
         self.unix.close()
+        self.dgram.close()
         shutil.rmtree(self.root, ignore_errors=True)
         for p in glob.glob(f"/dev/shm/PWNED*{self.token}*"):
             os.unlink(p)
@@ -202,13 +218,15 @@ def make_canaries() -> Canaries:
     unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     unix.bind("\0" + abstract)
     unix.listen(16)
-    return Canaries(key, root, secrets.token_hex(6), tcp, unix, abstract)
+    dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # a /dev/log-style path socket
+    dgram.bind(str(root / "dgram.sock"))
+    (root / "dgram.sock").chmod(0o777)
+    return Canaries(key, root, secrets.token_hex(6), tcp, unix, abstract, dgram)
 
 
 @dataclass
 class Outcome:
     messages: list[str]
-    call_s: float = 0.0
     gate_rejected: bool = False
     booted: bool = False
     failed: bool = True
@@ -238,13 +256,9 @@ def run_case(
     try:
         s.start()
         out.booted = True
-        t0 = time.monotonic()
-        try:
-            frame = s.generate(bars if bars is not None else synthetic_bars())
-            out.messages.append(str(frame.rows()))
-            out.failed = False
-        finally:
-            out.call_s = time.monotonic() - t0
+        frame = s.generate(bars if bars is not None else synthetic_bars())
+        out.messages.append(str(frame.rows()))
+        out.failed = False
     except StrategyError as e:
         out.messages.append(f"{type(e).__name__}: {e}")
     finally:

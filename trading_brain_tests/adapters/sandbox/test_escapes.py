@@ -5,14 +5,14 @@ in-language allowlist (``dataclasses.fields.__globals__["sys"]``) and then attem
 The gate rejects all of them except the resource bombs (test_gate.py); here they run in a fully
 locked-down worker and every canary must stay intact: the fake API key (in this process's
 environment and a world-readable .env) never appears in any output or error, no PWNED_* file, no
-connection to the loopback listeners, no SIGUSR1 to this process, not traced, and the call ends
-(worker killed) within the timeout.
+connection to the loopback listeners, no datagram on the path socket, no SIGUSR1 to this process,
+not traced, and the call ends with a clean error reply (the worker killed at a timeout). How long
+that takes is measured in benchmarks/bench_sandbox.py, not asserted here.
 """
 
 from __future__ import annotations
 
 import select
-import time
 
 import pytest
 
@@ -29,6 +29,9 @@ EXPECTED = {  # how specific cases must fail
     # the forged frame alone fails validation; glued to the real reply it is a framing violation
     "a16_forged_reply": ("SandboxViolation", "'size' has values outside the allowed range"),
     "a17_oversized_reply": "exceeds the cap",
+    # seccomp denies socket(2) itself: a clean strategy error, nothing sent
+    "a21_unix_dgram_sendto": "PermissionError: [Errno 1] Operation not permitted",
+    "a22_socket_families": "all denied: inet: errno 1; unix: errno 1; pair: errno 1; abstract",
 }
 NAMES = sorted(p.stem for p in ESCAPES.glob("*.py"))
 
@@ -41,7 +44,6 @@ def test_os_boundary_contains_escape(name, canaries):
     assert outcome.booted, outcome.messages  # the attack really ran in a ready worker
     assert canaries.violations(outcome.messages) == []
     assert outcome.failed, f"an attack must not produce accepted signals: {outcome.messages}"
-    assert outcome.call_s < timeout + 2.0
     expected = EXPECTED.get(name, "")
     expected = (expected,) if isinstance(expected, str) else expected
     assert any(e in outcome.messages[0] for e in expected), outcome.messages
@@ -58,10 +60,8 @@ def test_timeout_kills_the_worker_and_the_next_call_gets_a_fresh_one():
     s = SandboxedStrategy(src, timeout_s=1.0)
     try:
         pid = s.start() and s._proc.pid
-        t0 = time.monotonic()
         with pytest.raises(StrategyError, match="timed out after 1 s"):
             s.generate(synthetic_bars())
-        assert time.monotonic() - t0 < 3.0
         with pytest.raises(ProcessLookupError):
             import os
 

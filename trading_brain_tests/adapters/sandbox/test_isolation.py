@@ -9,7 +9,11 @@ proves the tests are not vacuous and shows which layer covers which attack on th
 - Landlock off -> reading a world-readable .env / file succeeds (seccomp cannot filter reads);
 - uid drop off -> the worker stays root;
 - rlimits off  -> a 3 GiB address-space reservation succeeds;
-- netns: with seccomp+Landlock off a loopback TCP connect succeeds only when netns is off too.
+- netns: with seccomp+Landlock off a loopback TCP connect succeeds only when netns is off too;
+- seccomp alone covers path sockets: with it off a datagram reaches a world-writable path socket
+  (the network namespace and Landlock ABI < 9 do not isolate those);
+- Landlock's abstract-unix scope (ABI >= 6): with seccomp and netns off an abstract connect is
+  still refused, and gets through only with Landlock off too.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import pytest
 
 from trading_brain.adapters.sandbox.host import SandboxedStrategy
+from trading_brain.adapters.sandbox.lockdown import SCOPE_ABI, landlock_abi
 from trading_brain.adapters.sandbox.protocol import Layers
 from trading_brain.errors import SandboxViolation
 from trading_brain_tests.adapters.sandbox.helpers import ESCAPES, run_case, synthetic_bars
@@ -57,6 +62,9 @@ def test_missing_required_layer_is_refused_unless_weak_isolation_allowed(layer):
         assert s.generate(synthetic_bars()).height == 60
         report = s.layers
         assert report.missing_required() == [layer]
+        assert report.pdeathsig
+        if layer == "seccomp" and landlock_abi() >= SCOPE_ABI:
+            assert report.landlock_scopes == ["abstract_unix_socket", "signal"]
     finally:
         s.close()
 
@@ -73,7 +81,11 @@ ABLATION = [
     ("rlimits", {"rlimits"}, ["a13_memory_bomb"], {"a13_memory_bomb"}),
     ("netns_kept", {"seccomp", "landlock"}, ["a07_tcp_connect"], set()),
     ("netns", {"netns", "seccomp", "landlock"}, ["a07_tcp_connect"], {"a07_tcp_connect"}),
+    ("seccomp_sockets", {"seccomp"}, ["a21_unix_dgram_sendto"], {"a21_unix_dgram_sendto"}),
+    ("scope", {"seccomp", "netns", "landlock"}, ["a08_abstract_unix"], {"a08_abstract_unix"}),
 ]
+if landlock_abi() >= SCOPE_ABI:
+    ABLATION.append(("scope_kept", {"seccomp", "netns"}, ["a08_abstract_unix"], set()))
 
 
 @pytest.mark.skipif(
