@@ -21,7 +21,7 @@ from pathlib import Path
 
 from trading_brain.adapters.duckdb import backup as io
 from trading_brain.adapters.duckdb import migrations
-from trading_brain.adapters.duckdb.store import Store
+from trading_brain.adapters.duckdb.connection import connect, run
 from trading_brain.engine import backup as rules
 from trading_brain.errors import ConfigError, DataError, OperationalError, TemporaryError
 from trading_brain.runtime import Runtime
@@ -47,7 +47,7 @@ def _alert(rt: Runtime, text: str, now: datetime) -> None:
     from trading_brain.defs.alerts import Alert, LogNotifier, deliver
 
     alert = Alert(f"backup:{now.isoformat()}", "ERROR", "backup_failure", "warehouse_backup",
-                  f"BACKUP FAILED: {text}")
+                  text)
     try:
         deliver([alert], [LogNotifier()], rt.store, now)
     except TemporaryError:
@@ -76,8 +76,9 @@ def recorded_sha256(home: Home, snapshot: Path) -> str:
                                     snapshot.name)
     if home.warehouse.is_file():
         try:
-            rows = Store(home.warehouse, lock_budget_s=5.0).execute(
-                "SELECT sha256 FROM backups WHERE file_name = ?", [snapshot.name])
+            with connect(home.warehouse, read_only=True, lock_budget_s=5.0) as con:
+                rows = run(con, "SELECT sha256 FROM backups WHERE file_name = ?",
+                           [snapshot.name])
         except Exception:  # noqa: BLE001 - an unreadable warehouse simply records nothing
             rows = []
         if rows:

@@ -174,7 +174,7 @@ def read_facts(snapshot: Path) -> rules.SnapshotFacts:
                 for slot in store.known_slots():
                     marks = rules.marks_at_cost(store.positions(slot))
                     problems[slot] = list(slot_invariant(store, slot, marks).problems)
-    except duckdb.Error as e:
+    except (duckdb.Error, OperationalError) as e:  # OperationalError: cannot open it
         raise DataError(f"{snapshot} is not a readable DuckDB warehouse: "
                         f"{' '.join(str(e).split())[:200]}") from e
     return rules.SnapshotFacts(version[0][0], meta[0][0] if meta else None, problems)
@@ -185,7 +185,7 @@ def warehouse_id(path: Path) -> str | None:
     try:
         with connect(path, read_only=True, lock_budget_s=5.0) as con:
             rows = run(con, "SELECT value FROM system_meta WHERE key = 'warehouse_id'")
-    except duckdb.Error as e:
+    except (duckdb.Error, OperationalError) as e:
         raise DataError(f"{path} is not a readable DuckDB warehouse") from e
     return rows[0][0] if rows else None
 

@@ -7,8 +7,6 @@ recorded in the ``backups`` table and in the asset's metadata, retention applied
 the run.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from trading_brain.defs.resources import TradingBrainResource
