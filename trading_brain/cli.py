@@ -88,8 +88,10 @@ def main() -> None:
         e.show()
         sys.exit(e.exit_code)
     except TradingBrainError as e:  # multi-line findings (e.g. the static gate) on one line
-        click.echo("error: " + " | ".join(p.strip() for p in str(e).splitlines() if p.strip()),
-                   err=True)
+        from trading_brain.adapters.sandbox.text import safe_text  # no terminal escapes
+
+        click.echo("error: " + " | ".join(
+            p.strip() for p in safe_text(str(e)).splitlines() if p.strip()), err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
