@@ -1,14 +1,26 @@
-"""`trading-brain up`: run Dagster (webserver + daemon + code server) for one home.
+"""`trading-brain up`: run Dagster (webserver + daemon + code server) for one home, behind a guard.
 
 Contract:
-- one ``up`` per home: an exclusive ``flock`` on ``var/up.lock`` held for the process's life; a
-  second ``up`` is refused with a message naming the running one (pid, URL, start time);
-- ``DAGSTER_HOME`` is ``var/dagster`` with the instance config of ``dagster_yaml()`` (pools:
+- one ``up`` per home, by construction: an exclusive ``flock`` on ``var/up.lock`` held by ``up``
+  AND, through the same inherited open file, by its watchdog and ``dagster dev``; the home stays
+  locked while any of them lives. A second ``up`` is refused (one line naming the running one)
+  while the lock is held, and also while any process tagged with the home is alive
+  (``adapters/procs.py``: every process of the service carries ``TRADING_BRAIN_UP_HOME``);
+- the lock file's text is information only (pid, URL, start; ``stopping``; empty when stopped),
+  never used to guess liveness;
+- no process of the home outlives ``up``: Dagster runs in a session of its own; a watchdog
+  (``adapters/watchdog.py``, own session, signals ignored) learns of ``up``'s death by pipe EOF,
+  however it died (SIGKILL included), and stops every tagged process; if the watchdog dies,
+  ``up`` stops the service;
+- SIGINT/SIGTERM/SIGHUP stop it cleanly: SIGINT to ``dagster dev``'s group (it ignores SIGTERM
+  when started from a non-interactive shell, reference/dagster.md §1.4), SIGKILL after
+  ``GRACE_S``, then a sweep of every tagged process; the lock file is left empty;
+- the webserver listens on an internal loopback port; the user-facing ``--host/--port`` is served
+  by the UI guard (``adapters/guard.py``, rules in ``adapters/guard_rules.py``: Host, Origin,
+  cross-site and optional ``TRADING_BRAIN_UI_TOKEN`` checks against DNS rebinding and CSRF);
+- ``DAGSTER_HOME`` is ``var/dagster`` with the instance config of ``DAGSTER_YAML`` (pools:
   every pool — ``warehouse`` included — limited to 1; run retries off; telemetry off);
-- the code location is named ``trading_brain`` (schedule/sensor state is keyed by it);
-- SIGINT/SIGTERM stop it cleanly: SIGINT is forwarded to ``dagster dev`` (which ignores SIGTERM
-  when started from a non-interactive shell, see reference/dagster.md §1.4), then SIGKILL after
-  a grace period; children never outlive ``up``.
+- the code location is named ``trading_brain`` (schedule/sensor state is keyed by it).
 """
 
 from __future__ import annotations
@@ -16,18 +28,29 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import IO
 
+from dotenv import dotenv_values
+
+from trading_brain.adapters.guard import Guard
+from trading_brain.adapters.guard_rules import policy_for
+from trading_brain.adapters.procs import UP_TAG_ENV, describe, stop_tagged, tagged_pids
+from trading_brain.adapters.watchdog import write_lock_note
 from trading_brain.errors import ConfigError
-from trading_brain.settings import HOME_ENV, Home
+from trading_brain.settings import HOME_ENV, Home, warn_if_readable
 
 SENSOR_TIMEOUT_S = 90  # executor ticks are bounded well below this (DESIGN §6)
 GRACE_S = 30
+SWEEP_GRACE_S = 5
+TOKEN_ENV = "TRADING_BRAIN_UI_TOKEN"
+_TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{16,256}")
 
 DAGSTER_YAML = """\
 # Dagster instance for Trading Brain (written by `trading-brain up`; see reference/dagster.md).
@@ -82,13 +105,29 @@ def prepare_dagster_home(home: Home) -> Path:
 
 
 def dagster_env(home: Home) -> dict[str, str]:
-    env = dict(os.environ)
+    """The environment of every process of the service (tagged with the home, no UI token)."""
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     env.update({"DAGSTER_HOME": str(home.dagster_home), HOME_ENV: str(home.root),
+                UP_TAG_ENV: str(home.root),
                 "DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS": str(SENSOR_TIMEOUT_S)})
     return env
 
 
-def acquire_lock(home: Home, info: dict) -> IO[str]:
+def ui_token(home: Home) -> str | None:
+    """``TRADING_BRAIN_UI_TOKEN`` from the environment or ``<home>/.env`` (None: no token)."""
+    env: dict[str, str | None] = {}
+    dotenv = home.root / ".env"
+    if dotenv.is_file():
+        warn_if_readable(dotenv)
+        env.update(dotenv_values(dotenv))
+    env.update(os.environ)
+    token = env.get(TOKEN_ENV) or None
+    if token is not None and not _TOKEN_RE.fullmatch(token):
+        raise ConfigError(f"{TOKEN_ENV} must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ -")
+    return token
+
+
+def acquire_lock(home: Home, info: dict[str, object]) -> IO[str]:
     """Hold ``var/up.lock`` exclusively or raise ConfigError naming the holder."""
     home.var.mkdir(parents=True, exist_ok=True)
     f = open(home.var / "up.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for life
@@ -100,50 +139,135 @@ def acquire_lock(home: Home, info: dict) -> IO[str]:
         f.close()
         try:
             other = json.loads(held)
+            if other.get("state") == "stopping":
+                raise ConfigError(f"trading-brain up for {home.root} is still stopping (its "
+                                  "watchdog is ending its processes); try again shortly")
             who = f"pid {other['pid']} serving {other['url']} since {other['started']}"
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, AttributeError):
             who = "another process"
         raise ConfigError(f"trading-brain up is already running for {home.root}: {who}") from None
-    f.seek(0)
-    f.truncate()
-    f.write(json.dumps(info))
-    f.flush()
+    alive = tagged_pids(home.root)
+    if alive:
+        f.close()
+        shown = ", ".join(describe(p) for p in alive[:3]) + (", …" if len(alive) > 3 else "")
+        raise ConfigError(f"trading-brain up is not running for {home.root} but {len(alive)} of "
+                          f"its processes are: {shown}; stop them first "
+                          f"(kill {' '.join(map(str, alive))})")
+    write_lock_note(f.fileno(), info)
     return f
 
 
+def release_lock(lock: IO[str]) -> None:
+    """Leave the lock file empty ("not running") and release it."""
+    write_lock_note(lock.fileno(), None)
+    lock.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The user-facing listening socket, or ConfigError (port taken, bad address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_watchdog(home: Home, lock: IO[str], grace_s: float = SWEEP_GRACE_S + GRACE_S
+                   ) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the watchdog; return it and the write end of its pipe (only ``up`` holds it)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trading_brain.adapters.watchdog", str(home.root),
+             str(read_fd), str(lock.fileno()), str(grace_s)],
+            pass_fds=(read_fd, lock.fileno()), start_new_session=True,
+            stdin=subprocess.DEVNULL, env={k: v for k, v in os.environ.items()
+                                           if k not in (UP_TAG_ENV, TOKEN_ENV)})
+    finally:
+        os.close(read_fd)
+    return proc, write_fd
+
+
 def run_up(home: Home, host: str, port: int) -> int:
-    """Run ``dagster dev`` for ``home`` until signalled; return its exit code."""
-    url = f"http://{host}:{port}"
+    """Run ``dagster dev`` for ``home`` behind the UI guard until signalled; return its code."""
+    token = ui_token(home)
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{port}"
     lock = acquire_lock(home, {"pid": os.getpid(), "url": url,
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    print(f"Trading Brain for {home.root}: Dagster UI at {url} (Ctrl-C stops)", file=sys.stderr)
-    dh = prepare_dagster_home(home)
-    dagster = Path(sys.executable).with_name("dagster")
-    cmd = [str(dagster), "dev", "-w", str(dh / "workspace.yaml"), "-h", host, "-p", str(port)]
-    proc = subprocess.Popen(cmd, env=dagster_env(home), cwd=home.root, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    stopping = {"at": None}
+    stopping: dict[str, float] = {}
 
     def stop(signum: int, frame: object) -> None:
-        if stopping["at"] is None:
-            stopping["at"] = time.monotonic()
-            _signal_group(proc, signal.SIGINT)
+        stopping.setdefault("at", time.monotonic())
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
-        while proc.poll() is None:
+        sock = listen(host, port)
+    except ConfigError:
+        release_lock(lock)
+        raise
+    inner = _free_loopback_port()
+    dh = prepare_dagster_home(home)
+    watchdog, pipe_w = start_watchdog(home, lock)
+    proc: subprocess.Popen[bytes] | None = None
+    guard = Guard(sock, ("127.0.0.1", inner), policy_for(host, port, token))
+    code = 0
+    try:
+        dagster = Path(sys.executable).with_name("dagster")
+        cmd = [str(dagster), "dev", "-w", str(dh / "workspace.yaml"), "-h", "127.0.0.1",
+               "-p", str(inner)]
+        proc = subprocess.Popen(cmd, env=dagster_env(home), cwd=home.root, start_new_session=True,
+                                pass_fds=(lock.fileno(),), stdin=subprocess.DEVNULL,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        guard.start()
+        print(f"Trading Brain for {home.root}: Dagster UI at {url} (Ctrl-C stops)"
+              + (f"; first visit: {url}/?token=<{TOKEN_ENV}>" if token else ""), file=sys.stderr)
+        while proc.poll() is None and "at" not in stopping:
+            if watchdog.poll() is not None:
+                print(f"error: the watchdog of up died (code {watchdog.returncode}); stopping",
+                      file=sys.stderr)
+                code = 1
+                break
             time.sleep(0.2)
-            if stopping["at"] is not None and time.monotonic() - stopping["at"] > GRACE_S:
-                _signal_group(proc, signal.SIGKILL)
+        if "at" not in stopping and code == 0:
+            code = proc.returncode or 0
     finally:
-        _signal_group(proc, signal.SIGKILL)  # no orphans, whatever happened
-        lock.close()
-    return 0 if stopping["at"] is not None else (proc.returncode or 0)
+        guard.stop()
+        sock.close()
+        if proc is not None:
+            _stop_dagster(proc)
+        stop_tagged(home.root, SWEEP_GRACE_S)
+        os.write(pipe_w, b"x")
+        os.close(pipe_w)
+        try:
+            watchdog.wait(SWEEP_GRACE_S + GRACE_S + 10)
+        except subprocess.TimeoutExpired:
+            watchdog.kill()
+        release_lock(lock)
+    return code
 
 
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+def _stop_dagster(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT ``dagster dev``'s group, SIGKILL it after ``GRACE_S``."""
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGINT)
+        try:
+            proc.wait(GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(proc, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
