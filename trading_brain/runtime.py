@@ -96,13 +96,13 @@ def build_market(settings: Settings, home: Home, clock: Clock) -> MarketData:
 
 def import_candle_files(
     paths: Path | str | Iterable[Path | str], store: ImportStore, symbol: str | None = None,
-    timeframe: str | None = None, progress: Progress | None = None,
+    timeframe: str | None = None, progress: Progress | None = None, *, replace: bool = False,
 ) -> ImportReport:
     """``engine.importer.import_files`` wired to the replay file readers (what `import-ohlcv` runs)."""
     from trading_brain.adapters.replay.files import expand, read_candle_file
 
     return import_files(paths, store, symbol, timeframe, progress,
-                        reader=read_candle_file, expand=expand)
+                        reader=read_candle_file, expand=expand, replace=replace)
 
 
 def executor_slots(rt: Runtime, pairs: dict) -> dict:

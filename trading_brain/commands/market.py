@@ -55,12 +55,20 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--symbol", default=None, help="Symbol of the files (default: from the file name).")
 @click.option("--timeframe", type=click.Choice(["5m", "1h", "1d"]), default=None,
-              help="Timeframe of the files (default: from the name or the timestamps).")
+              help="Timeframe of the files (default: from the name or the timestamps); must "
+                   "match the spacing of the timestamps.")
+@click.option("--replace", is_flag=True, default=False,
+              help="Overwrite stored candles whose values differ (old values are kept in "
+                   "candle_revisions). Without it such an import is refused and changes nothing.")
 @json_option
 @click.pass_context
 def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
-                 timeframe: str | None, as_json: bool) -> None:
-    """Load candle files into the warehouse; bad rows are quarantined, bad files change nothing."""
+                 timeframe: str | None, replace: bool, as_json: bool) -> None:
+    """Load candle files into the warehouse; bad rows are quarantined, bad files change nothing.
+
+    Candles already stored with other values are never overwritten silently: the import is
+    refused (nothing written) unless --replace is given.
+    """
     from trading_brain.adapters.duckdb import Store
     from trading_brain.domain.instruments import parse_symbol
     from trading_brain.runtime import import_candle_files
@@ -69,9 +77,11 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
     require_initialised(home)
     store = Store.open(home.warehouse)
     sym = parse_symbol(symbol) if symbol else None
-    with progress_bar("import", enabled=not as_json) as progress:
+    # the bar only on a terminal: piped, a refusal stays the single line `error: …`
+    bar = not as_json and click.get_text_stream("stderr").isatty()
+    with progress_bar("import", enabled=bar) as progress:
         report = import_candle_files(list(paths), store, symbol=sym, timeframe=timeframe,
-                                     progress=progress)
+                                     progress=progress, replace=replace)
     if as_json:
         emit_json(report.to_dict())
     else:

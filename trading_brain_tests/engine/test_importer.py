@@ -68,9 +68,11 @@ def test_real_binance_btc_5m_imports_cleanly_and_idempotently(store):
     assert summary.select("symbol", "timeframe", "candles").rows() == [("BTC/USDT", "5m", 52_416)]
     first = store.read_candles(["BTC/USDT"], "5m", T0, T0 + timedelta(minutes=5))
     assert first.row(0)[3:] == (42283.58, 42397.23, 42261.02, 42397.23, 155.25731)
+    stored = store.execute("SELECT * FROM candles ORDER BY ts")
     again = import_files(path, store)
     assert again.imported == 52_416
-    assert store.candle_summary()["candles"].to_list() == [52_416]
+    assert (again.inserted, again.unchanged, again.replaced) == (0, 52_416, 0)  # a no-op
+    assert store.execute("SELECT * FROM candles ORDER BY ts") == stored  # same ingested_at
     assert store.execute("SELECT DISTINCT source FROM candles") == [
         ("import:binance_BTCUSDT_5m_2024H1.csv.gz",)]
 
@@ -169,3 +171,103 @@ def test_empty_result_writes_nothing(tmp_path, store):
     assert report.imported == 0 and report.quarantined == 3
     assert store.execute("SELECT count(*) FROM candles") == [(0,)]
     assert pl.DataFrame(report.to_dict()["series"])["quarantined"].to_list() == [3]
+
+
+# -- issue 9: stored candles are evidence -----------------------------------------------------
+def revisions(store: Store) -> list:
+    return store.execute("SELECT * EXCLUDE (revised_at) FROM candle_revisions ORDER BY ALL")
+
+
+def test_conflicts_are_refused_all_or_nothing_unless_replace(tmp_path, store):
+    import_files(write_csv(tmp_path / "BTCUSD_5m.csv", bars(30)), store)
+    before = snapshot(store), revisions(store)
+    rows = bars(40)  # 10 new bars after the stored 30
+    for i in (4, 9, 17):
+        ts, o, h, lo, c, v = rows[i]
+        rows[i] = (ts, o, h + 1, lo, c + 1, v)  # close moved up, still a valid bar
+    rows.append((bars(41)[40][0], 100, 101, 99, 100, -1))  # a bad row, quarantined if written
+    path = write_csv(tmp_path / "BTCUSD_5m_fixed.csv", rows)
+    with pytest.raises(DataError) as err:
+        import_files(path, store)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("3 candle(s) in the file(s) differ from stored ones")
+    assert "first: BTC/USD 5m 2024-01-01T00:20:00+00:00" in msg
+    assert f"close {bars(30)[4][4]!r} vs {bars(30)[4][4] + 1!r}" in msg and "--replace" in msg
+    assert (snapshot(store), revisions(store)) == before  # nothing: no new bar, no quarantine
+
+    report = import_files(path, store, replace=True)
+    assert (report.inserted, report.unchanged, report.replaced, report.quarantined) == (
+        10, 27, 3, 1)
+    [series] = report.series
+    assert (series.inserted, series.unchanged, series.replaced) == (10, 27, 3)
+    assert report.to_dict()["replaced"] == 3 and "3 replaced" in str(report)
+    revs = store.execute("""SELECT ts, old_close, new_close, old_source, source, reason
+        FROM candle_revisions ORDER BY ts""")
+    assert [(r[0], r[1], r[2]) for r in revs] == [
+        (T0 + timedelta(minutes=5 * i), bars(30)[i][4], bars(30)[i][4] + 1) for i in (4, 9, 17)]
+    assert {r[3:] for r in revs} == {
+        ("import:BTCUSD_5m.csv", "import:BTCUSD_5m_fixed.csv", "import --replace")}
+    closes = dict(store.execute("SELECT ts, close FROM candles"))
+    assert len(closes) == 40 and closes[T0 + timedelta(minutes=20)] == bars(30)[4][4] + 1
+
+
+def test_float_representation_is_not_a_conflict(tmp_path, store):
+    import_files(write_csv(tmp_path / "ETHUSD_1h.csv", bars(5, step_min=60)), store)
+    noisy = [(ts, repr(o + 1e-13), h, lo, c, v) for ts, o, h, lo, c, v in bars(5, step_min=60)]
+    assert float(noisy[0][1]) != bars(1)[0][1]  # a different double, the same price
+    report = import_files(write_csv(tmp_path / "ETHUSD_1h_b.csv", noisy), store)
+    assert (report.inserted, report.unchanged, report.replaced) == (0, 5, 0)
+    moved = [(ts, o + 0.01, h, lo, c, v) for ts, o, h, lo, c, v in bars(5, step_min=60)]
+    with pytest.raises(DataError, match="5 candle"):
+        import_files(write_csv(tmp_path / "ETHUSD_1h_c.csv", moved), store)
+
+
+def test_sync_upserts_still_overwrite_and_keep_the_old_bar(tmp_path, store):
+    """The live sync's overlap stores a revised bar again (no refusal), now with a record."""
+    from trading_brain_tests.conftest import make_candles
+
+    first = make_candles("BTC/USD", "5m", 6, start=T0)
+    store.upsert_candles(first, source="kraken")
+    store.upsert_candles(first.tail(1), source="kraken")  # overlap, same values: no revision
+    assert revisions(store) == []
+    revised = first.tail(1).with_columns(pl.col("close") * 1.001, pl.col("high") * 1.002)
+    assert store.upsert_candles(revised, source="kraken") == 1
+    stored = store.read_candles(["BTC/USD"], "5m")
+    assert stored.row(5) == revised.row(0)
+    [rev] = store.execute("""SELECT ts, old_close, new_close, old_source, source, reason
+        FROM candle_revisions""")
+    assert rev == (revised["ts"][0], first["close"][5], revised["close"][0], "kraken", "kraken",
+                   "sync")
+    # an import agreeing with what the sync stored is a no-op
+    rows = [(t.strftime("%Y-%m-%dT%H:%M:%SZ"), *map(repr, r)) for t, *r in
+            stored.select("ts", "open", "high", "low", "close", "volume").iter_rows()]
+    report = import_files(write_csv(tmp_path / "BTCUSD_5m.csv", rows), store)
+    assert (report.inserted, report.unchanged) == (0, 6)
+
+
+def test_spacing_must_match_the_timeframe(tmp_path, store):
+    hourly = bars(48, step_min=60)
+    with pytest.raises(DataError, match=r"1h apart .* timeframe asked is 5m"):
+        import_files(write_csv(tmp_path / "data.csv", hourly), store, timeframe="5m")
+    with pytest.raises(DataError, match=r"1h apart .* timeframe in the file name is 5m"):
+        import_files(write_csv(tmp_path / "BTCUSD_5m.csv", hourly), store)
+    with pytest.raises(DataError, match=r"5m apart .* timeframe asked is 1h"):
+        import_files(write_csv(tmp_path / "fine.csv", bars(48)), store, timeframe="1h")
+    assert store.execute("SELECT count(*) FROM candles") == [(0,)]
+    # a sparse venue export (most gaps one bar, some longer) is still hourly
+    sparse = [r for i, r in enumerate(hourly) if i % 5 not in (2, 3)]
+    report = import_files(write_csv(tmp_path / "XBTUSD_60.csv", sparse), store, timeframe="1h")
+    assert report.imported == len(sparse) and report.series[0].timeframe == "1h"
+
+
+def test_mixed_offset_and_naive_timestamps_are_utc(tmp_path, store):
+    rows = []
+    for i, (ts, *values) in enumerate(bars(24, step_min=60)):
+        t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        rows.append(((t + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+02:00") if i % 2
+                     else t.strftime("%Y-%m-%d %H:%M:%S"), *values))
+    report = import_files(write_csv(tmp_path / "mixed.csv", rows), store, symbol="BTC/USD")
+    assert (report.imported, report.quarantined) == (24, 0)
+    assert report.series[0].timeframe == "1h"
+    stamps = [t for (t,) in store.execute("SELECT ts FROM candles ORDER BY ts")]
+    assert stamps == [T0 + timedelta(hours=i) for i in range(24)]

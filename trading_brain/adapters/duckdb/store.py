@@ -27,7 +27,11 @@ import polars as pl
 from trading_brain.adapters.duckdb import migrations
 from trading_brain.adapters.duckdb.connection import connect, frame, run, transaction
 from trading_brain.adapters.duckdb.ledger_tables import LedgerTablesMixin
-from trading_brain.adapters.duckdb.market_tables import MarketTablesMixin, _window
+from trading_brain.adapters.duckdb.market_tables import (
+    MarketTablesMixin,
+    _window,
+    record_revisions,
+)
 from trading_brain.adapters.duckdb.research_tables import ResearchTablesMixin
 from trading_brain.adapters.duckdb.trading_tables import TradingTablesMixin
 from trading_brain.domain.candles import CANDLE_KEY, CANDLE_SCHEMA, conform, empty_candles
@@ -112,11 +116,16 @@ class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTa
         )
 
     # -- candles ---------------------------------------------------------------------------
-    def upsert_candles(self, df: pl.DataFrame, source: str = "unknown") -> int:
+    def upsert_candles(self, df: pl.DataFrame, source: str = "unknown",
+                       reason: str = "sync") -> int:
         """Insert or replace candles keyed by (symbol, timeframe, ts); return rows written.
 
-        ``df`` must already be validated (``engine.candles.validate``); duplicate keys inside
-        ``df`` are a DataError and nothing is written.
+        The market sync's path: a bar the venue revised (its one-bar overlap) replaces the stored
+        one, whose old values are kept in ``candle_revisions`` with ``reason`` (only rows whose
+        values changed; the old rows come back from the DELETE itself, so this costs nothing
+        extra when no stored bar is replaced). Imports use ``import_candles``, which refuses
+        conflicts instead. ``df`` must already be validated (``engine.candles.validate``);
+        duplicate keys inside ``df`` are a DataError and nothing is written.
         """
         if df.is_empty():
             return 0
@@ -128,11 +137,15 @@ class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTa
             con.register("incoming_candles", incoming.to_arrow())
             try:
                 with transaction(con):
-                    run(con, """DELETE FROM candles c USING incoming_candles i
+                    old = run(con, """DELETE FROM candles c USING incoming_candles i
                         WHERE c.ts BETWEEN ? AND ? AND c.symbol = i.symbol
-                          AND c.timeframe = i.timeframe AND c.ts = i.ts""", [lo, hi])
+                          AND c.timeframe = i.timeframe AND c.ts = i.ts
+                        RETURNING c.symbol, c.timeframe, c.ts, c.open, c.high, c.low, c.close,
+                          c.volume, c.source""", [lo, hi])
                     run(con, "INSERT INTO candles SELECT symbol, timeframe, ts, open, high, low, "
                              "close, volume, ?, now() FROM incoming_candles", [source])
+                    if old:
+                        record_revisions(con, old, incoming, source, reason)
             finally:
                 con.unregister("incoming_candles")
         return incoming.height

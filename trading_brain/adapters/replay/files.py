@@ -6,14 +6,21 @@ Contract:
   headerless OHLCVT export ``epoch,open,high,low,close,volume,trades`` (detected by a first row
   that is all numbers with 7 fields; 6 numeric fields are read the same way without ``trades``).
 - ``timestamp``: ISO-8601 (``Z``, an offset, or naive = UTC), epoch seconds, or by magnitude epoch
-  milliseconds / microseconds; a native Parquet datetime (naive = UTC) is kept.
+  milliseconds / microseconds; a native Parquet datetime (naive = UTC) is kept. The ISO forms may
+  be mixed in one file (``+02:00`` rows converted to UTC, naive rows taken as UTC); see
+  ``adapters.replay.timestamps``.
 - Symbol: the explicit ``symbol=``, else parsed from the file name (``binance_BTCUSDT_5m_…`` →
   ``BTC/USDT``, ``XBTUSD_1440`` → ``BTC/USD``; XBT→BTC, XDG→DOGE, Kraken X/Z prefixes dropped),
   else — never failing on an unusual name — the stem's letters/digits (≤10) as base and ``USD``
   as quote (``mydata.csv`` → ``MYDATA/USD``).
 - Timeframe: the explicit ``timeframe=``, else a name token (``5m``/``1h``/``1d``/``1m``, or a
-  Kraken minute suffix ``_1``/``_5``/``_60``/``_1440``), else the median spacing of the
-  timestamps; an unsupported spacing is a ``DataError``.
+  Kraken minute suffix ``_1``/``_5``/``_60``/``_1440``), else the spacing of the timestamps;
+  an unsupported spacing is a ``DataError``. The spacing of a file is the most common gap
+  between consecutive distinct open times (the smallest on a tie): venues omit bars without
+  trades, but gaps of a random-arrival series are most often one bar, so the mode is the bar
+  length even for sparse Kraken exports. A timeframe (explicit or named) that differs from the
+  spacing of a file with at least two open times is a ``DataError`` naming both, e.g. an hourly
+  file imported as ``5m``.
 - Output: a frame with the columns and types of ``domain.candles.CANDLE_SCHEMA`` in file order,
   NOT validated (unparseable cells become nulls for ``engine.candles.validate`` to quarantine).
   A missing column, an unreadable file or an unknown format raises ``DataError`` naming the file.
@@ -28,7 +35,8 @@ from pathlib import Path
 
 import polars as pl
 
-from trading_brain.domain.candles import CANDLE_SCHEMA, UTC_TS
+from trading_brain.adapters.replay.timestamps import NUMBER, parse_ts
+from trading_brain.domain.candles import CANDLE_SCHEMA
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS, parse_symbol
 from trading_brain.domain.timeframes import TIMEFRAMES, Timeframe, parse_timeframe, seconds
 from trading_brain.errors import DataError
@@ -49,9 +57,6 @@ EXCHANGES = frozenset({"BINANCE", "KRAKEN", "COINBASE", "GDAX", "BITSTAMP", "BIT
 TF_TOKENS: dict[str, Timeframe] = {"1m": "1m", "5m": "5m", "1h": "1h", "60m": "1h", "1d": "1d",
                                    "24h": "1d", "daily": "1d", "hourly": "1h"}
 KRAKEN_MINUTES: dict[str, Timeframe] = {"1": "1m", "5": "5m", "60": "1h", "1440": "1d"}
-_ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
-_ISO_Z_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-_NUMBER = re.compile(r"^\s*-?\d+(\.\d*)?([eE][-+]?\d+)?\s*$")
 
 
 def candle_files(path: Path | str) -> list[Path]:
@@ -79,7 +84,7 @@ def read_candle_file(
     """Read one candle file into a CANDLE_SCHEMA frame (unvalidated, file order)."""
     p = Path(path)
     raw = _read_parquet(p) if p.name.lower().endswith((".parquet", ".pq")) else _read_csv(p)
-    ts = _parse_ts(raw.get_column("timestamp"), p)
+    ts = parse_ts(raw.get_column("timestamp"), p)
     tf = _timeframe(p, ts, timeframe)
     sym = parse_symbol(symbol) if symbol else symbol_from_name(p)
     return pl.DataFrame({"ts": ts}).hstack(
@@ -102,7 +107,7 @@ def _read_csv(p: Path) -> pl.DataFrame:
     first = _first_line(p)
     fields = [f.strip() for f in first.split(",")]
     try:
-        if all(_NUMBER.match(f) for f in fields):
+        if all(NUMBER.match(f) for f in fields):
             if len(fields) not in (6, 7):
                 raise DataError(f"{p.name}: headerless file with {len(fields)} columns; expected "
                                 "Kraken OHLCVT (7: epoch,open,high,low,close,volume,trades) or 6")
@@ -154,52 +159,6 @@ def _normalise_header(df: pl.DataFrame, p: Path) -> pl.DataFrame:
     if missing:
         raise DataError(f"{p.name}: missing column(s) {', '.join(repr(c) for c in missing)}")
     return df
-
-
-# -- timestamps ---------------------------------------------------------------------------------
-def _parse_ts(s: pl.Series, p: Path) -> pl.Series:
-    """Any supported timestamp column → UTC µs datetimes (unparseable → null)."""
-    if isinstance(s.dtype, pl.Datetime):
-        return (s.dt.replace_time_zone("UTC") if s.dtype.time_zone is None  # type: ignore[union-attr]
-                else s.dt.convert_time_zone("UTC")).cast(UTC_TS).rename("ts")
-    if s.dtype == pl.Date:
-        return s.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").rename("ts")
-    if s.dtype.is_numeric():
-        return epoch_to_ts(s.cast(pl.Float64))
-    s = s.cast(pl.String)
-    sample = s.drop_nulls().head(1).to_list()
-    if sample and _NUMBER.match(sample[0]):
-        return epoch_to_ts(s.str.strip_chars().cast(pl.Float64, strict=False))
-    formats = [_ISO_Z, None] if sample and _ISO_Z_RE.match(sample[0]) else [None]
-    for fmt in formats:  # the common "…T00:00:00Z" layout first: 3× faster than inference
-        try:
-            return s.str.to_datetime(fmt, time_unit="us", time_zone="UTC").cast(UTC_TS).rename("ts")
-        except Exception:  # polars raises InvalidOperationError/ComputeError; try the next one
-            continue
-    s = s.str.strip_chars()
-    for fmt in (None, "%+"):  # unparseable cells become null and are quarantined later
-        try:
-            out = s.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
-        except Exception:
-            continue
-        if out.null_count() < s.len():
-            return out.cast(UTC_TS).rename("ts")
-    raise DataError(f"{p.name}: cannot parse column 'timestamp' (first value {sample[:1]})")
-
-
-def epoch_to_ts(v: pl.Series) -> pl.Series:
-    """Epoch numbers → UTC µs datetimes; seconds, ms, µs or ns chosen per value by magnitude."""
-    a = v.abs()
-    us = (
-        pl.select(
-            pl.when(a < 1e11).then(v * 1e6)
-            .when(a < 1e14).then(v * 1e3)
-            .when(a < 1e17).then(v)
-            .otherwise(v / 1e3)
-            .round(0).cast(pl.Int64, strict=False)
-        ).to_series()
-    )
-    return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").rename("ts")
 
 
 # -- names --------------------------------------------------------------------------------------
@@ -255,20 +214,41 @@ def timeframe_from_name(path: Path | str) -> Timeframe | None:
     return None
 
 
-def infer_timeframe(ts: pl.Series) -> Timeframe | None:
-    """The timeframe whose length equals the median spacing of ``ts`` (sorted), else None."""
-    diffs = ts.drop_nulls().unique().sort().diff().drop_nulls()
+def spacing_seconds(ts: pl.Series) -> int | None:
+    """The most common gap in seconds between consecutive distinct open times (smallest on a
+    tie), or None with fewer than two open times."""
+    diffs = ts.drop_nulls().unique().sort().diff().drop_nulls().dt.total_seconds()
     if diffs.is_empty():
         return None
-    med = diffs.dt.total_seconds().median()
-    return next((tf for tf in TIMEFRAMES if med == seconds(tf)), None)
+    counts = diffs.value_counts(name="n")
+    return int(counts.sort(["n", diffs.name], descending=[True, False])[diffs.name][0])
+
+
+def infer_timeframe(ts: pl.Series) -> Timeframe | None:
+    """The timeframe whose length equals the spacing of ``ts`` (``spacing_seconds``), else None."""
+    gap = spacing_seconds(ts)
+    return next((tf for tf in TIMEFRAMES if gap == seconds(tf)), None)
 
 
 def _timeframe(p: Path, ts: pl.Series, explicit: str | None) -> Timeframe:
-    if explicit:
-        return parse_timeframe(explicit)
-    tf = timeframe_from_name(p) or infer_timeframe(ts)
+    named = None if explicit else timeframe_from_name(p)
+    tf = parse_timeframe(explicit) if explicit else named or infer_timeframe(ts)
     if tf is None:
-        raise DataError(f"{p.name}: cannot tell the timeframe from the name or the spacing of "
-                        "timestamps; pass timeframe= (one of 1m, 5m, 1h, 1d)")
+        gap = spacing_seconds(ts)
+        found = f"the timestamps are {_span(gap)} apart" if gap else "it has one timestamp"
+        raise DataError(f"{p.name}: cannot tell the timeframe: no name token and {found}; "
+                        "pass the timeframe (one of 1m, 5m, 1h, 1d)")
+    gap = spacing_seconds(ts)
+    if gap is not None and gap != seconds(tf):
+        origin = "the timeframe asked" if explicit else "the timeframe in the file name"
+        raise DataError(f"{p.name}: the candles are {_span(gap)} apart (most common gap between "
+                        f"open times) but {origin} is {tf}")
     return tf
+
+
+def _span(secs: int) -> str:
+    """``3600`` → ``1h``, ``300`` → ``5m``, ``90`` → ``90s``."""
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= n and secs % n == 0:
+            return f"{secs // n}{unit}"
+    return f"{secs}s"

@@ -114,7 +114,8 @@ def test_timeframe_is_inferred_from_spacing_or_refused(tmp_path):
     odd = two_rows("2024-01-01T00:00:00Z", "2024-01-01T00:15:00Z")
     with pytest.raises(DataError, match="timeframe"):
         read_candle_file(write(tmp_path / "odd.csv", odd))
-    assert read_candle_file(tmp_path / "odd.csv", timeframe="5m")["timeframe"][0] == "5m"
+    with pytest.raises(DataError, match="15m apart .* timeframe asked is 5m"):  # issue 9
+        read_candle_file(tmp_path / "odd.csv", timeframe="5m")
     with pytest.raises(ConfigError):
         read_candle_file(tmp_path / "odd.csv", timeframe="15m")
 
