@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from trading_brain.adapters.sandbox.protocol import HEADER, frame, parse_reply
+from trading_brain.adapters.sandbox.text import safe_text
 
 STDERR_TAIL = 2000
 MAX_OUTPUT_BYTES = 16 << 20  # stdout/stderr of one request (prints); past it: killed
@@ -193,7 +194,7 @@ class WorkerProcess:
         how = (
             f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
         )
-        tail = self.stderr_tail.decode("utf-8", "replace").strip()[-800:]
+        tail = safe_text(self.stderr_tail.decode("utf-8", "replace").strip()[-800:])
         return f"worker {what} ({how})" + (f"; stderr tail: {tail}" if tail else "")
 
     def cpu_exhausted(self, budget_s: float) -> bool:

@@ -18,7 +18,10 @@ Requests (host -> worker), each a JSON frame:
 
 Replies (worker -> host) are untrusted: they are size-capped (``MAX_REPLY_BYTES`` by default, 64 MiB,
 about 600k signal rows at ~100 bytes per row) and parsed with ``parse_reply`` into strict pydantic
-models (``extra="forbid"``, finite numbers only, bounded strings and lists).
+models (``extra="forbid"``, finite numbers only, bounded strings and lists). Free text from
+strategy code (error messages, ``regime`` labels, the strategy id) is passed through
+``text.safe_text`` here, the one place it enters the host: terminal control sequences in it reach
+logs, stored records and the CLI only as visible escapes.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from __future__ import annotations
 import struct
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from trading_brain.adapters.sandbox.text import safe_text
 
 HEADER = struct.Struct(">I")
 MAX_REPLY_BYTES = 64 * 1024 * 1024
@@ -103,11 +108,14 @@ class LayerReport(_Strict):
         return missing + ([] if self.landlock_abi >= 1 else ["landlock"])
 
 
+Message = Annotated[str, StringConstraints(max_length=MAX_MESSAGE), AfterValidator(safe_text)]
+
+
 class ReadyReply(_Strict):
     ok: Literal[True]
     kind: Literal["ready"]
     layers: LayerReport
-    strategy_id: Short
+    strategy_id: Annotated[Short, AfterValidator(safe_text)]
     version: int
     warmup_bars: int = Field(ge=0)
 
@@ -116,10 +124,11 @@ class ErrorReply(_Strict):
     ok: Literal[False]
     kind: Literal["error"]
     error: Literal["strategy", "params", "protocol", "internal"]
-    message: Annotated[str, StringConstraints(max_length=MAX_MESSAGE)]
+    message: Message
 
 
 Label = Annotated[str, StringConstraints(max_length=32)]
+SafeLabel = Annotated[Label, AfterValidator(safe_text)]  # free labels (regime)
 
 
 RunLengths = Annotated[list[Annotated[int, Field(gt=0)]], Field(max_length=MAX_ROWS)]
@@ -144,7 +153,7 @@ class LabelRuns(_Strict):
 
 
 class OptLabelRuns(_Strict):
-    values: Annotated[list[Label | None], Field(max_length=MAX_ROWS)]
+    values: Annotated[list[SafeLabel | None], Field(max_length=MAX_ROWS)]
     lengths: RunLengths | None = None
 
 
@@ -170,7 +179,7 @@ class SymbolSignals(_Strict):
     """One slice's outcome in a ``generate_many`` reply: exactly one of the two is set."""
 
     columns: SignalColumns | None = None
-    error: Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None = None
+    error: Message | None = None
 
 
 class SignalsManyReply(_Strict):
