@@ -1,23 +1,44 @@
-"""Settings: ``trading_brain.toml`` in the home directory, validated strictly; secrets from the environment.
+"""Settings: ``trading_brain.toml`` in the home, validated strictly; secrets from the environment.
 
 Contract:
 - ``Settings`` is frozen and rejects unknown keys; a validation error becomes one ``ConfigError``
   line naming the key (``kraken.rest_url``) and what is allowed.
+- Every switch (``allow_live_orders``, ``sandbox.allow_weak_isolation``) is a strict bool: a TOML
+  ``true``/``false`` and nothing else (``"yes"`` or ``1`` is refused: "must be true or false (a
+  TOML boolean)"). Every number is finite (no ``inf``/``nan``) and bounded.
+- ``symbols``: at most ``MAX_SYMBOLS`` (memory and time grow with the count), no duplicates;
+  with ``market = "sim"`` each must be in the sim market's known universe
+  (``adapters.sim.universe``), the unknown ones are named. Kraken symbols are checked against the
+  venue's AssetPairs when history is fetched (``init``, ``bootstrap``); replay files define theirs.
 - Secrets (``KRAKEN_API_KEY``, ``KRAKEN_API_SECRET``, ``ANTHROPIC_API_KEY``, ``TELEGRAM_BOT_TOKEN``)
   are read only from the process environment or ``<home>/.env`` into ``Secrets`` as ``SecretStr``;
-  they are never written to the TOML file and never appear in ``repr``.
+  they are never written to the TOML file and never appear in ``repr``. A ``.env`` readable by
+  group or others is still used, with a one-line warning on stderr and in the log naming the
+  ``chmod 600`` that fixes it (once per file and process).
 - ``Home`` resolves every path of an installation: ``--home`` > ``TRADING_BRAIN_HOME`` > CWD.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
+import sys
 import tomllib
 from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS, parse_symbol
 from trading_brain.domain.risk import RiskSettings
@@ -25,16 +46,20 @@ from trading_brain.errors import ConfigError
 
 CONFIG_FILE = "trading_brain.toml"
 HOME_ENV = "TRADING_BRAIN_HOME"
+MAX_SYMBOLS = 50  # every symbol costs candles, indicators and a strategy call per bar
+MAX_STARTING_CASH = 1e12
+log = logging.getLogger(__name__)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class SimSettings(_Section):
     """The built-in simulated market."""
 
-    seed: int = Field(default=42, description="same seed, same candles for (symbol, time)")
+    seed: int = Field(default=42, ge=0, le=2**63 - 1,
+                      description="same seed, same candles for (symbol, time)")
 
 
 class ReplaySettings(_Section):
@@ -52,7 +77,8 @@ class KrakenSettings(_Section):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     max_retries: int = Field(default=4, ge=0, le=10)
     public_calls_per_s: float = Field(default=1.0, gt=0, le=20)
-    ws_silence_s: float = Field(default=30.0, gt=0, description="REST fallback after this silence")
+    ws_silence_s: float = Field(default=30.0, gt=0, le=3600,
+                                description="REST fallback after this silence")
 
 
 class HistorySettings(_Section):
@@ -61,14 +87,14 @@ class HistorySettings(_Section):
     days_5m: int = Field(default=30, ge=1, le=3650)
     days_1h: int = Field(default=365, ge=1, le=3650)
     days_1d: int = Field(default=1095, ge=1, le=36500)
-    retention_days_5m: int = Field(default=90, ge=90)
-    retention_days_1h: int = Field(default=1095, ge=1095)
+    retention_days_5m: int = Field(default=90, ge=90, le=36500)
+    retention_days_1h: int = Field(default=1095, ge=1095, le=36500)
 
 
 class SandboxSettings(_Section):
     """The strategy sandbox worker."""
 
-    allow_weak_isolation: bool = Field(
+    allow_weak_isolation: StrictBool = Field(
         default=False, description="run without seccomp/Landlock (developer kernels only)"
     )
     call_timeout_s: float = Field(default=10.0, gt=0, le=600)
@@ -86,10 +112,10 @@ class Settings(_Section):
 
     market: Literal["sim", "replay", "kraken"] = "sim"
     execution: Literal["paper", "kraken"] = "paper"
-    allow_live_orders: bool = False
+    allow_live_orders: StrictBool = False
     advisor: Literal["offline", "anthropic"] | None = None
     symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
-    starting_cash: float = Field(default=10_000.0, gt=0)
+    starting_cash: float = Field(default=10_000.0, gt=0, le=MAX_STARTING_CASH)
     sim: SimSettings = SimSettings()
     replay: ReplaySettings = ReplaySettings()
     kraken: KrakenSettings = KrakenSettings()
@@ -100,10 +126,24 @@ class Settings(_Section):
 
     @field_validator("symbols")
     @classmethod
-    def _symbols(cls, v: list[str]) -> list[str]:
+    def _symbols(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if len(v) > MAX_SYMBOLS:
+            raise ValueError(f"at most {MAX_SYMBOLS} symbols, got {len(v)}")
         out = [parse_symbol(s) for s in v]
-        if len(set(out)) != len(out):
-            raise ValueError("symbols must be unique")
+        seen: set[str] = set()
+        dupes = [s for s in out if s in seen or seen.add(s)]
+        if dupes:
+            raise ValueError(f"symbols must be unique; repeated: {', '.join(dict.fromkeys(dupes))}")
+        if info.data.get("market") == "sim":
+            from trading_brain.adapters.sim.universe import KNOWN_SYMBOLS, unknown
+
+            bad = unknown(out)
+            if bad:
+                more = f" (+{len(bad) - 10} more)" if len(bad) > 10 else ""
+                raise ValueError(
+                    f"unknown to the sim market: {', '.join(bad[:10])}{more}; "
+                    f"known: {', '.join(KNOWN_SYMBOLS)}"
+                )
         return out
 
 
@@ -122,10 +162,34 @@ class Secrets(BaseModel):
         """Read secrets from ``<home>/.env`` overlaid by the process environment."""
         env: dict[str, str | None] = {}
         if home is not None and (home / ".env").is_file():
+            warn_if_readable(home / ".env")
             env.update(dotenv_values(home / ".env"))
         env.update(os.environ)
         names = ("KRAKEN_API_KEY", "KRAKEN_API_SECRET", "ANTHROPIC_API_KEY", "TELEGRAM_BOT_TOKEN")
         return cls(**{n.lower(): env.get(n) or None for n in names})
+
+
+_warned: set[Path] = set()
+
+
+def warn_if_readable(path: Path) -> bool:
+    """Warn (stderr, one line, and the log) when ``path`` is readable by group or others;
+    once per file and process. Returns whether it is."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return False
+    resolved = path.resolve()
+    if resolved not in _warned:
+        _warned.add(resolved)
+        msg = (f"{path} holds secrets but is readable by group or others "
+               f"(mode {stat.S_IMODE(mode):03o}); fix it with: chmod 600 {path}")
+        print(f"warning: {msg}", file=sys.stderr)
+        if log.hasHandlers():  # without handlers, logging's last resort would print it twice
+            log.warning(msg)
+    return True
 
 
 class Home:
@@ -187,7 +251,13 @@ def _one_line(e: ValidationError) -> str:
     more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
         return f"unknown setting {key!r}{more}"
+    if err["type"] == "bool_type":
+        return (f"setting {key!r}: must be true or false (a TOML boolean), "
+                f"not {err['input']!r}{more}")
+    if err["type"] == "finite_number":
+        return f"setting {key!r}: must be a finite number, not {err['input']!r}{more}"
     if err["type"] == "literal_error":
         allowed = err.get("ctx", {}).get("expected", "")
         return f"setting {key!r}: {err['input']!r} is not allowed; allowed: {allowed}{more}"
-    return f"setting {key!r}: {err['msg']}{more}"
+    error = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
+    return f"setting {key!r}: {error if error is not None else err['msg']}{more}"

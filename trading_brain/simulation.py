@@ -75,7 +75,7 @@ from trading_brain.engine.executor import TickConfig, run_tick
 from trading_brain.engine.scan import INDICATOR_BARS
 from trading_brain.errors import ConfigError
 from trading_brain.scan_inputs import CachedInputs
-from trading_brain.settings import Home, ReplaySettings, SimSettings, load_settings
+from trading_brain.settings import Home, ReplaySettings, SimSettings, load_settings, parse_settings
 from trading_brain.simulation_day import boot_worker, booted, sync_day, worker_for
 from trading_brain.simulation_plan import DAY, Plan, parse_time, steps_of, summary, window_of
 from trading_brain.trading import PrimedSource
@@ -215,7 +215,7 @@ def _settings(home: Home, plan: Plan) -> Any:
         update["replay"] = ReplaySettings(data=list(plan.data))
     if plan.symbols:
         update["symbols"] = [parse_symbol(x) for x in plan.symbols]
-    return settings.model_copy(update=update)
+    return parse_settings({**settings.model_dump(), **update})  # validated, as a loaded file is
 
 
 def _ensure_strategy(rt: Any, note: Callable[[str], None]) -> None:

@@ -18,9 +18,11 @@ candles from one deterministic 1-minute path per symbol (see ``process.py``), an
 - ``minute_path`` gives the closed 1-minute bars (for the paper executor), ``price_at`` the price at
   any past instant (open of the minute containing it), ``regimes`` the hidden daily regime labels.
 
-Symbol character (``character``): the 9 default symbols have built-in profiles (BTC ≈ 60k, ETH ≈ 3k,
-SOL ≈ 150, XRP ≈ 0.6, ADA ≈ 0.5, DOGE ≈ 0.15, LTC ≈ 80, DOT ≈ 7, LINK ≈ 15, with their own volatility,
-price decimals and volume); any other valid symbol gets a stable profile derived from a hash of it.
+Symbol character (``character``): the known universe (``universe.KNOWN_SYMBOLS``: the 9 default
+symbols, BTC ≈ 60k, ETH ≈ 3k, SOL ≈ 150, …, and 25 other real Kraken USD pairs) has built-in
+profiles (volatility, price decimals, volume); settings refuse any other symbol for
+``market = "sim"``. The class itself still serves any valid symbol (tests and benchmarks use
+made-up ones) with a stable profile derived from a hash of it.
 
 Errors: a symbol that is invalid or not listed -> ConfigError; an unknown timeframe -> ConfigError;
 asking ``price_at`` about the future or before EPOCH -> ConfigError.
@@ -47,6 +49,7 @@ from trading_brain.adapters.sim.process import (
     Character,
     PriceProcess,
 )
+from trading_brain.adapters.sim.universe import PROFILES as _PROFILES
 from trading_brain.domain.candles import UTC_TS, empty_candles
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS, AssetPair, parse_symbol
 from trading_brain.domain.market import Ticker
@@ -69,19 +72,6 @@ _LEGACY_ID = {
 _ALT = {"BTC": "XBT", "DOGE": "XDG"}
 _SPREAD_BPS = {"BTC/USD": 0.5, "ETH/USD": 1.0}
 _DEFAULT_SPREAD_BPS = 3.0
-
-# anchor price, daily vol, price decimals, typical daily volume in quote (USD) units
-_PROFILES: dict[str, tuple[float, float, int, float]] = {
-    "BTC/USD": (60_000.0, 0.030, 1, 3.0e8),
-    "ETH/USD": (3_000.0, 0.038, 2, 1.5e8),
-    "SOL/USD": (150.0, 0.052, 2, 6.0e7),
-    "XRP/USD": (0.6, 0.045, 5, 5.0e7),
-    "ADA/USD": (0.5, 0.045, 6, 1.5e7),
-    "DOGE/USD": (0.15, 0.055, 7, 2.0e7),
-    "LTC/USD": (80.0, 0.040, 2, 1.0e7),
-    "DOT/USD": (7.0, 0.048, 4, 8.0e6),
-    "LINK/USD": (15.0, 0.050, 5, 1.0e7),
-}
 
 
 class SimMarket:
