@@ -5,8 +5,13 @@ call per interval."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +122,51 @@ def test_unknown_symbols_are_refused_before_any_candle_is_fetched(
         bootstrap_history(market, store, ["BTC/USD", "FOOBARZZ/USD", "NOPE/EUR"], DAYS, now=NOW)
     assert fake_kraken.state.calls("OHLC") == []
     assert store.candle_summary().height == 0
+
+
+# ---- the CLI as a new Kraken user runs it (real time: the fake's candles end now) -------------
+
+EXE = Path(sys.executable).with_name("trading-brain")
+
+
+def _tb(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TRADING_BRAIN_HOME"}
+    return subprocess.run([str(EXE), "--home", str(home), *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def _kraken_home(root: Path, fk: FakeKraken, symbols: list[str]) -> Path:
+    root.mkdir()
+    listed = ", ".join(f'"{s}"' for s in symbols)
+    (root / "trading_brain.toml").write_text(
+        f'market = "kraken"\nsymbols = [{listed}]\n[kraken]\nrest_url = "{fk.rest_url}"\n'
+        "public_calls_per_s = 20\nmax_retries = 0\n")
+    return root
+
+
+def test_init_then_bootstrap_on_the_cli(fake_kraken: FakeKraken, tmp_path: Path) -> None:
+    venue(fake_kraken, datetime.now(UTC))
+    home = _kraken_home(tmp_path / "h", fake_kraken, ["BTC/USD"])
+    init = _tb(home, "init", "--strategy", "none", "--json")
+    assert init.returncode == 0, init.stderr
+    assert json.loads(init.stdout)["candles_stored"] >= 3 * 718
+    assert len(fake_kraken.state.calls("OHLC")) == 3
+    warned = [line for line in init.stderr.splitlines() if "import-ohlcv" in line]
+    assert len(warned) == 3, init.stderr  # once per interval, not once per chunk
+    assert {tf for tf in INTERVALS for w in warned if f" {tf} candles of BTC/USD" in w} == set(
+        INTERVALS)
+    again = _tb(home, "bootstrap", "--json")
+    assert again.returncode == 0, again.stderr
+    assert len(fake_kraken.state.calls("OHLC")) <= 3 + 3  # at most one per interval
+    assert "import-ohlcv" not in again.stderr
+
+
+def test_init_refuses_symbols_kraken_does_not_list(fake_kraken: FakeKraken,
+                                                   tmp_path: Path) -> None:
+    home = _kraken_home(tmp_path / "h", fake_kraken, ["BTC/USD", "FOOBARZZ/USD"])
+    proc = _tb(home, "init", "--strategy", "none")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and "FOOBARZZ/USD" in lines[0]
+    assert "BTC/USD" not in lines[0].split(":", 2)[-1]  # names only the unknown one
+    assert fake_kraken.state.calls("OHLC") == []
