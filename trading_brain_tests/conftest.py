@@ -1,7 +1,13 @@
-"""Shared fixtures: temporary homes and warehouses (real DuckDB files), paths to ../shared/data."""
+"""Shared fixtures: temporary homes and warehouses (real DuckDB files), paths to ../shared/data.
+
+Real-data tests get their files through ``require_shared(path)``: a missing file skips the test
+locally, but FAILS it when the environment has ``CI=true`` (CI keeps ``shared/`` beside the
+checkout, so a missing file there is a broken setup, not a reason to skip parity checks).
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,12 +19,25 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def in_ci() -> bool:
+    """True when the environment variable ``CI`` is ``true`` (any case)."""
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def require_shared(path: Path, what: str = "shared data") -> Path:
+    """``path`` when it exists; else skip the test, or fail it under ``CI=true``."""
+    if path.exists():
+        return path
+    msg = f"{what} not found at {path} (needs ../shared/data beside the checkout)"
+    if in_ci():
+        pytest.fail(f"{msg}; CI=true, so missing real data is a failure", pytrace=False)
+    pytest.skip(msg)
+
+
 @pytest.fixture
 def shared_data() -> Path:
-    """``../shared/data`` beside the checkout (skips when absent)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
-    return SHARED_DATA
+    """``../shared/data`` beside the checkout (see ``require_shared``)."""
+    return require_shared(SHARED_DATA, "shared data folder")
 
 
 @pytest.fixture
@@ -27,8 +46,7 @@ def fk():
     from trading_brain_tests.fakes import kraken_data
     from trading_brain_tests.fakes.kraken_server import FakeKraken
 
-    if not kraken_data.available():
-        pytest.skip(f"real Kraken payloads not found at {kraken_data.DATA_DIR}")
+    require_shared(kraken_data.DATA_DIR / "rest" / "http_ohlc.json", "real Kraken payloads")
     with FakeKraken(heartbeat_s=0.05) as server:
         yield server
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from trading_brain.backtesting import METRIC_KEYS
 from trading_brain.cli import cli, main
-from trading_brain_tests.conftest import SHARED_DATA, make_candles
+from trading_brain_tests.conftest import SHARED_DATA, make_candles, require_shared
 
 EXE = Path(sys.executable).with_name("trading-brain")
 CANDLES = SHARED_DATA / "candles"
@@ -30,10 +30,7 @@ TRADE_KEYS = ["symbol", "entry_time", "exit_time", "entry_price", "exit_price", 
 
 
 def real(name: str) -> Path:
-    path = CANDLES / name
-    if not path.exists():
-        pytest.skip(f"shared candle data not found at {path} (CI keeps shared/ beside the checkout)")
-    return path
+    return require_shared(CANDLES / name, "shared candle data")
 
 
 def tb(home: Path, *args: str) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from trading_brain import backtesting as bt
 from trading_brain import optimizing as opt
 from trading_brain.engine.backtest import run_exact_portfolio, run_fast, run_fast_portfolio
 from trading_brain.errors import ConfigError, DataError
-from trading_brain_tests.conftest import SHARED_DATA, make_candles
+from trading_brain_tests.conftest import SHARED_DATA, make_candles, require_shared
 from trading_brain_tests.engine.backtest.helpers import assert_same_trades, ema_cross
 
 SCHEMA = {"properties": {
@@ -125,8 +125,7 @@ def test_gap_ridden_data_is_refused_with_the_count():
 
 def test_real_kraken_hourly_export_gap_rule():
     path = SHARED_DATA / "candles" / "kraken_XBTUSD_1h_2013-2023.csv.gz"
-    if not path.exists():
-        pytest.skip(f"shared data not found at {path}")
+    require_shared(path)
     from trading_brain.research import load_bars
 
     real = load_bars([str(path)])

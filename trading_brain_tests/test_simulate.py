@@ -24,6 +24,7 @@ from trading_brain.cli import cli
 from trading_brain.errors import ConfigError
 from trading_brain.settings import Home, Settings
 from trading_brain.simulation import CHUNK_ENV, PLAN_KEY, PROGRESS_KEY, Plan, simulate
+from trading_brain_tests.conftest import require_shared
 
 REPO = Path(__file__).resolve().parents[1]
 SOL_5M = REPO.parent / "shared" / "data" / "candles" / "binance_SOLUSDT_5m_2024H1.csv.gz"
@@ -151,8 +152,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_replay_matches_backtest_exact_trades(tmp_path: Path) -> None:
     """Replayed real SOL 5m bars: simulate's positions equal backtest --engine exact's trades."""
-    if not SOL_5M.is_file():
-        pytest.skip(f"shared data not found at {SOL_5M}")
+    require_shared(SOL_5M)
     from trading_brain import backtesting as bt
     from trading_brain.research import load_bars, strategy_source
 

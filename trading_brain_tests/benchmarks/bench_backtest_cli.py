@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from trading_brain_tests.conftest import SHARED_DATA
+from trading_brain_tests.conftest import SHARED_DATA, require_shared
 
 EXE = Path(sys.executable).with_name("trading-brain")
 FILE = SHARED_DATA / "candles" / "binance_BTCUSDT_5m_2024H1.csv.gz"
@@ -97,9 +97,7 @@ def timed(args: list[str], cwd: Path, repeat: int = 1) -> tuple[float, subproces
 
 @pytest.fixture(scope="module")
 def data() -> Path:
-    if not FILE.exists():
-        pytest.skip(f"shared candle data not found at {FILE}")
-    return FILE
+    return require_shared(FILE, "shared candle data")
 
 
 def test_help_is_fast(tmp_path):

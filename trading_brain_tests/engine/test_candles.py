@@ -13,6 +13,7 @@ import pytest
 from trading_brain.domain.candles import CANDLE_SCHEMA, conform
 from trading_brain.engine.candles import aggregate, find_gaps, sort_candles, validate
 from trading_brain.errors import ConfigError, DataError
+from trading_brain_tests.conftest import require_shared
 
 CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -44,10 +45,7 @@ def set_row(df: pl.DataFrame, i: int, **values: float) -> pl.DataFrame:
 def real(name: str) -> pl.DataFrame:
     from trading_brain.adapters.replay.files import read_candle_file
 
-    path = CANDLES / name
-    if not path.exists():
-        pytest.skip(f"real candle file {path} not found (needs ../shared/data beside the checkout)")
-    return read_candle_file(path)
+    return read_candle_file(require_shared(CANDLES / name, "real candle file"))
 
 
 # -- whole-frame errors -----------------------------------------------------------------------

@@ -13,16 +13,14 @@ import pytest
 from trading_brain.adapters.duckdb import Store
 from trading_brain.errors import DataError
 from trading_brain.runtime import import_candle_files as import_files
+from trading_brain_tests.conftest import require_shared
 
 CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def real_file(name: str) -> Path:
-    path = CANDLES / name
-    if not path.exists():
-        pytest.skip(f"real candle file {path} not found (needs ../shared/data beside the checkout)")
-    return path
+    return require_shared(CANDLES / name, "real candle file")
 
 
 def write_csv(path: Path, rows: list[tuple], header: str = "timestamp,open,high,low,close,volume"

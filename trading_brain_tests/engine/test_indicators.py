@@ -12,6 +12,7 @@ import pytest
 
 from trading_brain.engine import indicators as ind
 from trading_brain.engine.indicators import INDICATOR_COLUMNS, compute_indicators
+from trading_brain_tests.conftest import require_shared
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "candles"
 FLOATS = [c for c in INDICATOR_COLUMNS if c != "regime"]
@@ -42,8 +43,7 @@ def synthetic(symbols: int = 2, n: int = 600, seed: int = 7) -> pl.DataFrame:
 
 def real_btc(rows: int = 3000) -> pl.DataFrame:
     path = DATA / "binance_BTCUSDT_5m_2024H1.csv.gz"
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path} (expected ../shared/data beside the checkout)")
+    require_shared(path)
     df = pl.read_csv(path, n_rows=rows)
     return df.select(
         pl.lit("BTC/USDT").alias("symbol"), pl.lit("5m").alias("timeframe"),

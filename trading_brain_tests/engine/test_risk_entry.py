@@ -11,7 +11,7 @@ import pytest
 from trading_brain.domain.risk import ClosedTrade, Halt, RiskLimits, SymbolRisk
 from trading_brain.engine.risk import evaluate, price_down, price_up
 from trading_brain.errors import DataError
-from trading_brain_tests.conftest import SHARED_DATA
+from trading_brain_tests.conftest import SHARED_DATA, require_shared
 from trading_brain_tests.engine.test_risk_fixtures import (
     EXACT,
     NOW,
@@ -226,8 +226,7 @@ def test_exchange_minimums_at_the_limit_price(costmin, ordermin, reason):
 
 def test_real_kraken_pair_precision():
     path = SHARED_DATA / "kraken_api" / "rest" / "http_asset_pairs.json"
-    if not path.is_file():
-        pytest.skip(f"real Kraken AssetPairs payload not found at {path}")
+    require_shared(path, "real Kraken AssetPairs payload")
     from trading_brain.adapters.kraken.parse import asset_pair
 
     key, row = next(iter(json.loads(path.read_text())["result"].items()))

@@ -10,6 +10,7 @@ import pytest
 
 from trading_brain.engine.lookahead import check_lookahead, check_warmup
 from trading_brain.strategy_api import InProcessStrategy, find_strategies
+from trading_brain_tests.conftest import require_shared
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / ".." / "shared" / "data" / "candles"
@@ -19,8 +20,7 @@ SHIPPED = find_strategies()
 @cache
 def btc_5m() -> pl.DataFrame:
     path = DATA / "binance_BTCUSDT_5m_2024H1.csv.gz"
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path} (expected ../shared/data beside the checkout)")
+    require_shared(path)
     return pl.read_csv(path).select(
         pl.col("timestamp").str.to_datetime(time_zone="UTC").cast(pl.Datetime("us", "UTC")).alias("ts"),
         "open", "high", "low", "close", "volume",

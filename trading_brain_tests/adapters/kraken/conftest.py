@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from trading_brain_tests.conftest import require_shared
 from trading_brain_tests.fakes import kraken_data
 from trading_brain_tests.fakes.kraken_server import FakeKraken
 
@@ -15,8 +16,7 @@ CAPTURE_TIME = datetime(2025, 11, 11, 0, 17, 4, tzinfo=UTC)
 
 
 def require_data() -> None:
-    if not kraken_data.available():
-        pytest.skip(f"real Kraken payloads not found at {kraken_data.DATA_DIR} (shared/data absent)")
+    require_shared(kraken_data.DATA_DIR / "rest" / "http_ohlc.json", "real Kraken payloads")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from trading_brain.adapters.replay.files import (
 from trading_brain.domain.candles import CANDLE_SCHEMA
 from trading_brain.engine.candles import validate
 from trading_brain.errors import ConfigError, DataError
+from trading_brain_tests.conftest import require_shared
 
 CANDLES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "candles"
 HEADER = "timestamp,open,high,low,close,volume"
@@ -169,9 +170,7 @@ def test_folders_and_missing_paths(tmp_path):
 
 
 def test_real_files_read_to_the_schema():
-    path = CANDLES / "binance_BTCUSDT_5m_2024H1.csv.gz"
-    if not path.exists():
-        pytest.skip(f"real candle file {path} not found (needs ../shared/data beside the checkout)")
+    path = require_shared(CANDLES / "binance_BTCUSDT_5m_2024H1.csv.gz", "real candle file")
     df = read_candle_file(path)
     assert df.height == 52_416 and df.schema == pl.Schema(CANDLE_SCHEMA)
     assert df.select("symbol", "timeframe").unique().rows() == [("BTC/USDT", "5m")]

@@ -16,6 +16,7 @@ from trading_brain.adapters.replay.files import read_candle_file
 from trading_brain.domain.candles import CANDLE_SCHEMA, UTC_TS, conform
 from trading_brain.errors import ConfigError, DataError
 from trading_brain.ports import MarketData
+from trading_brain_tests.conftest import require_shared
 
 CANDLES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "candles"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -118,8 +119,7 @@ def test_unknown_symbol_is_a_config_error(clock):
 
 def test_real_5m_file_replays_to_the_real_1h_file(clock):
     five, hourly = (CANDLES / f"binance_BTCUSDT_{tf}_2024H1.csv.gz" for tf in ("5m", "1h"))
-    if not five.exists():
-        pytest.skip(f"real candle file {five} not found (needs ../shared/data beside the checkout)")
+    require_shared(five, "real candle file")
     m = ReplayMarket(five, clock)
     clock.set(datetime(2024, 3, 1, 12, 3, tzinfo=UTC))
     day = datetime(2024, 3, 1, tzinfo=UTC)

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 
 from trading_brain.adapters.sandbox.host import SandboxedStrategy
 from trading_brain.adapters.sandbox.protocol import Layers
 from trading_brain.domain.strategy import validate_signals
 from trading_brain.errors import StrategyError
+from trading_brain_tests.conftest import require_shared
 
 HERE = Path(__file__).resolve().parent
 ESCAPES = HERE / "escapes"
@@ -74,8 +74,7 @@ def synthetic_bars(n: int = 60) -> pl.DataFrame:
 def real_bars(n: int, name: str = "binance_BTCUSDT_5m_2024H1.csv.gz") -> pl.DataFrame:
     """The first ``n`` rows of a real candle file from ../shared/data (skips when absent)."""
     path = SHARED_DATA / "candles" / name
-    if not path.is_file():
-        pytest.skip(f"real candle data not found at {path}")
+    require_shared(path, "real candle data")
     df = pl.read_csv(path, n_rows=n)
     ts = pl.col("timestamp").str.to_datetime(time_unit="us", time_zone="UTC")
     return df.select(

@@ -17,14 +17,14 @@ import pytest
 
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.sim import SimMarket
+from trading_brain_tests.conftest import require_shared
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "candles"
 
 
 def _real(base: str) -> pl.DataFrame:
     path = DATA / f"binance_{base}USDT_5m_2024H1.csv.gz"
-    if not path.exists():
-        pytest.skip(f"real candles not found at {path} (shared/ must sit beside the checkout)")
+    require_shared(path, "real candles")
     return pl.read_csv(path, try_parse_dates=True).rename({"timestamp": "ts"})
 
 

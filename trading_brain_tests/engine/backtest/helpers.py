@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
+
+from trading_brain_tests.conftest import require_shared
 
 _FIVE_MIN = timedelta(minutes=5)
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "candles"
@@ -15,11 +16,7 @@ DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "candles
 
 def load_candles(name: str, rows: int | None = None) -> pl.DataFrame:
     """Bars (ts UTC, OHLCV) of a shared candle file; skip the test when the data is absent."""
-    path = (DATA / name).resolve()
-    if not path.exists():
-        pytest.skip(
-            f"shared candle data not found at {path} (CI keeps shared/ beside the checkout)"
-        )
+    path = require_shared((DATA / name).resolve(), "shared candle data")
     df = pl.read_csv(path, n_rows=rows)
     return df.select(
         pl.col("timestamp").str.to_datetime(time_zone="UTC").dt.cast_time_unit("us").alias("ts"),
