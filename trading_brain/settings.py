@@ -98,6 +98,10 @@ class SandboxSettings(_Section):
         default=False, description="run without seccomp/Landlock (developer kernels only)"
     )
     call_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    validation_budget_s: float = Field(
+        default=120.0, gt=0, le=3600,
+        description="total time for validating a version (boot, smoke, look-ahead, warm-up)",
+    )
 
 
 class BackupSettings(_Section):
