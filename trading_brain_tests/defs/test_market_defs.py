@@ -11,19 +11,29 @@ from trading_brain.adapters.duckdb import Store
 from trading_brain.definitions import defs
 from trading_brain.defs.market.jobs import scan_schedule
 from trading_brain_tests.defs.conftest import NOW, SYMBOLS, resource
+from trading_brain_tests.defs.test_defs_snapshot import describe
 
 
-def test_definitions_load_with_required_names():
+def test_definitions_load_and_the_market_group_is_exactly_this():
+    """Exact sets (a renamed or extra asset/check fails); the whole tree: test_defs_snapshot.py."""
     dg.Definitions.validate_loadable(defs)
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"asset_pairs", "candles_5m", "candles_1h", "candles_1d", "indicators"} <= keys
-    assert defs.resolve_job_def("scan_job") and defs.resolve_job_def("bootstrap_job")
-    assert defs.resolve_schedule_def("scan_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
-    assert defs.resolve_sensor_def("executor_sensor").default_status == dg.DefaultSensorStatus.RUNNING
-    assert {"scan_signals", "order_intents", "orders", "fills", "positions", "portfolio"} <= keys
-    checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
-    assert {"candles_5m_fresh", "candles_5m_no_gaps", "candles_5m_ohlc_valid",
-            "candles_5m_no_duplicates", "indicators_finite"} <= checks
+    got = describe(defs)
+    assert {k for k, g in got["assets"].items() if g == "market"} == {
+        "asset_pairs", "candles_5m", "candles_1h", "candles_1d", "indicators"}
+    market_checks = {c["name"]: c["blocking"] for c in got["asset_checks"]
+                     if got["assets"][c["asset"]] == "market"}
+    assert market_checks == {
+        **{f"candles_{tf}_{name}": blocking for tf in ("5m", "1h", "1d")
+           for name, blocking in (("no_duplicates", True), ("no_gaps", False),
+                                  ("ohlc_valid", True), ("quarantine", False))},
+        "candles_5m_fresh": True, "data_fresh": False, "indicators_finite": True}
+    assert got["jobs"]["bootstrap_job"] == {"assets": [], "checks": []}
+    assert got["jobs"]["scan_job"]["assets"] == [
+        "asset_pairs", "candles_1d", "candles_1h", "candles_5m", "indicators", "order_intents",
+        "scan_signals"]
+    assert got["schedules"]["scan_schedule"] == {
+        "cron": "*/5 * * * *", "job": "scan_job", "timezone": "UTC", "default_status": "RUNNING"}
+    assert got["sensors"]["executor_sensor"]["default_status"] == "RUNNING"
 
 
 def _bootstrap(home, instance, now=NOW, **cfg):
@@ -77,7 +87,8 @@ def test_scan_job_is_incremental_and_idempotent(sim_home, instance):
     assert store.read_candles(SYMBOLS, "5m").height == before + 3
     ind = store.read_indicators(SYMBOLS, "5m", NOW - timedelta(hours=1))
     assert ind.height == store.read_candles(SYMBOLS, "5m", NOW - timedelta(hours=1)).height == 36
-    assert ind["rsi_14"].null_count() == 0 and ind["ts"].max() == datetime(2026, 11, 20, 10, tzinfo=UTC)
+    assert ind["rsi_14"].null_count() == 0
+    assert ind["ts"].max() == datetime(2026, 11, 20, 10, tzinfo=UTC)
     assert set(ind["regime"]) <= {"trend_up", "trend_down", "range", "volatile"}
 
 
