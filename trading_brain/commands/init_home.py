@@ -1,4 +1,10 @@
-"""The work behind `trading-brain init` (kept out of the click layer so tests call it directly)."""
+"""The work behind `trading-brain init` (kept out of the click layer so tests call it directly).
+
+Every refusal comes before anything is written: invalid settings (``settings.parse_settings``:
+strict switches, bounded numbers, at most 50 symbols, sim symbols from the sim universe) and,
+for ``market = "kraken"`` with a bootstrap, symbols missing from the venue's AssetPairs (one
+public call; ``--no-bootstrap`` stays offline and the check happens at the first bootstrap).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from pathlib import Path
 
 from trading_brain.config_file import render
 from trading_brain.errors import ConfigError
-from trading_brain.settings import Home, load_settings, parse_settings
+from trading_brain.settings import Home, Settings, load_settings, parse_settings
 
 DEFAULT_STRATEGY = "ema_cross@1"
 
@@ -33,6 +39,8 @@ def initialise(
         settings = parse_settings(overrides)
     if settings.market == "replay" and not settings.replay.data:
         raise ConfigError("--market replay needs --data PATH (files or folders of candles)")
+    if bootstrap and settings.market == "kraken":
+        _check_kraken_symbols(settings)
     home.root.mkdir(parents=True, exist_ok=True)
     home.config_file.write_text(render(settings), encoding="utf-8")
     for d in (home.var, home.logs, home.dagster_home):
@@ -56,6 +64,18 @@ def initialise(
     return {"home": str(home.root), "market": settings.market, "symbols": settings.symbols,
             "schema_version": rt.store.schema_version(), "candles_stored": stored,
             "active_strategy": active}
+
+
+def _check_kraken_symbols(settings: Settings) -> None:
+    """Raise ConfigError naming every symbol Kraken's AssetPairs does not list."""
+    from trading_brain.adapters.clock import SystemClock
+    from trading_brain.adapters.kraken import KrakenMarket
+
+    market = KrakenMarket(settings.kraken, clock=SystemClock())
+    try:
+        market.asset_pairs(settings.symbols)
+    finally:
+        market.close()
 
 
 def _deploy_default(rt, strategy: str | None) -> str | None:  # noqa: ANN001

@@ -170,3 +170,4 @@ def test_init_refuses_symbols_kraken_does_not_list(fake_kraken: FakeKraken,
     assert lines[0].startswith("error: ") and "FOOBARZZ/USD" in lines[0]
     assert "BTC/USD" not in lines[0].split(":", 2)[-1]  # names only the unknown one
     assert fake_kraken.state.calls("OHLC") == []
+    assert not (home / "var").exists()  # refused before anything was written
