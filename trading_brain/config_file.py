@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomli_w
 
-from trading_brain.settings import Settings
+from trading_brain.settings import MAX_SYMBOLS, Settings
 
 
 def _v(value: object) -> str:
@@ -21,12 +21,14 @@ def render(s: Settings) -> str:
         "",
         "# Where prices come from: sim (built-in offline market), replay (files), kraken.",
         f"market = {_v(s.market)}",
-        "# Where orders go: paper (the fill model) or kraken (real money; needs the next line too).",
+        "# Where orders go: paper (the fill model) or kraken (real money; needs the next line",
+        "# too). Switches take a TOML boolean, true or false, nothing else (not \"yes\", not 1).",
         f"execution = {_v(s.execution)}",
         f"allow_live_orders = {_v(s.allow_live_orders)}",
-        "# Pairs to trade, BASE/QUOTE.",
+        f"# Pairs to trade, BASE/QUOTE, at most {MAX_SYMBOLS}; with market = \"sim\", from its",
+        "# known universe (9 majors, other real Kraken USD pairs); kraken checks its AssetPairs.",
         f"symbols = {_v(s.symbols)}",
-        "# Paper starting capital in the quote currency.",
+        "# Paper starting capital in the quote currency (every number here must be finite).",
         f"starting_cash = {_v(s.starting_cash)}",
     ]
     if s.advisor is not None:
