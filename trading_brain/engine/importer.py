@@ -177,7 +177,8 @@ def _report(files: Sequence[Path], raw: pl.DataFrame, good: pl.DataFrame,
     counts = raw.group_by(key).agg(pl.len().alias("rows_read")).join(
         good.group_by(key).agg(pl.len().alias("imported"), pl.col("ts").min().alias("first_ts"),
                                pl.col("ts").max().alias("last_ts")), on=key, how="left",
-    ).join(bad.group_by(key).agg(pl.len().alias("quarantined")), on=key, how="left", nulls_equal=True
+    ).join(bad.group_by(key).agg(pl.len().alias("quarantined")), on=key, how="left",
+           nulls_equal=True,
     ).join(written.select(*key, *WRITTEN), on=key, how="left", nulls_equal=True)
     series = [
         SeriesReport(r["symbol"] or "", r["timeframe"] or "", r["rows_read"], r["imported"] or 0,

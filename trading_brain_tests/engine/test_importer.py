@@ -46,7 +46,8 @@ def bars(n: int, start: datetime = T0, price: float = 100.0, step_min: int = 5) 
 def snapshot(store: Store) -> tuple[list, list]:
     cands = store.frame("SELECT symbol, timeframe, ts, open, high, low, close, volume, source "
                         "FROM candles ORDER BY ALL").rows()
-    quar = store.frame("SELECT symbol, ts, reason, source FROM candles_quarantine ORDER BY ALL").rows()
+    quar = store.frame("SELECT symbol, ts, reason, source FROM candles_quarantine "
+                       "ORDER BY ALL").rows()
     return cands, quar
 
 
@@ -96,7 +97,8 @@ def test_bad_rows_are_quarantined_and_good_rows_stored(tmp_path, store):
     rows[11] = (rows[11][0], 100, 101, 99, 100, -3)  # negative volume
     rows.append(rows[15])  # identical duplicate
     report = import_files(write_csv(tmp_path / "ETHUSD_5.csv", rows), store)
-    assert (report.rows_read, report.imported, report.quarantined, report.collapsed) == (21, 17, 3, 1)
+    assert (report.rows_read, report.imported, report.quarantined, report.collapsed) == (
+        21, 17, 3, 1)
     assert report.reasons == {"high_below_low": 1, "negative_volume": 1, "non_finite": 1}
     text = str(report)
     assert "imported 17 candle(s)" in text and "ETH/USD 5m: read 21" in text

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from trading_brain.adapters.duckdb.connection import frame, run, transaction
@@ -168,9 +169,10 @@ class MarketTablesMixin:
         with self.connect() as con:  # type: ignore[attr-defined]
             rows, dups, invalid = run(con, """SELECT count(*),
                 count(*) - count(DISTINCT (symbol, ts)),
-                count(*) FILTER (WHERE NOT (low <= least(open, close) AND greatest(open, close) <= high
-                    AND low > 0 AND isfinite(open) AND isfinite(high) AND isfinite(low)
-                    AND isfinite(close) AND isfinite(volume) AND volume >= 0))
+                count(*) FILTER (WHERE NOT (low <= least(open, close)
+                    AND greatest(open, close) <= high AND low > 0 AND isfinite(open)
+                    AND isfinite(high) AND isfinite(low) AND isfinite(close)
+                    AND isfinite(volume) AND volume >= 0))
                 FROM candles WHERE timeframe = ? AND ts >= ? AND ts < ?""",
                 [timeframe, start, end])[0]
             quarantined = run(con, """SELECT count(*) FROM candles_quarantine
@@ -178,7 +180,7 @@ class MarketTablesMixin:
         return {"rows": rows, "duplicates": dups, "invalid": invalid, "quarantined": quarantined}
 
 
-def _classify(con: Any, incoming: pl.DataFrame) -> pl.DataFrame:
+def _classify(con: duckdb.DuckDBPyConnection, incoming: pl.DataFrame) -> pl.DataFrame:
     """``incoming_import`` rows with their stored twin's values and a ``status``."""
     lo, hi = incoming["ts"].min(), incoming["ts"].max()
     return frame(con, f"""SELECT i.symbol, i.timeframe, i.ts, {_OLD_NEW},
@@ -189,8 +191,8 @@ def _classify(con: Any, incoming: pl.DataFrame) -> pl.DataFrame:
         ORDER BY i.symbol, i.timeframe, i.ts""", [lo, hi])
 
 
-def _write_import(con: Any, diff: pl.DataFrame, conflicts: pl.DataFrame, source: str,
-                  reason: str) -> None:
+def _write_import(con: duckdb.DuckDBPyConnection, diff: pl.DataFrame, conflicts: pl.DataFrame,
+                  source: str, reason: str) -> None:
     """Insert the new rows; revise (old values to ``candle_revisions``) the conflicting ones."""
     if conflicts.height:
         con.register("revised", conflicts.select(CANDLE_KEY).to_arrow())
@@ -210,8 +212,8 @@ def _write_import(con: Any, diff: pl.DataFrame, conflicts: pl.DataFrame, source:
             [source, diff["ts"].min(), diff["ts"].max()])
 
 
-def record_revisions(con: Any, old_rows: list[tuple], incoming: pl.DataFrame, source: str,
-                     reason: str) -> int:
+def record_revisions(con: duckdb.DuckDBPyConnection, old_rows: list[tuple],
+                     incoming: pl.DataFrame, source: str, reason: str) -> int:
     """Keep in ``candle_revisions`` each replaced stored row (``old_rows``: key, OHLCV, source)
     whose values differ from its ``incoming`` twin; return how many were recorded."""
     old = pl.DataFrame(old_rows, orient="row", schema={

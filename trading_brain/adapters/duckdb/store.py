@@ -201,8 +201,8 @@ class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTa
                       AND q.timeframe IS NOT DISTINCT FROM b.timeframe
                       AND q.ts IS NOT DISTINCT FROM b.ts AND q.reason = b.reason""", [source])
                 run(con, f"INSERT INTO candles_quarantine ({', '.join(cols)}, source, reason, "
-                         f"quarantined_at) SELECT {', '.join(cols)}, ?, reason, now() FROM bad_rows",
-                    [source])
+                         f"quarantined_at) SELECT {', '.join(cols)}, ?, reason, now() "
+                         "FROM bad_rows", [source])
             finally:
                 con.unregister("bad_rows")
         return data.height

@@ -96,7 +96,8 @@ def read_candle_file(
 
 
 def read_candles(
-    paths: Path | str | Iterable[Path | str], symbol: str | None = None, timeframe: str | None = None
+    paths: Path | str | Iterable[Path | str], symbol: str | None = None,
+    timeframe: str | None = None,
 ) -> pl.DataFrame:
     """Read every candle file under ``paths`` and concatenate them (unvalidated)."""
     return pl.concat([read_candle_file(f, symbol, timeframe) for f in expand(paths)])
@@ -153,7 +154,8 @@ def _normalise_header(df: pl.DataFrame, p: Path) -> pl.DataFrame:
     if "timestamp" not in df.columns:
         alias = next((a for a in TS_ALIASES if a in df.columns), None)
         if alias is None:
-            raise DataError(f"{p.name}: missing column 'timestamp' (found: {', '.join(df.columns)})")
+            raise DataError(f"{p.name}: missing column 'timestamp' "
+                            f"(found: {', '.join(df.columns)})")
         df = df.rename({alias: "timestamp"})
     missing = [c for c in PRICE_COLUMNS if c not in df.columns]
     if missing:
