@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from datetime import UTC, datetime
 
 import duckdb
@@ -116,14 +116,17 @@ HOLDER = textwrap.dedent("""
     con = duckdb.connect(sys.argv[1])
     con.execute("INSERT INTO system_meta VALUES ('holder', 'x', now())").fetchall()
     print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
+    if sys.argv[2] == "stdin":  # hold until the test says so
+        sys.stdin.readline()
+    else:
+        time.sleep(float(sys.argv[2]))
     con.close()
 """)
 
 
 def _hold(path, seconds):
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -131,13 +134,26 @@ def _hold(path, seconds):
 def test_second_process_waits_for_the_lock_instead_of_failing(tmp_path):
     path = tmp_path / "w.duckdb"
     Store(path).migrate()
-    proc = _hold(path, 1.5)
-    t0 = time.monotonic()
-    store = Store(path, lock_budget_s=20)
-    store.upsert_candles(make_candles(n=3), "t")  # blocks, then succeeds: no lock error
-    waited = time.monotonic() - t0
+    proc = _hold(path, "stdin")
+    store = Store(path, lock_budget_s=60)
+    done, errors = threading.Event(), []
+
+    def write() -> None:
+        try:
+            store.upsert_candles(make_candles(n=3), "t")  # blocks, then succeeds
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(0.5)  # it cannot finish while the lock is held: it waits, no error
+    proc.stdin.write("release\n")
+    proc.stdin.flush()
+    writer.join(60)
+    assert done.is_set() and errors == []
     proc.wait(5)
-    assert waited > 0.5
     assert store.read_candles(None, "5m").height == 3
     assert store.get_meta("holder") == "x"
 
