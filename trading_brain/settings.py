@@ -25,6 +25,7 @@ import os
 import stat
 import sys
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -134,10 +135,9 @@ class Settings(_Section):
         if len(v) > MAX_SYMBOLS:
             raise ValueError(f"at most {MAX_SYMBOLS} symbols, got {len(v)}")
         out = [parse_symbol(s) for s in v]
-        seen: set[str] = set()
-        dupes = [s for s in out if s in seen or seen.add(s)]
+        dupes = [s for s, n in Counter(out).items() if n > 1]
         if dupes:
-            raise ValueError(f"symbols must be unique; repeated: {', '.join(dict.fromkeys(dupes))}")
+            raise ValueError(f"symbols must be unique; repeated: {', '.join(dupes)}")
         if info.data.get("market") == "sim":
             from trading_brain.adapters.sim.universe import KNOWN_SYMBOLS, unknown
 
