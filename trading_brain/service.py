@@ -44,7 +44,7 @@ from trading_brain.adapters.guard_rules import policy_for
 from trading_brain.adapters.procs import UP_TAG_ENV, describe, stop_tagged, tagged_pids
 from trading_brain.adapters.watchdog import write_lock_note
 from trading_brain.errors import ConfigError
-from trading_brain.settings import HOME_ENV, Home, warn_if_readable
+from trading_brain.settings import HOME_ENV, Home
 
 SENSOR_TIMEOUT_S = 90  # executor ticks are bounded well below this (DESIGN §6)
 GRACE_S = 30
@@ -118,7 +118,6 @@ def ui_token(home: Home) -> str | None:
     env: dict[str, str | None] = {}
     dotenv = home.root / ".env"
     if dotenv.is_file():
-        warn_if_readable(dotenv)
         env.update(dotenv_values(dotenv))
     env.update(os.environ)
     token = env.get(TOKEN_ENV) or None
@@ -194,8 +193,9 @@ def start_watchdog(home: Home, lock: IO[str], grace_s: float = SWEEP_GRACE_S + G
     return proc, write_fd
 
 
-def run_up(home: Home, host: str, port: int) -> int:
-    """Run ``dagster dev`` for ``home`` behind the UI guard until signalled; return its code."""
+def run_up(home: Home, host: str, port: int, allow_hosts: tuple[str, ...] = ()) -> int:
+    """Run ``dagster dev`` for ``home`` behind the UI guard until signalled; return its code.
+    ``allow_hosts``: further Host names the guard accepts (a reverse proxy's public name)."""
     token = ui_token(home)
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}"
@@ -217,7 +217,7 @@ def run_up(home: Home, host: str, port: int) -> int:
     dh = prepare_dagster_home(home)
     watchdog, pipe_w = start_watchdog(home, lock)
     proc: subprocess.Popen[bytes] | None = None
-    guard = Guard(sock, ("127.0.0.1", inner), policy_for(host, port, token))
+    guard = Guard(sock, ("127.0.0.1", inner), policy_for(host, port, token, allow_hosts))
     code = 0
     try:
         dagster = Path(sys.executable).with_name("dagster")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from trading_brain.errors import ConfigError
-from trading_brain.service import acquire_lock
+from trading_brain.service import acquire_lock, ui_token
 from trading_brain.settings import Home
 from trading_brain_tests.test_cli import EXE, assert_one_line_error, small_home, tb
 
@@ -29,6 +29,30 @@ def test_second_up_is_refused_naming_the_running_one(tmp_path):
     finally:
         lock.close()
     acquire_lock(home, {"pid": 1, "url": "x", "started": "t1"}).close()  # free again
+
+
+def test_the_ui_token_comes_from_the_environment_or_dotenv(tmp_path, monkeypatch):
+    home = Home(small_home(tmp_path / "h"))
+    monkeypatch.delenv("TRADING_BRAIN_UI_TOKEN", raising=False)
+    assert ui_token(home) is None
+    (home.root / ".env").write_text("TRADING_BRAIN_UI_TOKEN=from-dotenv-0123456789\n")
+    assert ui_token(home) == "from-dotenv-0123456789"
+    monkeypatch.setenv("TRADING_BRAIN_UI_TOKEN", "from-env-0123456789ab")
+    assert ui_token(home) == "from-env-0123456789ab"
+    monkeypatch.setenv("TRADING_BRAIN_UI_TOKEN", "short")
+    with pytest.raises(ConfigError, match="16 to 256 characters"):
+        ui_token(home)
+
+
+def test_up_on_a_taken_port_is_one_line_and_leaves_the_home_unlocked(tmp_path):
+    home = small_home(tmp_path / "h")
+    tb(home, "init", "--no-bootstrap", "--strategy", "none")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = tb(home, "up", "--port", str(port), check=False)
+    assert_one_line_error(proc, f"cannot listen on 127.0.0.1:{port}")
+    assert (home / "var" / "up.lock").read_text() == ""
+    acquire_lock(Home(home), {"pid": 1, "url": "x", "started": "t"}).close()
 
 
 def _free_port() -> int:

@@ -220,6 +220,15 @@ def test_host_rules(bound, authority, ok):
     assert host_allowed(policy_for(bound, 3000), authority) is ok
 
 
+def test_an_allowed_proxy_name_passes_host_and_origin_on_any_port():
+    policy = policy_for("127.0.0.1", 3000, extra=("TB.example.com",))
+    head = [("Host", "tb.example.com"), ("Origin", "https://tb.example.com")]
+    assert verdict(policy, "POST", "/graphql", head).status == 0
+    assert verdict(policy, "POST", "/graphql", [("Host", "evil.tb.example.com")]).status == 403
+    assert verdict(policy, "POST", "/graphql", [head[0], ("Origin", "https://evil.example")]
+                   ).status == 403
+
+
 def test_origin_form_targets_only():
     policy = policy_for("127.0.0.1", 3000)
     assert verdict(policy, "GET", "http://evil.example/x", [("Host", "127.0.0.1:3000")]).status \

@@ -7,7 +7,8 @@ decides, per request head:
 
 - ``Host`` must be present once and name the bound port with the bound host, ``localhost``,
   ``127.0.0.1`` or ``[::1]`` (bound to all interfaces: also any IP literal — an IP is never a
-  rebinding); anything else is 403 (this is what stops DNS rebinding);
+  rebinding), or be one of the ``extra`` names the operator allowed (any port: the public name a
+  reverse proxy in front passes on); anything else is 403 (this is what stops DNS rebinding);
 - the request target must be origin-form (``/…``), so the Host header is the only authority;
 - an ``Origin`` header (sent by browsers on cross-origin fetches, POSTs and every WebSocket
   handshake) must itself be an allowed ``http(s)://host:port``; ``null`` or foreign → 403;
@@ -38,6 +39,7 @@ class Policy:
     hosts: frozenset[str]  # lower-case names; IPv6 literals in brackets
     any_ip: bool  # bound to every interface: any IP literal is a legitimate Host
     token: str | None = None
+    extra: frozenset[str] = frozenset()  # names a reverse proxy in front sends, any port
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,19 @@ class Verdict:
 PASS = Verdict(0)
 
 
-def policy_for(host: str, port: int, token: str | None = None) -> Policy:
-    """The policy of a guard serving ``host:port`` (as given to ``up --host/--port``)."""
-    name = host.lower()
-    if ":" in name and not name.startswith("["):
-        name = f"[{name}]"
+def _bracketed(name: str) -> str:
+    name = name.strip().lower()
+    return f"[{name}]" if ":" in name and not name.startswith("[") else name
+
+
+def policy_for(host: str, port: int, token: str | None = None,
+               extra: tuple[str, ...] = ()) -> Policy:
+    """The policy of a guard serving ``host:port`` (as given to ``up --host/--port``); ``extra``
+    are further host names (``up --allow-host``), accepted with any port."""
+    name = _bracketed(host)
     any_ip = name in ("0.0.0.0", "[::]", "")
-    return Policy(port=port, hosts=LOOPBACK_NAMES | {name}, any_ip=any_ip, token=token or None)
+    return Policy(port=port, hosts=LOOPBACK_NAMES | {name}, any_ip=any_ip, token=token or None,
+                  extra=frozenset(_bracketed(e) for e in extra if e.strip()))
 
 
 def _is_ip(name: str) -> bool:
@@ -77,7 +85,11 @@ def host_allowed(policy: Policy, authority: str) -> bool:
         port = rest[1:] if rest.startswith(":") else ("" if not rest else "x")
     else:
         name, _, port = authority.partition(":")
-    if not name or (port and not port.isdigit()) or int(port or 80) != policy.port:
+    if not name or (port and not port.isdigit()):
+        return False
+    if name in policy.extra:
+        return True
+    if int(port or 80) != policy.port:
         return False
     return name in policy.hosts or (policy.any_ip and _is_ip(name))
 

@@ -47,12 +47,20 @@ def init(ctx: click.Context, market: str | None, symbols: str | None, data: tupl
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=3000, show_default=True)
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also accept this Host/Origin name (the public name of a reverse proxy in "
+                   "front; repeatable).")
 @click.pass_context
-def up(ctx: click.Context, host: str, port: int) -> None:
-    """Start the Dagster UI, daemon, schedules and sensors for this home (Ctrl-C stops)."""
+def up(ctx: click.Context, host: str, port: int, allow_hosts: tuple[str, ...]) -> None:
+    """Start the Dagster UI, daemon, schedules and sensors for this home (Ctrl-C stops).
+
+    The UI is served through a guard that refuses foreign Host/Origin headers (DNS rebinding,
+    cross-site requests); set TRADING_BRAIN_UI_TOKEN to also require a token. No process of the
+    home outlives `up`, and a second `up` on the same home is refused while any of them lives.
+    """
     from trading_brain.commands.common import require_initialised
     from trading_brain.service import run_up
 
     home = home_of(ctx)
     require_initialised(home)
-    ctx.exit(run_up(home, host, port))
+    ctx.exit(run_up(home, host, port, allow_hosts))
