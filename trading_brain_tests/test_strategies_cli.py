@@ -87,3 +87,50 @@ def test_run_prints_signals(home, shared_data):
     assert_one_line_error(bad, "fats")
     assert_one_line_error(tb(home, "strategies", "run", str(EMA), "--data", str(data),
                              "--params", "{oops", check=False), "--params is not valid JSON")
+
+
+def test_validate_warmup_zero_is_a_one_line_verdict(home, tmp_path):
+    f = tmp_path / "zero.py"
+    f.write_text(EMA.read_text().replace("WARMUP_BARS = 1200", "WARMUP_BARS = 0"))
+    proc = tb(home, "strategies", "validate", str(f), check=False)
+    assert_one_line_error(proc, "WARMUP_BARS = <int >= 1> (the live scan passes the last")
+
+
+def test_validate_has_an_overall_budget(tmp_path):
+    home = small_home(tmp_path / "h", "[sandbox]\nvalidation_budget_s = 2\n")
+    f = tmp_path / "slow.py"
+    f.write_text(EMA.read_text().replace(
+        "def generate(bars: pl.DataFrame, params: Params) -> pl.DataFrame:\n",
+        "def generate(bars: pl.DataFrame, params: Params) -> pl.DataFrame:\n"
+        "    import datetime as dt\n\n"
+        "    end = dt.datetime.now() + dt.timedelta(seconds=1)\n"
+        "    while dt.datetime.now() < end:\n"
+        "        pass\n", 1))
+    assert "while dt.datetime.now()" in f.read_text()
+    proc = tb(home, "strategies", "validate", str(f), check=False)
+    assert_one_line_error(proc, "time budget of 2 s (sandbox.validation_budget_s) ran out in the")
+
+
+def test_terminal_escapes_in_errors_are_printed_as_visible_escapes(home, tmp_path):
+    f = tmp_path / "osc.py"
+    f.write_text('X = "\x1b]52;c;cGF5bG9hZA==\x07 __ \x1b[2J"\n')  # a gate finding quotes it
+    proc = tb(home, "strategies", "validate", str(f), check=False)
+    assert_one_line_error(proc, "\\x1b]52;c;cGF5bG9hZA==\\x07 __ \\x1b[2J")
+    assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr
+
+
+def test_run_warns_about_look_ahead(home, shared_data):
+    data = shared_data / "candles" / "binance_ETHUSDT_1h_2024H1.csv.gz"
+    proc = tb(home, "strategies", "run", str(BIASED), "--data", str(data))
+    assert "lookahead check failed" in proc.stdout
+    assert "warning: ETH/USDT: lookahead check failed" in proc.stderr
+    assert "these signals use future bars" in proc.stderr
+    out = json.loads(tb(home, "strategies", "run", str(BIASED), "--data", str(data),
+                        "--json").stdout)["ETH/USDT"]
+    assert out["lookahead"]["passed"] is False and "future bars" in out["warnings"][0]
+    skipped = json.loads(tb(home, "strategies", "run", str(EMA), "--data", str(data), "--json",
+                            "--lookahead-cuts", "0").stdout)["ETH/USDT"]
+    assert skipped["lookahead"] is None and "look-ahead check not run" in skipped["warnings"][0]
+    good = json.loads(tb(home, "strategies", "run", str(EMA), "--data", str(data),
+                         "--json").stdout)["ETH/USDT"]
+    assert good["lookahead"]["passed"] is True and good["warnings"] == []

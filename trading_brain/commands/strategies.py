@@ -9,6 +9,8 @@ import click
 
 from trading_brain.commands.common import emit_json, home_of, json_option, require_initialised
 
+RUN_CUTS = 5  # `strategies run`: a quick look-ahead check (a shift(-1) fails at any cut)
+
 
 def _settings(ctx: click.Context):
     from trading_brain.settings import load_settings
@@ -98,7 +100,7 @@ def validate(ctx: click.Context, file: str, as_json: bool) -> None:
     from trading_brain.research import sample_bars, sandbox_opener
 
     with sandbox_opener(_settings(ctx))(Path(file).read_text(encoding="utf-8")) as src:
-        result = validate_version(src, sample_bars())
+        result = validate_version(src, sample_bars())  # within sandbox.validation_budget_s
         result = {"strategy": src.strategy_id, "version": src.version, "valid": True, **result}
     if as_json:
         emit_json(result)
@@ -158,29 +160,46 @@ def rollback(ctx: click.Context, reason: str) -> None:
 @click.option("--symbol", default=None)
 @click.option("--timeframe", type=click.Choice(["5m", "1h", "1d"]), default=None)
 @click.option("--params", default=None, help="JSON object of parameter overrides.")
+@click.option("--lookahead-cuts", type=click.IntRange(min=0), default=RUN_CUTS, show_default=True,
+              help="Truncated histories of a quick look-ahead check per symbol (0: skip it).")
 @json_option
 @click.pass_context
 def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None,
-        timeframe: str | None, params: str | None, as_json: bool) -> None:
-    """Run a module's generate in the sandbox over a candle file; print the signals."""
+        timeframe: str | None, params: str | None, lookahead_cuts: int, as_json: bool) -> None:
+    """Run a module's generate in the sandbox over a candle file; print the signals.
+
+    A quick look-ahead check runs too; its verdict is in the output, and a failure or a skipped
+    check is a warning (the signals are printed all the same)."""
     from trading_brain.backtesting import json_object
+    from trading_brain.engine.lookahead import check_lookahead
     from trading_brain.research import load_bars, sandbox_opener
 
     bars_by_symbol = load_bars(list(data), symbol, timeframe)
     overrides = json_object(params, "--params") or None
+    skipped = ("look-ahead check not run (--lookahead-cuts 0): these signals may use future "
+               "bars; run `strategies check` before trusting them")
     out = {}
     with sandbox_opener(_settings(ctx))(Path(file).read_text(encoding="utf-8")) as src:
         for sym, bars in bars_by_symbol.items():
             sig = src.generate(bars, overrides)
             acts = sig.filter(sig["action"] != "hold")
+            look, warnings = None, [] if lookahead_cuts else [skipped]
+            if lookahead_cuts:
+                look = check_lookahead(src, bars, lookahead_cuts, overrides, full=sig)
+                if not look.passed:
+                    warnings.append(f"{look.summary()}; these signals use future bars")
             out[sym] = {"bars": sig.height, "entries": int((sig["action"] == "enter").sum()),
                         "exits": int((sig["action"] == "exit").sum()),
-                        "signals": acts.to_dicts()}
+                        "lookahead": look.to_metadata() if look else None,
+                        "warnings": warnings, "signals": acts.to_dicts()}
     if as_json:
         emit_json(out)
         return
     for sym, o in out.items():
-        click.echo(f"{sym}: {o['bars']} bars, {o['entries']} entries, {o['exits']} exits")
+        look = f"; {o['lookahead']['summary']}" if o["lookahead"] else ""
+        click.echo(f"{sym}: {o['bars']} bars, {o['entries']} entries, {o['exits']} exits{look}")
+        for w in o["warnings"]:
+            click.echo(f"warning: {sym}: {w}", err=True)
 
 
 @strategies.command()

@@ -9,7 +9,8 @@ first differing bar and column, and overall the earliest such bar.
 ``check_warmup(source, bars, warmup_bars, samples=30)``: the live scan passes only the last
 ``warmup_bars`` bars, so for ``samples`` bars t (spread evenly over the history) the LAST row of
 ``generate(bars[t-warmup_bars+1 : t+1])`` must equal row t of the full-history output (like
-freqtrade's recursive analysis).
+freqtrade's recursive analysis). ``warmup_bars`` < 1 fails the check at once: the scan would pass
+no bars and get no decision (the contract in strategies/README.md asks for >= 1).
 
 Comparison: ``action``, ``intent`` and ``regime`` must be identical (nulls equal nulls); float
 columns must both be null or satisfy ``|a - b| <= atol + rtol * |a|`` (default rtol 1e-9, atol
@@ -149,12 +150,14 @@ def check_lookahead(
     params: dict | None = None,
     rtol: float = 1e-9,
     atol: float = 1e-12,
+    full: pl.DataFrame | None = None,
 ) -> CheckReport:
-    """Compare outputs on truncated histories with the full-history output (see module doc)."""
+    """Compare outputs on truncated histories with the full-history output (see module doc);
+    ``full``: that output when the caller already has it (saves one call)."""
     n = bars.height
     cuts = lookahead_cuts(n, cut_points)
     try:
-        full = source.generate(bars, params)
+        full = source.generate(bars, params) if full is None else full
     except StrategyError as e:
         return CheckReport("lookahead", False, n, tuple(cuts), 0, error=f"full history: {e}")
     failures: list[Difference] = []
@@ -193,6 +196,13 @@ def check_warmup(
 ) -> CheckReport:
     """Compare the last row on windows of ``warmup_bars`` bars with the full history (module doc)."""
     n = bars.height
+    if warmup_bars < 1:
+        return CheckReport(
+            "warmup", False, n, (), 0,
+            error=f"WARMUP_BARS = {warmup_bars}: it must be at least 1, because the live scan "
+                  "passes only the last WARMUP_BARS bars and decides on the last row; set it to "
+                  "the history your indicators need",
+        )  # fmt: skip
     points = warmup_samples(n, warmup_bars, samples)
     try:
         full = source.generate(bars, params)

@@ -17,7 +17,7 @@ evaluate annotations (``get_type_hints``, ``ForwardRef``, ``create_model``...). 
 ``from __future__ import annotations``: it turns annotations into strings at run time, but their
 SOURCE is ordinary code that every rule here checks. For
 ``kind="strategy"`` the contract of ``domain/strategy.py``: module-level ``STRATEGY_ID`` (str),
-``VERSION`` (int >= 1), ``WARMUP_BARS`` (int >= 0), ``class Params`` and ``def generate(bars, params)``.
+``VERSION`` (int >= 1), ``WARMUP_BARS`` (int >= 1: the scan passes that many bars), ``class Params`` and ``def generate(bars, params)``.
 """
 
 from __future__ import annotations
@@ -302,8 +302,9 @@ def _check_contract(tree: ast.Module, v: _Visitor) -> StrategyInfo | None:
         problems.append("STRATEGY_ID = '<family>' (a literal matching [a-z][a-z0-9_]*)")
     if not (isinstance(ver, int) and not isinstance(ver, bool) and ver >= 1):
         problems.append("VERSION = <int >= 1>")
-    if not (isinstance(warm, int) and not isinstance(warm, bool) and warm >= 0):
-        problems.append("WARMUP_BARS = <int >= 0>")
+    if not (isinstance(warm, int) and not isinstance(warm, bool) and warm >= 1):
+        problems.append("WARMUP_BARS = <int >= 1> (the live scan passes the last WARMUP_BARS "
+                        "bars and decides on the last row)")
     if not isinstance(defs.get("Params"), ast.ClassDef):
         problems.append("class Params (a frozen pydantic model)")
     gen = defs.get("generate")

@@ -11,6 +11,10 @@ Contract of ``SandboxedStrategy``:
   Landlock is refused with ``SandboxViolation`` (fail closed);
 - ``generate_many(frames, params)`` does the same for several symbols in one round trip (the
   scan's path: one call per slot and scan), with per-symbol strategy errors;
+- ``set_deadline(t)`` (a ``time.monotonic()`` value, None to clear) bounds every later call,
+  the boot included, by that overall deadline (the registry's validation budget): a call gets
+  ``min(timeout, time left)``; past the deadline it raises StrategyError naming the budget;
+- a call whose prints exceed ``max_output_bytes`` (stdout/stderr) kills the worker: StrategyError;
 - ``generate(bars, params)`` sends Arrow IPC, receives size-capped JSON, parses it with the strict
   models of ``protocol`` and returns ``domain.strategy.validate_signals`` output (ts + SIGNAL_SCHEMA).
   Strategy failures raise StrategyError with the author-facing message; isolation/protocol failures
@@ -25,6 +29,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -96,6 +101,7 @@ class SandboxedStrategy:
         static_gate: bool = True,
         layers: Layers | None = None,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
+        validation_budget_s: float = 120.0,
     ) -> None:
         """``static_gate``/``layers`` switch layers off and exist for tests (ablation) only."""
         if (source is None) == (path is None):
@@ -110,6 +116,8 @@ class SandboxedStrategy:
         self.timeout_s, self.boot_timeout_s = timeout_s, boot_timeout_s
         self.max_reply_bytes, self.max_calls = max_reply_bytes, max_calls
         self.max_output_bytes = max_output_bytes
+        self.validation_budget_s = validation_budget_s
+        self._deadline: float | None = None
         self.limits, self.layers_requested = limits or Limits(), layers or Layers()
         self.python = python or sys.executable
         self._proc: WorkerProcess | None = None
@@ -119,12 +127,18 @@ class SandboxedStrategy:
 
     @classmethod
     def from_settings(cls, source: str, sandbox: Any) -> SandboxedStrategy:
-        """Build from ``settings.sandbox`` (``allow_weak_isolation``, ``call_timeout_s``)."""
+        """Build from ``settings.sandbox`` (``allow_weak_isolation``, ``call_timeout_s``,
+        ``validation_budget_s``)."""
         return cls(
             source,
             allow_weak_isolation=sandbox.allow_weak_isolation,
             timeout_s=sandbox.call_timeout_s,
+            validation_budget_s=sandbox.validation_budget_s,
         )
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Bound every later call by ``deadline`` (``time.monotonic()``); None clears it."""
+        self._deadline = deadline
 
     # --- SignalSource -------------------------------------------------------------------------
     @property
@@ -313,10 +327,20 @@ class SandboxedStrategy:
     def _exchange(self, head: bytes, payload: bytes | None, timeout: float, op: str) -> Any:
         proc = self._proc
         assert proc is not None
+        cut = self._deadline is not None and self._deadline - time.monotonic() < timeout
+        if cut:
+            timeout = self._deadline - time.monotonic()  # type: ignore[operator]
+            if timeout <= 0:
+                self.close()
+                raise StrategyError(f"the time budget ran out before the strategy {op}")
         try:
             reply = proc.request(head, payload, timeout)
         except WorkerTimeout:
             self.close()
+            if cut:
+                raise StrategyError(
+                    f"the time budget ran out during the strategy {op}; worker killed"
+                ) from None
             raise StrategyError(
                 f"strategy {op} timed out after {timeout:g} s; worker killed"
             ) from None

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 STRATEGY_ID = "misbehave"
 VERSION = 1
-WARMUP_BARS = 0
+WARMUP_BARS = 1
 
 
 class Params(BaseModel):
@@ -161,7 +161,7 @@ def test_bars_must_be_a_frame_and_source_xor_path(strategy, tmp_path):
 
 
 def test_load_errors_name_the_line():
-    src = SOURCE.replace("WARMUP_BARS = 0\n", "WARMUP_BARS = 0\n\n\ndef helper():\n    return 1\n")
+    src = SOURCE.replace("WARMUP_BARS = 1\n", "WARMUP_BARS = 1\n\n\ndef helper():\n    return 1\n")
     src += "\n\nclass Broken(BaseModel):\n    x: int = 'not an int' + 1\n"
     with pytest.raises(
         StrategyError, match=r"loading the strategy failed: TypeError.*\(line \d+: x: int"
@@ -173,10 +173,12 @@ def test_from_settings_uses_the_sandbox_section():
     from trading_brain.settings import SandboxSettings
 
     s = SandboxedStrategy.from_settings(
-        SOURCE, SandboxSettings(allow_weak_isolation=True, call_timeout_s=3.5)
+        SOURCE, SandboxSettings(allow_weak_isolation=True, call_timeout_s=3.5,
+                                validation_budget_s=42)
     )
     assert s.allow_weak_isolation is True and s.timeout_s == 3.5
-    assert (s.strategy_id, s.version, s.warmup_bars) == ("misbehave", 1, 0)  # from the gate
+    assert s.validation_budget_s == 42
+    assert (s.strategy_id, s.version, s.warmup_bars) == ("misbehave", 1, 1)  # from the gate
     assert s._proc is None  # nothing spawned until the first call
 
 

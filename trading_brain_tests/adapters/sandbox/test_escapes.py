@@ -97,7 +97,7 @@ from pydantic import BaseModel
 
 STRATEGY_ID = "forger"
 VERSION = 1
-WARMUP_BARS = 0
+WARMUP_BARS = 1
 
 
 class Params(BaseModel):

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 STRATEGY_ID = "t"
 VERSION = 1
-WARMUP_BARS = 0
+WARMUP_BARS = 1
 
 
 class Params(BaseModel):
@@ -51,7 +51,7 @@ def test_escape_corpus_verdicts(path):
 def test_legit_and_shipped_strategies_pass(path):
     found, info = check_source(path.read_text())
     assert found == []
-    assert info is not None and info.version >= 1 and info.warmup_bars >= 0
+    assert info is not None and info.version >= 1 and info.warmup_bars >= 1
 
 
 def test_finding_names_rule_line_col_and_text():

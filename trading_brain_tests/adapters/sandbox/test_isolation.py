@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 STRATEGY_ID = "quiet"
 VERSION = 1
-WARMUP_BARS = 0
+WARMUP_BARS = 1
 
 
 class Params(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 STRATEGY_ID = "attack"
 VERSION = 1
-WARMUP_BARS = 0
+WARMUP_BARS = 1
 
 
 class Params(BaseModel):
