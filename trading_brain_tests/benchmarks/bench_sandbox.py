@@ -143,3 +143,49 @@ def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+LIMITS = """
+import polars as pl
+from pydantic import BaseModel
+
+STRATEGY_ID = "limits"
+VERSION = 1
+WARMUP_BARS = 1
+
+
+class Params(BaseModel):
+    mode: str = "spin"
+
+
+def generate(bars, params):
+    n = 0
+    while params.mode == "spin":
+        n += 1
+    while params.mode == "flood":
+        print("x" * 1_000_000)
+    return bars
+"""
+
+
+def test_timeout_and_output_cap_end_calls_promptly():
+    """Wall-clock bounds moved here from the unit tests (issue 10): a call that spins is killed
+    within its timeout plus a margin, and an endless print loop (the 2 GB case, 76 s before the
+    output cap) ends within seconds."""
+    from trading_brain.errors import StrategyError
+    from trading_brain_tests.adapters.sandbox.helpers import synthetic_bars
+
+    with SandboxedStrategy(LIMITS, timeout_s=1.0) as s:
+        s.start()
+        t0 = time.perf_counter()
+        with pytest.raises(StrategyError, match="timed out"):
+            s.generate(synthetic_bars(), {"mode": "spin"})
+        spin = time.perf_counter() - t0
+        s.timeout_s = 60.0
+        s.start()
+        t0 = time.perf_counter()
+        with pytest.raises(StrategyError, match="stdout/stderr"):
+            s.generate(synthetic_bars(), {"mode": "flood"})
+        flood = time.perf_counter() - t0
+    print(f"\n1 s timeout: call ended after {spin:.2f} s; print flood cut after {flood:.2f} s")
+    assert spin < 3.0 and flood < 10.0
