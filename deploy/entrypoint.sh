@@ -15,6 +15,16 @@ case "$role" in
   code)
     trading-brain init --if-needed
     python "$APP/deploy/preflight.py" --sandbox
+    # Hold the home's `up` lock (var/up.lock, as `trading-brain up` does) for the code server's
+    # life: runs write the warehouse here, and `trading-brain restore` refuses while it is held.
+    lock="$TRADING_BRAIN_HOME/var/up.lock"
+    exec 9>>"$lock"
+    if ! flock -n 9; then
+      echo "error: $lock is held: another code server or \`trading-brain up\` runs for this home" >&2
+      exit 2
+    fi
+    printf '{"pid": %s, "url": "grpc://code:4000", "started": "%s"}\n' "$$" \
+      "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$lock"
     exec dagster code-server start -h 0.0.0.0 -p 4000 -m trading_brain.definitions \
       --location-name trading_brain "$@" ;;
   webserver)
