@@ -333,3 +333,28 @@ def test_human_output(tmp_path):
     assert "ema_cross@1 (exact engine) on SOL/USD: 300 bars" in r.output
     assert "0 closed trades (+1 open)" in r.output
     assert not math.isnan(float(r.output.split("final equity ")[1].split()[0]))
+
+
+def test_optimize_generates_each_distinct_set_once(tmp_path, monkeypatch, capsys):
+    """A grid listing a value twice: one sandboxed generate per distinct set, rows for all."""
+    from trading_brain.backtesting import StrategyWorker
+
+    calls: list[dict] = []
+    real = StrategyWorker.signals
+
+    def counting(self, bars, params):
+        calls.append(dict(params))
+        return real(self, bars, params)
+
+    monkeypatch.setattr(StrategyWorker, "signals", counting)
+    good = str(write_csv(tmp_path / "x_BTCUSD_5m.csv", make_candles(n=1500)))
+    code, out, err = run_main(monkeypatch, capsys, tmp_path, "optimize", "--strategy",
+                              "ema_cross", "--data", good, "--grid",
+                              '{"fast": [5, 9, 5, 30], "slow": [10, 40]}', "--json")
+    assert code == 0, err
+    assert len(calls) == 6  # (5|9|30) x (10|40); the repeated 5 is not generated again
+    res = json.loads(out)["results"]
+    assert len(res) == 7  # 8 combinations minus (30, 10): fast must be < slow
+    assert "skipped 1 invalid combination(s)" in err
+    fives = [r["metrics"] for r in res if r["params"]["fast"] == 5 and r["params"]["slow"] == 40]
+    assert len(fives) == 2 and fives[0] == fives[1]

@@ -266,17 +266,31 @@ def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, object
 
 def _generate_all(worker: Any, bars: dict[str, Any], sets: list[dict[str, Any]],
                   quiet: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """Signals of every valid set (one generate call per set per symbol)."""
+    """Signals of every valid set: one generate call per DISTINCT set per symbol.
+
+    Identical parameter sets (e.g. a grid listing a value twice) share one signal frame object,
+    which the sweep then simulates once.
+    """
+    import json
+
     from trading_brain.errors import ConfigError
 
     params, signal_sets, skipped = [], [], []
+    seen: dict[str, dict[str, Any] | ConfigError] = {}
     with progress_bar("generate", not quiet and sys.stderr.isatty()) as update:
         for i, p in enumerate(sets):
-            try:
-                signal_sets.append(worker.signals(bars, p))
+            key = json.dumps(p, sort_keys=True, default=str)
+            if key not in seen:
+                try:
+                    seen[key] = worker.signals(bars, p)
+                except ConfigError as e:  # e.g. fast >= slow: a cross-field rule of Params
+                    seen[key] = e
+            got = seen[key]
+            if isinstance(got, ConfigError):
+                skipped.append(str(got))
+            else:
+                signal_sets.append(got)
                 params.append(p)
-            except ConfigError as e:  # e.g. fast >= slow: a cross-field rule of Params
-                skipped.append(str(e))
             update(i + 1, len(sets), "")
     if not params:
         raise ConfigError(f"no valid parameter combination in --grid; first: {skipped[0]}")

@@ -1,8 +1,10 @@
 """Parameter sweeps on the fast engine, using both cores.
 
 Contract: ``run_sweep(bars, signal_sets)`` backtests every signal set (the caller runs the
-strategy's ``generate`` once per parameter set) over the same bars with the fill model of
-engine/fills.py and returns one metrics row per set, in input order (column ``set``). Columns are
+strategy's ``generate`` once per distinct parameter set) over the same bars with the fill model of
+engine/fills.py and returns one metrics row per set, in input order (column ``set``). A frame
+object given several times is simulated once (its rows repeat). All sets of a chunk run in ONE
+kernel call (one column per set). Columns are
 split into ``workers`` chunks simulated in threads: vectorbt-rust releases the GIL inside the
 simulation (measured: a Python loop keeps full speed while it runs), and each thread gets its own
 vectorbt call so no mutable array is shared between them. Metrics are computed for all columns at
@@ -34,14 +36,22 @@ def run_sweep(
 ) -> pl.DataFrame:
     """Metrics of each signal set: set, final_equity, total_return, sharpe, sortino, max_drawdown,
     win_rate, n_trades, fees_paid, exposure, profit_factor."""
-    k = len(signal_sets)
-    if k == 0:
+    if not signal_sets:
         return pl.DataFrame()
+    first: dict[int, int] = {}  # the same frame object given twice is simulated once
+    unique: list[pl.DataFrame] = []
+    of = []
+    for sig in signal_sets:
+        if id(sig) not in first:
+            first[id(sig)] = len(unique)
+            unique.append(sig)
+        of.append(first[id(sig)])
+    k = len(unique)
     b = Bars.of(bars)
     chunks = [c for c in np.array_split(np.arange(k), max(1, min(workers, k))) if len(c)]
 
     def job(cols: np.ndarray) -> pl.DataFrame:
-        return _chunk(bars, b, [signal_sets[i] for i in cols], cols, cash, fee, slippage)
+        return _chunk(bars, b, [unique[i] for i in cols], cols, cash, fee, slippage)
 
     if len(chunks) == 1:
         parts = [job(chunks[0])]
@@ -49,6 +59,9 @@ def run_sweep(
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
             parts = list(pool.map(job, chunks))
     out = pl.concat(parts).sort("set")
+    if k < len(signal_sets):
+        out = out.select(pl.all().gather(of)).with_columns(
+            pl.Series("set", np.arange(len(of), dtype=np.int64)))
     return out.select("set", *[c for c in out.columns if c != "set"])
 
 

@@ -125,3 +125,24 @@ def test_bad_inputs_raise_data_error():
         run_fast_portfolio(
             {"A": bars, "B": other}, {"A": signals(bars, {}), "B": signals(other, {})}
         )
+
+
+def test_sweep_simulates_a_repeated_frame_once_and_repeats_its_row(monkeypatch):
+    from trading_brain.engine.backtest import sweep
+
+    bars = load_candles("binance_ETHUSDT_5m_2024H1.csv.gz", rows=3_000)
+    a, b = ema_cross(bars, 5, 30), ema_cross(bars, 9, 50)
+    widths = []
+    real = sweep.simulate
+
+    def counting(bl, o, *args, **kw):
+        widths.append(o.entries.shape[1])
+        return real(bl, o, *args, **kw)
+
+    monkeypatch.setattr(sweep, "simulate", counting)
+    got = run_sweep(bars, [a, b, a, a], workers=1)
+    assert widths == [2]  # two distinct frames, one kernel call
+    assert got["set"].to_list() == [0, 1, 2, 3]
+    ref = run_sweep(bars, [a, b], workers=1)
+    for j, src in enumerate([0, 1, 0, 0]):
+        assert got.drop("set").row(j) == ref.drop("set").row(src)
