@@ -37,7 +37,8 @@ HELP = {
     "status": "Mode and candle coverage per symbol and timeframe.",
     "import-ohlcv": "Load OHLCV files (CSV, CSV.gz, Parquet, Kraken export) into the warehouse.",
     "bootstrap": "Backfill candle history (resumes where it stopped).",
-    "strategies": "Strategy versions: list, show, validate, register, deploy, rollback, run, check.",
+    "strategies": "Strategy versions: list, show, validate, register, deploy, rollback, run, "
+                  "check.",
     "backtest": "Backtest a strategy version (exact or fast engine) over files or the warehouse.",
     "optimize": "Sweep a parameter grid (fast engine), best first, with a walk-forward split.",
     "simulate": "Run the whole trading loop offline on a simulated clock (resumable).",
@@ -66,7 +67,8 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), envvar="TRADING_BRAIN_HOME",
-              help="Home directory holding trading_brain.toml and var/ (default: current directory).")
+              help="Home directory holding trading_brain.toml and var/ (default: current "
+                   "directory).")
 @click.version_option(package_name="trading-brain")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:
