@@ -34,11 +34,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pydantic
 
 from trading_brain.adapters.sandbox import gate
+from trading_brain.adapters.sandbox.decode import decode_columns
 from trading_brain.adapters.sandbox.process import (
     MAX_OUTPUT_BYTES,
     WorkerChatty,
@@ -55,11 +55,10 @@ from trading_brain.adapters.sandbox.protocol import (
     Limits,
     ReadyReply,
     SchemaReply,
-    SignalColumns,
     SignalsManyReply,
     SignalsReply,
 )
-from trading_brain.domain.strategy import SIGNAL_SCHEMA, validate_signals
+from trading_brain.domain.strategy import validate_signals
 from trading_brain.errors import SandboxViolation, StrategyError
 
 WORKER = Path(__file__).with_name("worker.py")
@@ -370,31 +369,3 @@ class SandboxedStrategy:
     def _fail(self, message: str) -> None:
         self.close()
         raise SandboxViolation(message)
-
-
-def decode_columns(columns: SignalColumns, n_rows: int) -> pl.DataFrame:
-    """Expand the (possibly run-length encoded) reply columns into a frame of ``n_rows`` rows.
-
-    A column whose runs do not add up to exactly ``n_rows`` is refused BEFORE expansion, so a
-    forged reply cannot make the host allocate more than one frame of the bars' size. Expansion
-    is numpy/list work, one polars frame built at the end (small polars calls cost ~0.1 ms each).
-    """
-    out: dict[str, Any] = {}
-    for name, dtype in SIGNAL_SCHEMA.items():
-        col = getattr(columns, name)
-        if col is None:
-            continue
-        values, lengths = col.values, col.lengths
-        if lengths is not None:
-            if len(lengths) != len(values) or sum(lengths) != n_rows:
-                raise SandboxViolation(f"column {name!r}: runs do not cover exactly {n_rows} rows")
-            if dtype == pl.Float64 and None not in values:
-                values = np.repeat(np.asarray(values, dtype=np.float64), lengths)
-            elif n_rows >= 4096:  # native gather beats a Python expansion on long columns
-                out[name] = pl.Series(name, values, dtype=dtype, strict=True).gather(
-                    np.repeat(np.arange(len(values)), lengths))
-                continue
-            else:
-                values = [v for v, k in zip(values, lengths, strict=True) for _ in range(k)]
-        out[name] = pl.Series(name, values, dtype=dtype, strict=True)
-    return pl.DataFrame(out)
