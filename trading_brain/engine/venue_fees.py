@@ -10,12 +10,17 @@ Contract:
 - ``with_venue_fees(pairs, tiers)`` (pure): the pairs whose taker/maker rates differ from the
   venue's, with the venue's rates (fractions, e.g. 0.0024).
 - ``refresh_venue_fees(store, venue, market, symbols, now, live=…)``: paper (``live=False``) does
-  nothing at all. When due, reads the tiers of every traded symbol that has a stored pair (one
+  nothing at all. No traded symbol has a stored pair yet (a fresh home whose ``asset_pairs``
+  are not written): nothing is read or stored (``skipped="no_pairs"``), so the first tick after
+  they exist reads the tier. Also due whenever the stored tiers miss a traded symbol with a
+  pair (a home that once stored ``{}``). When due, reads the tiers of those symbols (one
   ``venue.fee_tiers`` call when the venue has it, else ``fee_tier`` per symbol), then in ONE
   transaction upserts the changed pairs (``store.upsert_asset_pairs`` appends a
   ``fee_schedule`` row only when a rate changed) and writes ``system_meta``
   ``venue.fees_refreshed`` (ISO time of this refresh) and ``venue.fee_tiers`` (JSON per symbol).
-  A venue failure writes nothing (the old fees stay) and is remembered for this process:
+  An answer without a tier for every symbol asked (e.g. empty) is a failure, not a refresh.
+  A venue failure writes nothing (the old fees stay) and is remembered for this process
+  (retried after ``RETRY_AFTER``, until it succeeds):
   ``TemporaryError`` is re-raised (the executor sensor skips the tick like any other transient
   failure); any other ``TradingBrainError`` (bad payload, missing API permission) is returned
   in ``FeeRefresh.error`` so trading goes on with the stored fees.
@@ -37,7 +42,7 @@ from typing import Any, Protocol
 
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.orders import FeeTier
-from trading_brain.errors import TemporaryError, TradingBrainError
+from trading_brain.errors import DataError, TemporaryError, TradingBrainError
 
 META_REFRESHED = "venue.fees_refreshed"
 META_TIERS = "venue.fee_tiers"
@@ -132,14 +137,21 @@ def refresh_venue_fees(store: FeeStore, venue: Any, market: str, symbols: Iterab
     key = str(getattr(store, "path", id(store)))
     with _LOCK:
         proc = _STATE.setdefault(key, _Process())
-    last_raw = store.get_meta(META_REFRESHED)
-    last = datetime.fromisoformat(last_raw) if last_raw else None
-    if not refresh_due(now, last, not proc.started, proc.failed_at):
-        return FeeRefresh(skipped="not_due")
     pairs = store.read_asset_pairs()
     wanted = sorted({s for s in symbols if s in pairs})
+    if not wanted:  # a fresh home: asset_pairs not written yet; nothing stored, due next tick
+        return FeeRefresh(skipped="no_pairs")
+    last_raw, stored = store.get_meta(META_REFRESHED), store.get_meta(META_TIERS)
+    last = datetime.fromisoformat(last_raw) if last_raw else None
+    have = json.loads(stored) if stored else {}
+    first = not proc.started or any(s not in have for s in wanted)
+    if not refresh_due(now, last, first, proc.failed_at):
+        return FeeRefresh(skipped="not_due")
     try:
-        tiers = _read_tiers(venue, wanted) if wanted else {}
+        tiers = _read_tiers(venue, wanted)
+        missing = [s for s in wanted if s not in tiers]
+        if missing:  # an empty or partial answer is not a refresh
+            raise DataError(f"the venue returned no fee tier for {', '.join(missing)}")
     except TradingBrainError as e:
         proc.failed_at = now
         if isinstance(e, TemporaryError):

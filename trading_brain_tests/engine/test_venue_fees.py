@@ -117,6 +117,50 @@ def test_unreadable_tier_is_reported_and_trading_goes_on(tmp_path, fk) -> None:
     assert w.store.get_meta(vf.META_REFRESHED) is None
 
 
+def test_a_fresh_home_reads_the_tier_once_asset_pairs_exist(tmp_path, fk) -> None:
+    """Issue 15: the first tick ran before ``asset_pairs`` existed and stored ``{}`` as today's
+    tiers, so TradeVolume was never called that day. Now nothing is stored until it can be."""
+    w = LiveWorld(tmp_path / "w.duckdb", fk)  # no asset_pairs yet
+    assert _refresh(w, DAY1).skipped == "no_pairs"
+    assert fk.state.calls("TradeVolume") == []
+    assert w.store.get_meta(vf.META_REFRESHED) is None and w.store.get_meta(vf.META_TIERS) is None
+    w.store.upsert_asset_pairs("kraken", list(w.market.asset_pairs(["BTC/USD"]).values()))
+    fk.state.private.taker_pct = Decimal("0.24")
+    got = _refresh(w, DAY1 + timedelta(minutes=1))  # same process, same UTC day
+    assert (got.read, got.changed) == (["BTC/USD"], ["BTC/USD"])
+    assert len(fk.state.calls("TradeVolume")) == 1
+    assert _refresh(w, DAY1 + timedelta(minutes=2)).skipped == "not_due"
+
+
+def test_an_empty_answer_is_a_failure_retried_until_it_succeeds(tmp_path, fk) -> None:
+    w = _setup(tmp_path, fk)
+    answers: list[dict] = [{}, {}]
+
+    class Venue:  # TradeVolume answered without the symbol twice, then properly
+        def fee_tiers(self, symbols: list[str]) -> dict:
+            return answers.pop(0) if answers else w.ex.fee_tiers(symbols)
+
+    first = vf.refresh_venue_fees(w.store, Venue(), "kraken", ["BTC/USD"], DAY1, live=True)
+    assert first.error is not None and "no fee tier for BTC/USD" in first.error
+    assert w.store.get_meta(vf.META_TIERS) is None
+    again = vf.refresh_venue_fees(w.store, Venue(), "kraken", ["BTC/USD"],
+                                  DAY1 + timedelta(minutes=1), live=True)
+    assert again.skipped == "not_due"  # backs off
+    for k in (1, 2):
+        got = vf.refresh_venue_fees(w.store, Venue(), "kraken", ["BTC/USD"],
+                                    DAY1 + k * vf.RETRY_AFTER, live=True)
+    assert got.read == ["BTC/USD"] and got.error is None
+    assert "BTC/USD" in w.store.get_meta(vf.META_TIERS)
+
+
+def test_stored_tiers_missing_a_symbol_are_read_again_the_same_day(tmp_path, fk) -> None:
+    w = _setup(tmp_path, fk)
+    _refresh(w, DAY1)
+    w.store.set_meta(vf.META_TIERS, "{}")  # what a home hit by the old bug holds
+    assert _refresh(w, DAY1 + timedelta(minutes=1)).read == ["BTC/USD"]
+    assert len(fk.state.calls("TradeVolume")) == 2
+
+
 def test_overlay_applies_the_last_venue_tier(tmp_path, fk) -> None:
     w = _setup(tmp_path, fk)
     public = w.market.asset_pairs(["BTC/USD"])
