@@ -150,3 +150,12 @@ def test_check_env_rejects_bad_env_files(tmp_path: Path, body: str, mode: int, w
 def test_check_env_accepts_a_good_file(tmp_path: Path) -> None:
     proc = _check_env(tmp_path, GOOD + "TB_DOMAIN=trading.example.org\n")
     assert proc.returncode == 0 and proc.stdout.startswith("ok: "), proc.stderr
+
+
+def test_preflight_sandbox_check_passes_where_the_sandbox_layers_work() -> None:
+    """The code role's start check boots ema_cross@1 in the sandbox: None (no problem) on a
+    kernel with seccomp and Landlock, as the sandbox tests require of this machine."""
+    import runpy
+
+    preflight = runpy.run_path(str(DEPLOY / "preflight.py"))
+    assert preflight["check_sandbox"]() is None
