@@ -108,16 +108,15 @@ def _column(r: np.ndarray, b: Bars, cash: float, periods: float) -> tuple:
     n = len(b.ts)
     buy = r["side"] == 0
     idx = r["idx"]
-    equity = np.zeros(n)
-    equity[idx] = np.where(
-        buy, -(r["size"] * r["price"] + r["fees"]), r["size"] * r["price"] - r["fees"]
-    )
-    np.cumsum(equity, out=equity)
-    equity += cash
-    pos = np.zeros(n)
-    pos[idx] = np.where(buy, r["size"], -r["size"])
-    np.cumsum(pos, out=pos)
-    in_market = pos > 0.0  # a sell is exactly the position, so flat is exactly 0.0
+    # Cash and position are constant between orders (one order per bar at most), so their
+    # running sums are repeated over the bars of each segment instead of summed bar by bar:
+    # the same additions in the same order, hence the same bits as a cumsum over all bars.
+    runs = np.diff(idx, prepend=0, append=n)
+    flows = np.where(buy, -(r["size"] * r["price"] + r["fees"]), r["size"] * r["price"] - r["fees"])
+    equity = np.repeat(np.concatenate(([0.0], np.cumsum(flows))) + cash, runs)
+    held = np.concatenate(([0.0], np.cumsum(np.where(buy, r["size"], -r["size"]))))
+    pos = np.repeat(held, runs)
+    exposed = int(runs[held > 0.0].sum())  # a sell is exactly the position: flat is exactly 0.0
     pos *= b.close
     equity += pos
     s = equity_stats(equity, periods)
@@ -137,6 +136,6 @@ def _column(r: np.ndarray, b: Bars, cash: float, periods: float) -> tuple:
         win_rate,
         len(sell),
         float(r["fees"].sum()),
-        float(in_market.mean()),
+        exposed / n if n else float("nan"),
         pf,
     )

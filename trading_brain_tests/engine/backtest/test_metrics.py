@@ -146,3 +146,19 @@ def test_sweep_simulates_a_repeated_frame_once_and_repeats_its_row(monkeypatch):
     ref = run_sweep(bars, [a, b], workers=1)
     for j, src in enumerate([0, 1, 0, 0]):
         assert got.drop("set").row(j) == ref.drop("set").row(src)
+
+
+def test_sweep_metrics_equal_single_runs_bit_for_bit():
+    """The sweep's per-segment equity is the same arithmetic as run_fast's: equal floats."""
+    from dataclasses import asdict
+
+    bars = load_candles("binance_SOLUSDT_5m_2024H1.csv.gz", rows=20_000)
+    sets = [ema_cross(bars, 5, 30, size=1.0, stop_loss=0.005, take_profit=0.01),
+            ema_cross(bars, 9, 50, size=0.3, stop_loss=None, take_profit=None),
+            signals(bars, {}),  # no trade at all
+            signals(bars, {10: "enter"})]  # still open at the end
+    table = run_sweep(bars, sets, workers=2)
+    for j, sig in enumerate(sets):
+        row = table.row(j, named=True)
+        row.pop("set")
+        assert row == asdict(run_fast(bars, sig).metrics), j
