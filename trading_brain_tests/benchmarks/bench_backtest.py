@@ -200,6 +200,7 @@ def test_exact_engine_bars_per_second(job):
     exact = run_exact(bars, sig)
     assert exact.metrics.final_equity == pytest.approx(fast.metrics.final_equity, rel=1e-9)
     print(
-        f"exact engine: {took * 1e3:.0f} ms for {bars.height} bars = {rate:,.0f} bars/s (target >= 20,000)"
+        f"exact engine: {took * 1e3:.0f} ms for {bars.height} bars = {rate:,.0f} bars/s "
+        "(target >= 20,000)"
     )
     assert rate >= 20_000
