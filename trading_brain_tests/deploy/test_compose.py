@@ -76,6 +76,7 @@ def test_postgres_instance_config_matches_the_up_instance() -> None:
     assert {k: v for k, v in pg.items() if k not in ("storage", "run_launcher")} == up
     assert pg["concurrency"]["pools"]["default_limit"] == 1  # `warehouse` has one slot
     db = pg["storage"]["postgres"]["postgres_db"]
+    assert db.pop("scheme") == "postgresql+psycopg2"  # see the comment in the yaml
     assert all(set(v) == {"env"} for v in db.values()), "credentials come from the env only"
     ws = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
     assert ws["load_from"][0]["grpc_server"]["location_name"] == "trading_brain"
