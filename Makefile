@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOME_DIR ?= $(CURDIR)
 
-.PHONY: install run test bench lint clean
+.PHONY: install test-deps run test bench lint clean
 
 install: $(STAMP)
 
@@ -20,9 +20,13 @@ run: install
 	@$(VENV)/bin/trading-brain --home $(HOME_DIR) init --if-needed
 	$(VENV)/bin/trading-brain --home $(HOME_DIR) up
 
+# PostgreSQL server and ansible tools for the deployment tests (see .ci/deps.sh).
+test-deps:
+	@bash .ci/deps.sh
+
 # Two workers: the suite is CPU-bound and every machine here has 2 cores.
-test: install
-	$(PY) -m pytest -q -n 2
+test: install test-deps
+	TB_ANSIBLE_BIN=$(CURDIR)/.venv-tools/bin $(PY) -m pytest -q -n 2
 
 # Benchmarks are pytest files named bench_*.py; they print their figures (not part of `make test`).
 bench: install
@@ -32,4 +36,4 @@ lint: install
 	$(VENV)/bin/ruff check trading_brain trading_brain_tests strategies analyses
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-tools .pytest_cache
