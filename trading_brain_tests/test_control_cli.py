@@ -112,3 +112,26 @@ def test_kill_closes_positions_verifies_fills_and_stays_halted(traded):  # noqa:
     again = kill_all(rt, ["active"], "test kill", attempts=3, wait_s=60)  # idempotent
     assert again["flat"] and again["ticks"] == 0 and again["slots"]["active"]["exit_intents"] == []
     assert store.execute("SELECT count(*) FROM fills WHERE side = 'sell'")[0][0] == 1
+
+
+def test_kill_json_lists_the_stops_it_cancelled_at_the_venue(tmp_path, fk, monkeypatch) -> None:
+    """Issue 15: a live kill cancelled the positions' stop-losses at the venue (confirmed
+    before each exit sell) but reported ``"cancelled_orders": []``."""
+    from trading_brain.domain.orders import derive_client_order_id
+    from trading_brain_tests.fakes.kraken_live import LiveWorld, write_live_home
+
+    home = write_live_home(tmp_path / "live", fk, monkeypatch)
+    w = LiveWorld(home.warehouse, fk)  # the bot's first ticks on this home's warehouse
+    w.store.upsert_asset_pairs("kraken", list(w.market.asset_pairs(["BTC/USD"]).values()))
+    iid = w.intent("enter", "0.01", sl=0.02, tp=0.03)
+    w.tick()
+    w.tick()
+    stop = derive_client_order_id(derive_client_order_id(iid), "sl")
+    assert w.store.order(stop).state == "open"
+    code, out = invoke(home, "kill", "--json", "--wait", "0", "--attempts", "5")
+    assert code == 0 and out["flat"], out
+    r = out["slots"]["active"]
+    assert r["cancelled_orders"] == [stop] and r["closed"] == [iid]
+    assert Store.open(home.warehouse).order(stop).state == "canceled"
+    (venue_stop,) = w.venue_orders(stop)
+    assert venue_stop.status == "canceled"

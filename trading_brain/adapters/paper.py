@@ -12,14 +12,19 @@ Contract (an ``ports.Exchange``; one object per account, i.e. per slot, each wit
   With ``max_volume_fraction`` a bar fills at most that fraction of its volume (partial fills).
   A buy the cash cannot pay is canceled (``insufficient_funds``); a sell beyond the free
   holdings or a reused client order id is refused at placement (``OrderRejected``).
-- Protection: ``reconcile_protective(entry)`` (same name as Kraken's) arms the entry's stop-loss /
-  take-profit *levels* (fixed by the caller from the entry fill) once the entry is filled. They
-  are checked exactly as the backtest does (engine/fills.py rule 5) on every closed
-  ``stop_timeframe`` bar after the entry bar: an open beyond a level exits at the open, else
-  low <= SL exits at SL, else high >= TP at TP (SL wins), with fee and no slippage. A symbol with
-  armed stops waits for its ``stop_timeframe`` bar to close before filling a sell inside it, so
-  a stop on that bar comes first and the pending sell is canceled (``closed_by_stop``). Stop
-  orders have client ids ``derive_client_order_id(entry, "sl"|"tp")`` like Kraken's.
+- Protection (the contract of engine/protective.py, the same rows as on Kraken):
+  ``reconcile_protective(entry, stop_cid)`` (same name as Kraken's) arms the entry's stop-loss /
+  take-profit *levels* (fixed by the caller from the entry fill) once the entry is filled: ONE
+  open ``stop-loss`` order (client id ``stop_cid``, default ``derive_client_order_id(entry,
+  "sl")``) and the take-profit level modelled without an order. Both are checked exactly as the
+  backtest does (engine/fills.py rule 5) on every closed ``stop_timeframe`` bar after the entry
+  bar: an open beyond a level exits at the open, else low <= SL exits at SL, else high >= TP at
+  TP (SL wins), with fee and no slippage. A stop-loss hit fills the stop order; a take-profit
+  hit is what the executor does on Kraken — the stop is canceled (reason ``take_profit``) and a
+  market sell ``derive_client_order_id(entry, "tp")`` fills — but at the level on that bar, so
+  paper trades equal the backtest's. A symbol with armed stops waits for its ``stop_timeframe``
+  bar to close before filling a sell inside it, so a stop on that bar comes first and the
+  pending sell is canceled (``closed_by_stop``). It returns an ``engine.protective.Protection``.
 - ``with venue.deferred_saves():`` (the executor wraps its venue calls of one tick in it) writes
   the book once when the block ends — also when it raises — instead of after every change; only
   a process killed inside the block loses the block's changes, which the executor treats like
@@ -58,8 +63,8 @@ from trading_brain.adapters.paper_book import (
     BookWriter,
     PaperBook,
     PaperOrder,
-    Protection,
 )
+from trading_brain.adapters.paper_book import Protection as Armed
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.orders import (
     Balance,
@@ -72,6 +77,7 @@ from trading_brain.domain.orders import (
 from trading_brain.domain.timeframes import as_utc, delta, floor_time
 from trading_brain.engine import fills as fm
 from trading_brain.engine.ledger import money, mul
+from trading_brain.engine.protective import Protection
 from trading_brain.errors import ConfigError, OrderRejected
 from trading_brain.ports import Clock, MarketData
 
@@ -178,9 +184,9 @@ class PaperExchange:
             return False
         self._close(o, "canceled", "canceled by request", now)
         p = self.book.protections.get(self._entry_of(o))
-        if p is not None:  # one leg canceled: the other stays armed
-            p.sl, p.tp = (None, p.tp) if o.type == "stop-loss" else (p.sl, None)
-            if p.sl is None and p.tp is None:
+        if p is not None:  # the stop canceled: the modelled take-profit stays armed
+            p.sl = None
+            if p.tp is None:
                 del self.book.protections[p.entry_cid]
         self._save(now)
         return True
@@ -211,35 +217,41 @@ class PaperExchange:
                 self._write(now)
 
     # ---- protection ----------------------------------------------------------------------
-    def reconcile_protective(self, entry: OrderRequest) -> list[str]:
-        """Arm stop-loss/take-profit levels for a filled entry; idempotent. Returns actions."""
+    def reconcile_protective(self, entry: OrderRequest, stop_cid: str | None = None
+                             ) -> Protection:
+        """Arm the filled entry's stop-loss order and its modelled take-profit level;
+        idempotent. Returns what it saw (the entry's and the stop's status)."""
         now = self._advance()
         o = self.book.orders.get(entry.client_order_id)
+        entry_st = self._status(o) if o is not None else None
+        sl_cid = stop_cid or derive_client_order_id(entry.client_order_id, "sl")
         if (o is None or o.state != "filled" or o.filled_qty <= 0
                 or not (entry.stop_loss or entry.take_profit)):
-            return []
-        legs = [(s, t, lvl) for s, t, lvl in (("sl", "stop-loss", entry.stop_loss),
-                                              ("tp", "take-profit", entry.take_profit)) if lvl]
-        if all(derive_client_order_id(o.cid, s) in self.book.orders for s, _, _ in legs):
-            return []
+            return Protection(entry_st)
+        if sl_cid in self.book.orders or (o.cid in self.book.protections
+                                          and entry.stop_loss is None):
+            stop = self.book.orders.get(sl_cid)
+            return Protection(entry_st, self._status(stop) if stop is not None else None)
         first_fill = min((f.ts for f in self.book.fills if f.client_order_id == o.cid),
                          default=o.updated_at)
-        self.book.protections[o.cid] = Protection(
+        old = self.book.protections.get(o.cid)
+        self.book.protections[o.cid] = Armed(
             entry_cid=o.cid, symbol=o.symbol,
             sl=float(entry.stop_loss) if entry.stop_loss else None,
             tp=float(entry.take_profit) if entry.take_profit else None,
-            next_bar=floor_time(first_fill, self.stop_tf) + self.step)
-        for s, otype, lvl in legs:
-            cid = derive_client_order_id(o.cid, s)
-            if cid in self.book.orders:  # a leg re-armed: its kept JSON is not this order's
-                self._writer.forget(cid)
-            self.book.orders[cid] = self._open[cid] = PaperOrder(
-                cid=cid, venue_order_id=self._vid(cid), symbol=o.symbol, side="sell", type=otype,
-                quantity=o.filled_qty, stop_price=lvl, placed_at=now, next_minute=now,
-                updated_at=now)
+            next_bar=old.next_bar if old is not None else
+            floor_time(first_fill, self.stop_tf) + self.step,
+            sl_cid=None if sl_cid == derive_client_order_id(o.cid, "sl") else sl_cid)
+        stop = None
+        if entry.stop_loss:
+            stop = self.book.orders[sl_cid] = self._open[sl_cid] = PaperOrder(
+                cid=sl_cid, venue_order_id=self._vid(sl_cid), symbol=o.symbol, side="sell",
+                type="stop-loss", quantity=o.filled_qty, stop_price=entry.stop_loss,
+                placed_at=now, next_minute=now, updated_at=now)
         self._advance(rescan=o.symbol)  # bars that closed already are checked at once
         self._save(now)
-        return [f"armed {s}" for s, _, _ in legs]
+        return Protection(entry_st, self._status(stop) if stop is not None else None,
+                          ("armed sl",) if stop is not None else ("armed tp",))
 
     # ---- the book moving forward ---------------------------------------------------------
     def _advance(self, rescan: str | None = None) -> datetime:
@@ -253,6 +265,8 @@ class PaperExchange:
             return now
         events: list[tuple[datetime, int, str, str, tuple[float, float, float, float, float]]] = []
         active = {o.symbol for o in self._open.values()}
+        if self.book.protections:  # a modelled take-profit has no open order
+            active.update(p.symbol for p in self.book.protections.values())
         floor = floor_time(now, self.stop_tf) if self.book.protections else now
         for sym in sorted(active if rescan is None else active & {rescan}):
             events += self._events(sym, now, floor)
@@ -302,11 +316,23 @@ class PaperExchange:
         p.next_bar = ts + self.step
         if hit is None:
             return True
-        leg = "sl" if hit[1] == "stop_loss" else "tp"
-        order = self.book.orders[derive_client_order_id(entry_cid, leg)]
-        qty = min(order.quantity, self.book.holdings.get(p.symbol, Decimal(0)))
-        if qty > 0:
-            self._execute(order, qty, Decimal(repr(float(hit[0]))), ts)
+        stop = self.book.orders.get(p.sl_cid or derive_client_order_id(entry_cid, "sl"))
+        price, held = Decimal(repr(float(hit[0]))), self.book.holdings.get(p.symbol, Decimal(0))
+        order: PaperOrder | None = None
+        if hit[1] == "stop_loss" and stop is not None:
+            order = stop
+        elif held > 0:  # the take-profit exit: the stop canceled, a market sell at the level
+            if stop is not None and stop.state in OPEN_STATES:
+                self._close(stop, "canceled", "take_profit", ts)
+            cid = derive_client_order_id(entry_cid, "tp")
+            if cid in self.book.orders:  # an older take-profit of this entry: kept JSON is stale
+                self._writer.forget(cid)
+            order = self.book.orders[cid] = self._open[cid] = PaperOrder(
+                cid=cid, venue_order_id=self._vid(cid), symbol=p.symbol, side="sell",
+                type="market", quantity=held, placed_at=ts, next_minute=ts, updated_at=ts)
+        qty = min(order.quantity, held) if order is not None else Decimal(0)
+        if order is not None and qty > 0:
+            self._execute(order, qty, price, ts)
         self._flatten(p.symbol, ts, "closed_by_stop")
         return True
 
@@ -406,9 +432,9 @@ class PaperExchange:
         return "P-" + hashlib.sha256(f"{self.account}|{cid}".encode()).hexdigest()[:16]
 
     def _entry_of(self, o: PaperOrder) -> str:
-        return next((e for e in self.book.protections
-                     if o.cid in (derive_client_order_id(e, "sl"), derive_client_order_id(e, "tp"))),
-                    "")
+        """The entry whose armed stop ``o`` is ("" for any other order)."""
+        return next((e for e, p in self.book.protections.items()
+                     if o.cid == (p.sl_cid or derive_client_order_id(e, "sl"))), "")
 
     def _status(self, o: PaperOrder) -> OrderStatus:
         """The order's status; the last one built per order is reused while every field it is

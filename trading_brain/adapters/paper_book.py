@@ -49,6 +49,7 @@ class Protection(_Model):
     sl: float | None
     tp: float | None
     next_bar: datetime  # open time of the next stop bar to check
+    sl_cid: str | None = None  # the stop's client id when not the default (a re-armed stop)
 
 
 class PaperBook(_Model):

@@ -13,8 +13,11 @@
   position is closed by a recorded fill, or ``attempts`` ticks passed (``wait`` seconds apart;
   a pinned ``SimClock`` is advanced by max(wait, 60 s) instead of sleeping). A venue error
   while cancelling is reported, not fatal. Not flat afterwards: exit code 1, the kill
-  switch stays on — run it again. Protective stop orders are left to the executor, which
-  cancels them once their position is closed.
+  switch stays on — run it again. Protective stop orders are cancelled by the executor
+  (confirmed by a lookup) before each exit sell on a live venue, or once their position is
+  closed; ``cancelled_orders`` lists every order cancelled at the venue — the entries
+  cancelled in step (2) and the cancels the executor's ticks confirmed (stops). Alerts the
+  ticks raise go through the notifier (``trading_brain.notify``).
   A position closed by the sell of a kill exit intent gets ``exit_reason = "kill"`` from the
   executor itself (the order's purpose is ``kill``); one closed by a stop/take-profit order
   keeps its reason.
@@ -173,6 +176,7 @@ def kill_all(rt: Any, slots: list[str], reason: str, attempts: int = 40, wait_s:
     """Steps (1)-(4) of the module docstring; returns what happened per slot."""
     from trading_brain.engine import risk_state
     from trading_brain.engine.executor import TickConfig, run_tick
+    from trading_brain.notify import LogNotifier, deliver
     from trading_brain.runtime import executor_slots
 
     sleep = sleep or _sleeper(rt)
@@ -188,9 +192,16 @@ def kill_all(rt: Any, slots: list[str], reason: str, attempts: int = 40, wait_s:
     while any(_open_positions(rt.store, slots).values()) and ticks < attempts:
         if ticks:
             sleep(wait_s)
-        run_tick(rt.store, executor_slots(rt, pairs), rt.market, rt.clock, pairs,
-                 rt.risk_limits, config)
+        tick = run_tick(rt.store, executor_slots(rt, pairs), rt.market, rt.clock, pairs,
+                        rt.risk_limits, config)
         ticks += 1
+        for s in slots:  # the stops the executor cancelled (confirmed) before each exit
+            done = tick.slots[s].orders_cancelled if s in tick.slots else []
+            report[s]["cancelled_orders"] += [c for c in done
+                                              if c not in report[s]["cancelled_orders"]]
+        alerts = [a for r in tick.slots.values() for a in r.alerts]
+        if alerts:
+            deliver(alerts, [LogNotifier()], rt.store, rt.clock.now())
     after = _open_positions(rt.store, slots)
     for s in slots:
         still = {p.position_id for p in after[s]}

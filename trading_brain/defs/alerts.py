@@ -9,8 +9,8 @@ Contract (DESIGN §5; reference/dagster.md §3.3, merged into one sensor, runnin
   at most ``MAX_RUNS`` per tick, oldest first — a backlog drains over later ticks;
 - stale assets: freshness states (``FreshnessPolicy``) changing to WARN or FAIL (``stale``).
 Each alert goes to every ``Notifier`` (a log always; Telegram/webhook in a later issue) and is
-recorded in the ``notifications`` table under a deterministic id. Dedup is twofold: the cursor,
-and the table (an id already stored is not sent again, so a lost cursor after a sensor timeout
+recorded in the ``notifications`` table under a deterministic id (``trading_brain.notify``,
+shared with the executor's alerts). Dedup is twofold: the cursor, and the table (an id already stored is not sent again, so a lost cursor after a sensor timeout
 does not repeat alerts). A busy warehouse (``TemporaryError``) still logs the alert; only its
 row is skipped. Bounded work: one query per check key, ``MAX_RUNS`` run events, one freshness
 query per tick.
@@ -18,59 +18,19 @@ query per tick.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 import dagster as dg
 
 from trading_brain.defs.resources import TradingBrainResource
-from trading_brain.errors import TemporaryError
-from trading_brain.ports import Notifier
+from trading_brain.notify import Alert, LogNotifier, deliver, log, record_notification
+
+__all__ = ["Alert", "LogNotifier", "alert_sensor", "deliver", "log", "record_notification"]
 
 MAX_RUNS = 20
 LOCK_BUDGET_S = 5.0
 STALE_STATES = ("WARN", "FAIL")
-log = logging.getLogger("trading_brain.alerts")
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    key: str  # dedup key: what is reported, once
-    level: str  # ERROR | WARN | INFO
-    kind: str  # check_failure | run_failure | stale_asset
-    subject: str
-    text: str
-
-    @property
-    def notification_id(self) -> str:
-        return hashlib.sha256(self.key.encode()).hexdigest()[:32]
-
-
-class LogNotifier:
-    """The always-on channel: the Python log (and the sensor's tick log when given)."""
-
-    name = "log"
-
-    def __init__(self, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
-        self.logger = logger or log
-
-    def notify(self, level: str, text: str) -> None:
-        fn = {"ERROR": self.logger.error, "WARN": self.logger.warning}.get(level,
-                                                                         self.logger.info)
-        fn(f"ALERT {level}: {text}")
-
-
-def record_notification(store, alert: Alert, now: datetime, channels: str) -> bool:  # noqa: ANN001
-    """Insert the alert's row; False when it was recorded before (already sent)."""
-    rows = store.execute("""INSERT INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT DO NOTHING RETURNING notification_id""",
-                         [alert.notification_id, now, alert.level, alert.kind, alert.subject,
-                          alert.text, channels])
-    return bool(rows)
 
 
 def check_alerts(instance: dg.DagsterInstance, check_keys: Sequence[dg.AssetCheckKey],
@@ -128,23 +88,6 @@ def stale_alerts(instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey],
                              f"STALE {name}: {prev.get(name, 'UNKNOWN')} -> {state}"))
         prev[name] = state
     return out
-
-
-def deliver(alerts: Sequence[Alert], notifiers: Sequence[Notifier], store, now: datetime,  # noqa: ANN001
-            ) -> tuple[int, int]:
-    """Send the alerts not recorded before; returns (sent, unrecorded because the store is busy)."""
-    sent = unrecorded = 0
-    channels = ",".join(n.name for n in notifiers)
-    for a in alerts:
-        try:
-            if not record_notification(store, a, now, channels):
-                continue  # sent by an earlier tick whose cursor was lost
-        except TemporaryError:
-            unrecorded += 1
-        for n in notifiers:
-            n.notify(a.level, a.text)
-        sent += 1
-    return sent, unrecorded
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

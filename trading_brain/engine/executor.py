@@ -7,26 +7,32 @@ a ``Clock``. Per slot, in order:
 1. deposit the starting capital once; load the risk state. Live mode
    (``SlotSetup.venue_capital``): the first tick deposits the venue's USD balance instead and
    records the coins held then as a baseline (engine/executor_live.py);
-2. reconcile orders: every open order row is looked up by client order id (the venue is the
-   truth) and updated; ``submitting``/``unresolved`` rows the venue does not know become
+2. reconcile orders: every open order row (protective ones too, ``submitting`` included) is
+   looked up by client order id (the venue is the truth) and corrected
+   (``protective.correction``: state, venue id, filled quantity, price, fee); ``submitting``/``unresolved`` rows the venue does not know become
    ``unresolved`` and, after ``unresolved_grace``, ``rejected`` (``not_at_venue``) — never resent;
 3. record fills (``fills_since`` a watermark: the oldest open order/position or the newest
    stored fill, minus ``fill_lookback``; stored fill ids are skipped): each
    fill writes the fill, its cash entries and the position in one transaction; a closed
    position feeds ``update_state_on_close``;
-4. protect: a filled entry with stop-loss/take-profit fractions gets levels fixed from its
-   average fill price (``fills.stop_levels``), protective order rows and
-   ``reconcile_protective`` on the venue (each leg row then holds the venue's order id and
-   trigger price as sent, when the venue's answer carries them; later lookups keep both in
-   step); closed positions get their protective orders canceled;
+4. protect (engine/executor_protect.py over the pure engine/protective.py): a filled entry
+   with stop-loss/take-profit fractions gets levels fixed from its average fill price
+   (``fills.stop_levels``) and ONE exchange-native stop-loss (row written ahead, then
+   ``reconcile_protective``; the row takes the venue's id, state and trigger price, also after
+   a partial failure). The take-profit is an exit done by the executor on a venue that holds
+   the stop: a bar (or the last price) reaching the level -> cancel the stop, confirm, market
+   sell (purpose ``take_profit``); the paper venue models it at the level (the fill model). A
+   leg refused for funds is a risk event and an alert and is retried only when its
+   fingerprint changed. Stops of closed positions are cancelled (confirmed by a lookup);
 5. intents (``store.intents("pending", slot)``, at most ``max_orders``): entries are refused
    while halted or already holding the symbol, exits always pass (and sell the whole position;
    purpose ``kill`` when the intent is ``trading-brain kill``'s, else ``exit``; the position's
    ``exit_reason`` follows). On a real venue an exit of a position with open protective orders
    first cancels them and confirms the cancels, and is sent only if none filled
-   (``executor_live.clear_for_exits``); write-ahead ``submitting`` row, intent ``submitted``, then ``place_order``. ``OrderRejected`` ->
+   (``executor_live.clear_for_exits``); write-ahead ``submitting`` row, intent ``submitted``,
+   then ``place_order``. ``OrderRejected`` ->
    order and intent rejected with the reason; ``AmbiguousOrderError``/``TemporaryError`` ->
-   ``unresolved`` (settled by step 2 on a later tick). Other exceptions propagate (a crash):
+   ``unresolved`` and a warning (settled by step 2 on a later tick). Other exceptions propagate (a crash):
    the next tick finds the order by its client id, so an intent is never sent twice;
 6. mark positions (ticker last), update max adverse excursion, ``update_state_on_equity``,
    snapshot, risk events, the invariant and the balance reconcile against the venue (minus the
@@ -53,9 +59,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
 from datetime import timedelta
-from decimal import Decimal
 
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.orders import (
@@ -64,7 +68,6 @@ from trading_brain.domain.orders import (
     derive_client_order_id,
 )
 from trading_brain.domain.risk import RiskLimits, RiskState
-from trading_brain.engine import fills as fm
 from trading_brain.engine.executor_books import (
     finish_slot,
     marks_for,
@@ -76,6 +79,13 @@ from trading_brain.engine.executor_live import (
     guards_exits,
     open_live_book,
     without_baseline,
+)
+from trading_brain.engine.executor_protect import (
+    act_protection,
+    ask_protection,
+    plan_protection,
+    read_fingerprints,
+    warn,
 )
 from trading_brain.engine.executor_record import (
     apply_status,
@@ -89,17 +99,14 @@ from trading_brain.engine.executor_types import (
     ORDER_PURPOSES,
     PROTECTIVE,
     ExecutorStore,
-    Protective,
     SlotReport,
     SlotSetup,
     TickConfig,
     TickContext,
     TickReport,
 )
-from trading_brain.engine.ledger import (
-    OrderRow,
-    PositionRecord,
-)
+from trading_brain.engine.ledger import OrderRow
+from trading_brain.engine.protective import FUNDS
 from trading_brain.errors import AmbiguousOrderError, OrderRejected, TemporaryError
 from trading_brain.ports import Clock, MarketData
 
@@ -175,22 +182,27 @@ def _ask_venue(ctx: TickContext) -> None:
         except TemporaryError as e:
             ctx.rep.errors.append(f"opening balances: {e}")
             return
-    for row in ctx.open_orders:
-        if row.purpose in PROTECTIVE and row.state == "submitting":
-            continue  # placed through reconcile_protective, not place_order
+    for row in ctx.open_orders:  # protective rows too: the venue is the truth for every row
         try:
             ctx.statuses[row.client_order_id] = ctx.ex.order_by_client_id(row.client_order_id)
         except TemporaryError as e:
-            ctx.rep.errors.append(f"lookup {row.client_order_id}: {e}")
+            trouble(ctx, f"lookup {row.client_order_id}: {e}")
     ctx.venue_fills = _fetch_fills(ctx)
+    ask_protection(ctx)
 
 
 def _fetch_fills(ctx: TickContext) -> list[Fill]:
     try:
         return ctx.ex.fills_since(ctx.since or ctx.now)
     except TemporaryError as e:
-        ctx.rep.errors.append(f"fills: {e}")
+        trouble(ctx, f"fills: {e}")
         return []
+
+
+def trouble(ctx: TickContext, text: str) -> None:
+    """A transient venue failure: an error of the tick and a warning (log and asset events)."""
+    ctx.rep.errors.append(text)
+    warn(ctx, text)
 
 
 # ---- phase 3: apply answers, plan protection and orders (warehouse) --------------------------
@@ -215,28 +227,10 @@ def _apply_answers(ctx: TickContext) -> None:
 def _plan(ctx: TickContext) -> None:
     """Protective orders to arm or cancel, and the write-ahead rows of this tick's orders; then
     the phase is written in one transaction (before any venue call)."""
-    held = {p.position_id for p in ctx.positions.values()}
     open_rows = ctx.open_rows()
-    for o in open_rows:
-        if o.purpose in PROTECTIVE and o.state != "submitting" and o.intent_id not in held:
-            ctx.to_cancel.append(o.client_order_id)
-    legs_of = _legs_of(ctx, held)
     exiting = {i.symbol for i in ctx.intents if guards_exits(ctx) and i.action == "exit"
-               and ctx.status_of(i.intent_id) == "pending"}
-    needs = []
-    for pos in ctx.positions.values():
-        if pos.symbol in exiting:  # never arm legs that would hold the coins an exit sells
-            continue
-        entry = ctx.rows.get(derive_client_order_id(pos.position_id))
-        legs = legs_of.get(pos.position_id, [])
-        if entry is None or entry.is_open or (legs and all(o.state != "submitting" for o in legs)):
-            continue
-        needs.append((pos, legs))
-    ctx.load_intents([p.position_id for p, _ in needs])
-    for pos, legs in needs:
-        req = _protective_request(ctx, pos, legs)
-        if req is not None:
-            ctx.to_protect.append(req)
+               and ctx.status_of(i.intent_id) == "pending"}  # never arm legs an exit sells
+    plan_protection(ctx, open_rows, exiting)
     _write_ahead(ctx, open_rows)
     inserted: set[str] = set()
     if ctx.w:  # nothing to write: no transaction (a COMMIT costs more than a statement)
@@ -252,38 +246,6 @@ def _plan(ctx: TickContext) -> None:
                                row.reason or row.state)
         with ctx.store.atomic():
             ctx.flush()
-
-
-def _legs_of(ctx: TickContext, held: set[str]) -> dict[str | None, list[OrderRow]]:
-    """The slot's protective order rows of each held position (by position id), in row order."""
-    legs: dict[str | None, list[OrderRow]] = {}
-    for o in ctx.rows.values():
-        if o.slot == ctx.slot and o.intent_id in held and o.purpose in PROTECTIVE:
-            legs.setdefault(o.intent_id, []).append(o)
-    return legs
-
-
-def _protective_request(ctx: TickContext, pos: PositionRecord, legs: list[OrderRow]
-                        ) -> OrderRequest | None:
-    intent = ctx.intent(pos.position_id)
-    if intent is None or not (intent.stop_loss or intent.take_profit):
-        return None
-    sl, tp = fm.stop_levels(float(pos.entry_price), intent.stop_loss, intent.take_profit)
-    sl_d = Decimal(repr(sl)) if sl == sl else None
-    tp_d = Decimal(repr(tp)) if tp == tp else None
-    entry_cid = derive_client_order_id(pos.position_id)
-    if not legs:
-        pos = replace(pos, stop_loss_price=sl_d, take_profit_price=tp_d)
-        ctx.positions[pos.symbol] = pos
-        ctx.save_position(pos)
-        for purpose, suffix, level in (("stop_loss", "sl", sl_d), ("take_profit", "tp", tp_d)):
-            if level is not None:
-                ctx.insert_order(OrderRow(
-                    derive_client_order_id(entry_cid, suffix), pos.position_id, ctx.slot,
-                    ctx.ex.name, pos.symbol, "sell", purpose.replace("_", "-"), purpose,
-                    pos.quantity, "submitting", ctx.now, ctx.now, stop_price=level))
-    return OrderRequest(client_order_id=entry_cid, symbol=pos.symbol, side="buy", type="market",
-                        quantity=pos.quantity, stop_loss=sl_d, take_profit=tp_d)
 
 
 def _write_ahead(ctx: TickContext, rows: list[OrderRow]) -> None:
@@ -339,20 +301,7 @@ def _write_ahead(ctx: TickContext, rows: list[OrderRow]) -> None:
 
 # ---- phase 4: act on the venue ---------------------------------------------------------------
 def _act(ctx: TickContext) -> None:
-    for cid in ctx.to_cancel:
-        try:
-            gone = ctx.ex.cancel_order(client_order_id=cid)
-            ctx.answers.append((None, cid, "canceled" if gone else "closed_at_venue"))
-        except TemporaryError as e:
-            ctx.rep.errors.append(f"cancel {cid}: {e}")
-    for req in ctx.to_protect:
-        if not isinstance(ctx.ex, Protective):
-            break
-        try:
-            done = ctx.ex.reconcile_protective(req)
-            ctx.answers.append((None, req.client_order_id, ("protected", done)))
-        except (TemporaryError, AmbiguousOrderError, OrderRejected) as e:
-            ctx.rep.errors.append(f"protect {req.client_order_id}: {e}")
+    act_protection(ctx)
     if ctx.guarded:
         clear_for_exits(ctx)
     for intent, req in ctx.to_place:
@@ -363,10 +312,14 @@ def _act(ctx: TickContext) -> None:
             ctx.answers.append((intent, req.client_order_id, ctx.ex.place_order(req)))
         except (OrderRejected, AmbiguousOrderError, TemporaryError) as e:
             ctx.answers.append((intent, req.client_order_id, e))
+        if ctx.answers and isinstance(ctx.answers[-1][2], OrderRejected) and getattr(
+                ctx.answers[-1][2], "reason", None) == FUNDS and intent is None:
+            read_fingerprints(ctx, [req.symbol])  # the state a retry must see changed
     if ctx.to_cancel or ctx.to_protect or ctx.to_place or ctx.guarded:
         # what was sent may have filled at once (a market order; a stop armed on bars that
         # closed already): fetch the fills again so the ledger and the balances read next
         # describe the same moment (the balance reconcile flags no false mismatch)
         ctx.venue_fills = _fetch_fills(ctx)
     ctx.marks = marks_for(ctx, sorted(ctx.positions))
-    ctx.balance = without_baseline(ctx.ex.balances(), ctx.baseline)
+    ctx.venue_balance = ctx.ex.balances()
+    ctx.balance = without_baseline(ctx.venue_balance, ctx.baseline)

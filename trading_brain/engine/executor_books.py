@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
+from trading_brain.engine.executor_protect import adopt
 from trading_brain.engine.executor_types import (
     REASON_OF,
     ExecutorStore,
@@ -57,6 +58,8 @@ def record_fills(ctx: TickContext) -> None:
                       if f.client_order_id and f.client_order_id not in ctx.rows})
     for row in ctx.store.orders_by_cids(missing):  # fills of orders this tick did not load
         ctx.rows[row.client_order_id] = row
+    if missing and any(c not in ctx.rows for c in missing):
+        adopt(ctx, fresh)  # a protective sell known only by its fills (paper's take-profit)
     ctx.load_intents([r.intent_id for r in (ctx.rows.get(f.client_order_id or "") for f in fresh
                                             if f.side == "buy") if r is not None and r.intent_id])
     balance, booked = ctx.cash, set()

@@ -10,7 +10,8 @@ Contract:
   the venue's balances minus the baseline (``without_baseline``): the bot accounts only for
   what it bought, and any later difference (a manual deposit, withdrawal or trade) is flagged.
 - Guarded exits (``guards_exits``: every venue but the modelled-stop paper venue): an exit of a
-  position with open protective orders is sent only after each of them was cancelled and
+  position with open protective orders — an exit intent's sell, or the executor's take-profit
+  sell (engine/executor_protect.py) — is sent only after each of them was cancelled and
   the cancel confirmed by a lookup (a venue may hold the coins for untriggered trigger
   sells, refusing the exit for insufficient funds; and a leg left armed could sell coins the
   bot no longer holds). When a leg filled meanwhile or a cancel is not confirmed, the exit
@@ -93,14 +94,15 @@ def clear_for_exits(ctx: TickContext) -> None:
                 else:
                     st = ctx.confirmed[cid]
             except (TemporaryError, AmbiguousOrderError, OrderRejected) as e:
-                ctx.rep.errors.append(f"cancel {cid} before exit: {e}")
+                ctx.rep.errors.append(f"cancel {cid} before {row.purpose}: {e}")
                 ok = False
                 continue
             if st is not None and (not st.is_terminal or st.filled_qty > 0):
                 ok = False  # still open, or the protective sell (partly) filled: no exit now
         if ok:
             ctx.insert_order(row)
-            ctx.set_status(intent.intent_id, "submitted")
+            if intent is not None:  # None: the executor's take-profit sell
+                ctx.set_status(intent.intent_id, "submitted")
             clear.append((intent, row))
     if not clear:
         return

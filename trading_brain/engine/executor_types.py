@@ -23,7 +23,9 @@ from trading_brain.domain.orders import (
 )
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
 from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord
+from trading_brain.engine.protective import Protection
 from trading_brain.engine.valuation import InvariantReport, Mismatch, Snapshot
+from trading_brain.notify import Alert
 from trading_brain.ports import Exchange, MarketData
 
 
@@ -62,9 +64,12 @@ class ExecutorStore(Protocol):
 
 @runtime_checkable
 class Protective(Protocol):
-    """A venue that protects a filled entry with stop-loss/take-profit orders (both venues)."""
+    """A venue that protects a filled entry with ONE stop-loss order (both venues; see
+    engine/protective.py): placed under ``stop_cid`` once the entry is filled, idempotent,
+    never raising once it learnt something."""
 
-    def reconcile_protective(self, entry: OrderRequest) -> object: ...
+    def reconcile_protective(self, entry: OrderRequest,
+                             stop_cid: str | None = None) -> Protection: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,11 @@ class TickConfig:
     quote: str = "USD"
     local_venues: bool = False  # venues and market do no network I/O: share the session
     fill_lookback: timedelta = timedelta(minutes=15)
+    # the executor's take-profit (venues that hold the stop: not paper): bars of this
+    # timeframe that closed after the entry bar and at most ``tp_lookback`` ago, and the last
+    # price, are checked each tick (engine/protective.py ``take_profit_reached``)
+    tp_timeframe: str = "1m"
+    tp_lookback: timedelta = timedelta(minutes=2)
 
 
 @dataclass(slots=True)
@@ -104,6 +114,10 @@ class SlotReport:
     intents_rejected: dict[str, str] = field(default_factory=dict)
     events: list[RiskEvent] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    orders_cancelled: list[str] = field(default_factory=list)  # cancels the venue confirmed
+    warnings: list[str] = field(default_factory=list)  # ambiguous orders, service errors
+    alerts: list[Alert] = field(default_factory=list)  # for the notifier (idempotent by key)
+    unprotected: list[str] = field(default_factory=list)  # positions whose leg is blocked
     mismatches: list[Mismatch] = field(default_factory=list)
     invariant: InvariantReport | None = None
     snapshot: Snapshot | None = None
@@ -186,14 +200,20 @@ class TickContext:
     since: datetime | None = None
     statuses: dict[str, OrderStatus | None] = field(default_factory=dict)
     venue_fills: list[Fill] = field(default_factory=list)
-    to_protect: list[OrderRequest] = field(default_factory=list)
+    to_protect: list[tuple[OrderRequest, str | None]] = field(default_factory=list)
+    protected: list[tuple[str | None, Protection]] = field(default_factory=list)
     to_cancel: list[str] = field(default_factory=list)
-    to_place: list[tuple[OrderIntent, OrderRequest]] = field(default_factory=list)
-    guarded: list[tuple[OrderIntent, OrderRow, list[str]]] = field(default_factory=list)
+    # intent None: the executor's take-profit sell of a position (engine/executor_protect.py)
+    to_place: list[tuple[OrderIntent | None, OrderRequest]] = field(default_factory=list)
+    guarded: list[tuple[OrderIntent | None, OrderRow, list[str]]] = field(default_factory=list)
     confirmed: dict[str, OrderStatus | None] = field(default_factory=dict)
+    cancel_reason: dict[str, str] = field(default_factory=dict)  # why a confirmed cancel
+    tp_hits: set[str] = field(default_factory=set)  # positions whose take-profit is reached
+    fps: dict[str, str] = field(default_factory=dict)  # symbol -> protective fingerprint now
+    venue_balance: Balance | None = None  # the venue's balances as read (before the baseline)
     opening: Balance | None = None  # live slot's first tick: the venue's balances (deposit)
     baseline: dict[str, Decimal] = field(default_factory=dict)  # coins held before the bot
-    answers: list[tuple[OrderIntent, str, object]] = field(default_factory=list)
+    answers: list[tuple[OrderIntent | None, str, object]] = field(default_factory=list)
     marks: dict[str, Decimal] = field(default_factory=dict)
     balance: Balance | None = None
     capital: Decimal | None = None

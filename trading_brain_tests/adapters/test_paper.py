@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -122,9 +123,13 @@ def _armed(store, minutes, sl=0.05, tp=0.05, start=T0):
     clock.set(start + timedelta(minutes=1))
     (fill,) = ex.fills_since(start)
     sl_lvl, tp_lvl = fm.stop_levels(float(fill.price), sl, tp)
-    actions = ex.reconcile_protective(buy(qty="1", stop_loss=Decimal(repr(sl_lvl)),
-                                          take_profit=Decimal(repr(tp_lvl))))
-    assert actions == ["armed sl", "armed tp"]
+    armed = ex.reconcile_protective(buy(qty="1", stop_loss=Decimal(repr(sl_lvl)),
+                                        take_profit=Decimal(repr(tp_lvl))))
+    assert armed.actions == ("armed sl",)  # ONE stop order; the take-profit level is modelled
+    assert armed.stop_loss is not None and armed.stop_loss.state == "open"
+    assert armed.stop_loss.client_order_id == derive_client_order_id("entry-1", "sl")
+    assert ex.order_by_client_id(derive_client_order_id("entry-1", "tp")) is None
+    assert [o.order_type for o in ex.open_orders()] == ["stop-loss"]
     return ex, clock, fill, (sl_lvl, tp_lvl)
 
 
@@ -140,8 +145,8 @@ def test_entry_bar_is_never_checked_and_gap_through_the_stop_exits_at_the_open(s
     assert (stop.ts, float(stop.price)) == (T0 + timedelta(minutes=5), 90.0)  # the open, not SL
     assert float(stop.price) < sl
     assert math.isclose(float(stop.fee), 0.0026 * 90.0, rel_tol=1e-12)  # fee, no slippage
-    assert ex.order_by_client_id(derive_client_order_id("entry-1", "tp")).state == "canceled"
-    assert ex.balances().get("BTC") == 0
+    assert ex.order_by_client_id(derive_client_order_id("entry-1", "tp")) is None  # never sent
+    assert ex.open_orders() == [] and ex.balances().get("BTC") == 0
 
 
 def test_both_levels_touched_on_one_bar_exits_at_the_stop_loss(store) -> None:
@@ -160,6 +165,12 @@ def test_take_profit_at_its_level_when_only_the_high_reaches_it(store) -> None:
     stop = ex.fills_since(T0)[-1]
     assert stop.client_order_id == derive_client_order_id("entry-1", "tp")
     assert (stop.ts, float(stop.price)) == (T0 + timedelta(minutes=10), tp)
+    # what the executor does on Kraken: the stop cancelled, then a market sell of the position
+    sl_st = ex.order_by_client_id(derive_client_order_id("entry-1", "sl"))
+    tp_st = ex.order_by_client_id(derive_client_order_id("entry-1", "tp"))
+    assert (sl_st.state, sl_st.reason, sl_st.filled_qty) == ("canceled", "take_profit", 0)
+    assert (tp_st.order_type, tp_st.side, tp_st.state, tp_st.filled_qty) == (
+        "market", "sell", "filled", Decimal(1))
 
 
 def test_stop_on_the_bar_beats_a_pending_sell_which_is_canceled(store) -> None:
@@ -352,9 +363,9 @@ def test_a_venue_kept_across_ticks_equals_a_new_one_per_tick_and_saves_the_model
         a = _script(kept, k, rng_a)
         b = _script(PaperExchange(market, clock, new_store, pairs, **kw), k, rng_b)
         assert a == b, k
-        armed += sum(x == ["armed sl", "armed tp"] for x in a)
-        stops |= {o.cid for o in kept.book.orders.values()
-                  if o.type != "market" and o.state == "filled"}
+        armed += sum(getattr(x, "actions", None) == ("armed sl",) for x in a)
+        stops |= {o.cid for o in kept.book.orders.values()  # stop-loss or take-profit sells
+                  if not re.fullmatch(r"e\d+", o.cid) and o.state == "filled"}
         assert kept_store.books == new_store.books, k
         raw = kept_store.books["active"]
         assert raw == PaperBook.model_validate_json(raw).model_dump_json()  # byte for byte

@@ -53,3 +53,29 @@ def test_the_baseline_is_not_a_mismatch_but_a_later_change_is(tmp_path, fk, monk
         bad = run_checks(home, NOW + timedelta(minutes=2), instance)["portfolio_reconciled"]
         assert not bad.passed
         assert "BTC" in (bad.description or "") or "XBT" in (bad.description or "")
+
+
+def test_ambiguous_placements_are_warnings_in_the_log_and_events_in_the_ui(
+        tmp_path, fk, monkeypatch, caplog):
+    """Issue 15: an ambiguous AddOrder (``EService`` after the venue took it) showed only as
+    text in the ``portfolio`` event's ``errors``; it is now a WARNING and an ``orders`` event."""
+    import logging
+
+    home = write_live_home(tmp_path / "live", fk, monkeypatch)
+    w = LiveWorld(home.warehouse, fk)
+    w.store.upsert_asset_pairs("kraken", list(w.market.asset_pairs(["BTC/USD"]).values()))
+    w.intent("enter", "0.01")
+    fk.state.add_fault("AddOrder", errors=["EService:Unavailable"], after_handler=True)
+    now = datetime.now(UTC)
+    with dg.instance_for_test() as instance, caplog.at_level(logging.WARNING):
+        ctx = dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
+                                      definitions=defs)
+        result = executor_sensor(ctx)
+    (obs,) = [e for e in result.asset_events if isinstance(e, dg.AssetObservation)]
+    assert obs.asset_key == dg.AssetKey("orders")
+    assert "unresolved" in obs.metadata["warnings"].value
+    assert "EService:Unavailable" in obs.metadata["warnings"].value
+    (portfolio,) = [e for e in result.asset_events if e.asset_key == dg.AssetKey("portfolio")]
+    assert "unresolved" in portfolio.metadata["warnings"].value
+    assert any(r.levelno == logging.WARNING and "unresolved" in r.getMessage()
+               for r in caplog.records)

@@ -152,12 +152,12 @@ def test_scan_runs_and_sensor_ticks_trade_a_round_trip(loop, instance):
     orders = store.frame("SELECT intent_id, purpose, side, state, filled_qty, reason "
                          "FROM orders ORDER BY created_at, purpose")
     rows = {(r["intent_id"], r["purpose"]): r for r in orders.iter_rows(named=True)}
-    assert orders.height == 4 and set(rows) == {(enter_id, "entry"), (enter_id, "stop_loss"),
-                                                (enter_id, "take_profit"), (exit_id, "exit")}
+    # one stop-loss per position; the take-profit is an exit (a row only when it happens)
+    assert orders.height == 3 and set(rows) == {(enter_id, "entry"), (enter_id, "stop_loss"),
+                                                (exit_id, "exit")}
     assert rows[(enter_id, "entry")]["state"] == rows[(exit_id, "exit")]["state"] == "filled"
-    for leg in ("stop_loss", "take_profit"):  # protective legs cancelled once flat
-        assert rows[(enter_id, leg)]["state"] == "canceled"
-        assert rows[(enter_id, leg)]["reason"] == "position_closed"
+    assert rows[(enter_id, "stop_loss")]["state"] == "canceled"  # cancelled once flat
+    assert rows[(enter_id, "stop_loss")]["reason"] == "position_closed"
     fills = store.frame("SELECT f.symbol, f.side, f.qty, f.price, f.fee, f.ts, o.intent_id "
                         "FROM fills f JOIN orders o USING (client_order_id) ORDER BY f.ts")
     assert fills["side"].to_list() == ["buy", "sell"]
@@ -182,8 +182,9 @@ def test_scan_runs_and_sensor_ticks_trade_a_round_trip(loop, instance):
     assert snaps["cash"][-1] == snaps["equity"][-1] == store.cash_balance("active")
 
     # asset events of the sensor, tick by tick
-    placed = [e["orders"][0]["placed"] if "orders" in e else 0 for e in events]
-    assert placed == [1, 0, 1, 0, 0, 0]
+    placed = [next((m["placed"] for m in e.get("orders", []) if "placed" in m), 0)
+              for e in events]
+    assert placed == [1, 1, 1, 0, 0, 0]  # the entry, its stop-loss, the exit
     assert [len(e.get("fills", [])) for e in events] == [0, 1, 0, 0, 1, 0]
     assert events[1]["positions"][0]["opened"] == 1 and events[4]["positions"][0]["closed"] == 1
     assert all(e["portfolio"][0]["invariant_ok"] is True for e in events)

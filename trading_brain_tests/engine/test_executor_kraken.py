@@ -169,45 +169,42 @@ def test_invalid_nonce_is_resent_once_and_the_order_exists_once(tmp_path, fk) ->
     assert w.store.order(cid).state == "filled" and w.status(iid) == "done"
 
 
-@pytest.mark.parametrize(("price", "fired", "sibling"), [("31300", "take_profit", "stop_loss"),
-                                                         ("29000", "stop_loss", "take_profit")])
-def test_protective_orders_after_the_fill_and_sibling_cancelled(tmp_path, fk, price: str,
-                                                                fired: str, sibling: str) -> None:
+@pytest.mark.parametrize(("price", "fired"), [("31300", "take_profit"), ("29000", "stop_loss")])
+def test_one_stop_after_the_fill_and_either_exit_closes_the_position(tmp_path, fk, price: str,
+                                                                     fired: str) -> None:
+    """One exchange-native stop-loss per position; the take-profit is the executor's
+    (cancel the stop, confirm, sell at market), the stop-loss the venue's own trigger."""
     w = LiveWorld(tmp_path / "w.duckdb", fk)
     iid = w.intent("enter", "0.01", sl=0.02, tp=0.03)
     entry = derive_client_order_id(iid)
-    legs = {"stop_loss": derive_client_order_id(entry, "sl"),
-            "take_profit": derive_client_order_id(entry, "tp")}
+    sl, tp = (derive_client_order_id(entry, s) for s in ("sl", "tp"))
     w.tick()
-    assert all(w.adds(c) == [] for c in legs.values())  # nothing before the entry filled
-    w.tick()  # records the fill, arms both legs on the venue
-    (sl_sent,) = w.adds(legs["stop_loss"])
-    (tp_sent,) = w.adds(legs["take_profit"])
+    assert w.adds(sl) == []  # nothing before the entry filled
+    w.tick()  # records the fill, arms the stop on the venue
+    (sl_sent,) = w.adds(sl)
     assert (sl_sent["ordertype"], sl_sent["type"], sl_sent["volume"], sl_sent["price"]) == (
         "stop-loss", "sell", "0.01000000", "29694.1")  # 30300.1 * 0.98, rounded up
-    assert (tp_sent["ordertype"], tp_sent["price"]) == ("take-profit", "31209.2")
-    rows = {p: w.store.order(c) for p, c in legs.items()}
-    assert {p: r.state for p, r in rows.items()} == {"stop_loss": "open", "take_profit": "open"}
-    assert {p: r.venue_order_id for p, r in rows.items()} == {  # stored while open
-        p: w.venue_orders(c)[0].txid for p, c in legs.items()}
-    assert {p: r.stop_price for p, r in rows.items()} == {  # the trigger prices as sent
-        "stop_loss": Decimal("29694.1"), "take_profit": Decimal("31209.2")}
+    assert w.adds(tp) == []  # no second trigger for the same coins
+    row = w.store.order(sl)
+    assert (row.state, row.venue_order_id, row.stop_price) == (
+        "open", w.venue_orders(sl)[0].txid, Decimal("29694.1"))  # stored while open
     (pos,) = w.store.positions("active")
     assert pos.stop_loss_price is not None and pos.take_profit_price is not None
     w.tick()
-    assert all(len(w.adds(c)) == 1 for c in legs.values())  # armed once
-    assert fp.set_price(fk.state, "XBTUSD", price)  # one leg fires on the venue
+    assert len(w.adds(sl)) == 1  # armed once
+    w.reach(price)  # the stop fires on the venue, or the executor sees the take-profit
     rep = w.tick()
     (closed,) = w.store.positions("active", status="closed")
     assert closed.exit_reason == fired and closed.sold_qty == Decimal("0.01")
-    assert w.store.order(legs[fired]).state == "filled"
-    assert w.store.order(legs[sibling]).state == "canceled"
-    (venue_sibling,) = w.venue_orders(legs[sibling])
-    assert venue_sibling.status == "canceled"
     assert [f.side for f in w.store.fills("active")] == ["buy", "sell"]
     _assert_books_match_venue(w, rep)
     w.tick()
-    assert sum(len(w.adds(c)) for c in [entry, *legs.values()]) == 3
+    assert w.store.order(sl).state == ("filled" if fired == "stop_loss" else "canceled")
+    assert (w.store.order(tp).state if fired == "take_profit" else w.store.order(tp)) == (
+        "filled" if fired == "take_profit" else None)
+    (venue_stop,) = w.venue_orders(sl)
+    assert venue_stop.status == ("closed" if fired == "stop_loss" else "canceled")
+    assert sum(len(w.adds(c)) for c in [entry, sl, tp]) == (3 if fired == "take_profit" else 2)
 
 
 def test_restart_with_entry_and_protective_orders_open_continues(tmp_path, fk) -> None:
@@ -215,23 +212,29 @@ def test_restart_with_entry_and_protective_orders_open_continues(tmp_path, fk) -
     w = LiveWorld(tmp_path / "w.duckdb", fk)
     iid = w.intent("enter", "0.01", sl=0.02, tp=0.03)
     entry = derive_client_order_id(iid)
-    tp = derive_client_order_id(entry, "tp")
+    sl, tp = (derive_client_order_id(entry, s) for s in ("sl", "tp"))
     w.tick()
     w.restart()  # new KrakenExecution, KrakenMarket and Store on the same file and venue
     w.tick()
     assert w.store.order(entry).state == "open" and len(w.adds(entry)) == 1
     fp.fill(fk.state, entry, None, "30000")
-    w.tick()  # fill recorded, legs armed
-    assert w.store.order(tp).state == "open"
+    w.tick()  # fill recorded, the stop armed
+    assert w.store.order(sl).state == "open"
     w.restart()
     w.tick()
-    assert len(w.adds(tp)) == 1  # found again by client id, not re-armed
-    fp.set_price(fk.state, "XBTUSD", "31000")
+    assert len(w.adds(sl)) == 1  # found again by client id, not re-armed
+    w.reach("31000")  # above the take-profit (30900): the executor sells (the order rests)
+    w.tick()
+    assert w.store.order(sl).state == "canceled" and len(w.adds(tp)) == 1
+    w.restart()
+    w.tick()
+    assert len(w.adds(tp)) == 1  # the resting sell is found by client id, never resent
+    fp.fill(fk.state, tp, None, "31000")
     rep = w.tick()
     (closed,) = w.store.positions("active", status="closed")
     assert closed.exit_reason == "take_profit"
     assert w.status(iid) == "done"
-    assert sum(len(w.adds(c)) for c in (entry, tp, derive_client_order_id(entry, "sl"))) == 3
+    assert sum(len(w.adds(c)) for c in (entry, tp, sl)) == 3
     _assert_books_match_venue(w, rep)
 
 
@@ -249,11 +252,11 @@ def test_balance_reconcile_flags_a_venue_that_disagrees(tmp_path, fk) -> None:
     assert got == {"USD": Decimal("12.5"), "BTC": Decimal("-0.3")}
 
 
-def test_exit_sells_the_position_and_cancels_both_protective_orders(tmp_path, fk) -> None:
+def test_exit_sells_the_position_and_cancels_its_stop(tmp_path, fk) -> None:
     w = LiveWorld(tmp_path / "w.duckdb", fk)
     iid = w.intent("enter", "0.01", sl=0.02, tp=0.03)
     entry = derive_client_order_id(iid)
-    legs = [derive_client_order_id(entry, s) for s in ("sl", "tp")]
+    legs = [derive_client_order_id(entry, "sl")]
     w.tick()
     w.tick()  # filled, legs armed
     xid = w.intent("exit", "0.01")
@@ -263,21 +266,22 @@ def test_exit_sells_the_position_and_cancels_both_protective_orders(tmp_path, fk
     rep = w.tick()  # the fill closes the position; the legs are cancelled
     (closed,) = w.store.positions("active", status="closed")
     assert closed.exit_reason == "signal" and w.status(xid) == "done"
-    assert [w.store.order(c).state for c in legs] == ["canceled", "canceled"]
-    assert [o.status for c in legs for o in w.venue_orders(c)] == ["canceled", "canceled"]
+    assert [w.store.order(c).state for c in legs] == ["canceled"]
+    assert [o.status for c in legs for o in w.venue_orders(c)] == ["canceled"]
+    assert w.store.order(derive_client_order_id(entry, "tp")) is None  # never a venue order
     _assert_books_match_venue(w, rep)
 
 
 @pytest.mark.parametrize("holds", [True, False])
 def test_exit_passes_when_the_venue_reserves_base_for_trigger_orders(tmp_path, fk,
                                                                      holds: bool) -> None:
-    """Both venue models: the position's protective orders are cancelled (and the cancels
-    confirmed) before the exit sell is sent, so a venue that holds the coins for untriggered
-    triggers does not refuse it for insufficient funds."""
-    fk.state.private.holds_triggers = holds
+    """Both venue models: the position's stop is cancelled (and the cancel confirmed) before
+    the exit sell is sent, so a venue that holds the coins for untriggered triggers does not
+    refuse it for insufficient funds."""
+    fk.state.private.hold_trigger_funds = holds
     w = LiveWorld(tmp_path / "w.duckdb", fk)
     iid = w.intent("enter", "0.01", sl=0.02, tp=0.03)
-    legs = [derive_client_order_id(derive_client_order_id(iid), s) for s in ("sl", "tp")]
+    legs = [derive_client_order_id(derive_client_order_id(iid), "sl")]
     w.tick()
     w.tick()
     xid = w.intent("exit", "0.01")

@@ -12,6 +12,9 @@ Contract:
 - The clock is ``OffsetClock``: the wall clock plus an offset that tests move forward, so the
   fake's fill times (wall clock) are never in the executor's future.
 - ``adds(cid)``: the AddOrder requests the fake received for one ``cl_ord_id``.
+- ``reach(price)``: the market moves to ``price``: the ticker's last/bid/ask and the fake's fill
+  price (venue triggers at that price fire). ``bar(o, h, l, c)``: a 1-minute bar with those
+  prices closed just before the clock's now (served by OHLC), the fill price set to ``c``.
 """
 
 from __future__ import annotations
@@ -139,6 +142,22 @@ class LiveWorld:
             reference_price=Decimal("30300"), stop_loss=sl, take_profit=tp,
             intent_type="day", created_at=now)])
         return iid
+
+    def reach(self, price: str) -> list[str]:
+        """Move the market to ``price`` (ticker and fills); the venue triggers that fire."""
+        with self.fk.state.lock:
+            t = self.fk.state.tickers["XXBTZUSD"]
+            t["a"][0] = t["b"][0] = t["c"][0] = price
+        return fp.set_price(self.fk.state, "XBTUSD", price)
+
+    def bar(self, o: str, h: str, lo: str, c: str) -> None:
+        """One closed 1m bar (open just before now's minute) and a forming one; fills at ``c``."""
+        t = int(self.clock.now().timestamp()) // 60 * 60
+        rows: list[list[Any]] = [[t - 60, o, h, lo, c, c, "1.0", 1],
+                                 [t, c, c, c, c, c, "0.0", 0]]
+        self.fk.state.set_ohlc("XXBTZUSD", 1, rows)
+        with self.fk.state.lock:
+            self.fk.state.private.prices["XXBTZUSD"] = Decimal(c)
 
     def adds(self, cid: str) -> list[dict[str, str]]:
         return [p for _, p, _ in self.fk.state.calls("AddOrder") if p.get("cl_ord_id") == cid]

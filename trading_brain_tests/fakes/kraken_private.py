@@ -13,8 +13,10 @@ Contract:
   reference's validation order (pair, arguments, ``cl_ord_id`` + ``userref``, duplicate open
   ``cl_ord_id`` → ``EOrder:Duplicate order`` [U text], ``ordermin``, ``costmin``, funds counting
   holds of open orders). Market orders fill at once at the ticker ask/bid (``fill_market``);
-  limit and trigger (stop-loss/take-profit) orders rest. Untriggered trigger orders hold no
-  funds unless ``holds_triggers`` [U: verify on the live venue].
+  limit and trigger (stop-loss/take-profit) orders rest. Untriggered trigger orders hold their
+  funds as the venue does (``hold_trigger_funds``, default on: a second trigger sell of the same
+  coins is refused ``EOrder:Insufficient funds``; reference/kraken-api.md §10); off = they hold
+  nothing (the other venue model the executor must also pass).
 - Test controls (take ``KrakenState``): ``fill(state, ref, qty, price)`` executes part of an
   order (``ref`` = txid or cl_ord_id); ``script_fills(state, ref, [q1, q2…])`` + ``step(state)``
   advance scripted partial fills one step per call; ``set_price(state, pair, price)`` triggers
@@ -80,7 +82,7 @@ class PrivateState:
     maker_pct: Decimal = Decimal("0.16")
     volume_30d: Decimal = Decimal("294.0219")
     fill_market: bool = True
-    holds_triggers: bool = False
+    hold_trigger_funds: bool = True  # untriggered sell triggers hold their coins
     prices: dict[str, Decimal] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     listeners: list[Callable[[list[dict[str, Any]]], None]] = field(default_factory=list)
@@ -161,7 +163,8 @@ def _holds(state: Any, asset: str) -> Decimal:
     p: PrivateState = state.private
     total = Decimal(0)
     for o in p.orders.values():
-        if o.status not in ("open", "pending") or (o.ordertype in TRIGGERS and not p.holds_triggers):
+        if o.status not in ("open", "pending") or (
+                o.ordertype in TRIGGERS and not p.hold_trigger_funds):
             continue
         row = state.pairs[o.key]
         left = o.vol - o.vol_exec
@@ -381,7 +384,7 @@ def h_add_order(state: Any, params: dict[str, str]) -> Any:
         ref = price or market_price(state, key, side)
         if vol * ref < Decimal(row.get("costmin", "0")):
             raise _reject("EOrder:Cost minimum not met")
-        if otype not in TRIGGERS or p.holds_triggers:
+        if otype not in TRIGGERS or p.hold_trigger_funds:
             need = vol * ref * (1 + p.taker_pct / 100) if side == "buy" else vol
             if need > available(state, row["quote"] if side == "buy" else row["base"]):
                 raise _reject("EOrder:Insufficient funds")

@@ -21,14 +21,15 @@ Contract:
   ``t``, all pages, oldest first, client ids filled in via QueryOrders, each txid asked once),
   ``balances() -> Balance`` (common asset codes; staked/suffixed assets skipped),
   ``fee_tier(symbol) -> FeeTier`` and ``fee_tiers(symbols)`` (one TradeVolume call for all).
-- Exchange-native protection: Kraken's conditional close (``close[…]``) carries one close order
-  only and is rejected together with ``cl_ord_id``, so stop-loss and take-profit are two separate
-  trigger sells (``stop-loss`` / ``take-profit``) with client ids derived from the entry's
-  (``derive_client_order_id(entry, "sl"|"tp")``), so a restart finds them again.
-  ``reconcile_protective(entry)`` is idempotent: once the entry is terminal with a fill, it
-  places whichever protective order is missing for the filled quantity, and when one of them has
-  filled it cancels the sibling (one-cancels-other, emulated). Assumption [U]: untriggered
-  trigger orders do not reserve the base balance twice; verify on the live venue.
+- Exchange-native protection: ONE ``stop-loss`` trigger sell per position (engine/protective.py:
+  an untriggered trigger holds the coins, so a second trigger for them would be refused
+  ``EOrder:Insufficient funds``; the take-profit is an executor exit: cancel the stop, confirm,
+  sell at market). ``reconcile_protective(entry, stop_cid)`` is idempotent: it looks the entry
+  and the stop up by client id (``stop_cid``, default ``derive_client_order_id(entry, "sl")``)
+  and, once the entry is terminal with a fill and no such stop exists, places it for the filled
+  quantity at ``entry.stop_loss``. It never raises: a ``Protection`` carries the entry's and the
+  stop's status, the venue id of a placement, a refusal's reason code (``refused``) or any
+  other failure (``error``, ``ambiguous``), so the caller records whatever already happened.
 - ``execution_stream(**kw)`` builds the WS ``executions`` client (``executions_ws``) for
   low-latency updates; REST stays the truth for reconciliation.
 """
@@ -38,7 +39,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -53,7 +53,14 @@ from trading_brain.domain.orders import (
     OrderStatus,
     derive_client_order_id,
 )
-from trading_brain.errors import AmbiguousOrderError, DataError, OperationalError, OrderRejected
+from trading_brain.engine.protective import Protection
+from trading_brain.errors import (
+    AmbiguousOrderError,
+    DataError,
+    OperationalError,
+    OrderRejected,
+    TradingBrainError,
+)
 from trading_brain.ports import Clock
 
 from . import parse
@@ -88,16 +95,6 @@ def check_live_allowed(settings: Any, secrets: Any) -> Credentials:
     if missing:
         raise OperationalError("live Kraken trading refused; missing: " + ", ".join(missing))
     return Credentials(key.get_secret_value(), secret.get_secret_value())
-
-
-@dataclass
-class Protection:
-    """What ``reconcile_protective`` saw and did for one entry."""
-
-    entry: OrderStatus | None
-    stop_loss: OrderStatus | None = None
-    take_profit: OrderStatus | None = None
-    actions: list[str] = field(default_factory=list)
 
 
 class KrakenExecution:
@@ -321,36 +318,40 @@ class KrakenExecution:
 
     # ---- protective orders ---------------------------------------------------------------------
 
-    def reconcile_protective(self, entry: OrderRequest) -> Protection:
-        """Place missing stop-loss/take-profit sells for a filled entry; cancel the sibling."""
-        legs = [(s, t, lvl) for s, t, lvl in (("sl", "stop-loss", entry.stop_loss),
-                                              ("tp", "take-profit", entry.take_profit)) if lvl]
-        ids = {s: derive_client_order_id(entry.client_order_id, s) for s, _, _ in legs}
-        seen = self.orders_by_client_ids([entry.client_order_id, *ids.values()])
-        st = seen[entry.client_order_id]
-        out = Protection(entry=st)
-        if st is None or not st.is_terminal or st.filled_qty <= 0:
-            return out  # nothing (yet) to protect: wait until the entry is done
-        found = {s: seen[cid] for s, cid in ids.items()}
-        done = any(o is not None and o.state == "filled" for o in found.values())
-        for s, otype, level in legs:
-            cid = derive_client_order_id(entry.client_order_id, s)
-            o = found[s]
-            if o is None and not done:
-                self._place_leg(entry.symbol, cid, otype, st.filled_qty, level)
-                out.actions.append(f"placed {s}")
-                found[s] = self.order_by_client_id(cid)
-            elif o is not None and done and not o.is_terminal:
-                if self.cancel_order(client_order_id=cid):
-                    out.actions.append(f"canceled {s}")
-                found[s] = self.order_by_client_id(cid)
-        out.stop_loss, out.take_profit = found.get("sl"), found.get("tp")
-        return out
+    def reconcile_protective(self, entry: OrderRequest, stop_cid: str | None = None
+                             ) -> Protection:
+        """Place the filled entry's one stop-loss when the venue does not have it (see the
+        module contract); never raises: what it learnt is in the ``Protection``."""
+        cid = stop_cid or derive_client_order_id(entry.client_order_id, "sl")
+        try:
+            seen = self.orders_by_client_ids([entry.client_order_id, cid])
+        except TradingBrainError as e:
+            return Protection(None, error=f"lookup: {e}", ambiguous=True)
+        st, stop = seen[entry.client_order_id], seen[cid]
+        if (st is None or not st.is_terminal or st.filled_qty <= 0 or entry.stop_loss is None
+                or stop is not None):
+            return Protection(st, stop)  # nothing (yet) to protect, or already placed
+        try:
+            ack = self._place_leg(entry.symbol, cid, "stop-loss", st.filled_qty,
+                                  entry.stop_loss)
+        except OrderRejected as e:
+            return Protection(st, refused=e.reason, error=str(e))
+        except TradingBrainError as e:  # ambiguous, or a transient failure: look it up later
+            return Protection(st, error=str(e), ambiguous=True)
+        try:
+            stop = self.order_by_client_id(cid)
+        except TradingBrainError as e:
+            return Protection(st, actions=("placed sl",), venue_order_id=ack,
+                              error=f"lookup after placing: {e}", ambiguous=True)
+        return Protection(st, stop, ("placed sl",), venue_order_id=ack)
 
-    def _place_leg(self, symbol: str, cid: str, otype: str, qty: Decimal, level: Decimal) -> None:
+    def _place_leg(self, symbol: str, cid: str, otype: str, qty: Decimal, level: Decimal
+                   ) -> str | None:
+        """Send one trigger sell; its venue id (None: already open under this id)."""
         params = self._order_params(self.pair(symbol), cid, "sell", otype, qty, level)
         try:
-            self._add(cid, params)
+            return self._add(cid, params).venue_order_id
         except OrderRejected as e:
             if e.reason != "duplicate_order":  # already open under this id: nothing to do
                 raise
+            return None

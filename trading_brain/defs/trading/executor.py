@@ -3,16 +3,21 @@
 The tick itself is ``engine.executor.run_tick`` (reconcile, then execute, then record); this
 sensor only builds the venues, bounds the warehouse lock wait (a locked warehouse skips the
 tick rather than blocking past the sensor timeout) and reports what happened as asset events
-for `orders`, `fills`, `positions` and `portfolio`, so the UI shows them in lineage.
+for `orders`, `fills`, `positions` and `portfolio`, so the UI shows them in lineage. Warnings
+of the tick (ambiguous placements, ``EService``/transient venue errors, refused protective legs)
+are logged at WARNING and shown as an ``orders`` observation and in the ``portfolio``
+metadata; the tick's alerts go through the notifier once per key (``trading_brain.notify``).
 """
 
 import dagster as dg
 
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine.executor import TickConfig, run_tick
+from trading_brain.engine.executor_types import SlotReport
 from trading_brain.engine.venue_fees import refresh_venue_fees
 from trading_brain.errors import TemporaryError
-from trading_brain.runtime import executor_slots
+from trading_brain.notify import Alert, LogNotifier, deliver
+from trading_brain.runtime import Runtime, executor_slots
 
 LOCK_BUDGET_S = 5.0
 TICK_BUDGET_S = 20.0
@@ -51,27 +56,57 @@ def executor_sensor(context: dg.SensorEvaluationContext,
                                                      local_venues=rt.market_is_local))
     except TemporaryError as e:  # warehouse busy, venue briefly unavailable: next tick
         return dg.SensorResult(skip_reason=f"tick skipped: {e}")
-    events = []
-    for slot, r in report.slots.items():
-        meta = {"slot": slot, "tick": report.ts.isoformat()}
-        if r.orders_placed or r.orders_updated:
-            events.append(dg.AssetMaterialization("orders", metadata={
-                **meta, "placed": len(r.orders_placed), "updated": len(r.orders_updated),
-                "rejected_intents": ", ".join(f"{k}: {v}" for k, v in r.intents_rejected.items())
-                or "none"}))
-        if r.fills:
-            events.append(dg.AssetMaterialization("fills", metadata={**meta, "fills": len(r.fills)}))
-        if r.positions_opened or r.positions_closed:
-            events.append(dg.AssetMaterialization("positions", metadata={
-                **meta, "opened": len(r.positions_opened), "closed": len(r.positions_closed)}))
-        if r.snapshot is not None:
-            s = r.snapshot
-            events.append(dg.AssetMaterialization("portfolio", metadata={
-                **meta, "equity": float(s.equity), "cash": float(s.cash),
-                "exposure": float(s.exposure), "drawdown": float(s.drawdown),
-                "invariant_ok": r.ok, "errors": "; ".join(r.errors) or "none"}))
+    events = [e for slot, r in report.slots.items()
+              for e in _slot_events(context, slot, r, report.ts.isoformat())]
+    _deliver_alerts(context, rt, [a for r in report.slots.values() for a in r.alerts])
     placed, fills = report.count("orders_placed"), report.count("fills")
+    warned = report.count("warnings")
     context.log.info(f"tick {report.ts:%H:%M:%S}: {placed} orders, {fills} fills, "
-                     f"invariant {'ok' if report.invariant_ok else 'BROKEN'}")
+                     f"invariant {'ok' if report.invariant_ok else 'BROKEN'}"
+                     + (f", {warned} warning(s)" if warned else ""))
     return dg.SensorResult(asset_events=events,
                            skip_reason=None if events else "nothing to do")
+
+
+def _slot_events(context: dg.SensorEvaluationContext, slot: str, r: SlotReport,
+                 tick: str) -> list[dg.AssetMaterialization | dg.AssetObservation]:
+    """One slot's asset events; its warnings logged at WARNING."""
+    meta = {"slot": slot, "tick": tick}
+    events: list[dg.AssetMaterialization | dg.AssetObservation] = []
+    if r.orders_placed or r.orders_updated:
+        events.append(dg.AssetMaterialization("orders", metadata={
+            **meta, "placed": len(r.orders_placed), "updated": len(r.orders_updated),
+            "rejected_intents": ", ".join(f"{k}: {v}" for k, v in r.intents_rejected.items())
+            or "none"}))
+    if r.warnings or r.alerts or r.orders_cancelled:  # an event the UI shows
+        events.append(dg.AssetObservation("orders", metadata={
+            **meta, "warnings": "; ".join(r.warnings) or "none",
+            "alerts": "; ".join(a.text for a in r.alerts) or "none",
+            "cancelled": ", ".join(r.orders_cancelled) or "none"}))
+    for text in r.warnings:  # ambiguous orders, service errors, refused protective legs
+        context.log.warning(f"{slot}: {text}")
+    if r.fills:
+        events.append(dg.AssetMaterialization("fills", metadata={**meta, "fills": len(r.fills)}))
+    if r.positions_opened or r.positions_closed:
+        events.append(dg.AssetMaterialization("positions", metadata={
+            **meta, "opened": len(r.positions_opened), "closed": len(r.positions_closed)}))
+    if r.snapshot is not None:
+        s = r.snapshot
+        events.append(dg.AssetMaterialization("portfolio", metadata={
+            **meta, "equity": float(s.equity), "cash": float(s.cash),
+            "exposure": float(s.exposure), "drawdown": float(s.drawdown),
+            "invariant_ok": r.ok, "errors": "; ".join(r.errors) or "none",
+            "warnings": "; ".join(r.warnings) or "none",
+            "unprotected": "; ".join(r.unprotected) or "none"}))
+    return events
+
+
+def _deliver_alerts(context: dg.SensorEvaluationContext, rt: Runtime,
+                    alerts: list[Alert]) -> None:
+    """The tick's alerts, once per key (the notifications table), whatever the cursor."""
+    if not alerts:
+        return
+    try:
+        deliver(alerts, [LogNotifier(context.log)], rt.store, rt.clock.now())
+    except TemporaryError as e:
+        context.log.warning(f"alerts not recorded (warehouse busy): {e}")

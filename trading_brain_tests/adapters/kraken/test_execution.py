@@ -162,27 +162,44 @@ def test_fee_tier(fake_kraken: FakeKraken) -> None:
     assert tier.volume_30d == Decimal("294.0219") and tier.volume_currency == "USD"
 
 
-def test_protective_orders_placed_after_fill_and_sibling_cancelled(fake_kraken: FakeKraken) -> None:
+def test_one_stop_loss_placed_after_fill_and_found_again(fake_kraken: FakeKraken) -> None:
+    """One exchange-native stop per position (the take-profit is the executor's exit)."""
     ex = make_exec(fake_kraken)
     entry = req("prot-1", stop_loss=Decimal("29000"), take_profit=Decimal("32000"))
     ex.place_order(entry)
-    assert ex.reconcile_protective(entry).actions == []  # not filled yet: nothing to protect
+    assert ex.reconcile_protective(entry).actions == ()  # not filled yet: nothing to protect
     fp.fill(fake_kraken.state, "prot-1")
     first = ex.reconcile_protective(entry)
-    assert first.actions == ["placed sl", "placed tp"]
+    assert first.actions == ("placed sl",) and first.error is None
     assert first.stop_loss is not None and first.stop_loss.stop_price == Decimal("29000.0")
-    assert first.take_profit is not None and first.take_profit.quantity == Decimal("0.1")
+    assert first.stop_loss.quantity == Decimal("0.1") and first.stop_loss.state == "open"
     before = len(fake_kraken.state.requests)
-    assert ex.reconcile_protective(entry).actions == []  # idempotent: nothing placed twice
+    assert ex.reconcile_protective(entry).actions == ()  # idempotent: nothing placed twice
     assert len(fake_kraken.state.requests) - before == 2  # OpenOrders + one ClosedOrders page
-    assert len(fake_kraken.state.private.orders) == 3
-    assert fp.set_price(fake_kraken.state, "XBTUSD", "32100")  # take-profit fires
+    assert len(fake_kraken.state.private.orders) == 2  # the entry and ONE trigger
+    assert fp.set_price(fake_kraken.state, "XBTUSD", "28000")  # the stop fires
     done = ex.reconcile_protective(entry)
-    assert done.actions == ["canceled sl"]
-    assert done.take_profit is not None and done.take_profit.state == "filled"
-    assert done.stop_loss is not None and done.stop_loss.state == "canceled"
-    assert fp.set_price(fake_kraken.state, "XBTUSD", "28000") == []  # nothing left to fire
-    assert ex.balances().get("BTC") == Decimal("0.5")
+    assert done.actions == () and done.stop_loss is not None
+    assert done.stop_loss.state == "filled"
+
+
+def test_a_refused_or_ambiguous_stop_is_returned_not_raised(fake_kraken: FakeKraken) -> None:
+    ex = make_exec(fake_kraken)
+    entry = req("prot-2", stop_loss=Decimal("29000"))
+    ex.place_order(entry)
+    fp.fill(fake_kraken.state, "prot-2")
+    with fake_kraken.state.lock:  # the coins are gone: the trigger is refused for funds
+        fake_kraken.state.private.balances["XXBT"] = Decimal(0)
+    got = ex.reconcile_protective(entry)
+    assert (got.refused, got.stop_loss) == ("insufficient_funds", None)
+    assert got.entry is not None and got.entry.state == "filled"  # what it learnt is kept
+    with fake_kraken.state.lock:
+        fake_kraken.state.private.balances["XXBT"] = Decimal("0.5")
+    fake_kraken.state.add_fault("AddOrder", errors=["EService:Unavailable"], after_handler=True)
+    got = ex.reconcile_protective(entry, stop_cid="prot-2-sl2")
+    assert got.ambiguous and got.stop_loss is None and "EService" in (got.error or "")
+    st = ex.order_by_client_id("prot-2-sl2")  # it reached the venue: a lookup settles it
+    assert st is not None and st.order_type == "stop-loss"
 
 
 def test_unreadable_answer_after_accept_is_ambiguous(fake_kraken: FakeKraken) -> None:
