@@ -1,0 +1,13 @@
+"""The pure core of the nightly evolution loop (DESIGN §8): statistics, decisions, gates.
+
+No I/O, no clock, no Dagster, no DuckDB: every function takes its inputs (``now`` included) and
+returns values. The cycle (``app/evolve``), the wiring (``defs/evolution``) and the storage are
+built on top of these modules:
+
+- ``returns``: daily returns, Sharpe and Sortino with the √365 convention;
+- ``overfit``: probabilistic and deflated Sharpe ratio (Bailey & López de Prado 2014);
+- ``cscv``: probability of backtest over-fitting by CSCV (Bailey, Borwein, López de Prado, Zhu);
+- ``decision``: the advisor's decision schema and ``parse_decision``;
+- ``predictions``: grading of falsifiable predictions against benchmark readings;
+- ``gates``: the over-fitting and paper-test gate verdicts as ``GateResult`` rows.
+"""
