@@ -142,8 +142,8 @@ class Notifier(Protocol):
     ``level`` is ``"ERROR"``, ``"WARN"`` or ``"INFO"``; ``text`` is one human-readable message.
     ``notify`` must not raise for delivery problems (an alert channel never stops the loop).
     A channel only delivers; once-per-key delivery (the ``notifications`` table) is
-    ``trading_brain.notify.deliver``, which every alert source (alert sensor, executor, kill)
-    goes through. Implementations: ``trading_brain.notify.LogNotifier`` (always on).
+    ``trading_brain.app.notify.deliver``, which every alert source (alert sensor, executor, kill)
+    goes through. Implementations: ``trading_brain.app.notify.LogNotifier`` (always on).
     """
 
     name: str

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from trading_brain.backtesting import METRIC_KEYS
+from trading_brain.app.research.backtest import METRIC_KEYS
 from trading_brain.cli import cli, main
 from trading_brain_tests.conftest import SHARED_DATA, make_candles, require_shared
 
@@ -337,7 +337,7 @@ def test_human_output(tmp_path):
 
 def test_optimize_generates_each_distinct_set_once(tmp_path, monkeypatch, capsys):
     """A grid listing a value twice: one sandboxed generate per distinct set, rows for all."""
-    from trading_brain.backtesting import StrategyWorker
+    from trading_brain.app.research.backtest import StrategyWorker
 
     calls: list[dict] = []
     real = StrategyWorker.signals

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trading_brain import backtesting as bt
-from trading_brain import optimizing as opt
+from trading_brain.app.research import backtest as bt
+from trading_brain.app.research import optimize as opt
 from trading_brain.engine.backtest import run_exact_portfolio, run_fast, run_fast_portfolio
 from trading_brain.errors import ConfigError, DataError
 from trading_brain_tests.conftest import SHARED_DATA, make_candles, require_shared
@@ -126,7 +126,7 @@ def test_gap_ridden_data_is_refused_with_the_count():
 def test_real_kraken_hourly_export_gap_rule():
     path = SHARED_DATA / "candles" / "kraken_XBTUSD_1h_2013-2023.csv.gz"
     require_shared(path)
-    from trading_brain.research import load_bars
+    from trading_brain.app.research.register import load_bars
 
     real = load_bars([str(path)])
     with pytest.raises(DataError, match="gaps larger than 24 bars"):  # pre-2017 history

@@ -1,4 +1,4 @@
-"""Backups that restore (trading_brain/backups.py, adapters/duckdb/backup.py, engine/backup.py).
+"""Backups that restore (trading_brain/app/backup.py, adapters/duckdb/backup.py, engine/backup.py).
 
 Real components: a home that traded (``simulate`` 0.1 day, sandboxed strategy, paper fills),
 real DuckDB snapshots, the CLI in-process; each test works on its own copy of that home.
@@ -20,13 +20,13 @@ import pytest
 from click.testing import CliRunner
 
 from trading_brain.adapters.duckdb import Store
-from trading_brain.backups import backup_now, restore
+from trading_brain.app.backup import backup_now, restore
+from trading_brain.app.runtime import Runtime
+from trading_brain.app.serve import acquire_lock
 from trading_brain.cli import cli
 from trading_brain.engine import backup as rules
-from trading_brain.engine.executor_books import slot_invariant
+from trading_brain.engine.executor.book import slot_invariant
 from trading_brain.errors import ConfigError, DataError
-from trading_brain.runtime import Runtime
-from trading_brain.service import acquire_lock
 from trading_brain.settings import BackupSettings, Home, load_settings
 
 EXE = Path(sys.executable).with_name("trading-brain")

@@ -18,9 +18,9 @@ import pytest
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.duckdb import backup as io
-from trading_brain.backups import backup_now
+from trading_brain.app.backup import backup_now
+from trading_brain.app.runtime import Runtime
 from trading_brain.errors import OperationalError
-from trading_brain.runtime import Runtime
 from trading_brain.settings import BackupSettings, Settings
 
 T1 = datetime(2026, 3, 1, 2, 17, tzinfo=UTC)

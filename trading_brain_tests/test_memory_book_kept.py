@@ -16,10 +16,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from trading_brain.adapters import memory_flush
 from trading_brain.adapters.duckdb import Store
-from trading_brain.adapters.memory_book import MemoryBook
-from trading_brain.adapters.memory_rows import (
+from trading_brain.adapters.memory import flush as memory_flush
+from trading_brain.adapters.memory.book import MemoryBook
+from trading_brain.adapters.memory.rows import (
     _ORDER_DEC,
     _POS_DEC,
     _dec_fields,
@@ -28,7 +28,7 @@ from trading_brain.adapters.memory_rows import (
 )
 from trading_brain.domain.orders import Fill
 from trading_brain.domain.risk import ClosedTrade, Halt, RiskState, SymbolRisk
-from trading_brain.engine.executor_books import _slot_book, slot_book
+from trading_brain.engine.executor.book import _slot_book, slot_book
 from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

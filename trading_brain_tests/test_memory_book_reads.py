@@ -15,9 +15,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from trading_brain.adapters import memory_flush
 from trading_brain.adapters.duckdb import Store
-from trading_brain.adapters.memory_book import MemoryBook
+from trading_brain.adapters.memory import flush as memory_flush
+from trading_brain.adapters.memory.book import MemoryBook
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
 from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from trading_brain.app.runtime import Runtime
 from trading_brain.domain.orders import FeeTier
 from trading_brain.engine.venue_fees import META_TIERS
-from trading_brain.runtime import Runtime
 from trading_brain.settings import Home, Settings
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from trading_brain.app.serve import acquire_lock, ui_token
 from trading_brain.errors import ConfigError
-from trading_brain.service import acquire_lock, ui_token
 from trading_brain.settings import Home
 from trading_brain_tests.test_cli import EXE, assert_one_line_error, small_home, tb
 

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from trading_brain.adapters.sim.universe import KNOWN_SYMBOLS
-from trading_brain.config_file import render
+from trading_brain.app.home.config_file import render
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS
 from trading_brain.errors import ConfigError
 from trading_brain.settings import (

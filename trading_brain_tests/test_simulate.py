@@ -1,4 +1,4 @@
-"""`trading-brain simulate` (trading_brain/simulation.py): the live loop offline.
+"""`trading-brain simulate` (trading_brain/app/simulate/loop.py): the live loop offline.
 
 Real components throughout: real DuckDB homes in tmp_path, the sandboxed ema_cross@1, the sim
 market or real replayed candles from ../shared/data, the CLI in a subprocess for SIGKILL.
@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from trading_brain.adapters.duckdb import Store
+from trading_brain.app.simulate.loop import CHUNK_ENV, PLAN_KEY, PROGRESS_KEY, Plan, simulate
 from trading_brain.cli import cli
 from trading_brain.errors import ConfigError
 from trading_brain.settings import Home, Settings
-from trading_brain.simulation import CHUNK_ENV, PLAN_KEY, PROGRESS_KEY, Plan, simulate
 from trading_brain_tests.conftest import require_shared
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,8 +153,8 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 def test_replay_matches_backtest_exact_trades(tmp_path: Path) -> None:
     """Replayed real SOL 5m bars: simulate's positions equal backtest --engine exact's trades."""
     require_shared(SOL_5M)
-    from trading_brain import backtesting as bt
-    from trading_brain.research import load_bars, strategy_source
+    from trading_brain.app.research import backtest as bt
+    from trading_brain.app.research.register import load_bars, strategy_source
 
     start = datetime(2024, 1, 6, tzinfo=UTC)
     plan = Plan(market="replay", days=0.2, start=start.isoformat(), data=(str(SOL_5M),))
@@ -208,10 +208,10 @@ def test_a_reported_step_is_committed(tmp_path: Path) -> None:
 
 def test_cached_scan_inputs_equal_the_warehouse_reads(baseline: tuple[Path, dict]) -> None:
     """What ``simulate``'s scans read from memory is what a warehouse read returns."""
+    from trading_brain.app.runtime import Runtime
+    from trading_brain.app.scan import load_inputs
+    from trading_brain.app.scan_inputs import CachedInputs
     from trading_brain.engine.scan import BAR
-    from trading_brain.runtime import Runtime
-    from trading_brain.scan_inputs import CachedInputs
-    from trading_brain.trading import load_inputs
 
     rt = Runtime(Home(baseline[0]))
     day = datetime(2024, 3, 1, tzinfo=UTC)
@@ -241,7 +241,7 @@ def test_a_worker_that_fails_to_boot_fails_the_run(tmp_path: Path, monkeypatch) 
     boot raises is raised by ``simulate`` itself (before any step), and no thread is left."""
     import threading
 
-    import trading_brain.trading as trading
+    import trading_brain.app.scan as trading
     from trading_brain.errors import SandboxViolation
 
     real = trading.strategy_worker

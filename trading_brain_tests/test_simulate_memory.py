@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from trading_brain.adapters.duckdb import Store
+from trading_brain.app.simulate.loop import Plan, simulate
 from trading_brain.settings import Home
-from trading_brain.simulation import Plan, simulate
 
 PLAN = Plan(days=0.3, seed=42, start="2024-03-01T00:00:00Z")
 WALL_CLOCK = {"ingested_at", "computed_at", "updated_at@asset_pairs", "started_at@scans", "duration_ms@scans",

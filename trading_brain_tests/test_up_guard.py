@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from trading_brain.adapters.guard import Guard
-from trading_brain.adapters.guard_rules import COOKIE, host_allowed, policy_for, verdict
+from trading_brain.adapters.service.guard import Guard
+from trading_brain.adapters.service.guard_rules import COOKIE, host_allowed, policy_for, verdict
 
 pytestmark = pytest.mark.timeout(60)
 TOKEN = "s3cret-token-0123456789"

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from trading_brain.adapters.procs import UP_TAG_ENV, stop_tagged, tagged_pids
+from trading_brain.adapters.service.procs import UP_TAG_ENV, stop_tagged, tagged_pids
+from trading_brain.app.serve import acquire_lock, release_lock
 from trading_brain.errors import ConfigError
-from trading_brain.service import acquire_lock, release_lock
 from trading_brain.settings import Home
 
 pytestmark = pytest.mark.timeout(120)
 
 STAND_IN_UP = textwrap.dedent("""
     import subprocess, sys, time
-    from trading_brain.service import acquire_lock, dagster_env, start_watchdog
+    from trading_brain.app.serve import acquire_lock, dagster_env, start_watchdog
     from trading_brain.settings import Home
     home = Home(sys.argv[1])
     lock = acquire_lock(home, {"pid": 1, "url": "http://127.0.0.1:1", "started": "t0"})

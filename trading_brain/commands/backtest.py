@@ -1,4 +1,4 @@
-"""`trading-brain backtest` and `trading-brain optimize` (service: trading_brain/backtesting.py).
+"""`trading-brain backtest` and `trading-brain optimize` (service: trading_brain/app/research/backtest.py).
 
 Both read bars from candle files (``--data``, the formats of ``import-ohlcv``; symbol from
 ``--symbol``, else the file name, else its stem) or from the home's warehouse (``--symbols``,
@@ -51,8 +51,8 @@ def data_options(f: Callable) -> Callable:
 def _setup(ctx: click.Context,
            ref: str | None) -> tuple[Any, Any, tuple[str, int, str, str | None]]:
     """(settings, store or None, strategy source) of this home."""
+    from trading_brain.app.research.register import strategy_source
     from trading_brain.errors import ConfigError
-    from trading_brain.research import strategy_source
     from trading_brain.settings import load_settings
 
     if not ref:
@@ -70,7 +70,7 @@ def _setup(ctx: click.Context,
 
 def _check_inputs(opts: dict[str, Any]) -> None:
     """Cheap checks of the data options (before the sandbox worker starts); normalises opts."""
-    from trading_brain.backtesting import parse_time
+    from trading_brain.app.research.backtest import parse_time
     from trading_brain.errors import ConfigError, DataError
 
     opts["start"] = parse_time(opts["start"], "--start")
@@ -87,11 +87,11 @@ def _check_inputs(opts: dict[str, Any]) -> None:
 
 def _load(ctx: click.Context, store: Any, opts: dict[str, Any]) -> dict[str, Any]:
     """Bars per symbol from --data files or the warehouse, windowed and gap-checked."""
-    from trading_brain.backtesting import check_gaps, window
+    from trading_brain.app.research.backtest import check_gaps, window
 
     start, end = opts["start"], opts["end"]
     if opts["data"]:
-        from trading_brain.research import load_bars
+        from trading_brain.app.research.register import load_bars
 
         bars = load_bars(list(opts["data"]), opts["symbol"], opts["timeframe"])
     else:
@@ -123,7 +123,7 @@ def _warehouse_bars(ctx: click.Context, store: Any, symbols: list[str], timefram
 
 def _guarded(fn: Callable[[], None]) -> None:
     """Run ``fn``; re-raise any project error with its message on one line."""
-    from trading_brain.backtesting import one_line
+    from trading_brain.app.research.backtest import one_line
     from trading_brain.errors import TradingBrainError
 
     try:
@@ -158,7 +158,7 @@ def backtest(ctx: click.Context, ref: str | None, params: str | None, engine: st
 
 def _backtest(ctx: click.Context, ref: str | None, params: str | None, engine: str, as_json: bool,
               opts: dict[str, Any]) -> None:
-    from trading_brain import backtesting as bt
+    from trading_brain.app.research import backtest as bt
     from trading_brain.engine.registry import sha256
 
     costs = bt.Costs(opts["cash"], opts["fee"], opts["slippage"])
@@ -229,9 +229,8 @@ def optimize(ctx: click.Context, ref: str | None, grid: str | None, objective: s
 
 def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, objective: str,
               train: float, folds: int, as_json: bool, opts: dict[str, Any]) -> None:
-    from trading_brain import backtesting as bt
-    from trading_brain import optimizing as opt
-
+    from trading_brain.app.research import backtest as bt
+    from trading_brain.app.research import optimize as opt
     costs = bt.Costs(opts["cash"], opts["fee"], opts["slippage"])
     opt.ranking([], objective)  # validates the objective and walk-forward before any work
     opt.check_walk_forward(train, folds)

@@ -1,4 +1,4 @@
-"""`trading-brain backup [--json]` and `trading-brain restore SNAPSHOT` (``trading_brain.backups``).
+"""`trading-brain backup [--json]` and `trading-brain restore SNAPSHOT` (``trading_brain.app.backup``).
 
 - ``backup``: the same snapshot the nightly ``warehouse_backup`` asset takes, now; prints its
   path and sha256 (``--json``: path, sha256, bytes, schema_version, ts, removed). A failure (full
@@ -21,8 +21,8 @@ from trading_brain.commands.common import emit_json, home_of, json_option, requi
 @click.pass_context
 def backup(ctx: click.Context, as_json: bool) -> None:
     """Snapshot the warehouse now (consistent copy, sha256, retention)."""
-    from trading_brain.backups import backup_now
-    from trading_brain.runtime import Runtime
+    from trading_brain.app.backup import backup_now
+    from trading_brain.app.runtime import Runtime
 
     home = home_of(ctx)
     require_initialised(home)
@@ -41,7 +41,7 @@ def backup(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def restore(ctx: click.Context, snapshot: str, allow_other_home: bool, as_json: bool) -> None:
     """Replace the warehouse by a verified snapshot (refused while `up` runs)."""
-    from trading_brain.backups import restore as do_restore
+    from trading_brain.app.backup import restore as do_restore
 
     result = do_restore(home_of(ctx), snapshot, allow_other_home=allow_other_home)
     if as_json:

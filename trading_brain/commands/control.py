@@ -17,7 +17,7 @@
   (confirmed by a lookup) before each exit sell on a live venue, or once their position is
   closed; ``cancelled_orders`` lists every order cancelled at the venue — the entries
   cancelled in step (2) and the cancels the executor's ticks confirmed (stops). Alerts the
-  ticks raise go through the notifier (``trading_brain.notify``).
+  ticks raise go through the notifier (``trading_brain.app.notify``).
   A position closed by the sell of a kill exit intent gets ``exit_reason = "kill"`` from the
   executor itself (the order's purpose is ``kill``); one closed by a stop/take-profit order
   keeps its reason.
@@ -51,7 +51,7 @@ def _slots(store: Any, slot: str | None) -> list[str]:
 
 
 def _runtime(ctx: click.Context) -> Any:
-    from trading_brain.runtime import Runtime
+    from trading_brain.app.runtime import Runtime
 
     home = home_of(ctx)
     require_initialised(home)
@@ -174,10 +174,10 @@ def _open_positions(store: Any, slots: list[str]) -> dict[str, list]:
 def kill_all(rt: Any, slots: list[str], reason: str, attempts: int = 40, wait_s: float = 15.0,
              sleep: Callable[[float], None] | None = None) -> dict:
     """Steps (1)-(4) of the module docstring; returns what happened per slot."""
+    from trading_brain.app.notify import LogNotifier, deliver
+    from trading_brain.app.runtime import executor_slots
     from trading_brain.engine import risk_state
-    from trading_brain.engine.executor import TickConfig, run_tick
-    from trading_brain.notify import LogNotifier, deliver
-    from trading_brain.runtime import executor_slots
+    from trading_brain.engine.executor.tick import TickConfig, run_tick
 
     sleep = sleep or _sleeper(rt)
     _apply(rt, slots, lambda _s, _slot, st, now: risk_state.set_kill_switch(st, True, reason, now))

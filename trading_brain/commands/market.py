@@ -18,8 +18,8 @@ from trading_brain.commands.common import (
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Mode, last candle time and count per symbol and timeframe, and halts per slot."""
+    from trading_brain.app.runtime import Runtime
     from trading_brain.commands.control import slot_halts
-    from trading_brain.runtime import Runtime
 
     home = home_of(ctx)
     require_initialised(home)
@@ -70,8 +70,8 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
     refused (nothing written) unless --replace is given.
     """
     from trading_brain.adapters.duckdb import Store
+    from trading_brain.app.runtime import import_candle_files
     from trading_brain.domain.instruments import parse_symbol
-    from trading_brain.runtime import import_candle_files
 
     home = home_of(ctx)
     require_initialised(home)
@@ -97,8 +97,8 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
 def bootstrap(ctx: click.Context, days_5m: int | None, days_1h: int | None, days_1d: int | None,
               as_json: bool) -> None:
     """Backfill candle history from the configured market; resumes where it stopped."""
+    from trading_brain.app.runtime import Runtime
     from trading_brain.engine.bootstrap import bootstrap_history
-    from trading_brain.runtime import Runtime
 
     home = home_of(ctx)
     require_initialised(home)

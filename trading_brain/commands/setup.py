@@ -25,7 +25,7 @@ def init(ctx: click.Context, market: str | None, symbols: str | None, data: tupl
          seed: int | None, no_bootstrap: bool, strategy: str, if_needed: bool, force: bool,
          as_json: bool) -> None:
     """Write a commented trading_brain.toml, create the warehouse, migrate, bootstrap history."""
-    from trading_brain.commands.init_home import initialise
+    from trading_brain.app.home.init import initialise
 
     home = home_of(ctx)
     if if_needed and home.is_initialised():
@@ -58,8 +58,8 @@ def up(ctx: click.Context, host: str, port: int, allow_hosts: tuple[str, ...]) -
     cross-site requests); set TRADING_BRAIN_UI_TOKEN to also require a token. No process of the
     home outlives `up`, and a second `up` on the same home is refused while any of them lives.
     """
+    from trading_brain.app.serve import run_up
     from trading_brain.commands.common import require_initialised
-    from trading_brain.service import run_up
 
     home = home_of(ctx)
     require_initialised(home)

@@ -1,5 +1,5 @@
 """`trading-brain simulate`: the whole trading loop offline on a simulated clock
-(service: trading_brain/simulation.py).
+(service: trading_brain/app/simulate/loop.py).
 
 The home (``--home``) is used as is when initialised; a new directory is initialised without
 bootstrap. ``--resume`` continues a killed run from its last durable checkpoint (the stored
@@ -36,10 +36,10 @@ def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[st
     import sys
     from pathlib import Path
 
-    from trading_brain.backtesting import parse_time
+    from trading_brain.app.research.backtest import parse_time
+    from trading_brain.app.simulate.loop import Plan
+    from trading_brain.app.simulate.loop import simulate as run
     from trading_brain.errors import ConfigError, DataError
-    from trading_brain.simulation import Plan
-    from trading_brain.simulation import simulate as run
 
     if days is not None and days <= 0:
         raise ConfigError("--days must be positive")

@@ -39,7 +39,7 @@ def strategies() -> None:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Strategy files in strategies/ and their registry status."""
-    from trading_brain.strategy_api import find_strategies
+    from trading_brain.app.research.strategy_files import find_strategies
 
     store = _store(ctx, required=False)
     reg = {(r["strategy_id"], r["version"]): r for r in (store.strategy_versions() if store else [])}
@@ -63,8 +63,8 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, ref: str, show_source: bool, as_json: bool) -> None:
     """One version: warm-up, parameters and their space, hash, status, validation."""
+    from trading_brain.app.research.register import sandbox_opener, strategy_source
     from trading_brain.engine.registry import sha256
-    from trading_brain.research import sandbox_opener, strategy_source
 
     store = _store(ctx, required=False)
     sid, ver, source, path = strategy_source(ref, store)
@@ -96,8 +96,8 @@ def show(ctx: click.Context, ref: str, show_source: bool, as_json: bool) -> None
 @click.pass_context
 def validate(ctx: click.Context, file: str, as_json: bool) -> None:
     """Static gate, sandbox run, output contract, determinism, look-ahead and warm-up checks."""
+    from trading_brain.app.research.register import sample_bars, sandbox_opener
     from trading_brain.engine.registry import validate_version
-    from trading_brain.research import sample_bars, sandbox_opener
 
     with sandbox_opener(_settings(ctx))(Path(file).read_text(encoding="utf-8")) as src:
         result = validate_version(src, sample_bars())  # within sandbox.validation_budget_s
@@ -116,7 +116,7 @@ def validate(ctx: click.Context, file: str, as_json: bool) -> None:
 @click.pass_context
 def register(ctx: click.Context, files: tuple[str, ...], reason: str, as_json: bool) -> None:
     """Validate and record versions (default: every file in strategies/)."""
-    from trading_brain.research import register_files
+    from trading_brain.app.research.register import register_files
 
     rows = register_files(_store(ctx), _settings(ctx), [Path(f) for f in files] or None, reason)
     if as_json:
@@ -132,8 +132,8 @@ def register(ctx: click.Context, files: tuple[str, ...], reason: str, as_json: b
 @click.pass_context
 def deploy(ctx: click.Context, ref: str, reason: str) -> None:
     """Make ID@VERSION the active strategy (registering its file first if needed)."""
+    from trading_brain.app.research.register import register_files, strategy_source
     from trading_brain.engine import registry
-    from trading_brain.research import register_files, strategy_source
 
     store = _store(ctx)
     sid, ver, _source, path = strategy_source(ref, store)
@@ -170,9 +170,9 @@ def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None
 
     A quick look-ahead check runs too; its verdict is in the output, and a failure or a skipped
     check is a warning (the signals are printed all the same)."""
-    from trading_brain.backtesting import json_object
+    from trading_brain.app.research.backtest import json_object
+    from trading_brain.app.research.register import load_bars, sandbox_opener
     from trading_brain.engine.lookahead import check_lookahead
-    from trading_brain.research import load_bars, sandbox_opener
 
     bars_by_symbol = load_bars(list(data), symbol, timeframe)
     overrides = json_object(params, "--params") or None
@@ -213,8 +213,8 @@ def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None
 def check(ctx: click.Context, ref: str, data: tuple[str, ...], symbol: str | None,
           timeframe: str | None, cut_points: int, as_json: bool) -> None:
     """Look-ahead and warm-up checks of ID@V (or a FILE) on candle data."""
+    from trading_brain.app.research.register import load_bars, sandbox_opener, strategy_source
     from trading_brain.engine.lookahead import check_lookahead, check_warmup
-    from trading_brain.research import load_bars, sandbox_opener, strategy_source
 
     source = (Path(ref).read_text(encoding="utf-8") if Path(ref).is_file()
               else strategy_source(ref, _store(ctx, required=False))[2])

@@ -9,7 +9,7 @@ Contract (DESIGN §5; reference/dagster.md §3.3, merged into one sensor, runnin
   at most ``MAX_RUNS`` per tick, oldest first — a backlog drains over later ticks;
 - stale assets: freshness states (``FreshnessPolicy``) changing to WARN or FAIL (``stale``).
 Each alert goes to every ``Notifier`` (a log always; Telegram/webhook in a later issue) and is
-recorded in the ``notifications`` table under a deterministic id (``trading_brain.notify``,
+recorded in the ``notifications`` table under a deterministic id (``trading_brain.app.notify``,
 shared with the executor's alerts). Dedup is twofold: the cursor, and the table (an id already stored is not sent again, so a lost cursor after a sensor timeout
 does not repeat alerts). A busy warehouse (``TemporaryError``) still logs the alert; only its
 row is skipped. Bounded work: one query per check key, ``MAX_RUNS`` run events, one freshness
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from trading_brain.app.notify import Alert, LogNotifier, deliver, log, record_notification
 from trading_brain.defs.resources import TradingBrainResource
-from trading_brain.notify import Alert, LogNotifier, deliver, log, record_notification
 
 __all__ = ["Alert", "LogNotifier", "alert_sensor", "deliver", "log", "record_notification"]
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import dagster as dg
 from pydantic import PrivateAttr
 
-from trading_brain.runtime import Runtime
+from trading_brain.app.runtime import Runtime
 from trading_brain.settings import HOME_ENV
 
 

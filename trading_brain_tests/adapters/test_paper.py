@@ -12,7 +12,7 @@ import pytest
 
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb import Store
-from trading_brain.adapters.paper import PaperExchange
+from trading_brain.adapters.paper.exchange import PaperExchange
 from trading_brain.adapters.sim.market import SimMarket
 from trading_brain.domain.candles import conform, empty_candles
 from trading_brain.domain.orders import OrderRequest, derive_client_order_id
@@ -347,7 +347,7 @@ def _script(ex: PaperExchange, k: int, rng) -> list:
 def test_a_venue_kept_across_ticks_equals_a_new_one_per_tick_and_saves_the_model_json() -> None:
     import random
 
-    from trading_brain.adapters.paper_book import PaperBook
+    from trading_brain.adapters.paper.book import PaperBook
 
     clock = SimClock(T0 + timedelta(seconds=10))
     market = SimMarket([SYM], seed=3, clock=clock)
@@ -411,7 +411,7 @@ def test_the_book_writer_writes_the_model_json_at_every_save() -> None:
 
 
 def test_the_book_writer_forgets_an_order_put_under_a_held_key() -> None:
-    from trading_brain.adapters.paper_book import BookWriter, PaperBook, PaperOrder
+    from trading_brain.adapters.paper.book import BookWriter, PaperBook, PaperOrder
 
     def order(cid: str, state: str, minute: int) -> PaperOrder:
         t = T0 + timedelta(minutes=minute)
@@ -476,7 +476,7 @@ def test_a_kept_book_reads_as_the_text_written_at_its_save(read_every: int) -> N
 
 
 def test_a_kept_book_changed_after_its_save_is_refused() -> None:
-    from trading_brain.adapters.paper_book import BookText, BookWriter, PaperBook
+    from trading_brain.adapters.paper.book import BookText, BookWriter, PaperBook
 
     book = PaperBook(cash=Decimal("10"))
     kept = BookText(BookWriter(), book)

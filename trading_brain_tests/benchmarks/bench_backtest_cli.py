@@ -181,8 +181,8 @@ def test_sweep_of_100_sets_vs_plain_processes(data, tmp_path):
 
 def generate_cost(data: Path, calls: int = 5) -> float:
     """Mean wall time of one warm sandboxed ``generate`` of ema_cross over ``data`` (in-process)."""
-    from trading_brain.backtesting import StrategyWorker
-    from trading_brain.research import load_bars, strategy_source
+    from trading_brain.app.research.backtest import StrategyWorker
+    from trading_brain.app.research.register import load_bars, strategy_source
     from trading_brain.settings import Settings
 
     bars = next(iter(load_bars([str(data)]).values()))

@@ -28,11 +28,11 @@ from decimal import Decimal
 
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb import Store
-from trading_brain.adapters.paper import PaperExchange
+from trading_brain.adapters.paper.exchange import PaperExchange
 from trading_brain.adapters.sim.market import SimMarket
 from trading_brain.domain.intents import OrderIntent, intent_id_for
 from trading_brain.domain.risk import RiskLimits
-from trading_brain.engine.executor import SlotSetup, TickConfig, TickReport, run_tick
+from trading_brain.engine.executor.tick import SlotSetup, TickConfig, TickReport, run_tick
 
 N = 50
 SYMBOLS = [f"X{i:02d}/USD" for i in range(N)]

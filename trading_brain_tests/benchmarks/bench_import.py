@@ -25,9 +25,9 @@ import pytest
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.replay.files import read_candle_file
+from trading_brain.app.runtime import import_candle_files as import_files
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS
 from trading_brain.engine.candles import validate
-from trading_brain.runtime import import_candle_files as import_files
 
 CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
 ROWS = 365 * 288

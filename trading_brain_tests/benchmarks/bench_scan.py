@@ -25,11 +25,11 @@ import polars as pl
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.sandbox import SandboxedStrategy
 from trading_brain.adapters.sim import SimMarket
+from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, InProcessStrategy
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS
 from trading_brain.domain.risk import PortfolioView, RiskLimits, RiskState
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.scan import SlotInput, run_scan
-from trading_brain.strategy_api import STRATEGIES_ROOT, InProcessStrategy
 
 NOW = datetime(2026, 11, 20, 10, 2, 30, tzinfo=UTC)
 EMA_CROSS = STRATEGIES_ROOT / "ema_cross" / "v1.py"
@@ -106,11 +106,11 @@ def test_scan_compute_9_and_100_symbols_through_one_sandbox_worker():
 
 def test_scan_job_run_end_to_end(tmp_path):
     from trading_brain.adapters.duckdb import Store
+    from trading_brain.app.research.register import register_files
+    from trading_brain.app.runtime import Runtime
     from trading_brain.definitions import defs
     from trading_brain.defs.resources import TradingBrainResource
     from trading_brain.engine import registry
-    from trading_brain.research import register_files
-    from trading_brain.runtime import Runtime
 
     home = tmp_path / "home"
     home.mkdir()

@@ -12,8 +12,8 @@ import os
 import time
 from pathlib import Path
 
+from trading_brain.app.simulate.loop import Plan, simulate
 from trading_brain.settings import Home
-from trading_brain.simulation import Plan, simulate
 
 BUDGET_30_DAYS_S = 60.0
 

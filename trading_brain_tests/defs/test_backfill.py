@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from trading_brain.service import prepare_dagster_home
+from trading_brain.app.serve import prepare_dagster_home
 from trading_brain.settings import Home
 
 

@@ -18,15 +18,15 @@ import pytest
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.sim import SimMarket
+from trading_brain.app.research.register import register_files
+from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, InProcessStrategy
+from trading_brain.app.runtime import Runtime
 from trading_brain.definitions import defs
 from trading_brain.defs.trading.assets import scan
 from trading_brain.domain.intents import intent_id_for
 from trading_brain.engine import registry
 from trading_brain.engine.indicators import REGIMES
 from trading_brain.engine.scan import scan_bar_time
-from trading_brain.research import register_files
-from trading_brain.runtime import Runtime
-from trading_brain.strategy_api import STRATEGIES_ROOT, InProcessStrategy
 from trading_brain_tests.defs.conftest import NOW, SYMBOLS, resource
 
 EMA_CROSS = STRATEGIES_ROOT / "ema_cross" / "v1.py"

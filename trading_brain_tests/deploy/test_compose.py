@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trading_brain.service import DAGSTER_YAML
+from trading_brain.app.serve import DAGSTER_YAML
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

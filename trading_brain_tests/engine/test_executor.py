@@ -8,19 +8,19 @@ from pathlib import Path
 
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb import Store
-from trading_brain.adapters.paper import PaperExchange
+from trading_brain.adapters.paper.exchange import PaperExchange
 from trading_brain.adapters.sim.market import SimMarket
 from trading_brain.domain.intents import OrderIntent, intent_id_for
 from trading_brain.domain.orders import Balance, derive_client_order_id
 from trading_brain.domain.risk import RiskLimits
 from trading_brain.engine import fills as fm
-from trading_brain.engine.executor import (
+from trading_brain.engine.executor.book import slot_invariant
+from trading_brain.engine.executor.tick import (
     SlotSetup,
     TickConfig,
     TickReport,
     run_tick,
 )
-from trading_brain.engine.executor_books import slot_invariant
 from trading_brain.engine.risk_state import halt
 
 T0 = datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC)

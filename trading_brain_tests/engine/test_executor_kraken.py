@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from trading_brain.domain.orders import derive_client_order_id
-from trading_brain.engine.executor import TickReport
+from trading_brain.engine.executor.tick import TickReport
 from trading_brain_tests.fakes import kraken_private as fp
 from trading_brain_tests.fakes.kraken_live import CAPITAL, LiveWorld
 

@@ -9,12 +9,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from trading_brain.app.runtime import Runtime, executor_slots
 from trading_brain.domain.intents import OrderIntent, intent_id_for
 from trading_brain.domain.orders import derive_client_order_id
 from trading_brain.domain.risk import RiskLimits
-from trading_brain.engine.executor import SlotSetup, TickReport, run_tick
-from trading_brain.engine.executor_types import VENUE_BASELINE_KEY
-from trading_brain.runtime import Runtime, executor_slots
+from trading_brain.engine.executor.context import VENUE_BASELINE_KEY
+from trading_brain.engine.executor.tick import SlotSetup, TickReport, run_tick
 from trading_brain.settings import Home
 from trading_brain_tests.fakes import kraken_private as fp
 from trading_brain_tests.fakes.kraken_live import LiveWorld, live_settings

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from trading_brain.adapters.duckdb import Store
+from trading_brain.app.notify import LogNotifier, deliver
 from trading_brain.domain.orders import derive_client_order_id
-from trading_brain.notify import LogNotifier, deliver
 from trading_brain_tests.fakes import kraken_private as fp
 from trading_brain_tests.fakes.kraken_live import LiveWorld
 
@@ -304,7 +304,7 @@ def test_protective_rows_follow_the_venue(tmp_path, fk, hold: bool, event: str) 
 
 
 def test_alerts_are_recorded_once_per_key_in_the_notifications_table(tmp_path) -> None:
-    from trading_brain.notify import Alert
+    from trading_brain.app.notify import Alert
 
     store = Store.open(tmp_path / "w.duckdb")
     a = Alert("protective_refused:x", "ERROR", "protective_refused", "active BTC/USD", "t")

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from trading_brain.adapters.duckdb import Store
+from trading_brain.app.runtime import import_candle_files as import_files
 from trading_brain.errors import DataError
-from trading_brain.runtime import import_candle_files as import_files
 from trading_brain_tests.conftest import require_shared
 
 CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from trading_brain.app.research.strategy_files import InProcessStrategy
 from trading_brain.domain.strategy import validate_signals
 from trading_brain.engine.lookahead import (
     check_lookahead,
@@ -18,7 +19,6 @@ from trading_brain.engine.lookahead import (
 )
 from trading_brain.errors import DataError, StrategyError
 from trading_brain.ports import SignalSource
-from trading_brain.strategy_api import InProcessStrategy
 
 ROOT = Path(__file__).resolve().parents[2]
 BIASED = ROOT / "trading_brain_tests" / "fixtures" / "strategies" / "lookahead_biased.py"

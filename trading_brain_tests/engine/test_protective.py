@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from trading_brain.domain.orders import OrderStatus, derive_client_order_id
-from trading_brain.engine import protective as pr
+from trading_brain.engine.executor import protective as pr
 from trading_brain.engine.ledger import OrderRow
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

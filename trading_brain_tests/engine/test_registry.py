@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from trading_brain.app.research.strategy_files import InProcessStrategy
 from trading_brain.engine import registry
 from trading_brain.errors import ConfigError, StrategyError
-from trading_brain.strategy_api import InProcessStrategy
 from trading_brain_tests.conftest import REPO, make_candles
 
 EMA = REPO / "strategies" / "ema_cross" / "v1.py"

@@ -17,6 +17,7 @@ import pytest
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.sim import SimMarket
+from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, InProcessStrategy
 from trading_brain.domain.intents import intent_id_for
 from trading_brain.domain.risk import (
     Halt,
@@ -29,7 +30,6 @@ from trading_brain.domain.risk import (
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.scan import BAR, SlotInput, run_scan, scan_bar_time, scan_id_for
 from trading_brain.errors import ConfigError, DataError, SandboxViolation, StrategyError
-from trading_brain.strategy_api import STRATEGIES_ROOT, InProcessStrategy
 
 NOW = datetime(2026, 11, 20, 10, 2, 30, tzinfo=UTC)
 BAR_TIME = datetime(2026, 11, 20, 9, 55, tzinfo=UTC)

@@ -33,7 +33,7 @@ from trading_brain.adapters.kraken.execution import KrakenExecution
 from trading_brain.adapters.kraken.market import KrakenMarket
 from trading_brain.domain.intents import OrderIntent, intent_id_for
 from trading_brain.domain.risk import RiskLimits
-from trading_brain.engine.executor import SlotSetup, TickConfig, TickReport, run_tick
+from trading_brain.engine.executor.tick import SlotSetup, TickConfig, TickReport, run_tick
 from trading_brain.settings import Home, KrakenSettings, Secrets, Settings
 from trading_brain_tests.fakes import kraken_private as fp
 from trading_brain_tests.fakes.kraken_server import FakeKraken

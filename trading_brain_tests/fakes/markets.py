@@ -8,8 +8,8 @@ from pydantic import PrivateAttr
 
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.sim import SimMarket
+from trading_brain.app.runtime import Runtime
 from trading_brain.defs.resources import TradingBrainResource
-from trading_brain.runtime import Runtime
 
 
 class FrozenMarketResource(TradingBrainResource):

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from trading_brain.app.research.strategy_files import InProcessStrategy
 from trading_brain.errors import ConfigError
-from trading_brain.strategy_api import InProcessStrategy
 
 PATH = Path(__file__).resolve().parents[2] / "strategies" / "ema_cross" / "v1.py"
 

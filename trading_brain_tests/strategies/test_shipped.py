@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from trading_brain.app.research.strategy_files import InProcessStrategy, find_strategies
 from trading_brain.engine.lookahead import check_lookahead, check_warmup
-from trading_brain.strategy_api import InProcessStrategy, find_strategies
 from trading_brain_tests.conftest import require_shared
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""trading_brain/strategy_api.py: loading, describing, discovery, parameter spaces and errors."""
+"""trading_brain/app/research/strategy_files.py: loading, describing, discovery, parameter spaces and errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import polars as pl
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from trading_brain.errors import ConfigError, DataError, StrategyError
-from trading_brain.ports import SignalSource
-from trading_brain.strategy_api import (
+from trading_brain.app.research.strategy_files import (
     InProcessStrategy,
     describe,
     find_strategies,
@@ -20,6 +18,8 @@ from trading_brain.strategy_api import (
     param_space,
     parse_params,
 )
+from trading_brain.errors import ConfigError, DataError, StrategyError
+from trading_brain.ports import SignalSource
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = textwrap.dedent(

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 from trading_brain.adapters.sandbox.gate import check_source
+from trading_brain.app.research.strategy_files import InProcessStrategy
 from trading_brain.engine.lookahead import check_warmup
 from trading_brain.engine.registry import validate_version
 from trading_brain.errors import StrategyError
-from trading_brain.strategy_api import InProcessStrategy
 from trading_brain_tests.strategies.test_strategy_api import GOOD, ROOT, bars, write
 
 

@@ -33,7 +33,7 @@ from trading_brain.adapters.duckdb import migrations
 from trading_brain.adapters.duckdb.connection import connect, run
 from trading_brain.adapters.duckdb.store import Store
 from trading_brain.engine import backup as rules
-from trading_brain.engine.executor_books import slot_invariant
+from trading_brain.engine.executor.book import slot_invariant
 from trading_brain.errors import DataError, OperationalError
 
 _ALIAS = "tb_snapshot"

@@ -53,7 +53,7 @@ from trading_brain.domain.orders import (
     OrderStatus,
     derive_client_order_id,
 )
-from trading_brain.engine.protective import Protection
+from trading_brain.engine.executor.protective import Protection
 from trading_brain.errors import (
     AmbiguousOrderError,
     DataError,

@@ -1,6 +1,6 @@
 """`warehouse_backup` (group ``operations``) and `backup_schedule` (nightly, running by default).
 
-The asset is a thin shell over ``trading_brain.backups.backup_now``: a consistent snapshot of
+The asset is a thin shell over ``trading_brain.app.backup.backup_now``: a consistent snapshot of
 the warehouse under the ``warehouse`` pool (no other warehouse step runs meanwhile), its sha256
 recorded in the ``backups`` table and in the asset's metadata, retention applied. A failure
 (full disk) keeps the earlier snapshots, records an ERROR alert in ``notifications`` and fails
@@ -18,7 +18,7 @@ POOL = "warehouse"
           description="Nightly consistent snapshot of the DuckDB warehouse (sha256, retention).")
 def warehouse_backup(context: dg.AssetExecutionContext,
                      tb: TradingBrainResource) -> dg.MaterializeResult:
-    from trading_brain.backups import backup_now
+    from trading_brain.app.backup import backup_now
 
     snap = backup_now(tb.runtime)
     context.log.info(f"snapshot {snap.path} sha256 {snap.sha256}")

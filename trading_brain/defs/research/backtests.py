@@ -5,10 +5,10 @@ import json
 import dagster as dg
 
 from trading_brain.adapters.charts import equity_png, markdown_image, markdown_table
+from trading_brain.app.research.register import run_version_backtest
 from trading_brain.defs.research.partitions import strategy_version_partitions
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import TradingBrainResource
-from trading_brain.research import run_version_backtest
 
 
 class BacktestConfig(dg.Config):

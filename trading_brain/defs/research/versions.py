@@ -3,9 +3,9 @@
 import dagster as dg
 
 from trading_brain.adapters.charts import markdown_table
+from trading_brain.app.research.register import register_files
 from trading_brain.defs.research.partitions import strategy_version_partitions, version_key
 from trading_brain.defs.resources import TradingBrainResource
-from trading_brain.research import register_files
 
 
 @dg.asset(group_name="research", pool="warehouse", kinds={"duckdb"})

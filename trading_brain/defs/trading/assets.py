@@ -2,7 +2,7 @@
 
 One multi-asset step (daily partitions like the market assets, pool ``warehouse``) because the
 scan, its signals and its intents are written in ONE transaction (``Store.record_scan``). The
-composition lives in ``trading_brain.trading.scan_once`` (shared with ``simulate``); this asset
+composition lives in ``trading_brain.app.scan.scan_once`` (shared with ``simulate``); this asset
 only checks the partition and turns the outcome into metadata and the check:
 1. read the active version (and shadow slots) from ``strategy_versions``, the newest closed 5m
    bars (as many as the largest ``WARMUP_BARS``), the pairs, each slot's account and risk state;
@@ -19,10 +19,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from trading_brain.app.scan import scan_once
 from trading_brain.defs.market.partitions import daily, day_window
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine.scan import ScanResult, scan_bar_time
-from trading_brain.trading import scan_once
 
 POOL = "warehouse"
 

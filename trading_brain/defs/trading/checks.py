@@ -22,14 +22,14 @@ from decimal import Decimal
 
 import dagster as dg
 
+from trading_brain.app.runtime import Runtime, build_exchange
 from trading_brain.defs.market.checks import to_result
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.domain.risk import RiskState
 from trading_brain.engine import trading_checks as tc
-from trading_brain.engine.executor_books import slot_invariant
+from trading_brain.engine.executor.book import slot_invariant
 from trading_brain.engine.market_checks import CheckOutcome
 from trading_brain.engine.valuation import Mismatch, reconcile_balances
-from trading_brain.runtime import Runtime, build_exchange
 
 POOL = "warehouse"
 WARN = dg.AssetCheckSeverity.WARN
@@ -69,7 +69,7 @@ def _marks(rt: Runtime, symbols: set[str]) -> dict[str, Decimal]:
 def _venue_mismatches(rt: Runtime, slot: str) -> list[Mismatch]:
     """Venue balances minus the coins held before the bot's first tick vs the ledger; nothing
     to compare before that first tick opened the live book (no deposit yet)."""
-    from trading_brain.engine.executor_live import baseline_of, without_baseline
+    from trading_brain.engine.executor.live import baseline_of, without_baseline
 
     pairs = rt.store.read_asset_pairs()
     with rt.store.session():

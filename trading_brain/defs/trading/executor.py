@@ -6,18 +6,18 @@ tick rather than blocking past the sensor timeout) and reports what happened as 
 for `orders`, `fills`, `positions` and `portfolio`, so the UI shows them in lineage. Warnings
 of the tick (ambiguous placements, ``EService``/transient venue errors, refused protective legs)
 are logged at WARNING and shown as an ``orders`` observation and in the ``portfolio``
-metadata; the tick's alerts go through the notifier once per key (``trading_brain.notify``).
+metadata; the tick's alerts go through the notifier once per key (``trading_brain.app.notify``).
 """
 
 import dagster as dg
 
+from trading_brain.app.notify import Alert, LogNotifier, deliver
+from trading_brain.app.runtime import Runtime, executor_slots
 from trading_brain.defs.resources import TradingBrainResource
-from trading_brain.engine.executor import TickConfig, run_tick
-from trading_brain.engine.executor_types import SlotReport
+from trading_brain.engine.executor.context import SlotReport
+from trading_brain.engine.executor.tick import TickConfig, run_tick
 from trading_brain.engine.venue_fees import refresh_venue_fees
 from trading_brain.errors import TemporaryError
-from trading_brain.notify import Alert, LogNotifier, deliver
-from trading_brain.runtime import Runtime, executor_slots
 
 LOCK_BUDGET_S = 5.0
 TICK_BUDGET_S = 20.0

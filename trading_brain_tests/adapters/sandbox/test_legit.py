@@ -92,7 +92,7 @@ def test_params_schema_defaults_and_validation(pair):
 def test_reused_bars_give_the_same_signals_and_survive_a_worker_recycle():
     """A parameter sweep sends the bars once; a recycled worker gets them again."""
     from trading_brain.adapters.sandbox import SandboxedStrategy
-    from trading_brain.strategy_api import InProcessStrategy
+    from trading_brain.app.research.strategy_files import InProcessStrategy
     from trading_brain_tests.conftest import REPO, make_candles
 
     path = REPO / "strategies" / "ema_cross" / "v1.py"

@@ -153,7 +153,7 @@ def test_fast_engine_imports_neither_vectorbt_nor_pandas():
         "import sys\n"
         "from trading_brain.engine.backtest.fast import run_fast\n"
         "from trading_brain.engine.backtest.sweep import run_sweep\n"
-        "import trading_brain.optimizing\n"
+        "import trading_brain.app.research.optimize\n"
         "from trading_brain_tests.engine.backtest.helpers import frame, signals\n"
         "bars = frame([(100.0, 101.0, 99.0, 100.5)] * 6)\n"
         "sig = signals(bars, {0: 'enter', 3: 'exit'})\n"

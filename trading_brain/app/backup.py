@@ -22,9 +22,9 @@ from pathlib import Path
 from trading_brain.adapters.duckdb import backup as io
 from trading_brain.adapters.duckdb import migrations
 from trading_brain.adapters.duckdb.connection import connect, run
+from trading_brain.app.runtime import Runtime
 from trading_brain.engine import backup as rules
 from trading_brain.errors import ConfigError, DataError, OperationalError, TemporaryError
-from trading_brain.runtime import Runtime
 from trading_brain.settings import Home
 
 

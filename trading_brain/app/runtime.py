@@ -116,7 +116,7 @@ def executor_slots(rt: Runtime, pairs: dict) -> dict:
     """
     from decimal import Decimal
 
-    from trading_brain.engine.executor import SlotSetup
+    from trading_brain.engine.executor.tick import SlotSetup
 
     capital = Decimal(repr(rt.settings.starting_cash))
     busy = {i.slot for i in rt.store.intents("pending")} | {
@@ -140,7 +140,7 @@ def build_exchange(rt: Runtime, slot: str, pairs: dict):  # noqa: ANN201 - an po
         from trading_brain.settings import Secrets
 
         return KrakenExecution(rt.settings, Secrets.load(rt.home.root), rt.clock)
-    from trading_brain.adapters.paper import PaperExchange
+    from trading_brain.adapters.paper.exchange import PaperExchange
 
     return PaperExchange(rt.market, rt.clock, rt.store, pairs, account=slot,
                          starting_cash=Decimal(repr(rt.settings.starting_cash)))

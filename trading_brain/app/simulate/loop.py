@@ -66,19 +66,19 @@ from typing import Any
 
 import polars as pl
 
-from trading_brain.adapters import memory_flush
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb.connection import transaction
-from trading_brain.adapters.memory_book import MemoryBook
+from trading_brain.adapters.memory import flush as memory_flush
+from trading_brain.adapters.memory.book import MemoryBook
+from trading_brain.app.scan import PrimedSource
+from trading_brain.app.scan_inputs import CachedInputs
+from trading_brain.app.simulate.day import boot_worker, booted, sync_day, worker_for
+from trading_brain.app.simulate.plan import DAY, Plan, parse_time, steps_of, summary, window_of
 from trading_brain.domain.instruments import parse_symbol
-from trading_brain.engine.executor import TickConfig, run_tick
+from trading_brain.engine.executor.tick import TickConfig, run_tick
 from trading_brain.engine.scan import INDICATOR_BARS
 from trading_brain.errors import ConfigError
-from trading_brain.scan_inputs import CachedInputs
 from trading_brain.settings import Home, ReplaySettings, SimSettings, load_settings, parse_settings
-from trading_brain.simulation_day import boot_worker, booted, sync_day, worker_for
-from trading_brain.simulation_plan import DAY, Plan, parse_time, steps_of, summary, window_of
-from trading_brain.trading import PrimedSource
 
 DEFAULT_STRATEGY = "ema_cross@1"
 PLAN_KEY, PROGRESS_KEY, RESULT_KEY = "simulate.plan", "simulate.progress", "simulate.result"
@@ -148,7 +148,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
             out = summary(rt, plan, loop.ticks)
     finally:
         rt.__dict__["store"] = loop.warehouse
-        from trading_brain.trading import close_workers
+        from trading_brain.app.scan import close_workers
 
         booted(loop, raise_error=False)
         close_workers()
@@ -161,7 +161,7 @@ def _prepare_home(home: Home, plan: Plan, resume: bool) -> Plan:
     if not home.is_initialised():
         if resume:
             raise ConfigError(f"{home.root} holds no simulation to resume")
-        from trading_brain.commands.init_home import initialise
+        from trading_brain.app.home.init import initialise
 
         initialise(home, market=plan.market, data=list(plan.data) or None, seed=plan.seed,
                    symbols=",".join(plan.symbols) or None, bootstrap=False, strategy=None)
@@ -182,7 +182,7 @@ def _build(home: Home, plan: Plan, resume: bool, note: Callable[[str], None]
            ) -> tuple[Any, _Loop, Plan]:
     """The runtime (sim clock, overridden market settings) and the loop state; completes and
     stores ``plan`` on a fresh run."""
-    from trading_brain.runtime import Runtime, build_market
+    from trading_brain.app.runtime import Runtime, build_market
 
     probe = SimClock(datetime.now(UTC) + 3650 * DAY)
     if plan.market == "replay" and not plan.symbols:  # default: every symbol of the data
@@ -222,9 +222,9 @@ def _ensure_strategy(rt: Any, note: Callable[[str], None]) -> None:
     """Register (sandbox gates) and deploy ``ema_cross@1`` when no version is active."""
     if rt.store.active_version() is not None:
         return
+    from trading_brain.app.research.register import register_files
+    from trading_brain.app.research.strategy_files import find_strategies
     from trading_brain.engine.registry import deploy, parse_ref
-    from trading_brain.research import register_files
-    from trading_brain.strategy_api import find_strategies
 
     sid, ver = parse_ref(DEFAULT_STRATEGY)
     note(f"no active strategy: registering and deploying {DEFAULT_STRATEGY}")
@@ -251,7 +251,7 @@ def _checkpoint(rt: Any) -> tuple[datetime, str, int] | None:
 
 def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
     """One 5-minute step (see the module docstring); phases up to ``done_phase`` are skipped."""
-    from trading_brain.trading import scan_once
+    from trading_brain.app.scan import scan_once
 
     rt = loop.rt
     first = PHASES.index(done_phase) + 1 if done_phase in PHASES else 0
@@ -306,7 +306,7 @@ def _busy(loop: _Loop, phase: str) -> bool:
 
 
 def _tick(loop: _Loop) -> None:
-    from trading_brain.runtime import executor_slots
+    from trading_brain.app.runtime import executor_slots
 
     rt = loop.rt
     loop.known.clear()  # a tick may open or close anything
@@ -324,8 +324,8 @@ def _book_slots(rt: Any, pairs: dict) -> dict:
     A slot's paper venue is kept across ticks (``rt.__dict__["_paper_venues"]``) while
     ``PaperExchange.renew()`` says it still holds the book's state (same store, market, clock
     and pairs): a new venue per tick would re-parse the whole paper book every tick."""
-    from trading_brain.engine.executor import SlotSetup
-    from trading_brain.runtime import build_exchange
+    from trading_brain.app.runtime import build_exchange
+    from trading_brain.engine.executor.tick import SlotSetup
 
     venues = rt.__dict__.setdefault("_paper_venues", {})
 

@@ -36,8 +36,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
-from trading_brain.adapters.memory_index import BookIndex, SlotLedger
-from trading_brain.adapters.memory_rows import (  # noqa: F401  (dec, Pending: re-exported)
+from trading_brain.adapters.memory.index import BookIndex, SlotLedger
+from trading_brain.adapters.memory.rows import (  # noqa: F401  (dec, Pending: re-exported)
     Pending,
     dec,
     norm_entry,

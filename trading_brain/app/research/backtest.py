@@ -129,7 +129,7 @@ class StrategyWorker:
     """One sandboxed strategy version, booted in a background thread (use as a context manager)."""
 
     def __init__(self, source: str, settings: Any, ref: str) -> None:
-        from trading_brain.research import sandbox_opener
+        from trading_brain.app.research.register import sandbox_opener
 
         self.ref = ref
         self._src = sandbox_opener(settings)(source)

@@ -1,6 +1,6 @@
 """The watchdog of ``trading-brain up``: no process of the home outlives ``up``, even on SIGKILL.
 
-Run by ``up`` as ``python -m trading_brain.adapters.watchdog ROOT PIPE_FD LOCK_FD GRACE_S`` in a
+Run by ``up`` as ``python -m trading_brain.adapters.service.watchdog ROOT PIPE_FD LOCK_FD GRACE_S`` in a
 session of its own (a terminal's Ctrl-C or a group kill of ``up`` does not reach it).
 
 Contract:
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from trading_brain.adapters.procs import stop_tagged
+from trading_brain.adapters.service.procs import stop_tagged
 
 
 def write_lock_note(lock_fd: int, note: dict[str, object] | None) -> None:

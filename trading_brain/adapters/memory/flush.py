@@ -29,7 +29,7 @@ from trading_brain.adapters.duckdb.ledger_batch import (
     order_row,
 )
 from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
-from trading_brain.adapters.memory_book import MemoryBook, Pending
+from trading_brain.adapters.memory.book import MemoryBook, Pending
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
 from trading_brain.engine.ledger import CashEntry, PositionRecord

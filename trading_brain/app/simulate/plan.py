@@ -1,5 +1,5 @@
 """What `simulate` runs and what it reports: the stored ``Plan``, its window of decision bars and
-the summary read back from the warehouse (see ``trading_brain.simulation`` for the loop)."""
+the summary read back from the warehouse (see ``trading_brain.app.simulate.loop`` for the loop)."""
 
 from __future__ import annotations
 

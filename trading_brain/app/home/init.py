@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from trading_brain.config_file import render
+from trading_brain.app.home.config_file import render
 from trading_brain.errors import ConfigError
 from trading_brain.settings import Home, Settings, load_settings, parse_settings
 
@@ -45,8 +45,8 @@ def initialise(
     home.config_file.write_text(render(settings), encoding="utf-8")
     for d in (home.var, home.logs, home.dagster_home):
         d.mkdir(parents=True, exist_ok=True)
-    from trading_brain.runtime import Runtime
-    from trading_brain.service import prepare_dagster_home
+    from trading_brain.app.runtime import Runtime
+    from trading_brain.app.serve import prepare_dagster_home
 
     prepare_dagster_home(home)
     rt = Runtime(home, settings=settings)
@@ -84,8 +84,8 @@ def _deploy_default(rt, strategy: str | None) -> str | None:  # noqa: ANN001
     current = rt.store.active_version()
     if current is not None or strategy is None:
         return f"{current[0]}@{current[1]}" if current else None
+    from trading_brain.app.research.register import register_files
     from trading_brain.engine.registry import deploy, parse_ref
-    from trading_brain.research import register_files
 
     register_files(rt.store, rt.settings, None, "released")
     sid, ver = parse_ref(strategy)

@@ -57,14 +57,14 @@ from typing import Protocol
 
 import polars as pl
 
-from trading_brain.adapters.paper_book import (
+from trading_brain.adapters.paper.book import (
     OPEN_STATES,
     BookText,
     BookWriter,
     PaperBook,
     PaperOrder,
 )
-from trading_brain.adapters.paper_book import Protection as Armed
+from trading_brain.adapters.paper.book import Protection as Armed
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.orders import (
     Balance,
@@ -76,8 +76,8 @@ from trading_brain.domain.orders import (
 )
 from trading_brain.domain.timeframes import as_utc, delta, floor_time
 from trading_brain.engine import fills as fm
+from trading_brain.engine.executor.protective import Protection
 from trading_brain.engine.ledger import money, mul
-from trading_brain.engine.protective import Protection
 from trading_brain.errors import ConfigError, OrderRejected
 from trading_brain.ports import Clock, MarketData
 

@@ -29,6 +29,9 @@ from typing import Any
 
 import polars as pl
 
+from trading_brain.app.research.register import sandbox_opener
+from trading_brain.app.research.strategy_files import generate_each
+from trading_brain.app.scan_inputs import LIVE, WarehouseInputs
 from trading_brain.domain.risk import PortfolioView, RiskState
 from trading_brain.engine.registry import parse_ref
 from trading_brain.engine.scan import (
@@ -42,9 +45,6 @@ from trading_brain.engine.scan import (
 )
 from trading_brain.errors import ConfigError, StrategyError
 from trading_brain.ports import SignalSource
-from trading_brain.research import sandbox_opener
-from trading_brain.scan_inputs import LIVE, WarehouseInputs
-from trading_brain.strategy_api import generate_each
 
 MAX_WORKERS = 4  # the active version + three shadow slots
 _WORKERS: OrderedDict[str, SignalSource] = OrderedDict()

@@ -15,13 +15,13 @@ from typing import Any
 
 import polars as pl
 
+from trading_brain.app.scan import PrimedSource
+from trading_brain.app.simulate.plan import DAY
 from trading_brain.domain.timeframes import floor_time
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.market_sync import sync_window
 from trading_brain.engine.scan import BAR, INDICATOR_BARS
 from trading_brain.errors import DataError
-from trading_brain.simulation_plan import DAY
-from trading_brain.trading import PrimedSource
 
 
 def sync_day(loop: Any, step_end: datetime) -> None:
@@ -59,7 +59,7 @@ def sync_day(loop: Any, step_end: datetime) -> None:
 def boot_worker(loop: Any) -> None:
     """Start the active version's sandbox worker on a thread: it boots (~0.6 s, in its own
     process) while this thread syncs the first day; ``booted`` joins it before first use."""
-    from trading_brain.trading import strategy_worker
+    from trading_brain.app.scan import strategy_worker
 
     rt = loop.rt
     sid, ver = loop.inputs.active_version(rt.store)
@@ -91,7 +91,7 @@ def booted(loop: Any, *, raise_error: bool = True) -> None:
 
 def prime(loop: Any, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
     """Run the active strategy once per symbol over the day (plus its warm-up bars)."""
-    from trading_brain.trading import strategy_worker
+    from trading_brain.app.scan import strategy_worker
 
     booted(loop)
     rt, inputs = loop.rt, loop.inputs
@@ -107,7 +107,7 @@ def prime(loop: Any, day_start: datetime, day_end: datetime, held: pl.DataFrame)
 
 def worker_for(loop: Any) -> Callable[[Any, dict[str, Any]], Any]:
     """The scan's worker factory: the day-batched source for the active version."""
-    from trading_brain.trading import strategy_worker
+    from trading_brain.app.scan import strategy_worker
 
     def pick(settings: Any, row: dict[str, Any]) -> Any:
         src = loop.source

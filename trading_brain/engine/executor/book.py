@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from trading_brain.engine.executor_protect import adopt
-from trading_brain.engine.executor_types import (
+from trading_brain.engine.executor.context import (
     REASON_OF,
     ExecutorStore,
     TickContext,
 )
+from trading_brain.engine.executor.protect import adopt
 from trading_brain.engine.ledger import (
     OrderRow,
     PositionMeta,

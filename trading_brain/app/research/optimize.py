@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from trading_brain.backtesting import (
+from trading_brain.app.research.backtest import (
     METRIC_KEYS,
     Bars,
     Costs,

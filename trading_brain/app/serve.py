@@ -39,10 +39,10 @@ from typing import IO
 
 from dotenv import dotenv_values
 
-from trading_brain.adapters.guard import Guard
-from trading_brain.adapters.guard_rules import policy_for
-from trading_brain.adapters.procs import UP_TAG_ENV, describe, stop_tagged, tagged_pids
-from trading_brain.adapters.watchdog import write_lock_note
+from trading_brain.adapters.service.guard import Guard
+from trading_brain.adapters.service.guard_rules import policy_for
+from trading_brain.adapters.service.procs import UP_TAG_ENV, describe, stop_tagged, tagged_pids
+from trading_brain.adapters.service.watchdog import write_lock_note
 from trading_brain.errors import ConfigError
 from trading_brain.settings import HOME_ENV, Home
 
@@ -183,7 +183,7 @@ def start_watchdog(home: Home, lock: IO[str], grace_s: float = SWEEP_GRACE_S + G
     read_fd, write_fd = os.pipe()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "trading_brain.adapters.watchdog", str(home.root),
+            [sys.executable, "-m", "trading_brain.adapters.service.watchdog", str(home.root),
              str(read_fd), str(lock.fileno()), str(grace_s)],
             pass_fds=(read_fd, lock.fileno()), start_new_session=True,
             stdin=subprocess.DEVNULL, env={k: v for k, v in os.environ.items()

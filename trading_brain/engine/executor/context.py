@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from trading_brain.app.notify import Alert
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import (
@@ -22,10 +23,9 @@ from trading_brain.domain.orders import (
     OrderStatus,
 )
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
+from trading_brain.engine.executor.protective import Protection
 from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord
-from trading_brain.engine.protective import Protection
 from trading_brain.engine.valuation import InvariantReport, Mismatch, Snapshot
-from trading_brain.notify import Alert
 from trading_brain.ports import Exchange, MarketData
 
 

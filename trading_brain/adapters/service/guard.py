@@ -22,7 +22,7 @@ import contextlib
 import socket
 import threading
 
-from trading_brain.adapters.guard_rules import Policy, Verdict, verdict
+from trading_brain.adapters.service.guard_rules import Policy, Verdict, verdict
 
 HEAD_LIMIT = 64 * 1024
 _REASONS = {303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",

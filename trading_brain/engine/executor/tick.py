@@ -68,33 +68,12 @@ from trading_brain.domain.orders import (
     derive_client_order_id,
 )
 from trading_brain.domain.risk import RiskLimits, RiskState
-from trading_brain.engine.executor_books import (
+from trading_brain.engine.executor.book import (
     finish_slot,
     marks_for,
     record_fills,
 )
-from trading_brain.engine.executor_live import (
-    baseline_of,
-    clear_for_exits,
-    guards_exits,
-    open_live_book,
-    without_baseline,
-)
-from trading_brain.engine.executor_protect import (
-    act_protection,
-    ask_protection,
-    plan_protection,
-    read_fingerprints,
-    warn,
-)
-from trading_brain.engine.executor_record import (
-    apply_status,
-    finish_intent,
-    record_answers,
-    refuse,
-    unknown_at_venue,
-)
-from trading_brain.engine.executor_types import (
+from trading_brain.engine.executor.context import (
     EXITS,
     ORDER_PURPOSES,
     PROTECTIVE,
@@ -105,8 +84,29 @@ from trading_brain.engine.executor_types import (
     TickContext,
     TickReport,
 )
+from trading_brain.engine.executor.live import (
+    baseline_of,
+    clear_for_exits,
+    guards_exits,
+    open_live_book,
+    without_baseline,
+)
+from trading_brain.engine.executor.protect import (
+    act_protection,
+    ask_protection,
+    plan_protection,
+    read_fingerprints,
+    warn,
+)
+from trading_brain.engine.executor.protective import FUNDS
+from trading_brain.engine.executor.record import (
+    apply_status,
+    finish_intent,
+    record_answers,
+    refuse,
+    unknown_at_venue,
+)
 from trading_brain.engine.ledger import OrderRow
-from trading_brain.engine.protective import FUNDS
 from trading_brain.errors import AmbiguousOrderError, OrderRejected, TemporaryError
 from trading_brain.ports import Clock, MarketData
 

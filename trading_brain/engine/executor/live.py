@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from trading_brain.domain.orders import Balance, OrderRequest
-from trading_brain.engine.executor_types import (
+from trading_brain.engine.executor.context import (
     MODELLED_STOPS,
     VENUE_BASELINE_KEY,
     ExecutorStore,

@@ -15,7 +15,7 @@ Per phase:
 - record (phase 5): the stop row takes what the venue answered (venue id, state, trigger price)
   — also after a partial failure; a refusal is recorded on the row (``insufficient_funds
   fp=<fingerprint>``), as a risk event and as an alert (``SlotReport.alerts``, delivered once
-  per key by ``trading_brain.notify``); an ambiguous answer is a warning, the row stays
+  per key by ``trading_brain.app.notify``); an ambiguous answer is a warning, the row stays
   ``submitting`` and the next tick's lookup by client id settles it;
 - fills of a protective sell the executor has no row for (the paper venue's take-profit, a
   crash between a venue call and its record) get their row from the fills (``adopt``).
@@ -27,16 +27,16 @@ import logging
 from dataclasses import replace
 from decimal import Decimal
 
+from trading_brain.app.notify import Alert
 from trading_brain.domain.orders import Fill, OrderRequest, derive_client_order_id
 from trading_brain.domain.risk import RiskEvent
 from trading_brain.domain.timeframes import delta, floor_time
 from trading_brain.engine import fills as fm
-from trading_brain.engine import protective as pr
-from trading_brain.engine.executor_live import guards_exits
-from trading_brain.engine.executor_types import PROTECTIVE, TickContext
+from trading_brain.engine.executor import protective as pr
+from trading_brain.engine.executor.context import PROTECTIVE, TickContext
+from trading_brain.engine.executor.live import guards_exits
 from trading_brain.engine.ledger import OrderRow, PositionRecord
 from trading_brain.errors import TradingBrainError
-from trading_brain.notify import Alert
 
 log = logging.getLogger("trading_brain.executor")
 

@@ -64,7 +64,7 @@ def load_bars(paths: list[str], symbol: str | None = None,
 def strategy_source(ref: str, store: Any | None = None,
                     root: Path | None = None) -> tuple[str, int, str, str | None]:
     """(strategy_id, version, source, path) of ``ID[@V]`` (newest version when V is omitted)."""
-    from trading_brain.strategy_api import STRATEGIES_ROOT, find_strategies
+    from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, find_strategies
 
     sid, ver = parse_ref(ref)
     if store is not None:
@@ -85,8 +85,8 @@ def strategy_source(ref: str, store: Any | None = None,
 def register_files(store: Any, settings: Settings, files: list[Path] | None,
                    reason: str) -> list[dict[str, Any]]:
     """Validate and record strategy files (default: all of ``strategies/``), oldest first."""
+    from trading_brain.app.research.strategy_files import find_strategies
     from trading_brain.engine.registry import register
-    from trading_brain.strategy_api import find_strategies
 
     paths = files if files is not None else [r.path for r in find_strategies()]
     opener, bars, out = sandbox_opener(settings), sample_bars(), []
@@ -104,7 +104,7 @@ def run_version_backtest(rt: Any, key: str, config: dict[str, Any]) -> dict[str,
     Returns the backtest JSON, the equity curve, the look-ahead report on the same data and the
     sandbox validation verdict; saves the result with ``Store.save_backtest``.
     """
-    from trading_brain import backtesting as bt
+    from trading_brain.app.research import backtest as bt
     from trading_brain.engine.lookahead import check_lookahead
     from trading_brain.engine.registry import parse_ref
 
