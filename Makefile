@@ -32,8 +32,12 @@ test: install test-deps
 bench: install
 	$(PY) -m pytest -q -s -p no:cacheprovider -o addopts="" -o python_files="bench_*.py" trading_brain_tests/benchmarks
 
+# ruff (style, E501, banned imports), import-linter (the layer rules of DESIGN section 2, contracts in
+# pyproject.toml) and basedpyright (types, zero errors). `.ci/run` runs it before `make test`.
 lint: install
 	$(VENV)/bin/ruff check trading_brain trading_brain_tests strategies analyses
+	$(VENV)/bin/lint-imports --config pyproject.toml
+	$(VENV)/bin/basedpyright
 
 clean:
 	rm -rf $(VENV) .venv-tools .pytest_cache
