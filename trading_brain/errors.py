@@ -3,6 +3,7 @@
     TradingBrainError                 base; never raised directly
     ├── ConfigError                   bad settings or CLI input: tell the user, change nothing
     ├── DataError                     malformed or invalid data (candles, files, venue JSON): reject it, store nothing
+    │   └── AdvisorOutputRejected     advisor decision bad or hostile: record why, change nothing
     ├── TemporaryError                transient (network, timeout, 5xx, busy): an idempotent call may be retried
     │   ├── RateLimited               the venue or our own limiter said "slow down"; honour ``retry_after``
     │   └── WarehouseLocked           the DuckDB file is held by another process past our retry budget
@@ -31,6 +32,14 @@ class ConfigError(TradingBrainError):
 
 class DataError(TradingBrainError):
     """Invalid data (candle file, venue payload, frame); nothing was stored."""
+
+
+class AdvisorOutputRejected(DataError):
+    """An advisor decision was malformed, out of schema or hostile; ``reason`` is one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"advisor output rejected: {reason}")
+        self.reason = reason
 
 
 class TemporaryError(TradingBrainError):
