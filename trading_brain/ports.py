@@ -108,6 +108,20 @@ class SignalSource(Protocol):
 
 
 @runtime_checkable
+class StrategyWorkers(Protocol):
+    """The sandbox-worker service: one live ``SignalSource`` per strategy version.
+
+    ``get(version_ref, source)`` returns the worker running ``source`` (``version_ref`` is
+    ``"ID@V"``), starting it on first use and reusing it afterwards; ``close()`` stops every
+    worker it started. Used by scan, simulate, backtest, optimize and registration.
+    """
+
+    def get(self, version_ref: str, source: str) -> SignalSource: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
 class Exchange(Protocol):
     """Where orders go: the paper venue (``adapters/paper.py``) or Kraken (``adapters/kraken``).
 
