@@ -40,7 +40,7 @@ from trading_brain.domain.candles import BARS_COLUMNS
 from trading_brain.domain.strategy import validate_signals
 from trading_brain.errors import ConfigError, DataError, StrategyError, TradingBrainError
 
-STRATEGIES_ROOT = Path(__file__).resolve().parent.parent / "strategies"
+STRATEGIES_ROOT = Path(__file__).resolve().parents[3] / "strategies"  # the repository root
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _VERSION_FILE = re.compile(r"^v([0-9]+)\.py$")
 
