@@ -85,7 +85,7 @@ def test_text_is_kept_as_data_not_escaped() -> None:
 def test_decisions_are_frozen() -> None:
     decision = _parse({**BASE, "action": "no_change"})
     with pytest.raises(pydantic.ValidationError):
-        decision.action = "promote_candidate"  # type: ignore[misc]
+        decision.action = "promote_candidate"
 
 
 def test_direct_construction_by_an_offline_advisor() -> None:

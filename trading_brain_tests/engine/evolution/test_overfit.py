@@ -139,4 +139,4 @@ def test_bad_inputs_raise_one_clear_data_error(kwargs: dict[str, float], message
     args: dict[str, float] = {"n_obs": 100, "n_trials": 10, "sr_variance": 0.01, "skew": 0.0,
                               "kurtosis": 3.0, **kwargs}
     with pytest.raises(DataError, match=message):
-        deflated_sharpe_ratio(0.5, **args)  # type: ignore[arg-type]
+        deflated_sharpe_ratio(0.5, **args)  # type: ignore[arg-type]  # wrong types on purpose

@@ -21,6 +21,7 @@ AFTER = DEADLINE + timedelta(hours=2)
 
 
 def _pred(metric: str = "win_rate", comparator: str = ">", threshold: float = 0.5) -> Prediction:
+    # plain strings from the parametrisation; pydantic validates them at run time
     return Prediction(claim="c", metric=metric, comparator=comparator,  # type: ignore[arg-type]
                       threshold=threshold, deadline=DEADLINE)
 
