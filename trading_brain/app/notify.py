@@ -14,30 +14,18 @@ Contract:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from trading_brain.domain.alerts import Alert
 from trading_brain.errors import TemporaryError
 from trading_brain.ports import Notifier
 
+__all__ = ["Alert", "LogNotifier", "deliver", "log", "record_notification"]
+
 log = logging.getLogger("trading_brain.alerts")
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    key: str  # dedup key: what is reported, once
-    level: str  # ERROR | WARN | INFO
-    kind: str  # check_failure | run_failure | stale_asset | protective_refused
-    subject: str
-    text: str
-
-    @property
-    def notification_id(self) -> str:
-        return hashlib.sha256(self.key.encode()).hexdigest()[:32]
 
 
 class LogNotifier:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from trading_brain.app.notify import Alert
+from trading_brain.domain.alerts import Alert
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import (

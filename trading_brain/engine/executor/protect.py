@@ -27,7 +27,7 @@ import logging
 from dataclasses import replace
 from decimal import Decimal
 
-from trading_brain.app.notify import Alert
+from trading_brain.domain.alerts import Alert
 from trading_brain.domain.orders import Fill, OrderRequest, derive_client_order_id
 from trading_brain.domain.risk import RiskEvent
 from trading_brain.domain.timeframes import delta, floor_time
