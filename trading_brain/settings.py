@@ -41,6 +41,7 @@ from pydantic import (
     field_validator,
 )
 
+from trading_brain.domain.alerts import NotifySettings, TelegramSettings
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS, parse_symbol
 from trading_brain.domain.risk import RiskSettings
 from trading_brain.errors import ConfigError
@@ -128,6 +129,8 @@ class Settings(_Section):
     sandbox: SandboxSettings = SandboxSettings()
     risk: RiskSettings = RiskSettings()
     backup: BackupSettings = BackupSettings()
+    notify: NotifySettings = NotifySettings()  # [notify], domain/alerts.py
+    telegram: TelegramSettings = TelegramSettings()  # [telegram], domain/alerts.py
 
     @field_validator("symbols")
     @classmethod
