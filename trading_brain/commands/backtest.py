@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from trading_brain.commands.common import emit_json, home_of, json_option, progress_bar
+from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 
 COSTS_HELP = {"cash": "Starting cash shared by all symbols.", "fee": "Fee rate per fill (taker).",
               "slippage": "Slippage fraction on market orders."}
@@ -37,7 +38,7 @@ def data_options(f: Callable) -> Callable:
         click.option("--timeframe", default=None, help="5m, 1h or 1d (warehouse default 5m)."),
         click.option("--cash", type=float, default=10_000.0, show_default=True,
                      help=COSTS_HELP["cash"]),
-        click.option("--fee", type=float, default=0.0026, show_default=True,
+        click.option("--fee", type=float, default=DEFAULT_TAKER_FEE, show_default=True,
                      help=COSTS_HELP["fee"]),
         click.option("--slippage", type=float, default=0.0005, show_default=True,
                      help=COSTS_HELP["slippage"]),

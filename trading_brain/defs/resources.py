@@ -11,6 +11,8 @@ from pydantic import PrivateAttr
 from trading_brain.app.runtime import Runtime
 from trading_brain.settings import HOME_ENV
 
+WAREHOUSE_POOL = "warehouse"  # the Dagster pool (one slot) of every step that opens the warehouse
+
 
 class TradingBrainResource(dg.ConfigurableResource):
     """Opens the home at ``home`` (``TRADING_BRAIN_HOME`` or the CWD when empty).

@@ -28,6 +28,7 @@ import polars as pl
 
 from trading_brain.adapters.replay.files import read_candles
 from trading_brain.domain.candles import UTC_TS, empty_candles
+from trading_brain.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
 from trading_brain.domain.instruments import AssetPair, parse_symbol
 from trading_brain.domain.market import Ticker
 from trading_brain.domain.timeframes import (
@@ -42,7 +43,7 @@ from trading_brain.engine.candles import aggregate, validate
 from trading_brain.errors import ConfigError, DataError
 from trading_brain.ports import Clock
 
-FEE_TAKER, FEE_MAKER = 0.0026, 0.0016
+FEE_TAKER, FEE_MAKER = DEFAULT_TAKER_FEE, DEFAULT_MAKER_FEE
 LOT_DECIMALS = 8
 ORDERMIN = Decimal("0.00001")
 COSTMIN = Decimal("0.5")

@@ -51,13 +51,14 @@ from trading_brain.adapters.sim.process import (
 )
 from trading_brain.adapters.sim.universe import PROFILES as _PROFILES
 from trading_brain.domain.candles import UTC_TS, empty_candles
+from trading_brain.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS, AssetPair, parse_symbol
 from trading_brain.domain.market import Ticker
 from trading_brain.domain.timeframes import Timeframe, as_utc, parse_timeframe, seconds
 from trading_brain.errors import ConfigError
 from trading_brain.ports import Clock
 
-FEE_TAKER, FEE_MAKER = 0.0026, 0.0016
+FEE_TAKER, FEE_MAKER = DEFAULT_TAKER_FEE, DEFAULT_MAKER_FEE
 COSTMIN = Decimal("0.5")
 LOT_DECIMALS = 8
 # Kraken's legacy asset ids and altnames (XBT = BTC, XDG = DOGE); other codes are used as-is.

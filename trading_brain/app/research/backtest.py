@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 from trading_brain.errors import ConfigError, DataError, StrategyError
 
 METRIC_KEYS = ("final_equity", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate",
@@ -47,7 +48,7 @@ class Costs:
     """Starting cash and per-fill costs (fee = taker rate, slippage on market orders)."""
 
     cash: float = 10_000.0
-    fee: float = 0.0026
+    fee: float = DEFAULT_TAKER_FEE
     slippage: float = 0.0005
 
     def __post_init__(self) -> None:

@@ -8,14 +8,13 @@ import polars as pl
 
 from trading_brain.defs.market.checks import candle_check_results, candle_check_specs, to_result
 from trading_brain.defs.market.partitions import daily, day_window
+from trading_brain.defs.resources import WAREHOUSE_POOL as POOL
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine import market_checks
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.market_sync import derive_window, sync_window
 from trading_brain.engine.retention import apply_retention
 from trading_brain.errors import DataError
-
-POOL = "warehouse"
 
 
 @dg.asset(group_name="market", pool=POOL, kinds={"duckdb"})

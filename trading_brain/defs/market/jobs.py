@@ -11,7 +11,7 @@ from trading_brain.defs.market.assets import (
     indicators,
 )
 from trading_brain.defs.market.partitions import partition_for
-from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.defs.resources import WAREHOUSE_POOL, TradingBrainResource
 from trading_brain.defs.trading.assets import scan
 from trading_brain.engine.bootstrap import bootstrap_history
 
@@ -42,7 +42,7 @@ class BootstrapConfig(dg.Config):
     days_1d: int | None = None
 
 
-@dg.op(pool="warehouse")
+@dg.op(pool=WAREHOUSE_POOL)
 def bootstrap_history_op(context: dg.OpExecutionContext, config: BootstrapConfig,
                          tb: TradingBrainResource) -> None:
     """Backfill candle history in resumable chunks, logging progress."""

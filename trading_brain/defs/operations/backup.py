@@ -9,9 +9,8 @@ the run.
 
 import dagster as dg
 
+from trading_brain.defs.resources import WAREHOUSE_POOL as POOL
 from trading_brain.defs.resources import TradingBrainResource
-
-POOL = "warehouse"
 
 
 @dg.asset(group_name="operations", pool=POOL, kinds={"duckdb"},

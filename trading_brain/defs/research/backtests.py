@@ -8,7 +8,8 @@ from trading_brain.adapters.charts import equity_png, markdown_image, markdown_t
 from trading_brain.app.research.register import run_version_backtest
 from trading_brain.defs.research.partitions import strategy_version_partitions
 from trading_brain.defs.research.versions import strategy_versions
-from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.defs.resources import WAREHOUSE_POOL, TradingBrainResource
+from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 
 
 class BacktestConfig(dg.Config):
@@ -21,11 +22,11 @@ class BacktestConfig(dg.Config):
     engine: str = "fast"
     params_json: str = ""  # JSON object overriding the version's default params
     cash: float = 10_000.0
-    fee: float = 0.0026
+    fee: float = DEFAULT_TAKER_FEE
     slippage: float = 0.0005
 
 
-@dg.asset(group_name="research", pool="warehouse", partitions_def=strategy_version_partitions,
+@dg.asset(group_name="research", pool=WAREHOUSE_POOL, partitions_def=strategy_version_partitions,
           deps=[strategy_versions,  # a version's backtest reads candles from every day
                 dg.AssetDep("candles_5m", partition_mapping=dg.AllPartitionMapping())],
           kinds={"duckdb", "vectorbt"},

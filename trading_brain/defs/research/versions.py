@@ -5,10 +5,10 @@ import dagster as dg
 from trading_brain.adapters.charts import markdown_table
 from trading_brain.app.research.register import register_files
 from trading_brain.defs.research.partitions import strategy_version_partitions, version_key
-from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.defs.resources import WAREHOUSE_POOL, TradingBrainResource
 
 
-@dg.asset(group_name="research", pool="warehouse", kinds={"duckdb"})
+@dg.asset(group_name="research", pool=WAREHOUSE_POOL, kinds={"duckdb"})
 def strategy_versions(context: dg.AssetExecutionContext, tb: TradingBrainResource) -> dg.MaterializeResult:
     """Registered strategy versions (source, hash, parent, reason, status); one backtests
     partition per version. A changed source for a released version fails the run."""

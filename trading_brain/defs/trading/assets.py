@@ -21,10 +21,9 @@ import dagster as dg
 
 from trading_brain.app.scan import scan_once
 from trading_brain.defs.market.partitions import daily, day_window
+from trading_brain.defs.resources import WAREHOUSE_POOL as POOL
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine.scan import ScanResult, scan_bar_time
-
-POOL = "warehouse"
 
 
 class ScanConfig(dg.Config):

@@ -24,6 +24,7 @@ import dagster as dg
 
 from trading_brain.app.runtime import Runtime, build_exchange
 from trading_brain.defs.market.checks import to_result
+from trading_brain.defs.resources import WAREHOUSE_POOL as POOL
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.domain.risk import RiskState
 from trading_brain.engine import trading_checks as tc
@@ -31,7 +32,6 @@ from trading_brain.engine.executor.book import slot_invariant
 from trading_brain.engine.market_checks import CheckOutcome
 from trading_brain.engine.valuation import Mismatch, reconcile_balances
 
-POOL = "warehouse"
 WARN = dg.AssetCheckSeverity.WARN
 
 

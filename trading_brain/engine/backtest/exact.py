@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
+from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.engine import fills
 from trading_brain.engine.backtest.metrics import BacktestResult, make_result
@@ -125,7 +126,7 @@ def run_exact(
     bars: pl.DataFrame,
     signals: pl.DataFrame,
     cash: float = 10_000.0,
-    fee: float = 0.0026,
+    fee: float = DEFAULT_TAKER_FEE,
     slippage: float = 0.0005,
     pair: AssetPair | None = None,
     enforce_minimums: bool = False,
@@ -154,7 +155,7 @@ def run_exact_portfolio(
     bars: Mapping[str, pl.DataFrame],
     signals: Mapping[str, pl.DataFrame],
     cash: float = 10_000.0,
-    fee: float = 0.0026,
+    fee: float = DEFAULT_TAKER_FEE,
     slippage: float = 0.0005,
     pairs: Mapping[str, AssetPair] | None = None,
     enforce_minimums: bool = False,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.engine import fills
 from trading_brain.engine.backtest import kernel
@@ -174,7 +175,7 @@ def run_fast(
     bars: pl.DataFrame,
     signals: pl.DataFrame,
     cash: float = 10_000.0,
-    fee: float = 0.0026,
+    fee: float = DEFAULT_TAKER_FEE,
     slippage: float = 0.0005,
     pair: AssetPair | None = None,
 ) -> BacktestResult:
@@ -190,7 +191,7 @@ def run_fast_many(
     bars: pl.DataFrame,
     signal_sets: Sequence[pl.DataFrame],
     cash: float = 10_000.0,
-    fee: float = 0.0026,
+    fee: float = DEFAULT_TAKER_FEE,
     slippage: float = 0.0005,
     pair: AssetPair | None = None,
 ) -> list[BacktestResult]:
@@ -211,7 +212,7 @@ def run_fast_portfolio(
     bars: Mapping[str, pl.DataFrame],
     signals: Mapping[str, pl.DataFrame],
     cash: float = 10_000.0,
-    fee: float = 0.0026,
+    fee: float = DEFAULT_TAKER_FEE,
     slippage: float = 0.0005,
     pairs: Mapping[str, AssetPair] | None = None,
     order: Sequence[str] | None = None,

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
+from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 from trading_brain.engine.backtest.fast import Bars, shifted_orders, simulate
 from trading_brain.engine.backtest.metrics import bars_per_year, equity_stats, trade_stats
 
@@ -30,7 +31,7 @@ def run_sweep(
     bars: pl.DataFrame,
     signal_sets: Sequence[pl.DataFrame],
     cash: float = 10_000.0,
-    fee: float = 0.0026,
+    fee: float = DEFAULT_TAKER_FEE,
     slippage: float = 0.0005,
     workers: int = DEFAULT_WORKERS,
 ) -> pl.DataFrame:
