@@ -7,7 +7,12 @@ built on top of these modules:
 - ``returns``: daily returns, Sharpe and Sortino with the √365 convention;
 - ``overfit``: probabilistic and deflated Sharpe ratio (Bailey & López de Prado 2014);
 - ``cscv``: probability of backtest over-fitting by CSCV (Bailey, Borwein, López de Prado, Zhu);
-- ``decision``: the advisor's decision schema and ``parse_decision``;
+- ``decision``: the advisor's decision schema and ``parse_decision`` (rejections raise
+  ``errors.AdvisorOutputRejected``); ``decision_fields``: its field types, limits and the closed
+  set of prediction ``METRICS`` with the units the truth benchmarks must use;
 - ``predictions``: grading of falsifiable predictions against benchmark readings;
 - ``gates``: the over-fitting and paper-test gate verdicts as ``GateResult`` rows.
+
+Units to keep straight across the boundary: ``overfit`` and ``cscv`` work on PER-PERIOD Sharpe
+ratios; ``returns`` and the ``sharpe``/``sortino`` prediction metrics are annualised with √365.
 """

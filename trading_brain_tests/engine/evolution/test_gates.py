@@ -24,14 +24,15 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("candidate", "incumbent", "status"), [
-    (1.3, 1.0, "pass"), (1.2, 1.0, "fail"), (1.0, 1.2, "fail"), (0.0, -0.25, "pass"),
+    (1.3, 1.0, "pass"), (1.2, 1.0, "fail"), (1.0, 1.2, "fail"), (0.0, -0.5, "pass"),
+    (1.25, 1.0, "fail"),  # an edge of exactly the margin does not exceed it (0.25 is exact)
     (None, 1.0, "inconclusive"), (1.0, None, "inconclusive"), (math.nan, 1.0, "inconclusive"),
 ])
 def test_oos_edge_must_exceed_the_margin(candidate: float | None, incumbent: float | None,
                                          status: str) -> None:
-    result = oos_edge_gate(candidate, incumbent, 0.2)
+    result = oos_edge_gate(candidate, incumbent, 0.25)
     assert result.status == status, result.reason
-    assert result.name == "oos_edge" and result.metrics["margin"] == 0.2
+    assert result.name == "oos_edge" and result.metrics["margin"] == 0.25
     if candidate is not None and incumbent is not None and status != "inconclusive":
         assert result.metrics["edge"] == pytest.approx(candidate - incumbent)
 

@@ -43,6 +43,12 @@ def test_outcomes_and_the_tolerance_band(comparator: str, value: float, status: 
     assert grade.tolerance == pytest.approx(0.05) and grade.value == value
 
 
+def test_a_miss_exactly_at_the_band_edge_is_partial() -> None:
+    """trades > 10: band = max(1.0, floor 1) = 1; 9 misses by exactly 1, 8.5 by 1.5."""
+    assert grade_prediction(_pred("trades", ">", 10), _at(9.0), now=AFTER).status == "partial"
+    assert grade_prediction(_pred("trades", ">", 10), _at(8.5), now=AFTER).status == "refuted"
+
+
 def test_absolute_floor_applies_near_zero_thresholds() -> None:
     assert tolerance(_pred("sharpe", ">", 0.0)) == 0.1
     assert tolerance(_pred("net_pnl", ">", 0.0)) == 0.0
