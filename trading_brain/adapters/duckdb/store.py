@@ -26,6 +26,7 @@ import polars as pl
 
 from trading_brain.adapters.duckdb import migrations
 from trading_brain.adapters.duckdb.connection import connect, frame, run, transaction
+from trading_brain.adapters.duckdb.evolution_tables import EvolutionTablesMixin
 from trading_brain.adapters.duckdb.ledger_tables import LedgerTablesMixin
 from trading_brain.adapters.duckdb.market_tables import (
     MarketTablesMixin,
@@ -41,7 +42,8 @@ from trading_brain.errors import DataError
 _MIGRATED: set[str] = set()
 
 
-class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTablesMixin):
+class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTablesMixin,
+            EvolutionTablesMixin):
     """The DuckDB warehouse at ``path``."""
 
     def __init__(self, path: Path | str, *, lock_budget_s: float = 30.0) -> None:
