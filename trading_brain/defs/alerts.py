@@ -8,12 +8,14 @@ Contract (DESIGN §5; reference/dagster.md §3.3, merged into one sensor, runnin
 - run failures: ``RUN_FAILURE`` events read with the instance's own event cursor (``runs``),
   at most ``MAX_RUNS`` per tick, oldest first — a backlog drains over later ticks;
 - stale assets: freshness states (``FreshnessPolicy``) changing to WARN or FAIL (``stale``).
-Each alert goes to every ``Notifier`` (a log always; Telegram/webhook in a later issue) and is
-recorded in the ``notifications`` table under a deterministic id (``trading_brain.app.notify``,
-shared with the executor's alerts). Dedup is twofold: the cursor, and the table (an id already stored is not sent again, so a lost cursor after a sensor timeout
-does not repeat alerts). A busy warehouse (``TemporaryError``) still logs the alert; only its
-row is skipped. Bounded work: one query per check key, ``MAX_RUNS`` run events, one freshness
-query per tick.
+Each alert is recorded in the ``notifications`` table under a deterministic id and logged; the
+remote channels ``[notify]`` turns on (Telegram, webhook) get it routed by event type, with
+retries, digest and rate limit (``trading_brain.app.notify``). Each tick also flushes what other
+processes recorded (executor sensor, ``kill``, backup) to those channels. Dedup is twofold: the
+cursor, and the table (an id already stored is not sent again, so a lost cursor after a sensor
+timeout does not repeat alerts). A busy warehouse (``TemporaryError``) still logs the alert;
+only its row is skipped. Bounded work: one query per check key, ``MAX_RUNS`` run events, one
+freshness query per tick, and remote delivery within ``notify.budget_s``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from trading_brain.app.notify import Alert, LogNotifier, deliver, log, record_notification
+from trading_brain.app.notify import (
+    Alert,
+    LogNotifier,
+    build_channels,
+    deliver,
+    log,
+    record_notification,
+)
 from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.settings import Secrets
 
 __all__ = ["Alert", "LogNotifier", "alert_sensor", "deliver", "log", "record_notification"]
 
@@ -48,9 +58,10 @@ def check_alerts(instance: dg.DagsterInstance, check_keys: Sequence[dg.AssetChec
         if rec is None or rec.event is None or (prev is not None and prev[0] == rec.id):
             continue
         ev = rec.event.dagster_event.event_specific_data if rec.event.dagster_event else None
-        passed = bool(getattr(ev, "passed", True))
+        passed = ev.passed if isinstance(ev, dg.AssetCheckEvaluation) else True
         seen[name] = [rec.id, passed]
-        if passed or ev is None or (prev is not None and not prev[1]):
+        if passed or not isinstance(ev, dg.AssetCheckEvaluation) or (
+                prev is not None and not prev[1]):
             continue
         desc = ev.description or ""
         out.append(Alert(f"check:{name}:{rec.id}", ev.severity.value, "check_failure", name,
@@ -96,6 +107,8 @@ def alert_sensor(context: dg.SensorEvaluationContext, tb: TradingBrainResource) 
     state = json.loads(context.cursor) if context.cursor else {}
     checks: dict[str, list] = state.get("checks", {})
     stale: dict[str, str] = state.get("stale", {})
+    if context.repository_def is None:  # only a hand-built context lacks it
+        return dg.SkipReason("no definitions to watch")
     graph = context.repository_def.asset_graph
     alerts = check_alerts(context.instance, list(graph.asset_check_keys), checks)
     runs, run_cursor = run_alerts(context.instance, state.get("runs"))
@@ -103,7 +116,9 @@ def alert_sensor(context: dg.SensorEvaluationContext, tb: TradingBrainResource) 
     alerts += stale_alerts(context.instance, list(graph.get_all_asset_keys()), stale)
     rt = tb.runtime
     rt.store.lock_budget_s = LOCK_BUDGET_S
-    sent, unrecorded = deliver(alerts, [LogNotifier(context.log)], rt.store, rt.clock.now())
+    channels = build_channels(rt.settings, Secrets.load(rt.home.root), context.log)
+    sent, unrecorded = deliver(alerts, channels, rt.store, rt.clock.now(),
+                               config=rt.settings.notify)
     context.update_cursor(json.dumps({"checks": checks, "runs": run_cursor, "stale": stale}))
     note = f", {unrecorded} not recorded (warehouse busy)" if unrecorded else ""
     return dg.SkipReason(f"{sent} alert(s) sent{note}")

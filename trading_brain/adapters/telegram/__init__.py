@@ -1,0 +1,1 @@
+"""The Telegram Bot API over plain HTTP (``client.TelegramClient``)."""
