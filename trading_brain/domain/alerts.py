@@ -68,9 +68,12 @@ RemoteChannel = Literal["telegram", "webhook"]
 _QUIET = ("trade_opened", "trade_closed", "candidate_created")  # the owner's phone only
 
 
-def default_routing() -> dict[str, list[str]]:
+def default_routing() -> dict[EventType, list[Channel]]:
     """Telegram gets every event; the webhook (a team channel) all but the routine ones."""
-    return {e: ["telegram"] if e in _QUIET else ["telegram", "webhook"] for e in EVENT_TYPES}
+    out: dict[EventType, list[Channel]] = {}
+    for e in get_args(EventType):
+        out[e] = ["telegram"] if e in _QUIET else ["telegram", "webhook"]
+    return out
 
 
 class _Section(BaseModel):
@@ -101,7 +104,8 @@ class NotifySettings(_Section):
 
     @field_validator("routing")
     @classmethod
-    def _merge_defaults(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _merge_defaults(cls, v: dict[EventType, list[Channel]]
+                        ) -> dict[EventType, list[Channel]]:
         return {**default_routing(), **v}
 
     @field_validator("webhook_url")
