@@ -3,17 +3,17 @@
 DuckDB lets one process hold the file read-write and then blocks every other process, readers
 included. Rules (DESIGN §4):
 - open, work, close: a connection never outlives one unit of work (``with connect(...)``);
-- a lock held by another process is retried with exponential backoff and jitter until
-  ``lock_budget_s`` is spent, then ``WarehouseLocked`` (a TemporaryError) is raised;
+- a lock held by another process is retried with exponential backoff and jitter
+  (``adapters.backoff``) until ``lock_budget_s`` is spent, then ``WarehouseLocked`` (a
+  TemporaryError) is raised; any other failure to open is an ``OperationalError`` at once;
 - duckdb 2.x keeps an ``execute()`` result "unfinished" until it is fully fetched: always finish
   statements with ``fetchall()`` (see ``run``) and read frames with ``con.sql(...).pl()``.
 """
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from trading_brain.adapters.backoff import backoff_delay
 from trading_brain.errors import OperationalError, WarehouseLocked
 
+LOCK_RETRY_BASE_S, LOCK_RETRY_MAX_S = 0.02, 1.0  # first and longest delay between lock retries
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "lock on file")
 
 
@@ -32,14 +34,21 @@ def _is_lock_error(e: Exception) -> bool:
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, lock_budget_s: float = 30.0
+    path: Path | str, *, read_only: bool = False, lock_budget_s: float = 30.0,
+    config: Mapping[str, Any] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open ``path`` (UTC session), yield the connection, always close it."""
+    """Open ``path`` (UTC session), yield the connection, always close it.
+
+    ``config`` is passed to ``duckdb.connect`` (DuckDB settings, e.g. the warehouse resource's
+    ``connection_config``). A lock held by another process is retried with ``backoff_delay``
+    (``LOCK_RETRY_BASE_S`` doubling up to ``LOCK_RETRY_MAX_S``) until ``lock_budget_s`` is spent;
+    any other open failure is an ``OperationalError`` at once.
+    """
     deadline = time.monotonic() + lock_budget_s
-    delay = 0.02
+    attempt = 0
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
             break
         except (duckdb.IOException, duckdb.ConnectionException) as e:
             if not _is_lock_error(e):
@@ -50,8 +59,9 @@ def connect(
                     f"warehouse {path} is locked by another process; gave up after "
                     f"{lock_budget_s:.0f}s"
                 ) from e
-            time.sleep(min(remaining, delay * (0.5 + random.random())))
-            delay = min(delay * 2, 1.0)
+            time.sleep(min(remaining,
+                           backoff_delay(attempt, LOCK_RETRY_BASE_S, LOCK_RETRY_MAX_S)))
+            attempt += 1
     try:
         run(con, "SET TimeZone='UTC'")
         yield con
@@ -64,7 +74,9 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None =
     return con.execute(sql, params or []).fetchall()
 
 
-def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+def frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> pl.DataFrame:
     """Run a query and return it as a polars frame (zero-copy Arrow)."""
     return con.sql(sql, params=list(params) if params else None).pl()
 
@@ -80,8 +92,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     neither begins, commits nor rolls back, and an exception leaving it propagates to the
     outermost block, which rolls the whole transaction back (DuckDB also refuses every statement
     of a transaction after a failed one; such an aborted transaction raises at the end instead
-    of a COMMIT that would silently roll it back). So a unit of work can batch many callers' transactions
-    into one commit (``simulate``: many steps per commit).
+    of a COMMIT that would silently roll it back). So a unit of work can batch many callers'
+    transactions into one commit (``simulate``: many steps per commit).
     """
     if _OPEN.get(id(con)) is con:
         yield

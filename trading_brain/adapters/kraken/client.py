@@ -41,10 +41,11 @@ from typing import Any
 import krakenex
 import requests
 
+from trading_brain.adapters.backoff import backoff_delay
 from trading_brain.errors import AmbiguousOrderError, DataError, RateLimited, TemporaryError
 
 from . import errors as kerrors
-from .ratelimit import TokenBucket, backoff_delay
+from .ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 

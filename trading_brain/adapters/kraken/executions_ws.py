@@ -1,26 +1,28 @@
 """Kraken WS v2 ``executions`` channel: live order-status and fill updates, usable from sync code.
 
 Contract:
-- ``KrakenExecutionStream(ws_url, token_provider, …)``; ``start()`` runs an asyncio loop in a
-  daemon thread, ``stop()`` cancels it and joins. Every (re)connection asks ``token_provider()``
-  (e.g. ``KrakenPrivate.websockets_token``; called in a worker thread, it does REST) for a fresh
-  token and subscribes ``{"channel": "executions", "token": …, "snap_orders": true,
-  "snap_trades": snap_trades}``. The token is never logged.
+- ``KrakenExecutionStream(ws_url, token_provider, …)`` is a ``WsSession`` (``ws_session``):
+  ``start()`` runs an asyncio loop in a daemon thread, ``stop()`` cancels it and joins. Every
+  (re)connection asks ``token_provider()`` (e.g. ``KrakenPrivate.websockets_token``; called in
+  a worker thread, it does REST) for a fresh token once the socket is open, and subscribes
+  ``{"channel": "executions", "token": …, "snap_orders": true, "snap_trades": snap_trades}``.
+  The token is never logged.
 - Rows are parsed with ``json.loads(parse_float=Decimal)``. Kraken sends full detail on
   ``pending_new`` / snapshot rows and sparse rows later (``new``, ``filled``, ``canceled``), so
   fields are merged per ``order_id`` before building an ``OrderStatus`` (states:
   pending_new→pending, new→open, partially_filled, filled, canceled, expired). A ``trade`` row
   yields a ``Fill`` (``exec_id`` = fill id, ``last_qty``/``last_price``, fee = sum of ``fees``).
   Completion is taken from the separate ``filled`` event, never inferred from a trade row.
-- Read API (thread-safe): ``status(order_id)``, ``status_by_client_id(cid)``, ``fills()`` (deduplicated
-  by fill id, arrival order), ``wait_for(predicate, timeout)``. Optional callbacks ``on_status``/
-  ``on_fill`` run on the stream thread; their exceptions are logged, never kill the stream.
-- Reliability: no message for ``silence_s`` (Kraken heartbeats ≈1/s) → reconnect; exponential
-  back-off with jitter between attempts, reset by a successful subscribe; a refused subscribe
-  (``ESession:Invalid session``) → reconnect with a new token. A ``sequence`` gap is counted in
-  ``sequence_gaps``; the stream is a latency aid — the executor still reconciles over REST (the
-  venue is the truth), and never replays orders from it. Bad rows are counted in
-  ``parse_errors`` and skipped.
+- Read API (thread-safe): ``status(order_id)``, ``status_by_client_id(cid)``, ``fills()``
+  (deduplicated by fill id, arrival order), ``wait_for(predicate, timeout)``. Optional
+  callbacks ``on_status``/``on_fill`` run on the stream thread; their exceptions are logged,
+  never kill the stream.
+- Reliability (the ``WsSession`` policy): no message for ``silence_s`` (Kraken heartbeats ≈1/s)
+  → reconnect; exponential back-off with jitter between attempts, reset by a successful
+  subscribe; a refused subscribe (``ESession:Invalid session``) or a failed token fetch →
+  reconnect (with a new token). A ``sequence`` gap is counted in ``sequence_gaps``; the stream
+  is a latency aid — the executor still reconciles over REST (the venue is the truth), and
+  never replays orders from it. Bad rows are counted in ``parse_errors`` and skipped.
 """
 
 from __future__ import annotations
@@ -34,23 +36,31 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, WebSocketException
+from websockets.asyncio.client import ClientConnection
 
-from trading_brain.domain.orders import Fill, OrderStatus
+from trading_brain.domain.orders import Fill, OrderState, OrderStatus
 from trading_brain.errors import DataError, TradingBrainError
 
 from .parse import _ws_time
-from .ratelimit import backoff_delay
 from .symbols import common_asset
+from .ws_session import SessionRefused, WsSession
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-_STATES = {"pending_new": "pending", "new": "open", "partially_filled": "partially_filled",
-           "filled": "filled", "canceled": "canceled", "expired": "expired"}
+_STATES: dict[str, OrderState] = {
+    "pending_new": "pending", "new": "open", "partially_filled": "partially_filled",
+    "filled": "filled", "canceled": "canceled", "expired": "expired"}
+
+
+def _call_back(cb: Callable[[_T], None], arg: _T) -> None:
+    try:
+        cb(arg)
+    except Exception:  # a consumer bug must not kill the stream
+        log.exception("Kraken executions callback failed")
 
 
 def _dec(value: Any, where: str) -> Decimal:
@@ -59,8 +69,10 @@ def _dec(value: Any, where: str) -> Decimal:
     return Decimal(str(value))
 
 
-class KrakenExecutionStream:
+class KrakenExecutionStream(WsSession):
     """Background WS v2 ``executions`` client with an order/fill cache."""
+
+    thread_name = "kraken-exec-ws"
 
     def __init__(
         self,
@@ -76,55 +88,21 @@ class KrakenExecutionStream:
         open_timeout_s: float = 10.0,
         rng: random.Random | None = None,
     ) -> None:
-        self.ws_url = ws_url
+        super().__init__(ws_url, silence_s=silence_s, backoff_base_s=backoff_base_s,
+                         backoff_max_s=backoff_max_s, open_timeout_s=open_timeout_s, rng=rng)
         self._token_provider = token_provider
         self.snap_trades = snap_trades
         self.on_status, self.on_fill = on_status, on_fill
-        self.silence_s = silence_s
-        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
-        self.open_timeout_s = open_timeout_s
-        self._rng = rng or random.Random()
         self._cond = threading.Condition()
         self._rows: dict[str, dict[str, Any]] = {}  # merged fields per order_id
         self._statuses: dict[str, OrderStatus] = {}
         self._fills: dict[str, Fill] = {}
-        self.connects = self.parse_errors = self.sequence_gaps = self.snapshots = 0
+        self.parse_errors = self.sequence_gaps = self.snapshots = 0
         self.errors: list[str] = []
         self._seq: int | None = None
         self.last_message = time.monotonic()
-        self._attempt = 0
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._started = threading.Event()
 
     # ---- sync API ------------------------------------------------------------------------------
-
-    def start(self) -> KrakenExecutionStream:
-        if self._thread is not None:
-            raise RuntimeError("KrakenExecutionStream already started")
-        self._thread = threading.Thread(target=self._thread_main, name="kraken-exec-ws",
-                                        daemon=True)
-        self._thread.start()
-        self._started.wait(5)
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping = True
-        if self._loop is not None and self._task is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._task.cancel)
-            except RuntimeError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def __enter__(self) -> KrakenExecutionStream:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def status(self, order_id: str) -> OrderStatus | None:
         with self._cond:
@@ -180,11 +158,11 @@ class KrakenExecutionStream:
 
     def _handle_ack(self, msg: dict[str, Any]) -> None:
         if msg.get("success"):
-            self._attempt = 0
+            self.backoff.reset()
             return
         self.errors.append(str(msg.get("error")))
         log.error("Kraken executions subscribe refused: %s", msg.get("error"))
-        raise _Resubscribe()
+        raise SessionRefused(str(msg.get("error")))
 
     def _handle_row(self, row: dict[str, Any]) -> None:
         oid = str(row["order_id"])
@@ -198,12 +176,10 @@ class KrakenExecutionStream:
                 self._statuses[oid] = status
             if fill is not None:
                 self._fills.setdefault(fill.fill_id, fill)
-        for cb, arg in ((self.on_status, status), (self.on_fill, fill)):
-            if cb is not None and arg is not None:
-                try:
-                    cb(arg)  # type: ignore[arg-type]
-                except Exception:  # a consumer bug must not kill the stream
-                    log.exception("Kraken executions callback failed")
+        if self.on_status is not None and status is not None:
+            _call_back(self.on_status, status)
+        if self.on_fill is not None and fill is not None:
+            _call_back(self.on_fill, fill)
 
     def _status(self, oid: str, m: dict[str, Any]) -> OrderStatus | None:
         if not all(k in m for k in ("symbol", "side", "order_qty", "order_status")):
@@ -241,40 +217,24 @@ class KrakenExecutionStream:
 
     # ---- the loop ------------------------------------------------------------------------------
 
-    def _thread_main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._task = loop.create_task(self._main())
-        self._started.set()
-        try:
-            loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
+    def _connected(self) -> None:
+        with self._cond:
+            super()._connected()
+            self._seq = None
+            self._cond.notify_all()
 
-    async def _main(self) -> None:
-        while not self._stopping:
-            try:
-                token = await asyncio.get_running_loop().run_in_executor(None, self._token_provider)
-                async with connect(self.ws_url, open_timeout=self.open_timeout_s, proxy=None,
-                                   compression=None, close_timeout=2) as ws:
-                    with self._cond:
-                        self.connects += 1
-                        self._seq = None
-                        self._cond.notify_all()
-                    await self._subscribe(ws, token)
-                    await self._read(ws)
-            except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as e:
-                log.warning("Kraken executions disconnected: %s", e or type(e).__name__)
-            except _Resubscribe:
-                pass
-            except TradingBrainError as e:
-                log.warning("Kraken executions: no WS token: %s", e)
-            delay = backoff_delay(self._attempt, self.backoff_base_s, self.backoff_max_s, self._rng)
-            self._attempt += 1
-            await asyncio.sleep(delay)
+    async def _session(self, ws: ClientConnection) -> None:
+        token = await asyncio.get_running_loop().run_in_executor(None, self._token_provider)
+        await self._subscribe(ws, token)
+        await self._read(ws)
+
+    def _ended(self, exc: Exception) -> None:
+        if isinstance(exc, SessionRefused):
+            return  # logged (and recorded in ``errors``) where it was refused
+        if isinstance(exc, TradingBrainError):
+            log.warning("Kraken executions: no WS token: %s", exc)
+            return
+        super()._ended(exc)
 
     async def _subscribe(self, ws: ClientConnection, token: str) -> None:
         await ws.send(json.dumps({"method": "subscribe", "req_id": 1, "params": {
@@ -291,6 +251,3 @@ class KrakenExecutionStream:
             self.last_message = time.monotonic()
             self._handle(raw)
 
-
-class _Resubscribe(Exception):
-    """The subscription was refused: reconnect with a fresh token."""

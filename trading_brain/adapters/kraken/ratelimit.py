@@ -1,4 +1,4 @@
-"""Client-side rate limiting and retry back-off for the Kraken adapter.
+"""Client-side rate limiting for the Kraken adapter (retry back-off: ``adapters.backoff``).
 
 Contract:
 - ``TokenBucket(rate_per_s, capacity)`` is a thread-safe token bucket: ``acquire(cost)`` blocks
@@ -7,17 +7,14 @@ Contract:
   1.2 s), so the default capacity is 1 — calls are spaced, never burst. The private REST counter
   (per key: max 15–20, decay 0.33–1/s) maps onto the same bucket with ``capacity=max`` and
   ``rate=decay``; a later issue adds that bucket beside the public one.
-- ``block_for(seconds)`` empties the bucket and forbids any token until ``now + seconds``: used when
-  the venue says "slow down" (``EAPI:Rate limit exceeded``, ``EService:Throttled: <ts>``, HTTP 429)
-  so that every caller sharing the bucket backs off, not only the one that was refused.
-- ``backoff_delay(attempt, base_s, max_s, rng)`` is exponential back-off with jitter: uniformly in
-  ``[d/2, d]`` with ``d = min(max_s, base_s·2**attempt)``.
+- ``block_for(seconds)`` empties the bucket and forbids any token until ``now + seconds``: used
+  when the venue says "slow down" (``EAPI:Rate limit exceeded``, ``EService:Throttled: <ts>``,
+  HTTP 429) so that every caller sharing the bucket backs off, not only the one refused.
 Time and sleep are injectable so tests run on a fake clock.
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -90,11 +87,3 @@ class TokenBucket:
             self._stamp = now
             self._blocked_until = max(self._blocked_until, now + max(0.0, seconds))
 
-
-def backoff_delay(
-    attempt: int, base_s: float, max_s: float, rng: random.Random | None = None
-) -> float:
-    """Exponential back-off with jitter for retry number ``attempt`` (0-based)."""
-    d = min(max_s, base_s * (2 ** max(0, attempt)))
-    r = (rng or random).random()
-    return d / 2 + r * d / 2

@@ -1,8 +1,9 @@
 """Kraken WebSocket v2 market stream, usable from sync code, with REST fallback.
 
 Contract:
-- ``KrakenStream(ws_url, symbols, timeframes, fallback=…, silence_s=…)``; ``start()`` runs an
-  asyncio loop in a daemon thread; ``stop()`` cancels it, closes the socket and joins the thread.
+- ``KrakenStream(ws_url, symbols, timeframes, fallback=…, silence_s=…)`` is a ``WsSession``
+  (``ws_session``): ``start()`` runs an asyncio loop in a daemon thread; ``stop()`` cancels it,
+  closes the socket and joins the thread.
 - It subscribes to ``ticker`` (all symbols) and ``ohlc`` (one subscription per timeframe:
   5m → interval 5, 1h → 60, 1d → 1440) and keeps a thread-safe cache: ``latest_ticker(symbol)``
   and ``latest_candle(symbol, tf)`` = the newest *closed* candle (a dict with the
@@ -15,10 +16,10 @@ Contract:
   reconnected, and while silent ``fallback`` (a ``ports.MarketData``, e.g. ``KrakenMarket``) is
   polled every ``rest_poll_s`` for tickers (and closed candles when ``fallback_candles``). The
   first WS message after that switches back (``mode`` is ``"ws"``, ``"rest"`` or ``"stopped"``).
-- Reconnect: exponential back-off with jitter (``backoff_base_s``…``backoff_max_s``), reset after
-  a successful subscribe; every connection resubscribes everything and the fresh snapshot
-  replaces cached state. Messages that fail to parse are logged and counted in ``parse_errors``;
-  they never kill the stream.
+- Reconnect: the ``WsSession`` policy (exponential back-off with jitter, ``backoff_base_s``…
+  ``backoff_max_s``, reset after a successful subscribe); every connection resubscribes
+  everything and the fresh snapshot replaces cached state. Messages that fail to parse are
+  logged and counted in ``parse_errors``; they never kill the stream.
 - WS-closed candles are a convenience for low-latency reads; after a reconnect gap a candle may
   miss trades, so the warehouse takes candles from REST (``KrakenMarket.candles``).
 """
@@ -32,28 +33,30 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, WebSocketException
+from websockets.asyncio.client import ClientConnection
 
 from trading_brain.adapters.clock import SystemClock
 from trading_brain.domain.market import Ticker
-from trading_brain.domain.timeframes import delta
+from trading_brain.domain.timeframes import Timeframe, delta, parse_timeframe
 from trading_brain.errors import ConfigError, DataError, TradingBrainError
 from trading_brain.ports import Clock, MarketData
+from trading_brain.settings import KrakenSettings
 
 from . import parse
-from .ratelimit import backoff_delay
+from .market import INTERVAL_MINUTES as INTERVALS
+from .ws_session import WsSession
 
 log = logging.getLogger(__name__)
 
-INTERVALS = {"1m": 1, "5m": 5, "1h": 60, "1d": 1440}
 _TF_OF = {v: k for k, v in INTERVALS.items()}
 
 
-class KrakenStream:
+class KrakenStream(WsSession):
     """Background WS v2 client with a latest-state cache and REST fallback."""
+
+    thread_name = "kraken-ws"
 
     def __init__(
         self,
@@ -71,70 +74,47 @@ class KrakenStream:
         open_timeout_s: float = 10.0,
         rng: random.Random | None = None,
     ) -> None:
-        self.ws_url = ws_url
+        super().__init__(ws_url, silence_s=silence_s, backoff_base_s=backoff_base_s,
+                         backoff_max_s=backoff_max_s, open_timeout_s=open_timeout_s, rng=rng)
         self.symbols = list(symbols)
         bad = [tf for tf in timeframes if tf not in INTERVALS]
         if bad:
             raise ConfigError(f"timeframes {bad} not streamed; allowed: {', '.join(INTERVALS)}")
-        self.timeframes = list(timeframes)
+        self.timeframes: list[Timeframe] = [parse_timeframe(tf) for tf in timeframes]
         self.fallback = fallback
         self.fallback_candles = fallback_candles
-        self.silence_s = silence_s
         self.rest_poll_s = rest_poll_s if rest_poll_s is not None else max(1.0, silence_s / 2)
         self.clock = clock or SystemClock()
-        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
-        self.open_timeout_s = open_timeout_s
-        self._rng = rng or random.Random()
         self._cond = threading.Condition()
         self._tickers: dict[str, Ticker] = {}
         self._sources: dict[str, str] = {}
         self._forming: dict[tuple[str, str], dict[str, Any]] = {}
         self._closed: dict[tuple[str, str], dict[str, Any]] = {}
         self.mode, self.system_status = "stopped", ""
-        self.connects = self.parse_errors = self.rest_polls = self._attempt = 0
+        self.parse_errors = self.rest_polls = 0
         self.errors: list[str] = []  # refused subscriptions
         self._last_msg = time.monotonic()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._started, self._stopping = threading.Event(), False
 
     @classmethod
     def from_settings(
-        cls, settings: Any, symbols: Sequence[str], timeframes: Sequence[str], **kw: Any
+        cls, settings: KrakenSettings, symbols: Sequence[str], timeframes: Sequence[str],
+        **kw: Any,
     ) -> KrakenStream:
         """Build from ``settings.KrakenSettings`` (``ws_url``, ``ws_silence_s``)."""
         return cls(settings.ws_url, symbols, timeframes, silence_s=settings.ws_silence_s, **kw)
 
     # ---- sync API ---------------------------------------------------------------------------
 
-    def start(self) -> KrakenStream:
-        if self._thread is not None:
-            raise RuntimeError("KrakenStream already started")
-        self._last_msg = time.monotonic()
-        self.mode = "ws"
-        self._thread = threading.Thread(target=self._thread_main, name="kraken-ws", daemon=True)
-        self._thread.start()
-        self._started.wait(5)
-        return self
+    def start(self) -> Self:
+        if self._thread is None:
+            self._last_msg = time.monotonic()
+            self.mode = "ws"
+        return super().start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel the stream, close the socket and join the thread (idempotent)."""
-        self._stopping = True  # also checked in the loops: a cancel can be swallowed by wait_for
-        if self._loop is not None and self._task is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._task.cancel)
-            except RuntimeError:
-                pass  # loop already closed
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
         self._set_mode("stopped")
-
-    def __enter__(self) -> KrakenStream:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def last_message_age(self) -> float:
         """Seconds since the last WS message (heartbeats included)."""
@@ -218,14 +198,15 @@ class KrakenStream:
         if channel == "ticker":
             self._put_ticker(parse.ws_ticker(row, self.clock.now()), "ws")
             return
-        tf = _TF_OF.get(row.get("interval"))
+        interval = row.get("interval")
+        tf = _TF_OF.get(interval) if isinstance(interval, int) else None
         if tf is None:
             raise DataError(f"Kraken WS ohlc: unexpected interval {row.get('interval')!r}")
         self._put_candle(parse.ws_ohlc(row, tf))
 
     def _handle_ack(self, msg: dict[str, Any]) -> None:
         if msg.get("success"):
-            self._attempt = 0
+            self.backoff.reset()
             return
         err = f"subscribe {msg.get('symbol', '')}: {msg.get('error')}"
         self.errors.append(err)
@@ -233,38 +214,20 @@ class KrakenStream:
 
     # ---- the loop ----------------------------------------------------------------------------
 
-    def _thread_main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._task = loop.create_task(self._main())
-        self._started.set()
-        try:
-            loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
-
     async def _main(self) -> None:
         watchdog = asyncio.create_task(self._watchdog())
         try:
-            while not self._stopping:
-                try:
-                    async with connect(self.ws_url, open_timeout=self.open_timeout_s,
-                                       proxy=None, compression=None, close_timeout=2) as ws:
-                        self.connects += 1
-                        self._notify()
-                        await self._subscribe(ws)
-                        await self._read(ws)
-                except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as e:
-                    log.warning("Kraken stream disconnected: %s", e or type(e).__name__)
-                delay = backoff_delay(self._attempt, self.backoff_base_s, self.backoff_max_s,
-                                      self._rng)
-                self._attempt += 1
-                await asyncio.sleep(delay)
+            await self._run_sessions()
         finally:
             watchdog.cancel()
+
+    def _connected(self) -> None:
+        super()._connected()
+        self._notify()
+
+    async def _session(self, ws: ClientConnection) -> None:
+        await self._subscribe(ws)
+        await self._read(ws)
 
     async def _subscribe(self, ws: ClientConnection) -> None:
         subs: list[dict[str, Any]] = [{"channel": "ticker", "symbol": self.symbols}]
@@ -312,7 +275,7 @@ class KrakenStream:
                 now = self.clock.now()
                 for sym in self.symbols:
                     for tf in self.timeframes:
-                        df = self.fallback.candles(sym, tf, now - 3 * delta(tf), now)  # type: ignore[arg-type]
+                        df = self.fallback.candles(sym, tf, now - 3 * delta(tf), now)
                         if df.height:
                             self._put_closed(df.row(-1, named=True))
             self.rest_polls += 1

@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
+from trading_brain.adapters.backoff import backoff_delay
 from trading_brain.adapters.kraken.client import KrakenClient
-from trading_brain.adapters.kraken.ratelimit import TokenBucket, backoff_delay
+from trading_brain.adapters.kraken.ratelimit import TokenBucket
 from trading_brain_tests.fakes.kraken_server import FakeKraken
 
 from .conftest import FakeTime
