@@ -1,4 +1,5 @@
-"""The strategy sandbox: static gate (``gate``), OS-locked worker (``worker``/``lockdown``) and host.
+"""The strategy sandbox: static gate (``gate``), OS-locked worker (``worker``/``lockdown``), host
+(``host``/``batch``) and the worker service (``pool``).
 
 Importing this package is deliberately light (no polars): the worker bootstrap imports
 ``lockdown`` through it before entering its network namespace. ``SandboxedStrategy`` and friends

@@ -1,14 +1,15 @@
-"""Static gate (sandbox layer L1): AST rules that reject strategy source early with precise messages.
+"""Static gate (sandbox layer L1): AST rules that reject strategy source early, precisely.
 
-This is a LINTER, not a security boundary (see reference/sandbox.md §1): the OS-locked worker is the
-boundary. Its job is to turn common mistakes and obvious escapes into messages an (AI) author can
-act on: every ``Finding`` names the rule, line, column and the offending source text.
+This is a LINTER, not a security boundary (see reference/sandbox.md §1): the OS-locked worker is
+the boundary. Its job is to turn common mistakes and obvious escapes into messages an (AI)
+author can act on: every ``Finding`` names the rule, line, column and the offending source text.
 
 Rules: size cap (100 kB); Python 3.11 syntax; top level holds only imports, ``class``/``def``,
 literal constants and docstrings; an import allowlist (``ALLOWED_IMPORTS``, no relative or star
-imports); no ``async``/``global``/``nonlocal``/``except*``; forbidden builtins (``FORBIDDEN_NAMES``)
-and dunder names; attributes starting with ``_`` (except ``__init__``/``__post_init__``/``__name__``),
-frame/generator/code attributes and the known I/O entry points of numpy/polars/pydantic/zoneinfo
+imports); no ``async``/``global``/``nonlocal``/``except*``; forbidden builtins
+(``FORBIDDEN_NAMES``) and dunder names; attributes starting with ``_`` (except ``__init__``/
+``__post_init__``/``__name__``), frame/generator/code attributes and the known I/O entry points
+of numpy/polars/pydantic/zoneinfo
 (``FORBIDDEN_ATTRS``/``FORBIDDEN_ATTR_PREFIXES``); string constants containing ``__``; string
 annotations (a string in an annotation is evaluated as code by ``typing.get_type_hints``,
 pydantic or ``functools.singledispatch``, where this linter cannot see it) and the names that
@@ -17,7 +18,8 @@ evaluate annotations (``get_type_hints``, ``ForwardRef``, ``create_model``...). 
 ``from __future__ import annotations``: it turns annotations into strings at run time, but their
 SOURCE is ordinary code that every rule here checks. For
 ``kind="strategy"`` the contract of ``domain/strategy.py``: module-level ``STRATEGY_ID`` (str),
-``VERSION`` (int >= 1), ``WARMUP_BARS`` (int >= 1: the scan passes that many bars), ``class Params`` and ``def generate(bars, params)``.
+``VERSION`` (int >= 1), ``WARMUP_BARS`` (int >= 1: the scan passes that many bars),
+``class Params`` and ``def generate(bars, params)``.
 """
 
 from __future__ import annotations

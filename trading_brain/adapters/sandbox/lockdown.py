@@ -8,11 +8,12 @@ Contract:
   (a credential change clears the setting): PR_SET_PDEATHSIG(SIGKILL), then the parent must
   still be ``host_pid`` (else the host died in between: exit). The host spawns workers from one
   long-lived thread (``process.py``), since the signal follows the spawning THREAD's exit.
-- ``Lockdown(layers).early(read_paths)`` runs right after, still single-threaded: PR_SET_NO_NEW_PRIVS
-  and Landlock (read-only on ``read_paths``, nothing writable, no execute, TCP denied where ABI >= 4,
-  signal/abstract-unix scoping where ABI >= 6; ``report["landlock_scopes"]`` names the scopes
-  applied, empty on older ABIs). Both are per-thread and inherited, and Landlock
-  ABI < 8 cannot be applied to threads that already exist (polars starts its pool at import).
+- ``Lockdown(layers).early(read_paths)`` runs right after, still single-threaded:
+  PR_SET_NO_NEW_PRIVS and Landlock (read-only on ``read_paths``, nothing writable, no execute,
+  TCP denied where ABI >= 4, signal/abstract-unix scoping where ABI >= 6;
+  ``report["landlock_scopes"]`` names the scopes applied, empty on older ABIs). Both are
+  per-thread and inherited, and Landlock ABI < 8 cannot be applied to threads that already
+  exist (polars starts its pool at import).
 - ``Lockdown.late(limits)`` runs after every module the strategy may use is imported: rlimits,
   uid/gid drop to 65534 (root only), PR_SET_DUMPABLE 0, then seccomp with TSYNC (``_seccomp``).
   The worker talks to its host over inherited PIPES only, so seccomp denies every socket call:

@@ -1,24 +1,32 @@
-"""The wire protocol between the sandbox host and its worker (shared by both sides; stdlib + pydantic).
+"""The wire protocol between the sandbox host and its worker (both sides; stdlib + pydantic).
 
-Framing: every message is a 4-byte big-endian unsigned length followed by that many bytes. The host
-writes requests to the worker's stdin; the worker writes replies to its (private) protocol fd, the
-original stdout. Nothing is ever pickled.
+Framing: every message is a 4-byte big-endian unsigned length followed by that many bytes. The
+host writes requests to the worker's stdin; the worker writes replies to its (private) protocol
+fd, the original stdout. Nothing is ever pickled.
 
 Requests (host -> worker), each a JSON frame:
-- first frame ``{"op": "init", ...}`` (see ``InitRequest``), answered by ``ReadyReply`` or ``ErrorReply``;
+- first frame ``{"op": "init", ...}`` (see ``InitRequest``), answered by ``ReadyReply`` or
+  ``ErrorReply``;
 - ``{"op": "generate", "params": {...}}`` followed by ONE binary frame: the bars as an Arrow IPC
   stream (``polars.DataFrame.write_ipc_stream``); answered by ``SignalsReply`` or ``ErrorReply``;
 - ``{"op": "generate_many", "params": {...}, "lengths": [n1, n2, ...]}`` followed by ONE binary
   frame: the bars of several symbols stacked in that order (Arrow IPC); the worker runs ``generate``
   on each slice and answers ``SignalsManyReply``: one result per slice, in order, each either
   ``{"columns": ...}`` or ``{"error": message}`` (that slice's strategy failure);
+- ``{"op": "generate_sets", "sets": [{...}, ...]}`` followed by ONE binary frame of bars (as for
+  ``generate``; with ``"reuse_bars": true`` and no binary frame, the bars of the previous call):
+  the worker runs ``generate`` on the same bars once per parameter set, in order, and answers
+  with ONE frame PER SET, each exactly what ``generate`` would answer for that set alone
+  (``SignalsReply``, or ``ErrorReply`` of kind ``strategy``/``params`` for that set's failure;
+  the reply cap applies to each frame). A malformed request is answered by one ``ErrorReply``
+  of kind ``protocol`` instead. At most ``MAX_SETS`` sets per request;
 - ``{"op": "params_schema"}``: answered by ``SchemaReply`` (JSON schema + defaults of ``Params``);
 - reserved for later: ``{"op": "call", "function": ..., ...}`` for analysis modules. Unknown ops are
   answered with an ``ErrorReply`` of kind ``protocol``.
 
-Replies (worker -> host) are untrusted: they are size-capped (``MAX_REPLY_BYTES`` by default, 64 MiB,
-about 600k signal rows at ~100 bytes per row) and parsed with ``parse_reply`` into strict pydantic
-models (``extra="forbid"``, finite numbers only, bounded strings and lists). Free text from
+Replies (worker -> host) are untrusted: they are size-capped (``MAX_REPLY_BYTES`` by default,
+64 MiB, about 600k signal rows at ~100 bytes per row) and parsed with ``parse_reply`` into strict
+pydantic models (``extra="forbid"``, finite numbers only, bounded strings and lists). Free text from
 strategy code (error messages, ``regime`` labels, the strategy id) is passed through
 ``text.safe_text`` here, the one place it enters the host: terminal control sequences in it reach
 logs, stored records and the CLI only as visible escapes.
@@ -38,6 +46,7 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 2_000_000
 MAX_MESSAGE = 8_000
 MAX_SLICES = 10_000  # symbols in one generate_many call
+MAX_SETS = 10_000  # parameter sets in one generate_sets call
 
 LAYER_NAMES = ("netns", "rlimits", "uid_drop", "no_new_privs", "landlock", "seccomp")
 

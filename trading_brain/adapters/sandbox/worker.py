@@ -13,7 +13,8 @@ Order matters and is the contract:
 5. ``Lockdown.late``: rlimits, uid drop, non-dumpable, seccomp synchronised to all threads;
 6. compile and exec the untrusted module into a real module object (``sys.modules``), with pruned
    builtins and an import allowlist (cosmetic: clear errors for authors, not security);
-7. serve requests until stdin closes. Every failure becomes an ``ErrorReply``; the host validates all.
+7. serve requests until stdin closes. Every failure becomes an ``ErrorReply``; the host validates
+   all. (Setup helpers: ``worker_setup``.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import json
 import os
 import struct
 import sys
-import traceback
 from typing import Any
 
 HEADER = struct.Struct(">I")
@@ -36,14 +36,6 @@ PREIMPORT = (
     "trading_brain.adapters.sandbox.output "
     "trading_brain.engine.indicators"
 ).split()
-RUNTIME_DENY = frozenset(
-    "os sys posix subprocess socket ctypes importlib builtins pickle marshal shutil pathlib io "
-    "signal threading multiprocessing resource mmap fcntl select asyncio trading_brain".split()
-)
-REMOVED_BUILTINS = (
-    "eval exec compile open input breakpoint globals locals vars memoryview help exit quit".split()
-)
-
 
 def read_exact(fd: int, n: int) -> bytes | None:
     """Read exactly ``n`` bytes from ``fd``; None on EOF."""
@@ -81,91 +73,6 @@ def _preimport() -> None:
     warm_up()
 
 
-def _read_paths(extra: list[str]) -> list[str]:
-    """Read-only Landlock grants, computed WITHOUT importing anything that starts threads:
-    interpreter prefixes and stdlib, site-packages, system libraries, our package, tz data."""
-    import importlib.util
-    import site
-    import sysconfig
-    import zoneinfo
-
-    paths = [
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        sys.base_exec_prefix,
-        sysconfig.get_paths()["stdlib"],
-        sysconfig.get_paths()["platstdlib"],
-        *site.getsitepackages(),
-        *zoneinfo.TZPATH,
-        "/usr/share/zoneinfo",
-        "/usr/lib",
-        "/lib",
-        "/lib64",
-        "/usr/lib64",
-        "/etc/ld.so.cache",
-        "/sys/devices/system/cpu",
-    ]
-    for mod in (
-        "numpy",
-        "polars",
-        "pydantic",
-        "pydantic_core",
-        "tzdata",
-        "pyseccomp",
-        "trading_brain",
-    ):
-        spec = importlib.util.find_spec(mod)
-        if spec is not None and spec.origin:
-            pkg = os.path.dirname(spec.origin)
-            paths += [os.path.dirname(pkg)] if mod != "trading_brain" else [pkg]
-    return [p for p in dict.fromkeys(paths + extra) if p and os.path.exists(p)]
-
-
-def _safe_builtins() -> dict[str, Any]:
-    """Builtins for strategy code: pruned, with an import allowlist. Cosmetic (clear errors for
-    authors; the gate already rejected such imports statically), NOT a security layer.
-
-    C code (numpy, polars via PyO3) importing lazily while a strategy frame is running also goes
-    through this ``__import__``, so internals of allowed packages and modules that are already
-    loaded pass unless their top-level name is an obvious escape hatch (``RUNTIME_DENY``).
-    """
-    import builtins
-
-    from trading_brain.adapters.sandbox.gate import ALLOWED_IMPORTS, import_allowed
-
-    real_import = builtins.__import__
-    roots = {a.split(".")[0] for a in ALLOWED_IMPORTS} - {"trading_brain"}
-
-    def guarded_import(
-        name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
-    ) -> Any:
-        root = name.split(".")[0]
-        ok = (
-            import_allowed(name)
-            or root in roots
-            or (name in sys.modules and root not in RUNTIME_DENY)
-        )
-        if level or not ok:
-            raise ImportError(f"import of {name!r} is not allowed in strategy code")
-        return real_import(name, globals, locals, fromlist, level)
-
-    safe = {k: v for k, v in vars(builtins).items() if k not in REMOVED_BUILTINS}
-    safe["__import__"] = guarded_import
-    return safe
-
-
-def _where(e: BaseException, init: Any) -> str:
-    """``Type: message (line N: source)`` for the innermost frame in the strategy source."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == init.filename]
-    loc = ""
-    if frames and frames[-1].lineno:
-        lines = init.source.splitlines()
-        text = lines[frames[-1].lineno - 1].strip() if frames[-1].lineno <= len(lines) else ""
-        loc = f" (line {frames[-1].lineno}: {text[:120]})"
-    return f"{type(e).__name__}: {e}"[:4000] + loc
-
-
 class Server:
     """Holds the loaded module and answers requests."""
 
@@ -174,7 +81,9 @@ class Server:
 
         self.init, self.out_fd = init, out_fd
         module = types.ModuleType(MODULE_NAME)
-        module.__dict__["__builtins__"] = _safe_builtins()
+        from trading_brain.adapters.sandbox.worker_setup import safe_builtins
+
+        module.__dict__["__builtins__"] = safe_builtins()
         module.__file__ = init.filename
         sys.modules[MODULE_NAME] = module
         exec(compile(init.source, init.filename, "exec", dont_inherit=True), module.__dict__)
@@ -191,13 +100,16 @@ class Server:
 
     def handle(self, req: dict[str, Any]) -> None:
         op = req.get("op")
-        if op == "generate":
+        if op in ("generate", "generate_sets"):
             data = None
             if not req.get("reuse_bars"):
                 data = read_frame(0)
                 if data is None:
                     raise EOFError
-            self.generate(req.get("params") or {}, data)
+            if op == "generate":
+                self.generate(req.get("params") or {}, data)
+            else:
+                self.generate_sets(req.get("sets"), data)
         elif op == "generate_many":
             data = read_frame(0)
             if data is None:
@@ -216,21 +128,41 @@ class Server:
         else:
             self.error("protocol", f"unknown op {op!r}")
 
-    def generate(self, params: dict[str, Any], data: bytes | None) -> None:
-        """Run generate; ``data`` None reuses the bars of the previous call (a parameter sweep)."""
+    def bars(self, data: bytes | None) -> Any:
+        """The bars of ``data`` (kept for a later ``reuse_bars``), or the kept ones; None if
+        there are none."""
         import io
 
         import polars as pl
+
+        if data is None:
+            return getattr(self, "last_bars", None)
+        self.last_bars = pl.read_ipc_stream(io.BytesIO(data))
+        return self.last_bars
+
+    def generate(self, params: dict[str, Any], data: bytes | None) -> None:
+        """Run generate; ``data`` None reuses the bars of the previous call (a parameter sweep)."""
+        bars = self.bars(data)
+        if bars is None:
+            return self.error("protocol", "reuse_bars without earlier bars")
+        self.answer(params, bars)
+
+    def generate_sets(self, sets: Any, data: bytes | None) -> None:
+        """Run generate on the same bars once per parameter set: one reply frame per set."""
+        bars = self.bars(data)
+        if bars is None:
+            return self.error("protocol", "reuse_bars without earlier bars")
+        if not isinstance(sets, list) or not all(isinstance(p, dict) for p in sets):
+            return self.error("protocol", "generate_sets needs a list of parameter objects")
+        for params in sets:
+            self.answer(params, bars)
+
+    def answer(self, params: dict[str, Any], bars: Any) -> None:
+        """One ``generate`` reply frame: the signals, or the params/strategy error."""
         import pydantic
 
         from trading_brain.adapters.sandbox.output import encode_signals
 
-        if data is None:
-            bars = getattr(self, "last_bars", None)
-            if bars is None:
-                return self.error("protocol", "reuse_bars without earlier bars")
-        else:
-            bars = self.last_bars = pl.read_ipc_stream(io.BytesIO(data))
         try:
             p = self.module.Params(**params)
         except (pydantic.ValidationError, TypeError) as e:
@@ -238,11 +170,12 @@ class Server:
         try:
             payload = encode_signals(self.module.generate(bars, p), bars)
         except BaseException as e:  # noqa: BLE001 - untrusted code may raise anything
-            return self.error("strategy", _where(e, self.init))
+            from trading_brain.adapters.sandbox.worker_setup import where
+
+            return self.error("strategy", where(e, self.init))
         if len(payload) > self.init.max_reply_bytes:
             return self.error("strategy", f"output of {len(payload)} bytes exceeds the reply cap")
         write_frame(self.out_fd, payload)
-
 
     def generate_many(self, params: dict[str, Any], lengths: Any, data: bytes) -> None:
         """Run generate on each slice of the stacked bars; one result per slice, in order."""
@@ -269,7 +202,9 @@ class Server:
                 parts.append('{"columns":' + encode_columns(self.module.generate(part, p), part)
                              + "}")
             except BaseException as e:  # noqa: BLE001 - untrusted code may raise anything
-                parts.append(json.dumps({"error": _where(e, self.init)[:7900]}))
+                from trading_brain.adapters.sandbox.worker_setup import where
+
+                parts.append(json.dumps({"error": where(e, self.init)[:7900]}))
         payload = ('{"ok":true,"kind":"signals_many","results":[' + ",".join(parts)
                    + "]}").encode()
         if len(payload) > self.init.max_reply_bytes:
@@ -288,6 +223,7 @@ def _boot(raw: bytes) -> tuple[Any, dict[str, Any], int]:
     from types import SimpleNamespace
 
     from trading_brain.adapters.sandbox.lockdown import Lockdown
+    from trading_brain.adapters.sandbox.worker_setup import read_paths
 
     # The init frame comes from the trusted host (a complete ``protocol.InitRequest`` dump) before
     # any untrusted code runs; building pydantic models here would only add ~0.1 s to every boot.
@@ -298,7 +234,7 @@ def _boot(raw: bytes) -> tuple[Any, dict[str, Any], int]:
     except (ImportError, OSError):
         pass  # reported as seccomp missing
     lock = Lockdown(init.layers, _host_pid())
-    lock.early(_read_paths(init.read_paths))  # single-threaded: netns, no_new_privs, Landlock
+    lock.early(read_paths(init.read_paths))  # single-threaded: netns, no_new_privs, Landlock
     _preimport()  # numpy/polars start threads here; they inherit the early layers
     out_fd = os.dup(1)
     os.dup2(2, 1)
@@ -327,7 +263,9 @@ def main() -> int:
             "warmup_bars": int(m.WARMUP_BARS),
         }
     except BaseException as e:  # noqa: BLE001
-        msg = "loading the strategy failed: " + _where(e, init)
+        from trading_brain.adapters.sandbox.worker_setup import where
+
+        msg = "loading the strategy failed: " + where(e, init)
         write_frame(
             out_fd,
             json.dumps(
