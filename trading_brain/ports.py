@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -108,15 +108,38 @@ class SignalSource(Protocol):
 
 
 @runtime_checkable
-class StrategyWorkers(Protocol):
-    """The sandbox-worker service: one live ``SignalSource`` per strategy version.
+class StrategyWorker(SignalSource, Protocol):
+    """A strategy version's sandbox worker as ``StrategyWorkers`` hands it out: a
+    ``SignalSource`` plus the research calls.
 
-    ``get(version_ref, source)`` returns the worker running ``source`` (``version_ref`` is
-    ``"ID@V"``), starting it on first use and reusing it afterwards; ``close()`` stops every
-    worker it started. Used by scan, simulate, backtest, optimize and registration.
+    ``params_schema()`` is the JSON schema and the defaults of the strategy's ``Params``;
+    ``generate_sets(bars, sets)`` is ``generate`` over the same bars for each parameter set in
+    one sandbox round trip: per set the validated signals or the ``StrategyError`` that set's
+    call would raise (``invalid params: …`` for a set ``Params`` refuses); a
+    ``SandboxViolation`` raises for the whole call.
     """
 
-    def get(self, version_ref: str, source: str) -> SignalSource: ...
+    def params_schema(self) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+    def generate_sets(self, bars: pl.DataFrame, sets: Sequence[Mapping[str, Any] | None]
+                      ) -> list[pl.DataFrame | StrategyError]: ...
+
+
+@runtime_checkable
+class StrategyWorkers(Protocol):
+    """The sandbox-worker service: one live worker per strategy version (its source's sha256).
+
+    ``get(version_ref, source)`` returns the worker running ``source`` (``version_ref`` is
+    ``"ID@V"``, for messages), booting it in the background on first use and reusing it
+    afterwards; a bounded number run at once (least recently used evicted); thread safe.
+    ``validate(source)`` returns a FRESH worker outside the pool for registration's gates (the
+    caller closes it). ``close()`` stops every worker it started. Used by scan, simulate,
+    backtest, optimize and registration (``adapters/sandbox/pool.py``).
+    """
+
+    def get(self, version_ref: str, source: str) -> StrategyWorker: ...
+
+    def validate(self, source: str) -> StrategyWorker: ...
 
     def close(self) -> None: ...
 
