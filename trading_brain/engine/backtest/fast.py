@@ -313,5 +313,6 @@ def _trades(r: np.ndarray, b: Bars, o: Orders, j: int, symbol: str) -> pl.DataFr
             "pnl": pnl,
             "fees": buys["fees"] + exit_fee,
             "exit_reason": reason + [None] * (len(buys) - m),
-        }
+        },
+        schema_overrides={"symbol": pl.String, "exit_reason": pl.String},  # also with no trade
     )
