@@ -113,6 +113,58 @@ class BackupSettings(_Section):
     retention_days: int = Field(default=14, ge=1, le=3650)
 
 
+class EvolutionSettings(_Section):
+    """The nightly evolution cycle (``evolution_job``, ``trading-brain evolve``; DESIGN §8)."""
+
+    schedule_time: str = Field(default="02:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                               description="local time (HH:MM) of the nightly cycle")
+    timezone: str = Field(default="UTC", description="IANA time zone of schedule_time and of "
+                                                     "the night a cycle belongs to")
+    history_days: int = Field(default=30, ge=2, le=365,
+                              description="days of 5m candles the search and the gates use")
+    sweep_size: int = Field(default=24, ge=2, le=500,
+                            description="parameter sets searched in the active family")
+    family_sweep_size: int = Field(default=8, ge=1, le=200,
+                                   description="parameter sets searched per other family")
+    train_fraction: float = Field(default=0.7, ge=0.3, le=0.9,
+                                  description="in-sample share of the walk-forward split")
+    margin: float = Field(default=0.005, ge=0, le=1,
+                          description="out-of-sample return edge over the incumbent a "
+                                      "candidate must exceed (0.005 = 0.5 %)")
+    min_dsr: float = Field(default=0.95, ge=0, le=1,
+                           description="lowest deflated Sharpe ratio that passes")
+    max_pbo: float = Field(default=0.5, ge=0, le=1,
+                           description="highest probability of backtest over-fitting that "
+                                       "passes")
+    min_trades: int = Field(default=5, ge=0, le=100_000,
+                            description="closed trades a candidate needs (backtest and paper "
+                                        "test)")
+    max_candidates: int = Field(default=3, ge=1, le=3, description="candidate slots")
+    paper_days_tier1: float = Field(default=1, gt=0, le=90,
+                                    description="shadow paper test days of a tweak")
+    paper_days_tier2: float = Field(default=2, gt=0, le=90,
+                                    description="shadow paper test days of a restructure")
+    paper_days_tier3: float = Field(default=7, gt=0, le=90,
+                                    description="shadow paper test days of an overhaul")
+    stale_days: float = Field(default=7, gt=0, le=90,
+                              description="a candidate without a paper-test slot this long is "
+                                          "cancelled")
+    review_days: int = Field(default=14, ge=1, le=365,
+                             description="days after a promotion before it is graded")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as "
+                             "Europe/Paris)") from None
+        return v
+
+
 class Settings(_Section):
     """The whole validated configuration of one Trading Brain home."""
 
@@ -131,6 +183,7 @@ class Settings(_Section):
     backup: BackupSettings = BackupSettings()
     notify: NotifySettings = NotifySettings()  # [notify], domain/alerts.py
     telegram: TelegramSettings = TelegramSettings()  # [telegram], domain/alerts.py
+    evolution: EvolutionSettings = EvolutionSettings()
 
     @field_validator("symbols")
     @classmethod
