@@ -73,24 +73,34 @@ class ReplaySettings(_Section):
 class KrakenSettings(_Section):
     """Kraken endpoints and client behaviour; URLs are settings so tests point them at a fake."""
 
-    rest_url: str = "https://api.kraken.com"
-    ws_url: str = "wss://ws.kraken.com/v2"
-    ws_auth_url: str = "wss://ws-auth.kraken.com/v2"
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
-    max_retries: int = Field(default=4, ge=0, le=10)
-    public_calls_per_s: float = Field(default=1.0, gt=0, le=20)
+    rest_url: str = Field(default="https://api.kraken.com", description="REST API base URL")
+    ws_url: str = Field(default="wss://ws.kraken.com/v2",
+                        description="public WebSocket v2 URL (tickers, candles)")
+    ws_auth_url: str = Field(default="wss://ws-auth.kraken.com/v2",
+                             description="private WebSocket v2 URL (order executions)")
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="per HTTP request, seconds")
+    max_retries: int = Field(default=4, ge=0, le=10,
+                             description="retries of a failed idempotent REST call")
+    public_calls_per_s: float = Field(default=1.0, gt=0, le=20,
+                                      description="public REST calls per second (Kraken: ~1)")
     ws_silence_s: float = Field(default=30.0, gt=0, le=3600,
-                                description="REST fallback after this silence")
+                                description="fall back to REST when the WebSocket is silent this "
+                                            "long, seconds")
 
 
 class HistorySettings(_Section):
     """How much history ``bootstrap_job`` backfills and how long 5m candles are kept."""
 
-    days_5m: int = Field(default=30, ge=1, le=3650)
-    days_1h: int = Field(default=365, ge=1, le=3650)
-    days_1d: int = Field(default=1095, ge=1, le=36500)
-    retention_days_5m: int = Field(default=90, ge=90, le=36500)
-    retention_days_1h: int = Field(default=1095, ge=1095, le=36500)
+    days_5m: int = Field(default=30, ge=1, le=3650,
+                         description="days of 5m candles `init`/bootstrap_job backfill")
+    days_1h: int = Field(default=365, ge=1, le=3650,
+                         description="days of 1h candles `init`/bootstrap_job backfill")
+    days_1d: int = Field(default=1095, ge=1, le=36500,
+                         description="days of 1d candles `init`/bootstrap_job backfill")
+    retention_days_5m: int = Field(default=90, ge=90, le=36500,
+                                   description="5m candles older than this are deleted")
+    retention_days_1h: int = Field(default=1095, ge=1095, le=36500,
+                                   description="1h candles older than this are deleted")
 
 
 class SandboxSettings(_Section):
@@ -99,7 +109,8 @@ class SandboxSettings(_Section):
     allow_weak_isolation: StrictBool = Field(
         default=False, description="run without seccomp/Landlock (developer kernels only)"
     )
-    call_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    call_timeout_s: float = Field(default=10.0, gt=0, le=600,
+                                  description="longest one strategy call may take, seconds")
     validation_budget_s: float = Field(
         default=120.0, gt=0, le=3600,
         description="total time for validating a version (boot, smoke, look-ahead, warm-up)",
@@ -110,7 +121,9 @@ class BackupSettings(_Section):
     """Warehouse snapshots (``warehouse_backup``, ``trading-brain backup``)."""
 
     dir: str = Field(default="var/backups", description="snapshot folder (relative to the home)")
-    retention_days: int = Field(default=14, ge=1, le=3650)
+    retention_days: int = Field(default=14, ge=1, le=3650,
+                                description="snapshots older than this are deleted (never the "
+                                            "newest)")
 
 
 class EvolutionSettings(_Section):
@@ -168,12 +181,23 @@ class EvolutionSettings(_Section):
 class Settings(_Section):
     """The whole validated configuration of one Trading Brain home."""
 
-    market: Literal["sim", "replay", "kraken"] = "sim"
-    execution: Literal["paper", "kraken"] = "paper"
-    allow_live_orders: StrictBool = False
-    advisor: Literal["offline", "anthropic"] | None = None
-    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
-    starting_cash: float = Field(default=10_000.0, gt=0, le=MAX_STARTING_CASH)
+    market: Literal["sim", "replay", "kraken"] = Field(
+        default="sim", description="where prices come from: sim (the built-in offline market), "
+                                   "replay (files), kraken")
+    execution: Literal["paper", "kraken"] = Field(
+        default="paper", description="where orders go: paper (the fill model) or kraken (real "
+                                     "money; needs allow_live_orders = true too)")
+    allow_live_orders: StrictBool = Field(
+        default=False, description="the second switch for real orders with execution = kraken")
+    advisor: Literal["offline", "anthropic"] | None = Field(
+        default=None, description="the AI advisor of the strategy evolution; unset: none")
+    symbols: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1,
+        description=f"pairs to trade, BASE/QUOTE, at most {MAX_SYMBOLS}; with market = \"sim\", "
+                    "from its known universe (9 majors, other real Kraken USD pairs); kraken "
+                    "checks its AssetPairs")
+    starting_cash: float = Field(default=10_000.0, gt=0, le=MAX_STARTING_CASH,
+                                 description="paper starting capital in the quote currency")
     sim: SimSettings = SimSettings()
     replay: ReplaySettings = ReplaySettings()
     kraken: KrakenSettings = KrakenSettings()
@@ -225,8 +249,7 @@ class Secrets(BaseModel):
             warn_if_readable(home / ".env")
             env.update(dotenv_values(home / ".env"))
         env.update(os.environ)
-        names = ("KRAKEN_API_KEY", "KRAKEN_API_SECRET", "ANTHROPIC_API_KEY", "TELEGRAM_BOT_TOKEN")
-        return cls(**{n.lower(): env.get(n) or None for n in names})
+        return cls.model_validate({n: env.get(n.upper()) or None for n in cls.model_fields})
 
 
 _warned: set[Path] = set()

@@ -27,7 +27,8 @@ from trading_brain.settings import (
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"market": "binance"}, "setting 'market': 'binance' is not allowed; allowed: 'sim', 'replay' or 'kraken'"),
+    ({"market": "binance"},
+     "setting 'market': 'binance' is not allowed; allowed: 'sim', 'replay' or 'kraken'"),
     ({"kraken": {"rest_urll": "x"}}, "unknown setting 'kraken.rest_urll'"),  # typo in a section
     ({"bogus": 1}, "unknown setting 'bogus'"),
     ({"symbols": ["BTCUSD"]}, "invalid symbol 'BTCUSD'"),
@@ -57,6 +58,111 @@ def test_rendered_config_round_trips_and_is_commented(tmp_path):
     home = Home(tmp_path)
     home.config_file.write_text(text)
     assert load_settings(home) == s
+
+
+NON_DEFAULT = {
+    "market": "kraken", "execution": "kraken", "allow_live_orders": True, "advisor": "offline",
+    "symbols": ["ETH/USD", "BTC/USD"], "starting_cash": 2500.5,
+    "sim": {"seed": 7}, "replay": {"data": ["/x/y.csv", "z"]},
+    "kraken": {"rest_url": "http://127.0.0.1:1", "ws_url": "ws://127.0.0.1:2",
+               "ws_auth_url": "ws://127.0.0.1:3", "timeout_s": 3.5, "max_retries": 0,
+               "public_calls_per_s": 2.0, "ws_silence_s": 12.0},
+    "history": {"days_5m": 2, "days_1h": 3, "days_1d": 4, "retention_days_5m": 91,
+                "retention_days_1h": 1100},
+    "sandbox": {"allow_weak_isolation": True, "call_timeout_s": 4.0, "validation_budget_s": 60.0},
+    "risk": {"max_trade_pct": 0.05, "max_position_pct": 0.2, "max_open_positions": 3,
+             "max_exposure_pct": 0.7, "daily_loss_halt_pct": 0.05, "drawdown_halt_pct": 0.3,
+             "rollback_daily_drop_pct": 0.1, "rollback_consecutive_losses": 6,
+             "probation_half_pct": 0.04, "probation_quarter_pct": 0.08,
+             "probation_window_hours": 12.0, "cooldown_minutes": 30.0, "price_buffer_pct": 0.02},
+    "backup": {"dir": "/srv/snapshots", "retention_days": 30},
+    "notify": {"channels": ["telegram", "webhook"], "webhook_url": "https://example.test/hook",
+               "routing": {"trade_opened": ["log"], "kill": ["log", "webhook"]},
+               "rate_limit_per_min": 5, "digest_threshold": 9, "timeout_s": 2.0, "retries": 1,
+               "budget_s": 8.0, "max_attempts": 3, "max_age_h": 6.0},
+    "telegram": {"chat_id": -1001, "allowed_user_ids": [1, 2], "api_url": "http://127.0.0.1:4",
+                 "poll_timeout_s": 5, "timeout_s": 3.0},
+    "evolution": {"schedule_time": "03:15", "timezone": "Europe/Paris", "history_days": 20,
+                  "sweep_size": 10, "family_sweep_size": 4, "train_fraction": 0.6,
+                  "margin": 0.01, "min_dsr": 0.9, "max_pbo": 0.4, "min_trades": 7,
+                  "max_candidates": 2, "paper_days_tier1": 0.5, "paper_days_tier2": 3,
+                  "paper_days_tier3": 5, "stale_days": 4, "review_days": 10},
+}
+
+
+def _leaves(model: BaseModel, path: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out |= _leaves(value, f"{path}{name}.")
+        else:
+            out[f"{path}{name}"] = value
+    return out
+
+
+def test_the_non_default_fixture_changes_every_setting():
+    """So the round trip below covers every key of every section (a new key must join it)."""
+    got, default = _leaves(parse_settings(NON_DEFAULT)), _leaves(Settings())
+    assert got.keys() == default.keys()
+    assert [k for k in got if got[k] == default[k]] == []
+
+
+@pytest.mark.parametrize("data", [{}, NON_DEFAULT], ids=["defaults", "non-default"])
+def test_rendered_config_round_trips_every_section(tmp_path, data):
+    s = parse_settings(data)
+    text = render(s)
+    assert parse_settings(tomllib.loads(text)) == s
+    sections = [f"[{name}]" for name, f in Settings.model_fields.items()
+                if isinstance(f.default, BaseModel)]
+    assert {"[backup]", "[sandbox]", "[risk]", "[notify]", "[telegram]"} <= set(sections)
+    assert all(line in text.splitlines() for line in sections)
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_rendered_comments_come_from_the_field_descriptions():
+    text = render(Settings())
+    lines = text.splitlines()
+    for path, info in _fields(Settings):
+        assert info.description, f"{path} has no Field(description=...)"
+        first_words = " ".join(info.description.split()[:4])
+        assert any(first_words in line for line in lines if line.startswith("#")), path
+    prose = " ".join(line[2:] for line in lines if line.startswith("# "))
+    assert '(one of "sim", "replay", "kraken")' in prose  # a Literal's values
+    assert "(> 0, ≤ 120)" in prose  # kraken.timeout_s bounds
+    assert "(true or false)" in prose  # a strict bool
+    assert '# advisor = "offline"  (unset)' in text  # None is written commented out
+
+
+def _fields(model: type[BaseModel], path: str = ""):  # noqa: ANN202 - (dotted name, FieldInfo)
+    for name, info in model.model_fields.items():
+        sub = info.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            yield from _fields(sub, f"{path}{name}.")
+        else:
+            yield f"{path}{name}", info
+
+
+def test_secrets_are_never_rendered(monkeypatch):
+    monkeypatch.setenv("KRAKEN_API_SECRET", "very-secret-value")
+    text = render(parse_settings(NON_DEFAULT))
+    assert "very-secret-value" not in text
+    keys = {line.split("=", 1)[0].strip() for line in text.splitlines()
+            if "=" in line and not line.startswith("#")}
+    names = set(Secrets.model_fields)
+    assert not keys & (names | {n.upper() for n in names})
+
+
+def test_a_secret_field_is_refused():
+    from pydantic import SecretStr
+
+    from trading_brain.app.home import config_file
+
+    class WithSecret(BaseModel):
+        token: SecretStr = SecretStr("x")
+
+    with pytest.raises(ValueError, match="secret"):
+        config_file._section(WithSecret(), "")
 
 
 def test_broken_toml_is_one_line_error(tmp_path):

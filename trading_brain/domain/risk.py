@@ -76,16 +76,24 @@ class RiskLimits(_Frozen):
 
     max_trade_pct: float = Field(default=0.10, gt=0, le=1, description="max order cost / equity")
     max_position_pct: float = Field(default=0.25, gt=0, le=1, description="per symbol / equity")
-    max_open_positions: int = Field(default=5, ge=1, le=100)
+    max_open_positions: int = Field(default=5, ge=1, le=100,
+                                    description="held positions + pending entries")
     max_exposure_pct: float = Field(default=0.80, gt=0, le=1, description="positions + pending")
-    daily_loss_halt_pct: float = Field(default=0.10, gt=0, lt=1)
+    daily_loss_halt_pct: float = Field(default=0.10, gt=0, lt=1,
+                                       description="halt on this loss since 00:00 UTC")
     drawdown_halt_pct: float = Field(default=0.40, gt=0, lt=1, description="from persisted peak")
-    rollback_daily_drop_pct: float = Field(default=0.15, gt=0, lt=1)
-    rollback_consecutive_losses: int = Field(default=4, ge=1, le=100)
+    rollback_daily_drop_pct: float = Field(
+        default=0.15, gt=0, lt=1, description="ask for a strategy rollback on this daily drop")
+    rollback_consecutive_losses: int = Field(
+        default=4, ge=1, le=100,
+        description="ask for a strategy rollback after this many losing trades in a row")
     probation_half_pct: float = Field(default=0.05, gt=0, lt=1, description="half size at -5%")
     probation_quarter_pct: float = Field(default=0.10, gt=0, lt=1, description="quarter at -10%")
-    probation_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
-    cooldown_minutes: float = Field(default=240.0, ge=0, le=7 * 24 * 60)
+    probation_window_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30,
+        description="probation sums the returns of a symbol's trades closed this recently")
+    cooldown_minutes: float = Field(default=240.0, ge=0, le=7 * 24 * 60,
+                                    description="no new entry on a symbol after its stop-loss")
     price_buffer_pct: float = Field(
         default=0.01, ge=0, le=0.1,
         description="entry limit = reference x (1 + buffer); exits x (1 - buffer)",
