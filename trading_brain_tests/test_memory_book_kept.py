@@ -27,9 +27,9 @@ from trading_brain.adapters.memory.rows import (
     norm_position,
 )
 from trading_brain.domain.orders import Fill
+from trading_brain.domain.records import CashEntry, OrderRow, PositionRecord
 from trading_brain.domain.risk import ClosedTrade, Halt, RiskState, SymbolRisk
 from trading_brain.engine.executor.book import _slot_book, slot_book
-from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 D = Decimal

@@ -20,7 +20,7 @@ from trading_brain.adapters.memory import flush as memory_flush
 from trading_brain.adapters.memory.book import MemoryBook
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
-from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord
+from trading_brain.domain.records import CashEntry, OrderRow, PositionRecord
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 D = Decimal

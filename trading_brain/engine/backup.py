@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from trading_brain.engine.ledger import PositionRecord
+from trading_brain.domain.records import PositionRecord
 from trading_brain.errors import DataError
 
 PREFIX = "warehouse-"

@@ -15,26 +15,31 @@ Contract (DESIGN §6, issue "The trading loop"):
   quantities (to the lot) are returned, never fixed silently.
 - ``portfolio_view_of``: the risk shell's view (``Store.portfolio_view`` and ``MemoryBook``
   share it).
+- The rows and reductions computed here (``Snapshot``, ``FillBook``, ``LedgerTotals``) are the
+  storage records of ``domain.records``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
 
 from trading_brain.domain.orders import Balance, Fill
-from trading_brain.domain.risk import PendingOrder, PortfolioView, PositionView
-from trading_brain.engine.ledger import (
+from trading_brain.domain.records import (
     CENT,
     PREC,
     ZERO,
     CashEntry,
+    FillBook,
+    LedgerTotals,
     PositionRecord,
+    Snapshot,
     money,
     mul,
 )
+from trading_brain.domain.risk import PendingOrder, PortfolioView, PositionView
 from trading_brain.errors import DataError
 
 
@@ -55,35 +60,6 @@ def portfolio_view_of(cash: Decimal, positions: Iterable[PositionRecord],
     equity = cash + sum((v.value for v in views.values()), Decimal(0))
     return PortfolioView(equity=max(equity, Decimal(0)), cash=max(cash, Decimal(0)),
                          positions=views, pending=orders)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """One row of ``portfolio_snapshots``."""
-
-    ts: datetime
-    slot: str
-    equity: Decimal
-    cash: Decimal
-    positions_value: Decimal
-    exposure: float
-    peak_equity: Decimal
-    drawdown: float
-    daily_pnl: Decimal
-    fees_paid: Decimal
-    realized_pnl: Decimal
-    unrealized_pnl: Decimal
-
-
-@dataclass(slots=True)
-class FillBook:
-    """Average-cost replay of a slot's fills: realised (gross), fees, open qty and cost."""
-
-    cash_flow: Decimal = ZERO  # sells - buys - fees
-    fees: Decimal = ZERO
-    realized: Decimal = ZERO
-    qty: dict[str, Decimal] = field(default_factory=dict)
-    cost: dict[str, Decimal] = field(default_factory=dict)
 
 
 def replay_fills(fills: Iterable[Fill], start: FillBook | None = None) -> FillBook:
@@ -150,20 +126,6 @@ class InvariantReport:
     problems: list[str]
     equity: Decimal
     cash: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerTotals:
-    """What the invariant reads of a slot's cash ledger (entries in insertion order, ``seq``).
-
-    ``cash``: the running total of the amounts, up to and including the first entry whose
-    ``balance_after`` is off the running total by more than the tolerance (``broken``: that
-    entry's id and ``balance_after``), else over all entries; ``balance``: ``balance_after``
-    of the newest entry (the cash a snapshot reports); 0 for an empty ledger."""
-
-    cash: Decimal = ZERO
-    balance: Decimal = ZERO
-    broken: tuple[str, Decimal] | None = None
 
 
 def ledger_totals(entries: Sequence[CashEntry], tolerance: Decimal = CENT) -> LedgerTotals:

@@ -1,4 +1,5 @@
-"""PaperExchange: the DESIGN §6 fill model against a market's bars, persisted in a real warehouse."""
+"""PaperExchange: the DESIGN §6 fill model against a market's bars, persisted in a real
+warehouse."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from trading_brain.adapters.paper.exchange import PaperExchange
 from trading_brain.adapters.sim.market import SimMarket
 from trading_brain.domain.candles import conform, empty_candles
 from trading_brain.domain.orders import OrderRequest, derive_client_order_id
+from trading_brain.domain.records import SavedText
 from trading_brain.domain.timeframes import delta
 from trading_brain.engine import fills as fm
 from trading_brain.engine.backtest.exact import Decision, step
 from trading_brain.engine.portfolio import Portfolio
 from trading_brain.errors import OrderRejected
-from trading_brain.ports import Exchange
+from trading_brain.ports import Exchange, SavedBook
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SYM = "BTC/USD"
@@ -189,7 +191,8 @@ def test_stop_on_the_bar_beats_a_pending_sell_which_is_canceled(store) -> None:
 
 
 def test_paper_stops_match_the_exact_engine_on_sim_bars(store) -> None:
-    """Same 5m bars, same levels: paper and ``exact.step`` exit on the same bar at the same price."""
+    """Same 5m bars, same levels: paper and ``exact.step`` exit on the same bar at the same
+    price."""
     start = T0 + timedelta(minutes=5)
     clock = SimClock(start)
     market = SimMarket([SYM], seed=11, clock=clock)
@@ -297,16 +300,30 @@ def test_deferred_saves_write_the_book_once_when_the_block_ends_even_on_error(st
 
 
 class DictStore:
-    """A PaperStore answering the very string it was given (like the simulation's memory book)."""
+    """A ``ports.PaperBookStore`` making the text at every save (like the warehouse) but
+    answering the very state object it holds until the next save (like the memory book), so a
+    venue over it is renewed; ``books`` are the texts held."""
 
     def __init__(self) -> None:
-        self.books: dict[str, str] = {}
+        self.held: dict[str, SavedBook] = {}
+
+    @property
+    def books(self) -> dict[str, str]:
+        return {a: s.text() for a, s in self.held.items()}
 
     def load_paper_book(self, account: str) -> str | None:
-        return self.books.get(account)
+        held = self.held.get(account)
+        return held.text() if held is not None else None
 
     def save_paper_book(self, account: str, state: str, now: datetime) -> None:
-        self.books[account] = state
+        self.held[account] = SavedText(state)
+
+    def keep_paper_book(self, account: str, state: SavedBook, now: datetime) -> None:
+        state.text()  # made now, at the save (a ``BookText`` keeps it)
+        self.held[account] = state
+
+    def paper_book_state(self, account: str) -> SavedBook | None:
+        return self.held.get(account)
 
 
 def _script(ex: PaperExchange, k: int, rng) -> list:
@@ -438,18 +455,11 @@ def test_the_book_writer_forgets_an_order_put_under_a_held_key() -> None:
 
 
 class KeepStore(DictStore):
-    """A PaperStore keeping the state object saved (``keep_paper_book``, like the memory book):
-    the text is made when read."""
+    """A PaperBookStore keeping the state object saved (``keep_paper_book``, like the memory
+    book): the text is made when read."""
 
-    def load_paper_book(self, account: str) -> str | None:
-        held = self.books.get(account)
-        return held if held is None or isinstance(held, str) else held.text()
-
-    def paper_book_state(self, account: str) -> object:
-        return self.books.get(account)
-
-    def keep_paper_book(self, account: str, state: object, now: datetime) -> None:
-        self.books[account] = state  # type: ignore[assignment]
+    def keep_paper_book(self, account: str, state: SavedBook, now: datetime) -> None:
+        self.held[account] = state
 
 
 @pytest.mark.parametrize("read_every", [1, 7])

@@ -10,7 +10,8 @@ import pytest
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain.domain.orders import Fill, OrderAck, OrderRequest, derive_client_order_id
-from trading_brain.engine.ledger import OrderRow, PositionMeta, apply_fill
+from trading_brain.domain.records import OrderRow
+from trading_brain.engine.ledger import PositionMeta, apply_fill
 from trading_brain_tests.engine.test_executor import T0, World
 
 ODD = Decimal("123.4567890123456789012345675")  # 25 decimals: rounded by the DECIMAL(38, 18) cast

@@ -15,7 +15,7 @@ from decimal import Decimal, localcontext
 import pytest
 
 from trading_brain.domain.orders import _NAMESPACE, derive_client_order_id
-from trading_brain.engine.ledger import PREC, QUANT, PositionRecord, money, mul
+from trading_brain.domain.records import PREC, QUANT, PositionRecord, money, mul
 from trading_brain.engine.valuation import make_snapshot, valuation
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -143,7 +143,7 @@ def test_partial_fills_accumulate_into_one_position(tmp_path) -> None:
 
 def test_crash_between_write_ahead_and_intent_status_does_not_send(tmp_path) -> None:
     """The order row exists but the intent still says pending: the row wins, nothing is sent."""
-    from trading_brain.engine.ledger import OrderRow
+    from trading_brain.domain.records import OrderRow
 
     w, made = _world(tmp_path, "ok")
     iid = w.intent("BTC/USD", "enter", "0.01")

@@ -12,10 +12,11 @@ import pytest
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain.domain.orders import Fill
+from trading_brain.domain.records import CENT, FillBook, OrderRow
 from trading_brain.engine.executor import book as executor_books
 from trading_brain.engine.executor.book import slot_book
-from trading_brain.engine.ledger import CENT, OrderRow, PositionMeta, apply_fill
-from trading_brain.engine.valuation import FillBook, check_invariant, ledger_totals, replay_fills
+from trading_brain.engine.ledger import PositionMeta, apply_fill
+from trading_brain.engine.valuation import check_invariant, ledger_totals, replay_fills
 from trading_brain_tests.engine.test_executor import SYMBOLS, T0, World
 
 D = Decimal

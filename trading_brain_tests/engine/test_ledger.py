@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trading_brain.domain.orders import Balance, Fill
-from trading_brain.engine.ledger import CashEntry, PositionMeta, apply_fill
+from trading_brain.domain.records import CashEntry
+from trading_brain.engine.ledger import PositionMeta, apply_fill
 from trading_brain.engine.valuation import check_invariant, make_snapshot, reconcile_balances
 from trading_brain.errors import DataError
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from trading_brain.domain.orders import OrderStatus, derive_client_order_id
+from trading_brain.domain.records import OrderRow
 from trading_brain.engine.executor import protective as pr
-from trading_brain.engine.ledger import OrderRow
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ENTRY = derive_client_order_id("pos-1")

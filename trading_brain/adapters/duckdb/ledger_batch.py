@@ -16,26 +16,31 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import duckdb
 
 from trading_brain.adapters.duckdb.batch import DEC, TS, TXT, columns
 from trading_brain.adapters.duckdb.connection import run, transaction
 from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
-from trading_brain.engine.ledger import (
+from trading_brain.domain.records import (
     CENT,
     OPEN_ORDER_STATES,
     ZERO,
     CashEntry,
+    FillBook,
+    LedgerTotals,
     OrderRow,
     PositionRecord,
 )
-from trading_brain.engine.valuation import FillBook, LedgerTotals
+from trading_brain.domain.risk import RiskState
+from trading_brain.ports import LedgerStore
 
 ORDER_COLS = ("client_order_id", "intent_id", "slot", "venue", "venue_order_id", "symbol", "side",
               "order_type", "purpose", "quantity", "limit_price", "stop_price", "state",
@@ -68,31 +73,42 @@ def order_row(r: Sequence[Any]) -> OrderRow:
 
 
 class LedgerBatchMixin:
-    """Batched reads and writes of one executor tick (needs ``connect``/``session``/``_local``)."""
+    """Batched reads and writes of one executor tick (needs ``connect``/``session``/``execute``
+    of ``Store``)."""
+
+    if TYPE_CHECKING:  # provided by ``Store``
+        def connect(self, *, read_only: bool = False
+                    ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+        def session(self) -> AbstractContextManager[Any]: ...
+
+        def execute(self, sql: str, params: Sequence[Any] | None = None) -> list: ...
 
     @contextmanager
     def atomic(self) -> Iterator[Any]:
         """One transaction on the session's connection (a session is opened when none is);
         ``connection.transaction`` is re-entrant, so nested use joins the outer transaction."""
-        with self.session(), self.connect() as con, transaction(con):  # type: ignore[attr-defined]
+        with self.session(), self.connect() as con, transaction(con):
             yield self
 
     # -- reads ------------------------------------------------------------------------------
-    def executor_header(self, slot: str) -> tuple[Decimal | None, str | None, datetime | None,
-                                                  Decimal]:
-        """(starting capital, risk state JSON, newest fill time, cash balance) of ``slot``, in
+    def executor_header(self, slot: str) -> tuple[Decimal | None, RiskState | None,
+                                                  datetime | None, Decimal]:
+        """(starting capital, risk state, newest fill time, cash balance) of ``slot``, in
         one scan of its cash ledger (every stored fill has its buy/sell entry at the fill's
-        time, written with it, so the newest such entry is the newest fill of the slot)."""
+        time, written with it, so the newest such entry is the newest fill of the slot); the
+        risk state is parsed from its stored JSON."""
         rows = self.execute("""SELECT max(amount) FILTER (WHERE entry_id = ?),  -- deposit
                 (SELECT state FROM risk_state WHERE slot = ?),
                 max(ts) FILTER (WHERE cause IN ('buy', 'sell')), arg_max(balance_after, seq)
-            FROM cash_ledger WHERE slot = ?""", [f"deposit:{slot}", slot, slot])  # type: ignore[attr-defined]
+            FROM cash_ledger WHERE slot = ?""", [f"deposit:{slot}", slot, slot])
         capital, state, last_fill, cash = rows[0]
-        return capital, state, last_fill, cash if cash is not None else Decimal(0)
+        return (capital, RiskState.model_validate_json(state) if state else None, last_fill,
+                cash if cash is not None else Decimal(0))
 
     def pending_intents(self, slot: str, limit: int) -> list[OrderIntent]:
         """The slot's oldest ``limit`` pending intents (``created_at``, intent id)."""
-        rows = self.execute(f"SELECT {', '.join(_INTENT_COLS)} FROM order_intents "  # type: ignore[attr-defined]
+        rows = self.execute(f"SELECT {', '.join(_INTENT_COLS)} FROM order_intents "
                             "WHERE slot = ? AND status = 'pending' "
                             "ORDER BY created_at, intent_id LIMIT ?", [slot, limit])
         return [OrderIntent.model_validate(dict(zip(_INTENT_COLS, r, strict=True))) for r in rows]
@@ -102,7 +118,7 @@ class LedgerBatchMixin:
         positions and pending intents), oldest first (``created_at``, client order id)."""
         ids = sorted(set(intent_ids))
         extra = f" OR intent_id IN ({marks(len(ids))})" if ids else ""
-        return [order_row(r) for r in self.execute(  # type: ignore[attr-defined]
+        return [order_row(r) for r in self.execute(
             f"""SELECT {', '.join(ORDER_COLS)} FROM orders WHERE slot = ? AND (
                 state IN ({marks(len(OPEN_ORDER_STATES))}){extra})
             ORDER BY created_at, client_order_id""", [slot, *OPEN_ORDER_STATES, *ids])]
@@ -110,7 +126,7 @@ class LedgerBatchMixin:
     def orders_by_cids(self, cids: Sequence[str]) -> list[OrderRow]:
         if not cids:
             return []
-        return [order_row(r) for r in self.execute(  # type: ignore[attr-defined]
+        return [order_row(r) for r in self.execute(
             f"SELECT {', '.join(ORDER_COLS)} FROM orders WHERE client_order_id IN "
             f"({marks(len(cids))}) ORDER BY created_at, client_order_id", list(cids))]
 
@@ -118,7 +134,7 @@ class LedgerBatchMixin:
         """The stored intents among ``ids`` (their current status included)."""
         if not ids:
             return {}
-        rows = self.execute(f"SELECT {', '.join(_INTENT_COLS)} FROM order_intents "  # type: ignore[attr-defined]
+        rows = self.execute(f"SELECT {', '.join(_INTENT_COLS)} FROM order_intents "
                             f"WHERE intent_id IN ({marks(len(ids))})", list(ids))
         out = [OrderIntent.model_validate(dict(zip(_INTENT_COLS, r, strict=True))) for r in rows]
         return {i.intent_id: i for i in out}
@@ -133,7 +149,7 @@ class LedgerBatchMixin:
             SELECT arg_max(running, seq), arg_max(balance_after, seq),
                    arg_min({'id': entry_id, 'balance': balance_after, 'running': running}, seq)
                        FILTER (WHERE abs(running - balance_after) > ?::DECIMAL(38, 18))
-            FROM l""", [slot, format(tolerance, "f")])  # type: ignore[attr-defined]
+            FROM l""", [slot, format(tolerance, "f")])
         if broken is not None:
             return LedgerTotals(broken["running"], balance, (broken["id"], broken["balance"]))
         return LedgerTotals(total if total is not None else ZERO,
@@ -181,13 +197,20 @@ class LedgerBatchMixin:
                    coalesce(bool_or(low < 0), false)
             FROM c
             UNION ALL
-            SELECT {cols}, NULL, NULL, NULL, NULL FROM c WHERE k > closed_k""", [slot])  # type: ignore[attr-defined]
+            SELECT {cols}, NULL, NULL, NULL, NULL FROM c WHERE k > closed_k""", [slot])
         total = next(r for r in rows if r[0] is None)
         if total[13]:
             return None
-        closed = FillBook(*(v if v is not None else ZERO for v in total[10:13]))
+        cash, fees, real = (v if v is not None else ZERO for v in total[10:13])
+        closed = FillBook(cash, fees, real)
         return closed, [Fill(**dict(zip(FILL_COLS, r[:10], strict=True)))
                         for r in rows if r[0] is not None]
+
+    def memo_fill_book(self: LedgerStore, slot: str, make: Callable[[LedgerStore, str], FillBook]
+                       ) -> FillBook:
+        """``make(self, slot)``: the warehouse cannot tell when a slot's fills change, so
+        nothing is kept (the memory book keeps the result until a fill is added)."""
+        return make(self, slot)
 
     # -- writes -----------------------------------------------------------------------------
     def write_orders(self, new: Sequence[OrderRow], changed: Sequence[OrderRow]) -> set[str]:
@@ -195,7 +218,7 @@ class LedgerBatchMixin:
         replace every column of the existing rows ``changed``; return the ids inserted now."""
         inserted: set[str] = set()
         cols = ", ".join(ORDER_COLS)
-        with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
+        with self.connect() as con, transaction(con):
             for part in chunks(new):
                 sel, params = columns(ORDER_COLS, ORDER_TYPES,
                                       [[getattr(o, c) for c in ORDER_COLS] for o in part])
@@ -214,13 +237,13 @@ class LedgerBatchMixin:
         """Set (intent id, status) pairs (the caller checked the transitions) at ``now``."""
         for part in chunks(statuses):
             sel, params = columns(("i", "s"), (TXT, TXT), part)
-            self.execute(f"UPDATE order_intents SET status = v.s, updated_at = ? FROM "  # type: ignore[attr-defined]
+            self.execute(f"UPDATE order_intents SET status = v.s, updated_at = ? FROM "
                          f"(SELECT {sel}) v WHERE intent_id = v.i", [now, *params])
 
     def insert_fills(self, fills: Sequence[Fill], entries: Sequence[CashEntry],
                      now: datetime) -> None:
         """Store new fills and their cash entries (``seq`` continues the ledger, in order)."""
-        with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
+        with self.connect() as con, transaction(con):
             for part in chunks(fills):
                 sel, params = columns(FILL_COLS, FILL_TYPES,
                                       [[getattr(f, c) for c in FILL_COLS] for f in part])
@@ -247,5 +270,5 @@ class LedgerBatchMixin:
         for part in chunks(last):
             sel, params = columns(names, (*POS_TYPES, DEC, DEC), [
                 [getattr(p, c) for c in POS_COLS] + [p.entry_price, p.exit_price] for p in part])
-            self.execute(f"INSERT OR REPLACE INTO positions ({', '.join(names)}) SELECT {sel}",  # type: ignore[attr-defined]
+            self.execute(f"INSERT OR REPLACE INTO positions ({', '.join(names)}) SELECT {sel}",
                          params)

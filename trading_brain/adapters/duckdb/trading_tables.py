@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import duckdb
 
 from trading_brain.adapters.duckdb.batch import TS, TXT, columns
 from trading_brain.adapters.duckdb.connection import frame, run, transaction
@@ -27,10 +30,16 @@ _INTENT_COLS = ("intent_id", "scan_id", "strategy_id", "version", "slot", "symbo
 class TradingTablesMixin:
     """scans, signals, order_intents (needs ``self.connect``/``self.execute``)."""
 
+    if TYPE_CHECKING:  # provided by ``Store``
+        def connect(self, *, read_only: bool = False
+                    ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+        def execute(self, sql: str, params: Sequence[Any] | None = None) -> list: ...
+
     def record_scan(self, scan: dict[str, Any], signals: Sequence[dict[str, Any]],
                     intents: Sequence[OrderIntent]) -> int:
         """Store one scan, its signals and intents in one transaction; return new intents."""
-        with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
+        with self.connect() as con, transaction(con):
             self.record_scans([(scan, signals)])
             return self.record_intents(intents)
 
@@ -52,7 +61,7 @@ class TradingTablesMixin:
                  s["bar_time"], s["action"], s["size"], s.get("stop_loss"), s.get("take_profit"),
                  s["intent"], s["confidence"], s.get("regime"), s.get("risk_decision"),
                  s.get("risk_reason")] for _, sigs in scans for s in sigs]
-        with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
+        with self.connect() as con, transaction(con):
             run(con, f"INSERT INTO scans SELECT {scan_sel} ON CONFLICT (scan_id) DO NOTHING",
                 scan_params)
             if rows:
@@ -64,7 +73,7 @@ class TradingTablesMixin:
         types; no statement at all without intents); return how many were new."""
         if not intents:
             return 0
-        with self.connect() as con, transaction(con):  # type: ignore[attr-defined]
+        with self.connect() as con, transaction(con):
             before = run(con, "SELECT count(*) FROM order_intents")[0][0]
             for i in intents:
                 d = i.model_dump()
@@ -84,13 +93,13 @@ class TradingTablesMixin:
             params.append(slot)
         sql = (f"SELECT {', '.join(_INTENT_COLS)} FROM order_intents "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY created_at, intent_id")
-        with self.connect() as con:  # type: ignore[attr-defined]
+        with self.connect() as con:
             rows = frame(con, sql, params).to_dicts()
         return [OrderIntent.model_validate(r) for r in rows]
 
     def set_intent_status(self, intent_id: str, status: str, now: datetime) -> None:
         """Move an intent forward; a backwards or unknown transition raises ValueError."""
-        rows = self.execute(  # type: ignore[attr-defined]
+        rows = self.execute(
             "SELECT status FROM order_intents WHERE intent_id = ?", [intent_id])
         if not rows:
             raise ValueError(f"unknown intent {intent_id}")
@@ -98,7 +107,7 @@ class TradingTablesMixin:
             return
         if status not in _FORWARD[rows[0][0]]:
             raise ValueError(f"intent {intent_id}: {rows[0][0]} -> {status} is not allowed")
-        self.execute(  # type: ignore[attr-defined]
+        self.execute(
             "UPDATE order_intents SET status = ?, updated_at = ? WHERE intent_id = ?",
             [status, now, intent_id])
 

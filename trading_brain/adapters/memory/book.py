@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
-from decimal import Decimal, localcontext
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from trading_brain.adapters.memory.index import BookIndex, SlotLedger
+from trading_brain.adapters.memory.index import BookIndex
+from trading_brain.adapters.memory.reads import BookReads
 from trading_brain.adapters.memory.rows import (  # noqa: F401  (dec, Pending: re-exported)
     Pending,
     dec,
@@ -48,30 +49,29 @@ from trading_brain.adapters.memory.rows import (  # noqa: F401  (dec, Pending: r
 )
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
-from trading_brain.domain.risk import (
-    PortfolioView,
-    RiskEvent,
-    RiskState,
-)
-from trading_brain.engine.ledger import (
-    CENT,
-    OPEN_ORDER_STATES,
-    ZERO,
+from trading_brain.domain.records import (
     CashEntry,
+    FillBook,
     OrderRow,
     PositionRecord,
+    SavedText,
+    Snapshot,
 )
-from trading_brain.engine.valuation import FillBook, LedgerTotals, Snapshot, portfolio_view_of
+from trading_brain.domain.risk import RiskEvent, RiskState
+from trading_brain.ports import LedgerStore, SavedBook
+
+if TYPE_CHECKING:
+    from trading_brain.adapters.duckdb.store import Store
 
 PASS = frozenset({"read_candles", "upsert_candles", "read_indicators", "upsert_indicators",
                   "read_asset_pairs", "upsert_asset_pairs", "active_version",
                   "strategy_version", "record_scans", "get_meta", "set_meta"})
 
 
-class MemoryBook:
+class MemoryBook(BookReads):
     """The trading tables in memory over ``store`` (see the module docstring)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.orders_: dict[str, OrderRow] = {}
         self.intents_: dict[str, OrderIntent] = {}
@@ -83,18 +83,10 @@ class MemoryBook:
         self.risk_states: dict[str, tuple[str, datetime]] = {}  # rows as stored: (JSON, ts)
         self.kept_states: dict[str, tuple[RiskState, datetime]] = {}  # see ``save_risk_state``
         self.event_ids: set[str] = set()
-        self.papers: dict[str, tuple[object, datetime]] = {}  # text or ``BookText`` (kept)
+        self.papers: dict[str, tuple[SavedBook, datetime]] = {}  # ``SavedText`` or ``BookText``
         self.pending = Pending()
         self._ix: BookIndex | None = None
         self._fill_books: dict[str, tuple[tuple[BookIndex, int], FillBook]] = {}
-
-    @property
-    def ix(self) -> BookIndex:
-        """The indexes of ``adapters.memory_index`` (built from the dicts on first use, e.g.
-        after ``memory_flush.load`` filled them; kept up to date by every write after that)."""
-        if self._ix is None:
-            self._ix = BookIndex.build(self)
-        return self._ix
 
     def __getattr__(self, name: str) -> Any:
         if name in PASS:
@@ -102,155 +94,21 @@ class MemoryBook:
         raise AttributeError(f"MemoryBook does not provide {name!r}")
 
     # -- sessions: no warehouse work happens here ----------------------------------------------
-    def session(self) -> Any:
+    def session(self) -> AbstractContextManager[object]:
         return nullcontext(self)
 
-    def atomic(self) -> Any:
+    def atomic(self) -> AbstractContextManager[object]:
         return nullcontext(self)
 
-    # -- reads ---------------------------------------------------------------------------------
-    def _ledger(self, slot: str) -> SlotLedger:
-        return self.ix.ledger(slot) or SlotLedger(slot)
+    # -- system_meta is the warehouse's ----------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        return self.store.get_meta(key)
 
-    def executor_header(self, slot: str) -> tuple[Decimal | None, str | None, datetime | None,
-                                                  Decimal]:
-        """The slot's header; its risk state as the object (``load_risk_state``), which the
-        executor takes as is (the warehouse answers the JSON text, which it parses)."""
-        led = self._ledger(slot)
-        return (led.deposit, self.load_risk_state(slot), led.last_fill,
-                led.rows[-1][0].balance_after if led.rows else Decimal(0))
+    def set_meta(self, key: str, value: str) -> None:
+        self.store.set_meta(key, value)
 
-    def pending_intents(self, slot: str, limit: int) -> list[OrderIntent]:
-        rows = [self.intents_[i] for i, s in self.ix.pending.items() if s == slot]
-        return sorted(rows, key=lambda i: (i.created_at, i.intent_id))[:limit]
-
-    def intents(self, status: str | None = None, slot: str | None = None) -> list[OrderIntent]:
-        rows = [i for i in self.intents_.values()
-                if (not status or i.status == status) and (not slot or i.slot == slot)]
-        return sorted(rows, key=lambda i: (i.created_at, i.intent_id))
-
-    @staticmethod
-    def _by_age(rows: Any) -> list[OrderRow]:
-        return sorted(rows, key=lambda o: (o.created_at, o.client_order_id))
-
-    def executor_orders(self, slot: str, intent_ids: Sequence[str]) -> list[OrderRow]:
-        ix = self.ix
-        cids = {c for c, s in ix.open_orders.items() if s == slot}
-        for i in set(intent_ids):
-            cids.update(c for c in ix.by_intent.get(i, ()) if self.orders_[c].slot == slot)
-        return self._by_age(self.orders_[c] for c in cids)
-
-    def orders_by_cids(self, cids: Sequence[str]) -> list[OrderRow]:
-        return self._by_age(self.orders_[c] for c in set(cids) if c in self.orders_)
-
-    def intents_by_ids(self, ids: Sequence[str]) -> dict[str, OrderIntent]:
-        return {i: self.intents_[i] for i in ids if i in self.intents_}
-
-    def positions(self, slot: str, status: str | None = "open") -> list[PositionRecord]:
-        if status == "open":
-            rows = [self.positions_[p] for p, s in self.ix.open_positions.items() if s == slot]
-        else:
-            rows = [p for p in map(self.positions_.__getitem__,
-                                   self.ix.slot_positions.get(slot, ()))
-                    if status is None or p.status == status]
-        return sorted(rows, key=lambda p: (p.entry_time, p.position_id))
-
-    def known_fill_ids(self, fill_ids: Sequence[str]) -> set[str]:
-        return {f for f in fill_ids if f in self.fills_}
-
-    def fills(self, slot: str) -> list[Fill]:
-        rows = [f for b in self.ix.fills.get(slot, {}).values() for f in b.rows]
-        return sorted(rows, key=lambda f: (f.ts, f.fill_id))
-
-    def cash_entries(self, slot: str) -> list[CashEntry]:
-        return [e for e, _ in self._ledger(slot).rows]
-
-    def starting_capital(self, slot: str) -> Decimal | None:
-        return self._ledger(slot).deposit
-
-    def cash_balance(self, slot: str) -> Decimal:
-        rows = self._ledger(slot).rows
-        return rows[-1][0].balance_after if rows else Decimal(0)
-
-    def load_risk_state(self, slot: str) -> RiskState | None:
-        kept = self.kept_states.get(slot)
-        if kept is not None:
-            return kept[0]
-        row = self.risk_states.get(slot)
-        return RiskState.model_validate_json(row[0]) if row else None
-
-    def risk_state_row(self, slot: str) -> tuple[str, datetime] | None:
-        """The slot's ``risk_state`` row as the warehouse stores it: (JSON text, updated_at)."""
-        kept = self.kept_states.pop(slot, None)
-        if kept is not None:
-            self.risk_states[slot] = (kept[0].model_dump_json(), kept[1])
-        return self.risk_states.get(slot)
-
-    def load_paper_book(self, account: str) -> str | None:
-        row = self.paper_book_row(account)
-        return row[0] if row else None
-
-    def paper_book_state(self, account: str) -> object | None:
-        """The state object held for the account: the text, or the ``paper_book.BookText``
-        the venue kept (``keep_paper_book``); the venue compares it by identity (``renew``)."""
-        row = self.papers.get(account)
-        return row[0] if row else None
-
-    def paper_book_row(self, account: str) -> tuple[str, datetime] | None:
-        """The account's ``paper_accounts`` row as stored: (JSON text, updated_at)."""
-        row = self.papers.get(account)
-        if row is None:
-            return None
-        state, ts = row
-        return (state if isinstance(state, str) else state.text(), ts)  # type: ignore[attr-defined]
-
-    def open_counts(self) -> tuple[int, int, int]:
-        """(orders not terminal, open positions, pending intents) over every slot."""
-        ix = self.ix
-        return len(ix.live_orders), len(ix.open_positions), len(ix.pending)
-
-    def busy_slots(self) -> set[str]:
-        """Slots with pending intents, open positions or non-terminal orders."""
-        ix = self.ix
-        return set(ix.pending.values()) | set(ix.open_positions.values()) \
-            | set(ix.live_orders.values())
-
-    def ledger_totals(self, slot: str, tolerance: Decimal = CENT) -> LedgerTotals:
-        """``LedgerBatchMixin.ledger_totals`` from the slot's running totals (a tolerance other
-        than ``CENT`` walks the slot's entries)."""
-        led = self._ledger(slot)
-        if not led.rows:
-            return LedgerTotals(ZERO, ZERO)
-        balance = led.rows[-1][0].balance_after
-        running, broken = led.running, led.broken
-        if tolerance != CENT:
-            running, broken = ZERO, None
-            with localcontext(prec=60):
-                for e, _ in led.rows:
-                    running += e.amount
-                    if broken is None and abs(running - e.balance_after) > tolerance:
-                        broken = (running, e.entry_id, e.balance_after)
-        if broken is not None:
-            return LedgerTotals(broken[0], balance, (broken[1], broken[2]))
-        return LedgerTotals(running, balance)
-
-    def fill_totals(self, slot: str) -> tuple[FillBook, list[Fill]] | None:
-        """``LedgerBatchMixin.fill_totals`` from the per-symbol closed-cycle totals kept on
-        write (same cycles, same rounding): O(symbols + open cycles' fills)."""
-        cash = fees = real = None
-        open_fills: list[Fill] = []
-        with localcontext(prec=80):
-            for b in self.ix.fills.get(slot, {}).values():
-                if b.negative:
-                    return None
-                if b.cash is not None:
-                    cash, fees, real = ((t or ZERO) + v for t, v in
-                                        ((cash, b.cash), (fees, b.fees), (real, b.real)))
-                open_fills += b.rows[b.closed_k:]
-        return FillBook(*(v if v is not None else ZERO for v in (cash, fees, real))), open_fills
-
-    def memo_fill_book(self, slot: str, make: Callable[[Any, str], FillBook]) -> FillBook:
-        """``make(self, slot)`` (``executor_books.slot_book``: a pure function of the slot's
+    def memo_fill_book(self, slot: str, make: Callable[[LedgerStore, str], FillBook]) -> FillBook:
+        """``make(self, slot)`` (``executor.book.slot_book``: a pure function of the slot's
         fills), kept until a fill of the slot is added: the key is the index object and its
         count of the slot's fills, and every fill the book stores goes through that index (a
         rebuilt index is another object). Callers only read the ``FillBook``."""
@@ -262,28 +120,6 @@ class MemoryBook:
         book = make(self, slot)
         self._fill_books[slot] = (key, book)
         return book
-
-    def portfolio_view(self, slot: str, marks: Mapping[str, Decimal],
-                       fee_rate: Decimal = Decimal(0)) -> PortfolioView:
-        """``LedgerTablesMixin.portfolio_view`` from memory (same rows, same arithmetic): the
-        candidate intents are the slot's pending ones and those with an open order."""
-        ix, kinds = self.ix, ("entry", "exit", "kill")
-        live = {i for i, s in ix.pending.items() if s == slot}
-        live.update(o.intent_id for o in map(self.orders_.__getitem__, ix.open_orders)
-                    if o.intent_id is not None and o.intent_id in self.intents_)
-        rows = []
-        for i in sorted((self.intents_[i] for i in live if self.intents_[i].slot == slot),
-                        key=lambda i: i.intent_id):
-            px = i.limit_price if i.limit_price is not None else i.reference_price
-            joined = [o for o in map(self.orders_.__getitem__, ix.by_intent.get(i.intent_id, ()))
-                      if o.purpose in kinds] or [None]
-            for o in joined:
-                if i.status == "pending" or (i.status == "submitted" and o is not None
-                                             and o.state in OPEN_ORDER_STATES):
-                    q = o.quantity - o.filled_qty if o is not None else i.quantity
-                    rows.append((i.intent_id, i.symbol, i.action, q, px))
-        return portfolio_view_of(self.cash_balance(slot), self.positions(slot), marks, rows,
-                                 fee_rate)
 
     # -- writes --------------------------------------------------------------------------------
     def _append_entries(self, entries: Sequence[CashEntry]) -> None:
@@ -393,10 +229,10 @@ class MemoryBook:
         self.pending.risk_states.add(slot)
 
     def save_paper_book(self, account: str, state: str, now: datetime) -> None:
-        self.papers[account] = (state, now)
+        self.papers[account] = (SavedText(state), now)
         self.pending.papers.add(account)
 
-    def keep_paper_book(self, account: str, state: object, now: datetime) -> None:
+    def keep_paper_book(self, account: str, state: SavedBook, now: datetime) -> None:
         """``save_paper_book`` of a state whose text is made when read (``paper_book_row``):
         the paper venue writes its book after every change, once per tick; its JSON (the
         whole book) is only needed at the flush or by a new venue over the account."""

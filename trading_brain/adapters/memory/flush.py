@@ -28,11 +28,12 @@ from trading_brain.adapters.duckdb.ledger_batch import (
     columns,
     order_row,
 )
+from trading_brain.adapters.duckdb.store import Store
 from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
 from trading_brain.adapters.memory.book import MemoryBook, Pending
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
-from trading_brain.engine.ledger import CashEntry, PositionRecord
+from trading_brain.domain.records import CashEntry, PositionRecord, SavedText
 
 INTENT_TYPES = (TXT, TXT, TXT, "INTEGER", TXT, TXT, TS, TXT, DEC, DEC, DEC, "DOUBLE", "DOUBLE",
                 TXT, "DOUBLE", TXT, TS, TS)
@@ -45,7 +46,7 @@ EVENT_COLS = ("event_id", "ts", "kind", "symbol", "reason", "details")
 EVENT_TYPES = (TXT, TS, TXT, TXT, TXT, TXT)
 
 
-def load(store: Any) -> MemoryBook:
+def load(store: Store) -> MemoryBook:
     """A book holding the warehouse's current trading rows."""
     book = MemoryBook(store)
     with store.session(), store.connect() as con:
@@ -68,7 +69,7 @@ def load(store: Any) -> MemoryBook:
             book.risk_states[slot] = (state, ts)
         book.event_ids = {r[0] for r in run(con, "SELECT event_id FROM risk_events")}
         for acc, state, ts in run(con, "SELECT account, state, updated_at FROM paper_accounts"):
-            book.papers[acc] = (state, ts)
+            book.papers[acc] = (SavedText(state), ts)
     return book
 
 
@@ -111,10 +112,14 @@ def flush(book: MemoryBook) -> None:
         _insert(con, "INSERT INTO risk_events", EVENT_COLS, EVENT_TYPES, p.events,
                 "ON CONFLICT DO NOTHING")
         for slot in sorted(p.risk_states):
-            state, ts = book.risk_state_row(slot)  # type: ignore[misc]
+            row = book.risk_state_row(slot)
+            assert row is not None  # pending: saved, so held
+            state, ts = row
             run(con, """INSERT INTO risk_state VALUES (?, ?, ?) ON CONFLICT (slot)
                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at""",
                 [slot, state, ts])
         for acc in sorted(p.papers):
-            store.save_paper_book(acc, *book.paper_book_row(acc))  # type: ignore[misc]
+            paper = book.paper_book_row(acc)
+            assert paper is not None  # pending: saved, so held
+            store.save_paper_book(acc, *paper)
     book.pending = Pending()

@@ -23,10 +23,9 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
+from trading_brain.domain.orders import FINISHED_ORDER_STATES as TERMINAL
 from trading_brain.domain.orders import Fill
-from trading_brain.engine.ledger import CENT, OPEN_ORDER_STATES, ZERO, CashEntry, mul
-
-TERMINAL = ("filled", "canceled", "rejected", "expired")
+from trading_brain.domain.records import CENT, OPEN_ORDER_STATES, ZERO, CashEntry, mul
 
 
 @dataclass
@@ -102,7 +101,8 @@ class BookIndex:
         self.ledgers: dict[str, SlotLedger] = {}
         self.max_seq = 0
         self.fills: dict[str, dict[str, SymbolFills]] = {}  # slot -> symbol -> fills
-        self.orphans: dict[str, list[Fill]] = {}  # client order id not stored yet -> fills
+        # client order id (None: none) not stored yet -> fills
+        self.orphans: dict[str | None, list[Fill]] = {}
         self.by_intent: dict[str, list[str]] = {}  # intent id -> client order ids, as stored
         self.open_orders: dict[str, str] = {}  # client order id -> slot (OPEN_ORDER_STATES)
         self.live_orders: dict[str, str] = {}  # client order id -> slot (not TERMINAL)
@@ -166,7 +166,7 @@ class BookIndex:
             self.open_positions.pop(p.position_id, None)
 
     def fill(self, f: Fill, orders: dict[str, Any]) -> None:
-        o = orders.get(f.client_order_id)
+        o = orders.get(f.client_order_id) if f.client_order_id is not None else None
         if o is None:  # the join finds no order (yet): not a fill of any slot
             self.orphans.setdefault(f.client_order_id, []).append(f)
             return

@@ -17,8 +17,7 @@ from typing import Any
 
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
-from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord
-from trading_brain.engine.valuation import Snapshot
+from trading_brain.domain.records import CashEntry, OrderRow, PositionRecord, Snapshot
 
 _Q = Decimal("1e-18")
 # ``localcontext(prec=60, rounding=ROUND_HALF_UP)`` of the default context (nothing in the

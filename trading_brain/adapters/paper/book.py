@@ -7,6 +7,7 @@ old orders or fills were dropped from the book.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from itertools import islice
@@ -14,7 +15,7 @@ from operator import is_
 
 from pydantic import BaseModel, ConfigDict
 
-from trading_brain.domain.orders import Fill
+from trading_brain.domain.orders import Fill, OrderState, Side
 
 OPEN_STATES = ("open", "partially_filled")
 
@@ -27,14 +28,14 @@ class PaperOrder(_Model):
     cid: str
     venue_order_id: str
     symbol: str
-    side: str
+    side: Side
     type: str  # market | limit | stop-loss | take-profit
     quantity: Decimal
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     placed_at: datetime
     next_minute: datetime
-    state: str = "open"
+    state: OrderState = "open"
     filled_qty: Decimal = Decimal(0)
     value: Decimal = Decimal(0)
     fee: Decimal = Decimal(0)
@@ -132,6 +133,10 @@ class BookWriter:
         open orders and the new orders (the last keys) looked at again (None: a key that is not
         plain)."""
         tail = self._tail
+        cids: list[str]
+        texts: list[str]
+        live: list[PaperOrder | None]
+        new: Iterable[tuple[str, PaperOrder]]
         if tail is not None and tail[0] == n and len(b.orders) >= n + len(tail[1]) \
                 and all(b.orders.get(tail[1][i]) is o for i, o in tail[3]):  # else: redo
             cids, texts, live = list(tail[1]), list(tail[2]), [None] * len(tail[1])
@@ -142,7 +147,7 @@ class BookWriter:
             new = list(islice(reversed(b.orders.items()), added))[::-1] if added else []
         else:
             cids, texts, live = [], [], []
-            new = islice(b.orders.items(), n, None)  # type: ignore[assignment]
+            new = islice(b.orders.items(), n, None)
         for c, o in new:
             text = self._order(c, o)
             if text is None:

@@ -29,9 +29,10 @@ Contract (an ``ports.Exchange``; one object per account, i.e. per slot, each wit
   the book once when the block ends — also when it raises — instead of after every change; only
   a process killed inside the block loses the block's changes, which the executor treats like
   requests that never arrived (unknown -> ``unresolved`` -> ``not_at_venue``; never resent).
-- A store with ``keep_paper_book`` (simulate's memory book) is handed a ``paper_book.BookText``
-  instead of the text: the book's JSON is made only when the store reads it (its flush, a new
-  venue over the account), exact because every change of the book is followed by a save.
+- The store is a ``ports.PaperBookStore``: the book is read from ``paper_book_state`` and
+  written with ``keep_paper_book`` as a ``paper.book.BookText``, whose JSON is made when the
+  store reads it — at once by the warehouse, at its flush or for a new venue by simulate's memory
+  book — exact because every change of the book is followed by a save.
 - ``renew()`` lets a caller keep one object per account across ticks (simulate does): it says
   whether the object still holds exactly the book its store holds (the very state it last read or
   wrote, by identity: a store answering copies, like the warehouse, always gets False -> build a
@@ -53,7 +54,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import is_
-from typing import Protocol
 
 import polars as pl
 
@@ -71,26 +71,19 @@ from trading_brain.domain.orders import (
     Fill,
     OrderAck,
     OrderRequest,
+    OrderState,
     OrderStatus,
     derive_client_order_id,
 )
-from trading_brain.domain.timeframes import as_utc, delta, floor_time
+from trading_brain.domain.records import money, mul
+from trading_brain.domain.timeframes import Timeframe, as_utc, delta, floor_time
 from trading_brain.engine import fills as fm
 from trading_brain.engine.executor.protective import Protection
-from trading_brain.engine.ledger import money, mul
 from trading_brain.errors import ConfigError, OrderRejected
-from trading_brain.ports import Clock, MarketData
+from trading_brain.ports import Clock, MarketData, PaperBookStore, SavedBook
 
 MINUTE = timedelta(minutes=1)
 _NEVER = datetime.max.replace(tzinfo=UTC)
-
-
-class PaperStore(Protocol):
-    """Where the paper book lives (``Store`` implements it)."""
-
-    def load_paper_book(self, account: str) -> str | None: ...
-
-    def save_paper_book(self, account: str, state: str, now: datetime) -> None: ...
 
 
 def _rows(bars: pl.DataFrame) -> list[tuple]:
@@ -118,20 +111,21 @@ class PaperExchange:
 
     name = "paper"
 
-    def __init__(self, market: MarketData, clock: Clock, store: PaperStore,
+    def __init__(self, market: MarketData, clock: Clock, store: PaperBookStore,
                  pairs: Mapping[str, AssetPair], *, account: str = "active",
                  starting_cash: Decimal = Decimal(10_000), slippage: float = 0.0005,
-                 stop_timeframe: str = "5m", max_volume_fraction: float | None = None,
+                 stop_timeframe: Timeframe = "5m", max_volume_fraction: float | None = None,
                  quote: str = "USD", keep_fills: timedelta = timedelta(days=30)) -> None:
         self.market, self.clock, self.store, self.pairs = market, clock, store, dict(pairs)
         self.account, self.slippage, self.quote = account, slippage, quote
-        self.stop_tf, self.step = stop_timeframe, delta(stop_timeframe)
+        self.stop_tf: Timeframe = stop_timeframe
+        self.step = delta(stop_timeframe)
         self.max_volume_fraction, self.keep_fills = max_volume_fraction, keep_fills
-        raw = store.load_paper_book(account)
+        # the stored state this object last read or wrote (see ``renew``)
+        self._raw: SavedBook | None = store.paper_book_state(account)
+        raw = self._raw.text() if self._raw is not None else None
         self.book = (PaperBook.model_validate_json(raw) if raw
                      else PaperBook(cash=money(Decimal(starting_cash))))
-        # the stored state this object last read or wrote (see ``renew``)
-        self._raw: object = self._held() if hasattr(store, "paper_book_state") else raw
         # indexes over the book (the book stays the truth; per-call cost no longer grows with it)
         self._open = {c: o for c, o in self.book.orders.items() if o.state in OPEN_STATES}
         self._fmax = _running_max([f.ts for f in self.book.fills])  # for ``fills_since``
@@ -300,7 +294,7 @@ class PaperExchange:
                         if t >= o.next_minute]
         return out
 
-    def _bars(self, sym: str, tf: str, start: datetime, end: datetime) -> list[tuple]:
+    def _bars(self, sym: str, tf: Timeframe, start: datetime, end: datetime) -> list[tuple]:
         rows = getattr(self.market, "candle_rows", None)
         return rows(sym, tf, start, end) if rows is not None \
             else _rows(self.market.candles(sym, tf, start, end))
@@ -363,7 +357,8 @@ class PaperExchange:
 
     def _price(self, o: PaperOrder, bar: tuple) -> Decimal | None:
         op, h, lo = bar[0], bar[1], bar[2]
-        px = fm.buy_price(op, self.slippage) if o.side == "buy" else fm.sell_price(op, self.slippage)
+        px = (fm.buy_price(op, self.slippage) if o.side == "buy"
+              else fm.sell_price(op, self.slippage))
         if o.type == "market":
             return Decimal(repr(px))
         lim = float(o.limit_price or 0)
@@ -403,7 +398,7 @@ class PaperExchange:
                 self._close(o, "canceled", reason, ts)
 
     # ---- helpers -------------------------------------------------------------------------
-    def _close(self, o: PaperOrder, state: str, reason: str, ts: datetime) -> None:
+    def _close(self, o: PaperOrder, state: OrderState, reason: str, ts: datetime) -> None:
         o.state, o.reason, o.updated_at = state, reason, ts
         self._closed(o)
 
@@ -474,26 +469,17 @@ class PaperExchange:
         self._write(now)
 
     def _write(self, now: datetime) -> None:
-        keep = getattr(self.store, "keep_paper_book", None)
-        if keep is not None:  # a store keeping the state object: the JSON is made when read
-            self._raw = BookText(self._writer, self.book)
-            keep(self.account, self._raw, now)
-            return
-        self._raw = self._writer.dump(self.book)
-        self.store.save_paper_book(self.account, self._raw, now)
-
-    def _held(self) -> object:
-        """The state object the store holds for the account (compared by identity)."""
-        held = getattr(self.store, "paper_book_state", None)
-        return held(self.account) if held is not None \
-            else self.store.load_paper_book(self.account)
+        """Hand the store the book as a ``BookText`` (``keep_paper_book``): a store keeping the
+        object makes the JSON when read, the warehouse writes it at once."""
+        self._raw = BookText(self._writer, self.book)
+        self.store.keep_paper_book(self.account, self._raw, now)
 
     def renew(self) -> bool:
         """Whether this object may serve a new tick as a new object over its store would: no
         ``deferred_saves`` block open and the store still holds the very state (identity) this
         object last read or wrote. On True the "already advanced to now" memo is cleared."""
         if self._deferred or self._unsaved is not None \
-                or self._held() is not self._raw:
+                or self.store.paper_book_state(self.account) is not self._raw:
             return False
         self._advanced = self._advanced_raw = None
         return True

@@ -6,22 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
+from trading_brain.domain.records import FillBook, OrderRow, PositionRecord
 from trading_brain.engine.executor.context import (
     REASON_OF,
     ExecutorStore,
     TickContext,
 )
 from trading_brain.engine.executor.protect import adopt
-from trading_brain.engine.ledger import (
-    OrderRow,
-    PositionMeta,
-    PositionRecord,
-    adverse_excursion,
-    apply_fill,
-)
+from trading_brain.engine.ledger import PositionMeta, adverse_excursion, apply_fill
 from trading_brain.engine.risk_state import update_state_on_close, update_state_on_equity
 from trading_brain.engine.valuation import (
-    FillBook,
     InvariantReport,
     check_invariant,
     check_totals,
@@ -31,6 +25,7 @@ from trading_brain.engine.valuation import (
     valuation,
 )
 from trading_brain.errors import DataError
+from trading_brain.ports import LedgerStore
 
 
 def slot_invariant(store: ExecutorStore, slot: str, marks: Mapping[str, Decimal]
@@ -107,18 +102,17 @@ def on_closed(ctx: TickContext, pos: PositionRecord) -> None:
         ctx.rep.events += events
 
 
-def slot_book(store: ExecutorStore, slot: str) -> FillBook:
+def slot_book(store: LedgerStore, slot: str) -> FillBook:
     """``replay_fills`` of the slot's stored fills, reading O(open positions' fills) rows: the
     warehouse reduces the closed position cycles (``fill_totals``); every fill is read and
-    replayed only when it finds a symbol sold short (a corrupted ledger). A store that can tell
-    when a slot's fills change (the memory book's ``memo_fill_book``) keeps the result until
-    then. The ``FillBook`` is only read."""
-    memo = getattr(store, "memo_fill_book", None)
-    return memo(slot, _slot_book) if memo is not None else _slot_book(store, slot)
+    replayed only when it finds a symbol sold short (a corrupted ledger). Through the store's
+    ``memo_fill_book``: the memory book keeps the result until a fill of the slot is added, the
+    warehouse computes it every time. The ``FillBook`` is only read."""
+    return store.memo_fill_book(slot, _slot_book)
 
 
-def _slot_book(store: ExecutorStore, slot: str) -> FillBook:
-    totals = store.fill_totals(slot)  # type: ignore[attr-defined]
+def _slot_book(store: LedgerStore, slot: str) -> FillBook:
+    totals = store.fill_totals(slot)
     if totals is None:
         return replay_fills(store.fills(slot))
     closed, open_fills = totals

@@ -22,10 +22,10 @@ from trading_brain.domain.orders import (
     OrderRequest,
     OrderStatus,
 )
+from trading_brain.domain.records import CashEntry, OrderRow, PositionRecord, Snapshot
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
 from trading_brain.engine.executor.protective import Protection
-from trading_brain.engine.ledger import CashEntry, OrderRow, PositionRecord
-from trading_brain.engine.valuation import InvariantReport, Mismatch, Snapshot
+from trading_brain.engine.valuation import InvariantReport, Mismatch
 from trading_brain.ports import Exchange, MarketData
 
 

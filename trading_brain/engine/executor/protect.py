@@ -29,13 +29,13 @@ from decimal import Decimal
 
 from trading_brain.domain.alerts import Alert
 from trading_brain.domain.orders import Fill, OrderRequest, derive_client_order_id
+from trading_brain.domain.records import OrderRow, PositionRecord
 from trading_brain.domain.risk import RiskEvent
 from trading_brain.domain.timeframes import delta, floor_time
 from trading_brain.engine import fills as fm
 from trading_brain.engine.executor import protective as pr
 from trading_brain.engine.executor.context import PROTECTIVE, TickContext
 from trading_brain.engine.executor.live import guards_exits
-from trading_brain.engine.ledger import OrderRow, PositionRecord
 from trading_brain.errors import TradingBrainError
 
 log = logging.getLogger("trading_brain.executor")

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from trading_brain.domain.orders import OrderStatus, derive_client_order_id
+from trading_brain.domain.records import OrderRow
 from trading_brain.engine import fills as fm
-from trading_brain.engine.ledger import OrderRow
 
 FUNDS = "insufficient_funds"
 LIVE_STATES = ("submitting", "unresolved", "pending", "open", "partially_filled")

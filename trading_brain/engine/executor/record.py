@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import OrderStatus
+from trading_brain.domain.records import OrderRow
 from trading_brain.domain.risk import RiskEvent
 from trading_brain.engine.executor.context import ORDER_PURPOSES, TickContext
 from trading_brain.engine.executor.protect import record_protection, refused, warn
 from trading_brain.engine.executor.protective import correction
-from trading_brain.engine.ledger import OrderRow
 from trading_brain.errors import OrderRejected
 
 

@@ -67,6 +67,7 @@ from trading_brain.domain.orders import (
     OrderRequest,
     derive_client_order_id,
 )
+from trading_brain.domain.records import OrderRow
 from trading_brain.domain.risk import RiskLimits, RiskState
 from trading_brain.engine.executor.book import (
     finish_slot,
@@ -106,7 +107,6 @@ from trading_brain.engine.executor.record import (
     refuse,
     unknown_at_venue,
 )
-from trading_brain.engine.ledger import OrderRow
 from trading_brain.errors import AmbiguousOrderError, OrderRejected, TemporaryError
 from trading_brain.ports import Clock, MarketData
 
