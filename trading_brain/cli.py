@@ -30,6 +30,7 @@ COMMANDS = {
     "kill": "trading_brain.commands.control:kill",
     "backup": "trading_brain.commands.backup:backup",
     "restore": "trading_brain.commands.backup:restore",
+    "telegram": "trading_brain.commands.telegram:telegram",
 }
 HELP = {
     "init": "Create a home: config, warehouse, migrations, history.",
@@ -47,6 +48,7 @@ HELP = {
     "kill": "Kill switch: cancel entries, close every position, stay halted.",
     "backup": "Snapshot the warehouse now (sha256, retention); prints path and checksum.",
     "restore": "Replace the warehouse by a verified snapshot (refused while `up` runs).",
+    "telegram": "Answer Telegram commands (needs TELEGRAM_BOT_TOKEN); run beside `up`.",
 }
 
 

@@ -89,7 +89,7 @@ def record_notification(store: _Warehouse, alert: Alert, now: datetime, channels
 def pending(store: _Warehouse, channel: str, kinds: Sequence[str], since: datetime,
             now: datetime, limit: int = 200) -> list[Pending]:
     """Notifications of ``kinds`` since ``since`` not yet sent (nor given up) on ``channel``
-    whose retry time has come, oldest first."""
+    whose retry time has come, oldest first (then in the order they were recorded)."""
     if not kinds:
         return []
     ensure_schema(store)
@@ -101,7 +101,7 @@ def pending(store: _Warehouse, channel: str, kinds: Sequence[str], since: dateti
             WHERE n.ts >= ? AND list_contains(?, n.kind)
               AND (d.status IS NULL OR (d.status = 'pending'
                    AND coalesce(d.next_attempt_at, n.ts) <= ?))
-            ORDER BY n.ts, n.notification_id LIMIT ?""",
+            ORDER BY n.ts, n.rowid LIMIT ?""",
                    [channel, since, list(kinds), now, limit])
     return [Pending(*r) for r in rows]
 
@@ -157,3 +157,10 @@ def _upsert(con: duckdb.DuckDBPyConnection, nid: str, channel: str, status: str,
         ON CONFLICT DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
           next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error""",
         [nid, channel, status, attempts, when, error])
+
+
+def alert_counts_since(store: _Warehouse, since: datetime) -> list[tuple[str, int]]:
+    """(level, count) of the notifications recorded after ``since``."""
+    with store.connect() as con:
+        return [(lv, n) for lv, n in run(con, """SELECT level, count(*) FROM notifications
+            WHERE ts > ? GROUP BY level ORDER BY level""", [since])]
