@@ -209,3 +209,34 @@ def test_a_failing_handler_answers_one_line(rt, tg, monkeypatch):
     monkeypatch.setitem(COMMANDS, "status", ("x", lambda ctx, args: 1 / 0))
     assert ask(bot, tg, "/status") == ["error: /status failed (see the log)"]
     assert ask(bot, tg, "/help")  # still answering
+
+
+def test_cli_without_a_token_is_one_line(tmp_path, rt):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    res = subprocess.run([sys.executable, "-m", "trading_brain.cli", "--home",
+                          str(rt.home.root), "telegram", "--once"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("error: TELEGRAM_BOT_TOKEN is not set (environment or .env "
+                                  "in the home)")
+
+
+def test_cli_once_answers_pending_commands(rt, tg):
+    import os
+    import subprocess
+    import sys
+
+    (rt.home.root / "trading_brain.toml").write_text(
+        (rt.home.root / "trading_brain.toml").read_text().replace(
+            "[telegram]\n", f'[telegram]\napi_url = "{tg.api_url}"\n'))
+    tg.push("/help", user_id=OWNER)
+    res = subprocess.run([sys.executable, "-m", "trading_brain.cli", "--home",
+                          str(rt.home.root), "telegram", "--once"],
+                         env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN},
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "1 update(s) handled" in res.stdout and tg.sent[0][1] == help_text()
