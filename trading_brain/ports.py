@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -31,6 +31,10 @@ from trading_brain.domain.records import (
 from trading_brain.domain.risk import PortfolioView, RiskEvent, RiskState
 from trading_brain.domain.timeframes import Timeframe
 from trading_brain.errors import StrategyError
+
+if TYPE_CHECKING:
+    from trading_brain.engine.evolution.context import EvolutionContext
+    from trading_brain.engine.evolution.decision import Decision
 
 
 @runtime_checkable
@@ -153,6 +157,22 @@ class StrategyWorkers(Protocol):
     def validate(self, source: str) -> StrategyWorker: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Advisor(Protocol):
+    """Who proposes tonight's evolution decision (DESIGN §8): ``offline`` or ``anthropic``.
+
+    ``decide(context)`` reads the night's ``EvolutionContext`` (plain data: benchmarks, reports,
+    versions, candidates, memory) and returns a validated ``Decision``, or raises
+    ``AdvisorOutputRejected`` with the reason when its output is unusable. The advisor proposes,
+    the cycle disposes: it re-validates the decision and runs every gate itself; nothing an
+    advisor returns can place an order or change a risk limit.
+    """
+
+    name: str
+
+    def decide(self, context: EvolutionContext) -> Decision: ...
 
 
 @runtime_checkable
