@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import copy
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -245,3 +246,24 @@ def changes(before: Mapping[str, Value], after: Mapping[str, Value]) -> str:
     """``fast 9 -> 20, slow 21 -> 60`` for the names whose value differs."""
     return ", ".join(f"{k} {before.get(k)!r} -> {v!r}" for k, v in after.items()
                      if before.get(k) != v) or "no change"
+
+
+FAMILY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def read_identity(source: str) -> tuple[str, int]:
+    """(STRATEGY_ID, VERSION) of a source, read with ``ast`` (nothing runs); StrategyError when
+    either is missing or malformed (a family is ``[a-z][a-z0-9_]*``, a version >= 1)."""
+    tree = _parse(source)
+    family = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id == "STRATEGY_ID" and isinstance(node.value, ast.Constant):
+            family = node.value.value
+    version = _literal(version_node(tree), "VERSION")
+    if not isinstance(family, str) or not FAMILY.fullmatch(family):
+        raise StrategyError("the source has no STRATEGY_ID = '<family>' ([a-z][a-z0-9_]*)")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise StrategyError("VERSION must be an integer >= 1")
+    return family, version

@@ -1,0 +1,194 @@
+"""The nightly evolution cycle: context → decision → act, every step recorded (DESIGN §8).
+
+``run_cycle(rt, advisor_name="offline", advisor=None, now=None, fault=None) -> CycleResult``:
+
+- the cycle id is ``cycle-<night>-<home hash>`` (``evolution_tables.cycle_id_for``; the night is
+  the local date of ``now`` in ``[evolution] timezone``). A cycle already ``done`` or
+  ``rejected`` is not run again: its stored result is returned. A cycle killed at any step is
+  re-run from the start and every step is idempotent: benchmarks are replaced, reports
+  upserted, thoughts/observations/predictions/variant trials inserted once (first write wins),
+  the stored decision and the stored candidate plan are re-used (same version: no second
+  candidate), statuses set again;
+- steps (``fault(step)`` is called after each, for tests that kill the cycle there):
+  ``start``, ``context`` (``context.py``), ``decision`` (the advisor's ``Decision``, re-validated
+  by ``parse_decision``; rejected output ends the cycle with status ``rejected`` and the reason,
+  nothing else changes), ``memory`` (observation, predictions), ``trials`` (variants tried),
+  then by action: ``create_candidate`` → ``plan``, ``registration``, ``backtest``,
+  ``overfit``, ``status`` (``candidates.py``); ``cancel_candidate`` → the candidate is
+  ``cancelled`` and its running paper test too; ``promote_candidate`` is recorded for the
+  deployments step (another helper); analysis updates are recorded, not applied; then
+  ``finish``;
+- thoughts (``ai_thoughts``): ``context``/0 (digest), ``decision``/0 (the decision, role
+  assistant) or ``decision``/1 (the rejection, role host), ``candidate``/0 (the plan),
+  ``gates``/0 (the gate table and outcome).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from trading_brain.adapters.duckdb.evolution_tables import cycle_id_for
+from trading_brain.app.evolve import acts
+from trading_brain.app.evolve.advisors import advisor_for
+from trading_brain.app.evolve.context import (
+    build_context,
+    grade_open_predictions,
+    refresh_benchmarks,
+    register_shipped,
+    run_analyses,
+)
+from trading_brain.app.evolve.lab import Lab
+from trading_brain.app.runtime import Runtime
+from trading_brain.engine.backtest.metrics import BacktestResult
+from trading_brain.engine.evolution.context import Knobs
+from trading_brain.engine.evolution.decision import Decision, parse_decision
+from trading_brain.engine.evolution.evidence import Costs
+from trading_brain.engine.evolution.guard import GuardSettings
+from trading_brain.errors import AdvisorOutputRejected
+from trading_brain.ports import Advisor
+from trading_brain.settings import EvolutionSettings
+
+Fault = Callable[[str], None]
+
+
+@dataclass
+class CycleResult:
+    """The outcome of one cycle (``as_json`` is what ``trading-brain evolve --json`` prints)."""
+
+    cycle_id: str
+    status: str
+    decision: dict[str, Any] | None = None
+    candidate: str | None = None
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = ""
+    error: str | None = None
+    tokens: int = 0
+    cost_usd: float = 0.0
+    curves: dict[str, BacktestResult] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        d = self.decision or {}
+        return {"cycle_id": self.cycle_id, "status": self.status,
+                "decision": {"action": d.get("action"), "tier": d.get("tier"),
+                             "reasoning": d.get("reasoning")},
+                "candidate": self.candidate, "gates": self.gates, "outcome": self.outcome,
+                "error": self.error, "tokens": self.tokens, "cost_usd": self.cost_usd}
+
+
+def knobs(es: EvolutionSettings) -> Knobs:
+    return Knobs(guard=GuardSettings(margin=es.margin, min_dsr=es.min_dsr, max_pbo=es.max_pbo),
+                 sweep_size=es.sweep_size, family_sweep_size=es.family_sweep_size,
+                 train_fraction=es.train_fraction, min_trades=es.min_trades,
+                 max_candidates=es.max_candidates, stale_days=es.stale_days,
+                 paper_days={1: es.paper_days_tier1, 2: es.paper_days_tier2,
+                             3: es.paper_days_tier3})
+
+
+def night_of(now: datetime, es: EvolutionSettings) -> date:
+    return now.astimezone(ZoneInfo(es.timezone)).date()
+
+
+class LazyLab:
+    """The night's ``Lab``, opened on first use (a cycle that only cancels never reads bars)."""
+
+    def __init__(self, rt: Runtime, now: datetime) -> None:
+        self.rt, self.now, self.lab = rt, now, None
+
+    def get(self) -> Lab:
+        if self.lab is None:
+            es = self.rt.settings.evolution
+            end = self.now.replace(second=0, microsecond=0)
+            end -= timedelta(minutes=end.minute % 5)
+            self.lab = Lab.open(self.rt.store, self.rt.workers, self.rt.settings.symbols, end,
+                                es.history_days, Costs(cash=self.rt.settings.starting_cash))
+        return self.lab
+
+
+def _thought(rt: Runtime, cycle_id: str, step: str, seq: int, role: str, content: str,
+             now: datetime) -> None:
+    rt.store.save_evolution_row("ai_thoughts", {"cycle_id": cycle_id, "step": step, "seq": seq,
+                                                "role": role, "content": content,
+                                                "created_at": now})
+
+
+def _tokens(rt: Runtime, cycle_id: str) -> tuple[int, float]:
+    rows = rt.store.evolution_rows("token_usage", {"cycle_id": cycle_id})
+    tokens = sum(int(r["input_tokens"]) + int(r["output_tokens"]) for r in rows)
+    return tokens, float(sum(float(r["cost_usd"]) for r in rows))
+
+
+def stored_result(rt: Runtime, row: dict[str, Any]) -> CycleResult:
+    """The result of a finished cycle, from its records."""
+    cid = row["cycle_id"]
+    gates = rt.store.evolution_rows("ai_thoughts", {"cycle_id": cid, "step": "gates"})
+    table = json.loads(gates[0]["content"]) if gates else {}
+    return CycleResult(cid, row["status"], row.get("decision"), table.get("candidate"),
+                       table.get("gates", []), table.get("outcome", ""), row.get("error"),
+                       int(row.get("tokens") or 0), float(row.get("cost_usd") or 0.0))
+
+
+def _decide(rt: Runtime, advisor: Advisor, ctx: Any, cycle_id: str, now: datetime
+            ) -> Decision:
+    stored = rt.store.evolution_rows("ai_thoughts", {"cycle_id": cycle_id, "step": "decision",
+                                                     "seq": 0})
+    raw: Any = stored[0]["content"] if stored else advisor.decide(ctx).model_dump(mode="json")
+    return parse_decision(raw, known_versions=ctx.known_versions, now=now)
+
+
+def run_cycle(rt: Runtime, *, advisor_name: str = "offline", advisor: Advisor | None = None,
+              now: datetime | None = None, fault: Fault | None = None) -> CycleResult:
+    """One nightly cycle (module docstring)."""
+    now = now or rt.clock.now()
+    es = rt.settings.evolution
+    step: Fault = fault or (lambda name: None)
+    home = str(rt.home.root)
+    cycle_id = cycle_id_for(night_of(now, es), home)
+    lab = LazyLab(rt, now)
+    advisor = advisor or advisor_for(advisor_name, lab.get)
+    rt.store.start_cycle(cycle_id, night_of(now, es), home, advisor.name, now)
+    row = rt.store.evolution_cycles(cycle_id)[0]
+    if row["status"] in ("done", "rejected"):
+        return stored_result(rt, row)
+    step("start")
+    since = now - timedelta(days=es.history_days)
+    bench = refresh_benchmarks(rt.store, now, since, cycle_id)
+    grade_open_predictions(rt.store, now)
+    reports = run_analyses(rt.store, now, since, cycle_id)
+    shipped = register_shipped(rt.store, rt.settings, rt.workers)
+    if shipped:
+        reports = {**reports, "registry": {"error": shipped}}
+    ctx = build_context(rt.store, cycle_id, now, knobs(es), benchmarks=bench, reports=reports)
+    _thought(rt, cycle_id, "context", 0, "host", json.dumps(ctx.summary(), default=str), now)
+    step("context")
+    try:
+        decision = _decide(rt, advisor, ctx, cycle_id, now)
+    except AdvisorOutputRejected as e:
+        reason = f"advisor output rejected: {e}"
+        _thought(rt, cycle_id, "decision", 1, "host", reason, now)
+        tokens, cost = _tokens(rt, cycle_id)
+        rt.store.finish_cycle(cycle_id, status="rejected", finished_at=now, error=reason,
+                              tokens=tokens, cost_usd=cost)
+        return CycleResult(cycle_id, "rejected", error=reason, tokens=tokens, cost_usd=cost)
+    dump = decision.model_dump(mode="json")
+    _thought(rt, cycle_id, "decision", 0, "assistant", json.dumps(dump), now)
+    step("decision")
+    acts.remember(rt.store, cycle_id, decision, now)
+    step("memory")
+    if lab.lab is not None:
+        acts.record_trials(rt.store, cycle_id, lab.lab.tried, now)
+    step("trials")
+    out = acts.act(rt, ctx, decision, lab, step)
+    _thought(rt, cycle_id, "gates", 0, "host", json.dumps(
+        {"candidate": out.candidate, "gates": out.gates, "outcome": out.outcome}, default=str),
+        now)
+    step("finish")
+    tokens, cost = _tokens(rt, cycle_id)
+    rt.store.finish_cycle(cycle_id, status=out.status, finished_at=now, decision=dump,
+                          error=out.error, tokens=tokens, cost_usd=cost)
+    return CycleResult(cycle_id, out.status, dump, out.candidate, out.gates, out.outcome,
+                       out.error, tokens, cost, out.curves)
