@@ -30,6 +30,8 @@ COMMANDS = {
     "kill": "trading_brain.commands.control:kill",
     "backup": "trading_brain.commands.backup:backup",
     "restore": "trading_brain.commands.backup:restore",
+    "evolve": "trading_brain.commands.evolve:evolve",
+    "thoughts": "trading_brain.commands.evolve:thoughts",
     "telegram": "trading_brain.commands.telegram:telegram",
 }
 HELP = {
@@ -48,6 +50,8 @@ HELP = {
     "kill": "Kill switch: cancel entries, close every position, stay halted.",
     "backup": "Snapshot the warehouse now (sha256, retention); prints path and checksum.",
     "restore": "Replace the warehouse by a verified snapshot (refused while `up` runs).",
+    "evolve": "Run the nightly evolution cycle now (decision, candidate, gates).",
+    "thoughts": "Recent evolution cycles, or every recorded thought of one.",
     "telegram": "Answer Telegram commands (needs TELEGRAM_BOT_TOKEN); run beside `up`.",
 }
 
