@@ -1,0 +1,99 @@
+"""`trading-brain evolve` (run tonight's evolution cycle now) and `trading-brain thoughts`.
+
+Service: trading_brain/app/evolve/cycle.py. ``evolve --json`` prints ``{"cycle_id", "status",
+"decision": {"action", "tier", "reasoning"}, "candidate", "gates", "outcome", "error",
+"tokens", "cost_usd"}``; a cycle already finished tonight prints its stored result. ``thoughts``
+lists recent cycles, or with CYCLE every recorded thought of that cycle (step, seq, role).
+Advisor-written text is printed with terminal control characters escaped (``safe_text``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from trading_brain.adapters.sandbox.text import safe_text
+from trading_brain.commands.common import emit_json, home_of, json_option, require_initialised
+from trading_brain.errors import ConfigError
+
+
+@click.command()
+@click.option("--advisor", type=click.Choice(["offline", "anthropic"]), default=None,
+              help="Who decides (default: the home's `advisor` setting, else offline).")
+@json_option
+@click.pass_context
+def evolve(ctx: click.Context, advisor: str | None, as_json: bool) -> None:
+    """Run the nightly evolution cycle now: context, decision, candidate and its gates."""
+    if advisor == "anthropic":
+        raise ConfigError("the anthropic advisor is not available yet (issue 12); "
+                          "use --advisor offline")
+    from trading_brain.app.evolve.cycle import run_cycle
+    from trading_brain.app.runtime import build_runtime
+
+    home = home_of(ctx)
+    require_initialised(home)
+    rt = build_runtime(home)
+    name = advisor or rt.settings.advisor or "offline"
+    try:
+        result = run_cycle(rt, advisor_name=name)
+    finally:
+        rt.workers.close()
+    out = result.as_json()
+    if as_json:
+        emit_json(out)
+        return
+    d = out["decision"]
+    click.echo(f"{out['cycle_id']}: {out['status']}, {d['action'] or '-'}"
+               + (f" (tier {d['tier']})" if d["tier"] else ""))
+    if d["reasoning"]:
+        click.echo(safe_text(d["reasoning"]))
+    if out["error"]:
+        click.echo(f"refused: {safe_text(out['error'])}")
+    for g in out["gates"]:
+        click.echo(f"  {g['gate']:<13} {g['status']:<12} {safe_text(str(g['reason']))}")
+    if out["candidate"]:
+        click.echo(f"candidate {out['candidate']}: {out['outcome']}")
+
+
+@click.command()
+@click.argument("cycle", required=False)
+@json_option
+@click.pass_context
+def thoughts(ctx: click.Context, cycle: str | None, as_json: bool) -> None:
+    """Recent evolution cycles, or every recorded thought of CYCLE."""
+    from trading_brain.adapters.duckdb import Store
+
+    home = home_of(ctx)
+    require_initialised(home)
+    store = Store.open(home.warehouse)
+    if cycle is None:
+        rows = [{"cycle_id": r["cycle_id"], "night": r["night"], "status": r["status"],
+                 "advisor": r["advisor"],
+                 "action": (r.get("decision") or {}).get("action"), "error": r.get("error")}
+                for r in store.evolution_cycles(limit=30)]
+        if as_json:
+            emit_json(rows)
+            return
+        for r in rows:
+            click.echo(f"{r['cycle_id']}  {r['status']:<9} {r['action'] or '-':<18} "
+                       f"{safe_text(r['error'] or '')}")
+        return
+    if not store.evolution_cycles(cycle):
+        raise ConfigError(f"no evolution cycle {cycle!r}; `trading-brain thoughts` lists them")
+    rows = store.evolution_rows("ai_thoughts", {"cycle_id": cycle}, order="created_at, seq")
+    items = [{"step": r["step"], "seq": r["seq"], "role": r["role"], "content": r["content"],
+              "created_at": r["created_at"]} for r in rows]
+    if as_json:
+        emit_json(items)
+        return
+    for t in items:
+        click.echo(f"--- {t['step']}/{t['seq']} ({t['role']})")
+        click.echo(safe_text(_pretty(t["content"])))
+
+
+def _pretty(content: str) -> str:
+    try:
+        return json.dumps(json.loads(content), indent=2, ensure_ascii=False)
+    except ValueError:
+        return content
