@@ -39,8 +39,10 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
+from trading_brain.domain.advisor import AdvisorSettings
 from trading_brain.domain.alerts import NotifySettings, TelegramSettings
 from trading_brain.domain.instruments import DEFAULT_SYMBOLS, parse_symbol
 from trading_brain.domain.risk import RiskSettings
@@ -189,8 +191,6 @@ class Settings(_Section):
                                      "money; needs allow_live_orders = true too)")
     allow_live_orders: StrictBool = Field(
         default=False, description="the second switch for real orders with execution = kraken")
-    advisor: Literal["offline", "anthropic"] | None = Field(
-        default=None, description="the AI advisor of the strategy evolution; unset: none")
     symbols: list[str] = Field(
         default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1,
         description=f"pairs to trade, BASE/QUOTE, at most {MAX_SYMBOLS}; with market = \"sim\", "
@@ -208,6 +208,15 @@ class Settings(_Section):
     notify: NotifySettings = NotifySettings()  # [notify], domain/alerts.py
     telegram: TelegramSettings = TelegramSettings()  # [telegram], domain/alerts.py
     evolution: EvolutionSettings = EvolutionSettings()
+    advisor: AdvisorSettings = AdvisorSettings()  # [advisor], domain/advisor.py
+
+    @model_validator(mode="before")
+    @classmethod
+    def _advisor_kind(cls, data: object) -> object:
+        """An older ``advisor = "offline"`` line means ``[advisor] kind = "offline"``."""
+        if isinstance(data, dict) and isinstance(data.get("advisor"), str):
+            return {**data, "advisor": {"kind": data["advisor"]}}
+        return data
 
     @field_validator("symbols")
     @classmethod

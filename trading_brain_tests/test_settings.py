@@ -61,7 +61,7 @@ def test_rendered_config_round_trips_and_is_commented(tmp_path):
 
 
 NON_DEFAULT = {
-    "market": "kraken", "execution": "kraken", "allow_live_orders": True, "advisor": "offline",
+    "market": "kraken", "execution": "kraken", "allow_live_orders": True,
     "symbols": ["ETH/USD", "BTC/USD"], "starting_cash": 2500.5,
     "sim": {"seed": 7}, "replay": {"data": ["/x/y.csv", "z"]},
     "kraken": {"rest_url": "http://127.0.0.1:1", "ws_url": "ws://127.0.0.1:2",
@@ -87,6 +87,13 @@ NON_DEFAULT = {
                   "margin": 0.01, "min_dsr": 0.9, "max_pbo": 0.4, "min_trades": 7,
                   "max_candidates": 2, "paper_days_tier1": 0.5, "paper_days_tier2": 3,
                   "paper_days_tier3": 5, "stale_days": 4, "review_days": 10},
+    "advisor": {"kind": "offline", "analyst_model": "m-a", "coder_model": "m-c",
+                "reviewer_model": "m-r", "panel": 3, "daily_token_budget": 5000,
+                "max_input_tokens_per_cycle": 2000, "max_output_tokens": 512,
+                "max_reply_retries": 1, "max_repairs": 1, "base_url": "http://127.0.0.1:5",
+                "timeout_s": 5.0, "max_retries": 0,
+                "prices": {"m-a": [1.0, 2.0, 3.0, 4.0], "m-c": [0.0, 0.0, 0.0, 0.0],
+                           "m-r": [1.5, 2.5, 3.5, 0.5]}},
 }
 
 
@@ -131,7 +138,7 @@ def test_rendered_comments_come_from_the_field_descriptions():
     assert '(one of "sim", "replay", "kraken")' in prose  # a Literal's values
     assert "(> 0, ≤ 120)" in prose  # kraken.timeout_s bounds
     assert "(true or false)" in prose  # a strict bool
-    assert '# advisor = "offline"  (unset)' in text  # None is written commented out
+    assert '# kind = "offline"  (unset)' in text  # None is written commented out
 
 
 def _fields(model: type[BaseModel], path: str = ""):  # noqa: ANN202 - (dotted name, FieldInfo)
