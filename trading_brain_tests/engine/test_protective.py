@@ -1,4 +1,4 @@
-"""engine/protective.py: the pure decisions over (rows, venue answers) for one position."""
+"""engine/executor/protective.py: the pure decisions over (rows, venue answers) for one position."""
 
 from __future__ import annotations
 
@@ -104,16 +104,3 @@ def test_the_fingerprint_ignores_the_positions_own_legs_and_sees_everything_else
 def test_take_profit_reached_uses_the_fill_model(bars: list, last: float | None,
                                                  hit: bool) -> None:
     assert pr.take_profit_reached(bars, last, 95.0, 105.0) is hit
-
-
-def test_correction_names_what_disagrees_with_the_venue() -> None:
-    r = row("sl", 1, "submitting")
-    st = OrderStatus(client_order_id=r.client_order_id, venue_order_id="O1", symbol="BTC/USD",
-                     side="sell", order_type="stop-loss", quantity=Decimal("0.01"),
-                     state="filled", filled_qty=Decimal("0.01"), avg_price=Decimal("29000"),
-                     fee=Decimal("0.75"), stop_price=Decimal("29694.1"), updated_at=T0)
-    fix = pr.correction(r, st)
-    assert fix is not None and (fix["state"], fix["venue_order_id"], fix["filled_qty"]) == (
-        "filled", "O1", Decimal("0.01"))
-    from dataclasses import replace
-    assert pr.correction(replace(r, **fix), st) is None  # type: ignore[arg-type]

@@ -69,7 +69,8 @@ def _marks(rt: Runtime, symbols: set[str]) -> dict[str, Decimal]:
 def _venue_mismatches(rt: Runtime, slot: str) -> list[Mismatch]:
     """Venue balances minus the coins held before the bot's first tick vs the ledger; nothing
     to compare before that first tick opened the live book (no deposit yet)."""
-    from trading_brain.engine.executor.live import baseline_of, without_baseline
+    from trading_brain.engine.executor.book import baseline_of
+    from trading_brain.engine.executor.reconcile import without_baseline
 
     pairs = rt.store.read_asset_pairs()
     with rt.store.session():

@@ -1,18 +1,43 @@
-"""Booking half of the executor tick: fills into positions and the cash ledger, the closing
-snapshot with the invariant and the venue balance reconcile (see engine/executor.py)."""
+"""Booking half of the executor tick (engine/executor/tick.py): the slot's deposit, fills into
+positions and the cash ledger, the closing snapshot with the invariant and the venue balance
+reconcile.
+
+Contract:
+- Deposit: a paper slot deposits ``SlotSetup.starting_capital`` once (the tick's load). Venue
+  capital (``SlotSetup.venue_capital``, live mode, ``open_live_book``): the venue's balances
+  are the truth. The
+  slot's first tick (no deposit recorded yet) deposits the venue's quote (USD) balance at that
+  moment and records every other asset held then as the slot's baseline in
+  ``system_meta[VENUE_BASELINE_KEY]`` (JSON ``{slot: {ts, deposit, assets}}``), in one
+  transaction; the deposit is never re-read. The balance reconcile compares the ledger with
+  the venue's balances minus the baseline (``reconcile.without_baseline``): the bot accounts
+  only for what it bought, and any later difference (a manual deposit, withdrawal or trade) is
+  flagged.
+- ``record_fills``: the venue's fills not stored yet (``reconcile.fresh_fills``), oldest
+  first (buys before sells at one time), each into its position and cash entries (in memory;
+  the phase's ``flush`` stores fills, entries and positions in one transaction); a fill of a
+  protective sell without a row first gets one (``reconcile.adopted_rows``); a fill matching no
+  order of the slot is an error; a closed position feeds ``update_state_on_close``.
+- ``finish_slot``: marks, max adverse excursion, then in ONE transaction the phase's writes,
+  the snapshot from the warehouse's totals, the risk state and events; then the invariant
+  and the venue balance reconcile.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 
+from trading_brain.domain.orders import Balance
 from trading_brain.domain.records import FillBook, OrderRow, PositionRecord
 from trading_brain.engine.executor.context import (
     REASON_OF,
+    VENUE_BASELINE_KEY,
     ExecutorStore,
     TickContext,
 )
-from trading_brain.engine.executor.protect import adopt
+from trading_brain.engine.executor.reconcile import adopted_rows, fresh_fills
 from trading_brain.engine.ledger import PositionMeta, adverse_excursion, apply_fill
 from trading_brain.engine.risk_state import update_state_on_close, update_state_on_equity
 from trading_brain.engine.valuation import (
@@ -45,8 +70,7 @@ def record_fills(ctx: TickContext) -> None:
     venue, ctx.venue_fills = ctx.venue_fills, []
     if not venue:
         return
-    known = ctx.store.known_fill_ids([f.fill_id for f in venue])
-    fresh = [f for f in venue if f.fill_id not in known]
+    fresh = fresh_fills(venue, ctx.store.known_fill_ids([f.fill_id for f in venue]))
     if not fresh:
         return
     missing = sorted({f.client_order_id for f in fresh
@@ -54,7 +78,10 @@ def record_fills(ctx: TickContext) -> None:
     for row in ctx.store.orders_by_cids(missing):  # fills of orders this tick did not load
         ctx.rows[row.client_order_id] = row
     if missing and any(c not in ctx.rows for c in missing):
-        adopt(ctx, fresh)  # a protective sell known only by its fills (paper's take-profit)
+        # a protective sell known only by its fills (paper's take-profit)
+        for adopted in adopted_rows(ctx.positions.values(), fresh, ctx.rows.keys(), ctx.slot,
+                                    ctx.ex.name, ctx.now):
+            ctx.insert_order(adopted)
     ctx.load_intents([r.intent_id for r in (ctx.rows.get(f.client_order_id or "") for f in fresh
                                             if f.side == "buy") if r is not None and r.intent_id])
     balance, booked = ctx.cash, set()
@@ -136,7 +163,7 @@ def finish_slot(ctx: TickContext) -> None:
             ctx.save_position(moved)
     with ctx.store.atomic():
         ctx.flush()
-        ledger = ctx.store.ledger_totals(ctx.slot)  # type: ignore[attr-defined]
+        ledger = ctx.store.ledger_totals(ctx.slot)
         book = slot_book(ctx.store, ctx.slot)  # once: the snapshots and the invariant share it
         cash = ledger.balance
         valued = valuation(cash, positions, marks)  # both snapshots value the same positions
@@ -163,3 +190,28 @@ def marks_for(ctx: TickContext, symbols: list[str]) -> dict[str, Decimal]:
         return {}
     tickers = ctx.market.tickers(symbols)
     return {s: Decimal(repr(float(t.last))) for s, t in tickers.items()}
+
+
+# ---- the deposit -----------------------------------------------------------------------------
+def baseline_of(store: ExecutorStore, slot: str) -> dict[str, Decimal]:
+    """The coins ``slot``'s venue held before its first tick (``VENUE_BASELINE_KEY``)."""
+    raw = store.get_meta(VENUE_BASELINE_KEY)
+    book = json.loads(raw).get(slot) if raw else None
+    return {a: Decimal(q) for a, q in book["assets"].items()} if book else {}
+
+
+def open_live_book(ctx: TickContext, opening: Balance) -> None:
+    """Live slot, first tick: deposit the venue's quote balance and record the other assets
+    held as the baseline (one transaction); then read the header and baseline back."""
+    quote = ctx.config.quote.upper()
+    held = {a: format(q, "f") for a, q in sorted(opening.assets.items()) if a != quote and q}
+    s = ctx.store
+    with s.atomic():
+        if s.ensure_deposit(ctx.slot, opening.get(quote), ctx.now):
+            raw = s.get_meta(VENUE_BASELINE_KEY)
+            books = json.loads(raw) if raw else {}
+            books[ctx.slot] = {"ts": ctx.now.isoformat(),
+                               "deposit": format(opening.get(quote), "f"), "assets": held}
+            s.set_meta(VENUE_BASELINE_KEY, json.dumps(books, sort_keys=True))
+    ctx.capital, _, _, ctx.cash = s.executor_header(ctx.slot)
+    ctx.baseline = baseline_of(s, ctx.slot)

@@ -1,75 +1,65 @@
-"""Types of the executor tick: the store port it needs, slot setup, config and reports.
+"""The executor tick's inputs and the one slot's state it keeps in memory.
 
-``run_tick`` (engine/executor.py) consumes ``SlotSetup``/``TickConfig`` and returns a
-``TickReport`` (one ``SlotReport`` per slot) that the executor sensor turns into asset events.
+Contract:
+- Inputs: ``ExecutorStore`` (the warehouse ports a tick uses), ``SlotSetup`` (a slot's venue
+  and starting capital), ``TickConfig``; venues may also be ``Protective`` (they arm a
+  position's stop) and ``Deferring`` (they batch their own writes per venue phase).
+- ``TickContext`` is one slot's tick. Its inputs (store, market, pairs, limits, config, now,
+  slot, venue) never change. Its state is the warehouse's rows as this tick changes them
+  (``rows``, ``positions``, intent ``status``, ``cash``, ``state``), plus what each phase hands
+  to the next (venue answers, the plan, the venue's replies), plus ``w``: the writes of the
+  current phase, merged per row, written by ``flush`` in the caller's transaction. The only
+  ways to change the mirrored rows are its methods (``insert_order``, ``update_order``,
+  ``apply_fix``, ``set_status``, ``finish_intent``, ``refuse``, ``save_position``), so every
+  change is also a write. The decisions themselves are pure (engine/executor/reconcile.py,
+  protective.py); the phases live in tick.py, place.py, protect.py and book.py.
+- Intent statuses only move forward (``FORWARD``; domain.intents).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from trading_brain.domain.alerts import Alert
 from trading_brain.domain.instruments import AssetPair
-from trading_brain.domain.intents import OrderIntent
-from trading_brain.domain.orders import (
-    Balance,
-    Fill,
-    OrderRequest,
-    OrderStatus,
-)
-from trading_brain.domain.records import CashEntry, OrderRow, PositionRecord, Snapshot
+from trading_brain.domain.intents import EXIT_PURPOSES, INTENT_ORDER_PURPOSES, OrderIntent
+from trading_brain.domain.orders import Balance, Fill, OrderAck, OrderRequest, OrderStatus
+from trading_brain.domain.records import CashEntry, OrderRow, PositionRecord
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
 from trading_brain.engine.executor.protective import Protection
-from trading_brain.engine.valuation import InvariantReport, Mismatch
-from trading_brain.ports import Exchange, MarketData
+from trading_brain.engine.executor.reconcile import OrderFix
+from trading_brain.engine.executor.report import SlotReport, TickReport
+from trading_brain.ports import Exchange, LedgerStore, MarketData, MetaStore, RiskStore
+
+__all__ = ["EXITS", "MODELLED_STOPS", "ORDER_PURPOSES", "PROTECTIVE", "REASON_OF",
+           "VENUE_BASELINE_KEY", "Deferring", "ExecutorStore", "Protective", "SlotReport",
+           "SlotSetup", "TickConfig", "TickContext", "TickReport", "Writes"]
 
 
-class ExecutorStore(Protocol):
-    """The warehouse methods a tick uses (``adapters.duckdb.Store`` implements them).
-
-    A tick reads with a few set-based queries and writes each phase with one multi-row
-    statement per table inside ``atomic()`` (one transaction; re-entrant).
-    """
-
-    def session(self) -> AbstractContextManager[object]: ...
-    def atomic(self) -> AbstractContextManager[object]: ...
-    def executor_header(self, slot: str) -> tuple[Decimal | None, str | RiskState | None,
-                                                  datetime | None, Decimal]: ...
-    def executor_orders(self, slot: str, intent_ids: Sequence[str]) -> list[OrderRow]: ...
-    def orders_by_cids(self, cids: Sequence[str]) -> list[OrderRow]: ...
-    def pending_intents(self, slot: str, limit: int) -> list[OrderIntent]: ...
-    def intents_by_ids(self, ids: Sequence[str]) -> dict[str, OrderIntent]: ...
-    def positions(self, slot: str, status: str | None = "open") -> list[PositionRecord]: ...
-    def known_fill_ids(self, fill_ids: Sequence[str]) -> set[str]: ...
-    def ensure_deposit(self, slot: str, amount: Decimal, ts: datetime) -> bool: ...
-    def get_meta(self, key: str) -> str | None: ...
-    def set_meta(self, key: str, value: str) -> None: ...
-    def write_orders(self, new: Sequence[OrderRow], changed: Sequence[OrderRow]) -> set[str]: ...
-    def set_intent_statuses(self, statuses: Sequence[tuple[str, str]], now: datetime) -> None: ...
-    def insert_fills(self, fills: Sequence[Fill], entries: Sequence[CashEntry],
-                     now: datetime) -> None: ...
-    def save_positions(self, positions: Sequence[PositionRecord]) -> None: ...
-    def fills(self, slot: str) -> list[Fill]: ...
-    def cash_entries(self, slot: str) -> list[CashEntry]: ...
-    def starting_capital(self, slot: str) -> Decimal | None: ...
-    def write_snapshot(self, s: Snapshot) -> None: ...
-    def record_risk_events(self, slot: str, events: Sequence[RiskEvent]) -> int: ...
-    def save_risk_state(self, slot: str, state: RiskState, now: datetime | None = None) -> None: ...
+class ExecutorStore(LedgerStore, RiskStore, MetaStore, Protocol):
+    """The warehouse a tick uses (trading_brain/ports.py: the ledger tables, the risk state and
+    events, ``system_meta``); the DuckDB store and simulate's memory book implement it."""
 
 
 @runtime_checkable
 class Protective(Protocol):
     """A venue that protects a filled entry with ONE stop-loss order (both venues; see
-    engine/protective.py): placed under ``stop_cid`` once the entry is filled, idempotent,
-    never raising once it learnt something."""
+    engine/executor/protective.py): placed under ``stop_cid`` once the entry is filled,
+    idempotent, never raising once it learnt something."""
 
     def reconcile_protective(self, entry: OrderRequest,
                              stop_cid: str | None = None) -> Protection: ...
+
+
+@runtime_checkable
+class Deferring(Protocol):
+    """A venue that writes its own book once per ``deferred_saves()`` block (paper)."""
+
+    def deferred_saves(self) -> AbstractContextManager[object]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +68,7 @@ class SlotSetup:
 
     ``venue_capital`` (live mode, the active slot on Kraken): the venue's balances are the truth,
     so ``starting_capital`` is ignored and the first tick deposits the venue's quote balance and
-    records the coins held then as the baseline (``VENUE_BASELINE_KEY``; see engine/executor.py).
+    records the coins held then as the baseline (``VENUE_BASELINE_KEY``; see book.py).
     """
 
     exchange: Exchange
@@ -96,69 +86,30 @@ class TickConfig:
     fill_lookback: timedelta = timedelta(minutes=15)
     # the executor's take-profit (venues that hold the stop: not paper): bars of this
     # timeframe that closed after the entry bar and at most ``tp_lookback`` ago, and the last
-    # price, are checked each tick (engine/protective.py ``take_profit_reached``)
+    # price, are checked each tick (engine/executor/protective.py ``take_profit_reached``)
     tp_timeframe: str = "1m"
     tp_lookback: timedelta = timedelta(minutes=2)
-
-
-@dataclass(slots=True)
-class SlotReport:
-    """What one slot's tick did (the sensor's asset events)."""
-
-    slot: str
-    orders_placed: list[str] = field(default_factory=list)
-    orders_updated: list[str] = field(default_factory=list)
-    fills: list[str] = field(default_factory=list)
-    positions_opened: list[str] = field(default_factory=list)
-    positions_closed: list[str] = field(default_factory=list)
-    intents_rejected: dict[str, str] = field(default_factory=dict)
-    events: list[RiskEvent] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    orders_cancelled: list[str] = field(default_factory=list)  # cancels the venue confirmed
-    warnings: list[str] = field(default_factory=list)  # ambiguous orders, service errors
-    alerts: list[Alert] = field(default_factory=list)  # for the notifier (idempotent by key)
-    unprotected: list[str] = field(default_factory=list)  # positions whose leg is blocked
-    mismatches: list[Mismatch] = field(default_factory=list)
-    invariant: InvariantReport | None = None
-    snapshot: Snapshot | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.invariant is not None and self.invariant.ok and not self.mismatches
-
-
-@dataclass(slots=True)
-class TickReport:
-    """The whole tick: one report per slot."""
-
-    ts: datetime
-    slots: dict[str, SlotReport]
-    duration_s: float = 0.0
-
-    @property
-    def invariant_ok(self) -> bool:
-        return all(r.ok for r in self.slots.values())
-
-    def count(self, what: str) -> int:
-        return sum(len(getattr(r, what)) for r in self.slots.values())
 
 
 REASON_OF = {"entry": "signal", "exit": "signal", "stop_loss": "stop_loss",
              "take_profit": "take_profit", "kill": "kill"}
 PROTECTIVE = ("stop_loss", "take_profit")
-EXITS = ("exit", "kill")  # sells of an exit intent ("kill": one written by `trading-brain kill`)
-ORDER_PURPOSES = ("entry", *EXITS)  # orders of an intent (settle the intent when terminal)
+EXITS = EXIT_PURPOSES  # sells of an exit intent (``kill``: one written by `trading-brain kill`)
+ORDER_PURPOSES = INTENT_ORDER_PURPOSES  # orders of an intent (settle the intent when finished)
 # Venues whose protective orders are modelled, not held at the venue: the paper venue lets a
 # pending exit sell wait for the stop bar so a stop on it comes first (the backtest's rule,
-# DESIGN §6), so its exits are not guarded (``executor._guards_exits``).
+# DESIGN §6), so its exits are not guarded (``TickContext.guards_exits``).
 MODELLED_STOPS = ("paper",)
 VENUE_BASELINE_KEY = "venue.baseline"  # system_meta: {slot: {ts, deposit, assets}} (JSON)
-
 
 # intent status moves forward only (domain.intents): what ``set_status`` allows
 FORWARD = {"pending": {"submitted", "rejected", "cancelled"},
            "submitted": {"done", "rejected", "cancelled"},
            "done": set(), "rejected": set(), "cancelled": set()}
+FINAL = ("done", "rejected", "cancelled")
+
+# a placement's answer: the ack, or the OrderRejected/ambiguous/transient error it raised
+Answer = tuple[OrderIntent | None, str, OrderAck | Exception]
 
 
 @dataclass(slots=True)
@@ -179,10 +130,9 @@ class Writes:
 
 @dataclass(slots=True)
 class TickContext:
-    """One slot's tick: its inputs, what it learnt (kept in memory for the tick) and the
-    writes of the current phase. ``rows``/``status``/``positions`` mirror the warehouse as
-    this tick changes it; ``flush`` writes the phase (the caller holds ``store.atomic()``)."""
+    """One slot's tick (see the module contract)."""
 
+    # inputs
     store: ExecutorStore
     market: MarketData
     pairs: Mapping[str, AssetPair]
@@ -193,35 +143,46 @@ class TickContext:
     ex: Exchange
     rep: SlotReport
     started: float
-    state: RiskState = field(default_factory=RiskState)
-    open_orders: list[OrderRow] = field(default_factory=list)
-    positions: dict[str, PositionRecord] = field(default_factory=dict)
-    intents: list[OrderIntent] = field(default_factory=list)
-    since: datetime | None = None
-    statuses: dict[str, OrderStatus | None] = field(default_factory=dict)
-    venue_fills: list[Fill] = field(default_factory=list)
-    to_protect: list[tuple[OrderRequest, str | None]] = field(default_factory=list)
-    protected: list[tuple[str | None, Protection]] = field(default_factory=list)
-    to_cancel: list[str] = field(default_factory=list)
-    # intent None: the executor's take-profit sell of a position (engine/executor_protect.py)
-    to_place: list[tuple[OrderIntent | None, OrderRequest]] = field(default_factory=list)
-    guarded: list[tuple[OrderIntent | None, OrderRow, list[str]]] = field(default_factory=list)
-    confirmed: dict[str, OrderStatus | None] = field(default_factory=dict)
-    cancel_reason: dict[str, str] = field(default_factory=dict)  # why a confirmed cancel
-    tp_hits: set[str] = field(default_factory=set)  # positions whose take-profit is reached
-    fps: dict[str, str] = field(default_factory=dict)  # symbol -> protective fingerprint now
-    venue_balance: Balance | None = None  # the venue's balances as read (before the baseline)
-    opening: Balance | None = None  # live slot's first tick: the venue's balances (deposit)
-    baseline: dict[str, Decimal] = field(default_factory=dict)  # coins held before the bot
-    answers: list[tuple[OrderIntent | None, str, object]] = field(default_factory=list)
-    marks: dict[str, Decimal] = field(default_factory=dict)
-    balance: Balance | None = None
+    # the slot as loaded (phase 1) and changed by this tick
     capital: Decimal | None = None
     cash: Decimal = Decimal(0)
+    state: RiskState = field(default_factory=RiskState)
+    baseline: dict[str, Decimal] = field(default_factory=dict)  # coins held before the bot
+    positions: dict[str, PositionRecord] = field(default_factory=dict)
+    intents: list[OrderIntent] = field(default_factory=list)  # pending, at most max_orders
+    open_orders: list[OrderRow] = field(default_factory=list)  # as loaded (asked at the venue)
     rows: dict[str, OrderRow] = field(default_factory=dict)
     known_intents: dict[str, OrderIntent | None] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
+    since: datetime | None = None  # fills are fetched from here
+    # the venue's answers (phase 2; fills and fingerprints again in phase 4)
+    opening: Balance | None = None  # live slot's first tick: the venue's balances (deposit)
+    statuses: dict[str, OrderStatus | None] = field(default_factory=dict)
+    venue_fills: list[Fill] = field(default_factory=list)  # consumed by book.record_fills
+    tp_hits: set[str] = field(default_factory=set)  # positions whose take-profit is reached
+    fps: dict[str, str] = field(default_factory=dict)  # symbol -> protective fingerprint now
+    # the plan (phase 3): what phase 4 sends
+    to_cancel: list[str] = field(default_factory=list)
+    cancel_reason: dict[str, str] = field(default_factory=dict)  # why a confirmed cancel
+    to_protect: list[tuple[OrderRequest, str | None]] = field(default_factory=list)
+    # intent None: the executor's take-profit sell of a position (protect.py)
+    to_place: list[tuple[OrderIntent | None, OrderRequest]] = field(default_factory=list)
+    guarded: list[tuple[OrderIntent | None, OrderRow, list[str]]] = field(default_factory=list)
+    # the venue's replies (phase 4), recorded in phase 5
+    confirmed: dict[str, OrderStatus | None] = field(default_factory=dict)
+    protected: list[tuple[str | None, Protection]] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+    marks: dict[str, Decimal] = field(default_factory=dict)
+    venue_balance: Balance | None = None  # the venue's balances as read (before the baseline)
+    balance: Balance | None = None  # ... minus the baseline: what the ledger accounts for
     w: Writes = field(default_factory=Writes)
+
+    @property
+    def guards_exits(self) -> bool:
+        """A real venue holds protective orders: an exit first cancels them and a position
+        about to be exited is not armed. The paper venue models stops itself
+        (``MODELLED_STOPS``: a stop on the exit's bar comes first, as in the backtest)."""
+        return self.ex.name not in MODELLED_STOPS
 
     # ---- intents ---------------------------------------------------------------------------
     def load_intents(self, ids: Sequence[str]) -> None:
@@ -256,6 +217,28 @@ class TickContext:
             raise ValueError(f"intent {intent_id}: {old} -> {status} is not allowed")
         self.status[intent_id] = self.w.statuses[intent_id] = status
 
+    def finish_intent(self, intent_id: str | None, status: str, reason: str) -> None:
+        """Settle an intent (no-op when unknown or final already); a refusal is reported."""
+        intent = self.intent(intent_id) if intent_id else None
+        if intent is None or self.status_of(intent.intent_id) in FINAL:
+            return
+        if self.status_of(intent.intent_id) == "pending":
+            self.set_status(intent.intent_id, "submitted")
+        self.set_status(intent.intent_id, status)
+        if status != "done":
+            self.refuse(intent, reason, status, record_status=False)
+
+    def refuse(self, intent: OrderIntent, reason: str, status: str,
+               record_status: bool = True) -> None:
+        """An intent refused by the executor or the venue: status, report and risk event."""
+        if record_status:
+            self.set_status(intent.intent_id, status)
+        self.rep.intents_rejected[intent.intent_id] = reason
+        self.rep.events.append(RiskEvent(
+            ts=self.now, kind="decision", symbol=intent.symbol, reason=reason,
+            details={"intent_id": intent.intent_id, "action": intent.action, "status": status,
+                     "stage": "executor", "slot": self.slot}))
+
     # ---- orders and positions --------------------------------------------------------------
     def open_rows(self) -> list[OrderRow]:
         """The slot's open orders as this tick knows them, oldest first."""
@@ -271,9 +254,23 @@ class TickContext:
         row = self.rows.get(cid)
         if row is None:
             return
-        new = replace(row, **fields, updated_at=self.now)  # type: ignore[arg-type]
+        # the names are OrderRow's own fields (reconcile's fixes, the phases' literals)
+        new = replace(row, **fields, updated_at=self.now)  # type: ignore[arg-type]  # see above
         self.rows[cid] = new
         (self.w.new_orders if cid in self.w.new_orders else self.w.changed_orders)[cid] = new
+
+    def apply_fix(self, fix: OrderFix) -> None:
+        """Apply one reconcile decision: the row's fields, the report, the intent it settles."""
+        if fix.error:
+            self.rep.errors.append(fix.error)
+        if fix.fields:
+            self.update_order(fix.client_order_id, **fix.fields)
+        if fix.updated:
+            self.rep.orders_updated.append(fix.client_order_id)
+        if fix.cancelled:
+            self.rep.orders_cancelled.append(fix.client_order_id)
+        if fix.intent is not None:
+            self.finish_intent(fix.intent.intent_id, fix.intent.status, fix.intent.reason)
 
     def save_position(self, p: PositionRecord) -> None:
         self.w.positions[p.position_id] = p
@@ -291,3 +288,7 @@ class TickContext:
         if w.positions:
             s.save_positions(list(w.positions.values()))
         return inserted
+
+    def venue_batch(self) -> AbstractContextManager[object]:
+        """The venue's ``deferred_saves()`` block when it is ``Deferring`` (else a no-op)."""
+        return self.ex.deferred_saves() if isinstance(self.ex, Deferring) else nullcontext()

@@ -1,49 +1,50 @@
-"""Protective orders in the executor tick (engine/executor.py), over the pure decisions of
-engine/protective.py (its docstring is the contract: one exchange-native stop-loss per
+"""Protective orders in the executor tick (engine/executor/tick.py), over the pure decisions of
+engine/executor/protective.py (its docstring is the contract: one exchange-native stop-loss per
 position, the take-profit done by the executor — cancel the stop, confirm, sell).
 
 Per phase:
-- ask (phase 2, venue): on venues that hold the stop (``guards_exits``: not paper), whether
-  each position's take-profit was reached (bars of ``TickConfig.tp_timeframe`` after the entry
-  bar and at most ``tp_lookback`` old, then the last price); the protective fingerprint of each
-  symbol whose latest leg was refused for funds (one ``balances`` + one ``open_orders`` call);
+- ask (phase 2, venue): on venues that hold the stop (``TickContext.guards_exits``: not
+  paper), whether each position's take-profit was reached (bars of
+  ``TickConfig.tp_timeframe`` after the entry bar and at most ``tp_lookback`` old, then the
+  last price); the protective fingerprint of each symbol whose latest leg was refused for
+  funds (one ``balances`` + one ``open_orders`` call);
 - plan (phase 3): open stops of closed positions are cancelled (each cancel confirmed by a
   lookup, the row then says what the venue says); per open position ``protective.plan``: a stop
   row written ahead and ``reconcile_protective`` asked to place it, or a take-profit sell that
-  cancels the live stop first (``executor_live.clear_for_exits``), or nothing (blocked);
+  cancels the live stop first (``place.clear_for_exits``), or nothing (blocked);
 - act (phase 4): ``reconcile_protective(entry, stop_cid)`` per stop to place;
-- record (phase 5): the stop row takes what the venue answered (venue id, state, trigger price)
-  — also after a partial failure; a refusal is recorded on the row (``insufficient_funds
+- record (phase 5): the stop row takes what the venue answered (``reconcile.protection``: venue
+  id, state, trigger price) — also after a partial failure; confirmed cancels take
+  ``reconcile.confirmed_cancel``; a refusal is recorded on the row (``insufficient_funds
   fp=<fingerprint>``), as a risk event and as an alert (``SlotReport.alerts``, delivered once
   per key by ``trading_brain.app.notify``); an ambiguous answer is a warning, the row stays
   ``submitting`` and the next tick's lookup by client id settles it;
 - fills of a protective sell the executor has no row for (the paper venue's take-profit, a
-  crash between a venue call and its record) get their row from the fills (``adopt``).
+  crash between a venue call and its record) get their row from the fills
+  (``reconcile.adopted_rows``, applied by book.record_fills).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from decimal import Decimal
 
 from trading_brain.domain.alerts import Alert
-from trading_brain.domain.orders import Fill, OrderRequest, derive_client_order_id
+from trading_brain.domain.orders import OrderRequest, derive_client_order_id
 from trading_brain.domain.records import OrderRow, PositionRecord
 from trading_brain.domain.risk import RiskEvent
 from trading_brain.domain.timeframes import delta, floor_time
 from trading_brain.engine import fills as fm
 from trading_brain.engine.executor import protective as pr
-from trading_brain.engine.executor.context import PROTECTIVE, TickContext
-from trading_brain.engine.executor.live import guards_exits
+from trading_brain.engine.executor.context import PROTECTIVE, Protective, TickContext
+from trading_brain.engine.executor.reconcile import confirmed_cancel, protection
 from trading_brain.errors import TradingBrainError
-
-log = logging.getLogger("trading_brain.executor")
 
 
 # ---- phase 2 ---------------------------------------------------------------------------------
 def ask_protection(ctx: TickContext) -> None:
-    if not guards_exits(ctx):
+    """Take-profits reached and the fingerprints of blocked legs (venues that hold the stop)."""
+    if not ctx.guards_exits:
         return
     legs = _legs(ctx)
     watched = [p for p in ctx.positions.values() if p.take_profit_price is not None]
@@ -142,7 +143,7 @@ def plan_protection(ctx: TickContext, open_rows: list[OrderRow], exiting: set[st
             ctx.to_protect.append((req, d.arm))
         elif d.take_profit:
             _take_profit(ctx, pos, d.take_profit, d.live_stops)
-        elif fixed and not guards_exits(ctx):  # a take-profit without a stop: modelled by
+        elif fixed and not ctx.guards_exits:  # a take-profit without a stop: modelled by
             ctx.to_protect.append((req, None))  # the venue (paper), no row
 
 
@@ -186,9 +187,11 @@ def act_protection(ctx: TickContext) -> None:
             ctx.confirmed[cid] = ctx.ex.order_by_client_id(cid)
         except TradingBrainError as e:
             ctx.rep.errors.append(f"cancel {cid}: {e}")
-    place = getattr(ctx.ex, "reconcile_protective", None)
-    for req, cid in ctx.to_protect if callable(place) else []:
-        ctx.protected.append((cid, answer := place(req, stop_cid=cid)))
+    ex = ctx.ex
+    if not isinstance(ex, Protective):
+        return
+    for req, cid in ctx.to_protect:
+        ctx.protected.append((cid, answer := ex.reconcile_protective(req, stop_cid=cid)))
         if answer.refused == pr.FUNDS:
             read_fingerprints(ctx, [req.symbol])  # the state a retry must see changed
 
@@ -198,34 +201,20 @@ def record_protection(ctx: TickContext) -> None:
     """Rows of this tick's protective calls and confirmed cancels (see the module docstring)."""
     for cid, st in ctx.confirmed.items():
         why = ctx.cancel_reason.get(cid, "canceled_for_exit")
-        if st is None:
-            ctx.update_order(cid, state="canceled", reason=f"{why} (not at venue)")
-            ctx.rep.orders_cancelled.append(cid)
-            continue
-        fix = pr.correction(ctx.rows[cid], st)
-        if fix:
-            ctx.update_order(cid, **fix)
-        if st.state == "canceled" and st.filled_qty == 0:
-            ctx.update_order(cid, reason=why)
-            ctx.rep.orders_cancelled.append(cid)
+        ctx.apply_fix(confirmed_cancel(ctx.rows[cid], st, why))
     for cid, p in ctx.protected:
         if cid is None or cid not in ctx.rows:
             continue
         row = ctx.rows[cid]
-        if p.stop_loss is not None:
-            fix = pr.correction(row, p.stop_loss)
-            if fix:
-                ctx.update_order(cid, **fix)
+        kind, fields = protection(row, p)
+        if fields:
+            ctx.update_order(cid, **fields)
+        if kind == "placed":
             ctx.rep.orders_placed.append(cid)
-        elif p.refused:
-            refused(ctx, row, p.refused, p.error or p.refused)
-        elif p.venue_order_id:  # placed; its lookup failed: open, the next lookup settles it
-            ctx.update_order(cid, state="open", venue_order_id=p.venue_order_id)
-            ctx.rep.orders_placed.append(cid)
-        elif p.error:  # fate unknown: the row stays submitting, looked up by client id
-            warn(ctx, f"protect {row.symbol} {cid}: {p.error}")
-        else:  # the venue's entry is not filled (yet): nothing was sent
-            ctx.update_order(cid, state="rejected", reason="entry_not_filled")
+        elif kind == "refused":
+            refused(ctx, row, p.refused or pr.FUNDS, p.error or p.refused or pr.FUNDS)
+        elif kind == "ambiguous":  # fate unknown: the row stays submitting, looked up by id
+            ctx.rep.warn(f"protect {row.symbol} {cid}: {p.error}")
 
 
 def refused(ctx: TickContext, row: OrderRow, reason: str, text: str) -> None:
@@ -244,37 +233,4 @@ def refused(ctx: TickContext, row: OrderRow, reason: str, text: str) -> None:
            f"it. Retried only when the position, the venue balance or its open orders change.")
     ctx.rep.alerts.append(Alert(f"protective_refused:{row.client_order_id}", "ERROR",
                                 "protective_refused", f"{ctx.slot} {row.symbol}", msg))
-    warn(ctx, msg)
-
-
-def warn(ctx: TickContext, text: str) -> None:
-    """A warning: in the log (WARNING) and in the tick's report (the sensor's asset events)."""
-    ctx.rep.warnings.append(text)
-    log.warning(text)
-
-
-def adopt(ctx: TickContext, fresh: list[Fill]) -> None:
-    """Rows for protective sells found only through their fills: the take-profit sell the
-    paper venue models (client id ``leg_cid(entry, "tp")``), or a stop/take-profit whose row
-    was lost. Each becomes a row of its leg's purpose with the fills' totals."""
-    wanted: dict[str, tuple[str, PositionRecord]] = {}
-    for pos in ctx.positions.values():
-        entry = derive_client_order_id(pos.position_id)
-        for purpose, leg in pr.LEGS.items():
-            wanted[pr.leg_cid(entry, leg)] = (purpose, pos)
-    for cid in sorted({f.client_order_id for f in fresh if f.client_order_id
-                       and f.client_order_id not in ctx.rows and f.client_order_id in wanted}):
-        purpose, pos = wanted[cid]
-        mine = [f for f in fresh if f.client_order_id == cid]
-        qty = sum((f.qty for f in mine), Decimal(0))
-        value = sum((f.qty * f.price for f in mine), Decimal(0))
-        ctx.insert_order(OrderRow(
-            cid, pos.position_id, ctx.slot, ctx.ex.name, pos.symbol, "sell",
-            "market" if purpose == "take_profit" else "stop-loss", purpose, pos.quantity,
-            "filled" if qty >= pos.quantity else "partially_filled", mine[0].ts, ctx.now,
-            venue_order_id=mine[0].venue_order_id, filled_qty=qty,
-            avg_price=value / qty if qty else None,
-            fee=sum((f.fee for f in mine), Decimal(0)),
-            stop_price=pos.take_profit_price if purpose == "take_profit" else
-            pos.stop_loss_price, reason="taken from the venue's fills"))
-
+    ctx.rep.warn(msg)

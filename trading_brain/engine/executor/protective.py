@@ -22,8 +22,8 @@ Contract (DESIGN §6.2; issue 15). One contract for every venue:
   free balance of the base asset, so the next attempt is made only on a tick where that
   fingerprint differs ("something changed": a fill, a deposit or withdrawal, another order
   placed or gone). While a reached take-profit is blocked, the stop is still (re-)armed.
-- ``plan`` decides per position and tick; ``correction`` is the open-order reconcile: the row
-  fields that disagree with the venue's status (state, venue id, filled qty, price, fee).
+- ``plan`` decides per position and tick. What a venue's answer changes in a row (the open-order
+  reconcile, a ``reconcile_protective`` answer) is engine/executor/reconcile.py.
 """
 
 from __future__ import annotations
@@ -181,13 +181,3 @@ def _held_back(rows: Sequence[OrderRow], fp_now: str | None) -> str | None:
 def needs_fingerprint(stops: Sequence[OrderRow], tps: Sequence[OrderRow]) -> bool:
     """Whether ``plan`` would look at the fingerprint (the latest leg was refused for funds)."""
     return any(refused_fp(r) is not None for r in (_latest(stops), _latest(tps)) if r)
-
-
-def correction(row: OrderRow, st: OrderStatus) -> dict[str, object] | None:
-    """The fields of ``row`` to change so it says what the venue says (None: it agrees)."""
-    stop = st.stop_price if st.stop_price is not None else row.stop_price
-    if (st.state, st.filled_qty, st.fee, st.venue_order_id, stop) == (
-            row.state, row.filled_qty, row.fee, row.venue_order_id, row.stop_price):
-        return None
-    return {"state": st.state, "venue_order_id": st.venue_order_id, "filled_qty": st.filled_qty,
-            "avg_price": st.avg_price, "fee": st.fee, "reason": st.reason, "stop_price": stop}
