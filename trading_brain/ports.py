@@ -131,10 +131,14 @@ class StrategyWorker(SignalSource, Protocol):
     ``generate_sets(bars, sets)`` is ``generate`` over the same bars for each parameter set in
     one sandbox round trip: per set the validated signals or the ``StrategyError`` that set's
     call would raise (``invalid params: …`` for a set ``Params`` refuses); a
-    ``SandboxViolation`` raises for the whole call.
+    ``SandboxViolation`` raises for the whole call. ``missing_layers()`` names the isolation
+    layers production requires that the running worker does not enforce (empty when complete;
+    only ``sandbox.allow_weak_isolation`` lets such a worker run).
     """
 
     def params_schema(self) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+    def missing_layers(self) -> list[str]: ...
 
     def generate_sets(self, bars: pl.DataFrame, sets: Sequence[Mapping[str, Any] | None]
                       ) -> list[pl.DataFrame | StrategyError]: ...

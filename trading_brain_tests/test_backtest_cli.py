@@ -336,23 +336,25 @@ def test_human_output(tmp_path):
 
 
 def test_optimize_generates_each_distinct_set_once(tmp_path, monkeypatch, capsys):
-    """A grid listing a value twice: one sandboxed generate per distinct set, rows for all."""
-    from trading_brain.app.research.backtest import StrategyWorker
+    """A grid listing a value twice: one sandboxed generate per distinct set, all distinct
+    sets in one batch call (one worker round trip per symbol), rows for all."""
+    from trading_brain.app.research.backtest import VersionWorker
 
-    calls: list[dict] = []
-    real = StrategyWorker.signals
+    batches: list[list[dict]] = []
+    real = VersionWorker.signal_sets
 
-    def counting(self, bars, params):
-        calls.append(dict(params))
-        return real(self, bars, params)
+    def counting(self, bars, sets):
+        batches.append([dict(p) for p in sets])
+        return real(self, bars, sets)
 
-    monkeypatch.setattr(StrategyWorker, "signals", counting)
+    monkeypatch.setattr(VersionWorker, "signal_sets", counting)
     good = str(write_csv(tmp_path / "x_BTCUSD_5m.csv", make_candles(n=1500)))
     code, out, err = run_main(monkeypatch, capsys, tmp_path, "optimize", "--strategy",
                               "ema_cross", "--data", good, "--grid",
                               '{"fast": [5, 9, 5, 30], "slow": [10, 40]}', "--json")
     assert code == 0, err
-    assert len(calls) == 6  # (5|9|30) x (10|40); the repeated 5 is not generated again
+    assert len(batches) == 1  # one batch (no progress bar: not a TTY)
+    assert len(batches[0]) == 6  # (5|9|30) x (10|40); the repeated 5 is not generated again
     res = json.loads(out)["results"]
     assert len(res) == 7  # 8 combinations minus (30, 10): fast must be < slow
     assert "skipped 1 invalid combination(s)" in err

@@ -170,7 +170,7 @@ def test_replay_matches_backtest_exact_trades(tmp_path: Path) -> None:
     frame = bars[sym].filter((pl.col("ts") >= start - timedelta(minutes=5 * 1300))
                              & (pl.col("ts") < end))
     _sid, _ver, source, _ = strategy_source("ema_cross@1", None)
-    with bt.StrategyWorker(source, Settings(), "ema_cross@1") as worker:
+    with bt.VersionWorker.open(Settings(), "ema_cross@1", source) as worker:
         _schema, defaults = worker.defaults()
         sig = worker.signals({sym: frame}, defaults)[sym]
     # decisions only from the simulation's first decision bar on (before it: warm-up)
@@ -237,23 +237,25 @@ def test_cached_scan_inputs_equal_the_warehouse_reads(baseline: tuple[Path, dict
 
 
 def test_a_worker_that_fails_to_boot_fails_the_run(tmp_path: Path, monkeypatch) -> None:
-    """The active version's worker boots on a thread while the first day syncs; what that
-    boot raises is raised by ``simulate`` itself (before any step), and no thread is left."""
+    """The active version's worker boots in the background (the worker service's spawner
+    thread) while the first day syncs; what that boot raises is raised by ``simulate`` itself
+    (before any step), and no worker is left running."""
     import threading
 
-    import trading_brain.app.scan as trading
+    from trading_brain.adapters.sandbox.host import SandboxedStrategy
     from trading_brain.errors import SandboxViolation
 
-    real = trading.strategy_worker
+    real, started = SandboxedStrategy.start, []
 
-    def failing(settings, row):
-        if threading.current_thread().name == "sandbox-boot":
+    def failing(self):
+        if threading.current_thread().name == "sandbox-spawner":
             raise SandboxViolation("boot refused (test)")
-        return real(settings, row)
+        started.append(self)
+        return real(self)
 
-    monkeypatch.setattr(trading, "strategy_worker", failing)
+    monkeypatch.setattr(SandboxedStrategy, "start", failing)
     home = Home(tmp_path / "home")
     with pytest.raises(SandboxViolation, match="boot refused"):
         simulate(home, Plan(days=0.05, seed=7, start=START, symbols=SYMBOLS))
-    assert not [t for t in threading.enumerate() if t.name == "sandbox-boot"]
+    assert all(s._proc is None for s in started)  # registration's and any other: closed
     assert Store.open(home.warehouse).get_meta(PROGRESS_KEY) is None  # no step was committed

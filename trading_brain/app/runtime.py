@@ -17,7 +17,7 @@ from trading_brain.adapters.duckdb import Store
 from trading_brain.domain.risk import RiskLimits
 from trading_brain.engine.importer import ImportReport, ImportStore, Progress, import_files
 from trading_brain.errors import ConfigError
-from trading_brain.ports import Clock, MarketData
+from trading_brain.ports import Clock, MarketData, StrategyWorkers
 from trading_brain.settings import Home, Settings, load_settings
 
 
@@ -45,6 +45,13 @@ class Runtime:
     @cached_property
     def market(self) -> MarketData:
         return build_market(self.settings, self.home, self.clock)
+
+    @cached_property
+    def workers(self) -> StrategyWorkers:
+        """The sandbox-worker service (``ports.StrategyWorkers``); its owner closes it."""
+        from trading_brain.app.research.register import open_workers
+
+        return open_workers(self.settings)
 
     @property
     def risk_limits(self) -> RiskLimits:

@@ -5,14 +5,16 @@
 1. read the active version (and shadow slots) from ``strategy_versions``, the newest closed 5m
    bars (as many as the largest ``WARMUP_BARS``), the pairs, each slot's account and risk state
    — in one warehouse session;
-2. run ``engine.scan.run_scan`` — every strategy in its sandbox worker (one persistent worker per
-   version per process, cached by source sha256, at most ``MAX_WORKERS``);
+2. run ``engine.scan.run_scan`` — every strategy in its sandbox worker from the runtime's
+   sandbox-worker service (``rt.workers``: one pooled worker per version, keyed by source
+   sha256; ``worker`` overrides the choice, e.g. simulate's day-primed source);
 3. record the scan, signals and intents (deterministic ids: a rerun writes nothing new), the risk
    events and the slots' risk states — in one session.
 Step 1 reads through ``inputs`` (``scan_inputs``: the warehouse by default; ``simulate`` passes a
 ``CachedInputs`` that returns the same rows from memory).
 ``PrimedSource`` wraps a worker for offline runs (``simulate``): one ``generate_many`` call over
 a long span per symbol answers every later window ending inside it (see its docstring).
+No module-level state: workers live in the runtime's service, which its owner closes.
 It returns a ``ScanOutcome``: the ``ScanResult``, the number of new intents and risk events, and
 notes (e.g. ``no active strategy version``). ``shadows`` are extra ``"SLOT=ID@V"`` entries; a bad
 entry or an unknown version raises ``ConfigError``.
@@ -20,17 +22,14 @@ entry or an unknown version raises ``ConfigError``.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trading_brain.app.research.register import sandbox_opener
-from trading_brain.app.research.strategy_files import generate_each
 from trading_brain.app.scan_inputs import LIVE, WarehouseInputs
 from trading_brain.domain.risk import PortfolioView, RiskState
 from trading_brain.engine.registry import parse_ref
@@ -46,8 +45,9 @@ from trading_brain.engine.scan import (
 from trading_brain.errors import ConfigError, StrategyError
 from trading_brain.ports import SignalSource
 
-MAX_WORKERS = 4  # the active version + three shadow slots
-_WORKERS: OrderedDict[str, SignalSource] = OrderedDict()
+if TYPE_CHECKING:
+    from trading_brain.app.runtime import Runtime
+
 
 
 @dataclass
@@ -60,22 +60,9 @@ class ScanOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def strategy_worker(settings: Any, row: dict[str, Any]) -> SignalSource:
-    """The sandboxed source of a ``strategy_versions`` row; one worker per sha256 and process."""
-    key = row["sha256"]
-    if key in _WORKERS:
-        _WORKERS.move_to_end(key)
-        return _WORKERS[key]
-    _WORKERS[key] = sandbox_opener(settings)(row["source"])
-    while len(_WORKERS) > MAX_WORKERS:
-        _WORKERS.popitem(last=False)[1].close()
-    return _WORKERS[key]
-
-
-def close_workers() -> None:
-    """Stop every cached sandbox worker (end of a simulation, tests)."""
-    while _WORKERS:
-        _WORKERS.popitem(last=False)[1].close()
+def version_worker(rt: Runtime, row: dict[str, Any]) -> SignalSource:
+    """The sandboxed source of a ``strategy_versions`` row, from the runtime's worker service."""
+    return rt.workers.get(f"{row['strategy_id']}@{row['version']}", row["source"])
 
 
 def shadow_slots(rt: Any) -> list[tuple[str, str, int]]:
@@ -144,21 +131,22 @@ def persist_risk(rt: Any, result: ScanResult, now: datetime) -> int:
     return new
 
 
-Worker = Callable[[Any, dict[str, Any]], SignalSource]
+Worker = Callable[[dict[str, Any]], SignalSource]  # a version row -> its signal source
 
 
 def scan_once(rt: Any, now: datetime, shadows: Sequence[str] = (),
-              worker: Worker = strategy_worker, inputs: WarehouseInputs = LIVE,
+              worker: Worker | None = None, inputs: WarehouseInputs = LIVE,
               unwritten: list | None = None) -> ScanOutcome:
     """Load, run and record one scan deciding on the bars closed at ``now``; ``worker`` maps
-    (settings, version row) to its signal source (default: the cached sandbox worker);
+    a version row to its signal source (default: ``version_worker``, the runtime's service);
     ``inputs`` reads them (default: the warehouse; ``simulate`` passes a ``CachedInputs``).
     With ``unwritten`` (``simulate``), the (scan, signals) rows are appended to it instead of
     written: the caller stores them (``Store.record_scans``) in the same transaction, before it
     commits; the intents, risk events and states are always written at once (the executor and
     the next scan read them)."""
     accounts, bars, pairs, indicators, notes = load_inputs(rt, now, shadows, inputs)
-    slots = [SlotInput(slot, worker(rt.settings, row), portfolio, state,
+    pick = worker or (lambda row: version_worker(rt, row))
+    slots = [SlotInput(slot, pick(row), portfolio, state,
                        params=row["params_default"])
              for slot, row, portfolio, state in accounts]
     result = run_scan(bars, slots, rt.risk_limits, pairs, now, indicators)  # no connection held
@@ -183,7 +171,7 @@ class PrimedSource:
     ``warmup_bars`` bars reproduces the full-history decision) and the look-ahead check (row t
     depends only on bars <= t); a window it was not primed for goes to the real worker."""
 
-    def __init__(self, inner: Any, sha: str) -> None:
+    def __init__(self, inner: SignalSource, sha: str) -> None:
         self.inner, self.sha = inner, sha
         self.strategy_id, self.version = inner.strategy_id, inner.version
         self.warmup_bars = inner.warmup_bars
@@ -193,7 +181,7 @@ class PrimedSource:
     def prime(self, frames: dict[str, pl.DataFrame], params: dict[str, Any] | None) -> None:
         self._rows, self._params = {}, params
         long = {s: b for s, b in frames.items() if b.height >= self.warmup_bars}
-        for sym, out in (_generate_many(self.inner, long, params) if long else {}).items():
+        for sym, out in (self.inner.generate_many(long, params) if long else {}).items():
             if not isinstance(out, pl.DataFrame):  # that symbol's windows go to the worker
                 continue
             first = self.warmup_bars - 1
@@ -225,16 +213,9 @@ class PrimedSource:
             else:
                 misses[sym] = bars
         if misses:
-            out |= _generate_many(self.inner, misses, params)
+            out |= self.inner.generate_many(misses, params)
         return {sym: out[sym] for sym in frames}
 
     def close(self) -> None:
         self.inner.close()
 
-
-def _generate_many(src: Any, frames: Mapping[str, pl.DataFrame], params: dict[str, Any] | None
-                   ) -> dict[str, pl.DataFrame | StrategyError]:
-    """``src.generate_many`` when it has one, else ``generate`` per symbol (same contract)."""
-    if hasattr(src, "generate_many"):
-        return src.generate_many(frames, params)
-    return generate_each(src, frames, params)

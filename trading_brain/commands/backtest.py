@@ -1,4 +1,4 @@
-"""`trading-brain backtest` and `trading-brain optimize` (service: trading_brain/app/research/backtest.py).
+"""`trading-brain backtest` and `trading-brain optimize` (service: app/research/backtest.py).
 
 Both read bars from candle files (``--data``, the formats of ``import-ohlcv``; symbol from
 ``--symbol``, else the file name, else its stem) or from the home's warehouse (``--symbols``,
@@ -169,7 +169,7 @@ def _backtest(ctx: click.Context, ref: str | None, params: str | None, engine: s
     _check_inputs(opts)
     settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
     name = f"{sid}@{ver}"
-    with bt.StrategyWorker(source, settings, name) as worker:
+    with bt.VersionWorker.open(settings, name, source) as worker:
         bars = _load(ctx, store, opts)
         schema, defaults = worker.defaults()
         bt.check_params(overrides, schema, name)
@@ -240,7 +240,7 @@ def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, object
     _check_inputs(opts)
     settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
     name = f"{sid}@{ver}"
-    with bt.StrategyWorker(source, settings, name) as worker:
+    with bt.VersionWorker.open(settings, name, source) as worker:
         bars = _load(ctx, store, opts)
         schema, defaults = worker.defaults()
         sets = opt.grid_sets(grid, defaults)
@@ -266,7 +266,8 @@ def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, object
 
 def _generate_all(worker: Any, bars: dict[str, Any], sets: list[dict[str, Any]],
                   quiet: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """Signals of every valid set: one generate call per DISTINCT set per symbol.
+    """Signals of every valid set: each DISTINCT set generated once, all of them in one sandbox
+    round trip per symbol (``VersionWorker.signal_sets``; in chunks when a progress bar shows).
 
     Identical parameter sets (e.g. a grid listing a value twice) share one signal frame object,
     which the sweep then simulates once.
@@ -275,23 +276,28 @@ def _generate_all(worker: Any, bars: dict[str, Any], sets: list[dict[str, Any]],
 
     from trading_brain.errors import ConfigError
 
+    index: dict[str, int] = {}
+    distinct: list[dict[str, Any]] = []
+    for p in sets:
+        key = json.dumps(p, sort_keys=True, default=str)
+        if key not in index:
+            index[key] = len(distinct)
+            distinct.append(p)
+    shown = not quiet and sys.stderr.isatty()
+    chunk = 25 if shown else len(distinct)
+    got: list[Any] = []
+    with progress_bar("generate", shown) as update:
+        for lo in range(0, len(distinct), chunk):
+            got += worker.signal_sets(bars, distinct[lo:lo + chunk])
+            update(len(got), len(distinct), "")
     params, signal_sets, skipped = [], [], []
-    seen: dict[str, dict[str, Any] | ConfigError] = {}
-    with progress_bar("generate", not quiet and sys.stderr.isatty()) as update:
-        for i, p in enumerate(sets):
-            key = json.dumps(p, sort_keys=True, default=str)
-            if key not in seen:
-                try:
-                    seen[key] = worker.signals(bars, p)
-                except ConfigError as e:  # e.g. fast >= slow: a cross-field rule of Params
-                    seen[key] = e
-            got = seen[key]
-            if isinstance(got, ConfigError):
-                skipped.append(str(got))
-            else:
-                signal_sets.append(got)
-                params.append(p)
-            update(i + 1, len(sets), "")
+    for p in sets:
+        one = got[index[json.dumps(p, sort_keys=True, default=str)]]
+        if isinstance(one, ConfigError):  # e.g. fast >= slow: a cross-field rule of Params
+            skipped.append(str(one))
+        else:
+            signal_sets.append(one)
+            params.append(p)
     if not params:
         raise ConfigError(f"no valid parameter combination in --grid; first: {skipped[0]}")
     return params, signal_sets, skipped

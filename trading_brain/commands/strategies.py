@@ -1,8 +1,14 @@
-"""`trading-brain strategies list|show|validate|register|deploy|rollback|run|check`."""
+"""`trading-brain strategies list|show|validate|register|deploy|rollback|run|check`.
+
+Strategy code runs only in sandbox workers of a ``ports.StrategyWorkers`` service
+(``register.open_workers``), closed when the command ends: ``validate`` and ``register`` in a
+fresh worker per version (``validate``), the other commands in the version's pooled worker.
+"""
 
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -63,14 +69,15 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, ref: str, show_source: bool, as_json: bool) -> None:
     """One version: warm-up, parameters and their space, hash, status, validation."""
-    from trading_brain.app.research.register import sandbox_opener, strategy_source
+    from trading_brain.app.research.register import open_workers, strategy_source
     from trading_brain.engine.registry import sha256
 
     store = _store(ctx, required=False)
     sid, ver, source, path = strategy_source(ref, store)
     row = store.strategy_version(sid, ver) if store else None
     if row is None:
-        with sandbox_opener(_settings(ctx))(source) as src:
+        with closing(open_workers(_settings(ctx))) as workers:
+            src = workers.get(f"{sid}@{ver}", source)
             schema, defaults = src.params_schema()
             row = {"strategy_id": sid, "version": ver, "warmup_bars": src.warmup_bars,
                    "params_default": defaults, "param_space": schema, "status": "unregistered",
@@ -96,10 +103,11 @@ def show(ctx: click.Context, ref: str, show_source: bool, as_json: bool) -> None
 @click.pass_context
 def validate(ctx: click.Context, file: str, as_json: bool) -> None:
     """Static gate, sandbox run, output contract, determinism, look-ahead and warm-up checks."""
-    from trading_brain.app.research.register import sample_bars, sandbox_opener
+    from trading_brain.app.research.register import open_workers, sample_bars
     from trading_brain.engine.registry import validate_version
 
-    with sandbox_opener(_settings(ctx))(Path(file).read_text(encoding="utf-8")) as src:
+    with closing(open_workers(_settings(ctx))) as workers:
+        src = workers.validate(Path(file).read_text(encoding="utf-8"))
         result = validate_version(src, sample_bars())  # within sandbox.validation_budget_s
         result = {"strategy": src.strategy_id, "version": src.version, "valid": True, **result}
     if as_json:
@@ -171,7 +179,7 @@ def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None
     A quick look-ahead check runs too; its verdict is in the output, and a failure or a skipped
     check is a warning (the signals are printed all the same)."""
     from trading_brain.app.research.backtest import json_object
-    from trading_brain.app.research.register import load_bars, sandbox_opener
+    from trading_brain.app.research.register import load_bars, open_workers
     from trading_brain.engine.lookahead import check_lookahead
 
     bars_by_symbol = load_bars(list(data), symbol, timeframe)
@@ -179,7 +187,8 @@ def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None
     skipped = ("look-ahead check not run (--lookahead-cuts 0): these signals may use future "
                "bars; run `strategies check` before trusting them")
     out = {}
-    with sandbox_opener(_settings(ctx))(Path(file).read_text(encoding="utf-8")) as src:
+    with closing(open_workers(_settings(ctx))) as workers:
+        src = workers.get(file, Path(file).read_text(encoding="utf-8"))
         for sym, bars in bars_by_symbol.items():
             sig = src.generate(bars, overrides)
             acts = sig.filter(sig["action"] != "hold")
@@ -213,13 +222,14 @@ def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None
 def check(ctx: click.Context, ref: str, data: tuple[str, ...], symbol: str | None,
           timeframe: str | None, cut_points: int, as_json: bool) -> None:
     """Look-ahead and warm-up checks of ID@V (or a FILE) on candle data."""
-    from trading_brain.app.research.register import load_bars, sandbox_opener, strategy_source
+    from trading_brain.app.research.register import load_bars, open_workers, strategy_source
     from trading_brain.engine.lookahead import check_lookahead, check_warmup
 
     source = (Path(ref).read_text(encoding="utf-8") if Path(ref).is_file()
               else strategy_source(ref, _store(ctx, required=False))[2])
     results = {}
-    with sandbox_opener(_settings(ctx))(source) as src:
+    with closing(open_workers(_settings(ctx))) as workers:
+        src = workers.get(ref, source)
         for sym, bars in load_bars(list(data), symbol, timeframe).items():
             look = check_lookahead(src, bars, cut_points=cut_points)
             warm = check_warmup(src, bars, src.warmup_bars, samples=cut_points)

@@ -181,12 +181,12 @@ def test_sweep_of_100_sets_vs_plain_processes(data, tmp_path):
 
 def generate_cost(data: Path, calls: int = 5) -> float:
     """Mean wall time of one warm sandboxed ``generate`` of ema_cross over ``data`` (in-process)."""
-    from trading_brain.app.research.backtest import StrategyWorker
+    from trading_brain.app.research.backtest import VersionWorker
     from trading_brain.app.research.register import load_bars, strategy_source
     from trading_brain.settings import Settings
 
     bars = next(iter(load_bars([str(data)]).values()))
-    with StrategyWorker(strategy_source("ema_cross")[2], Settings(), "ema_cross@1") as worker:
+    with VersionWorker.open(Settings(), "ema_cross@1", strategy_source("ema_cross")[2]) as worker:
         worker.generate(bars, {})
         t = time.perf_counter()
         for i in range(calls):

@@ -35,7 +35,6 @@ from trading_brain.adapters.sim import SimMarket
 from trading_brain.app.research.register import register_files
 from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, InProcessStrategy
 from trading_brain.app.runtime import Runtime
-from trading_brain.app.scan import close_workers
 from trading_brain.definitions import defs
 from trading_brain.defs.trading.executor import executor_sensor
 from trading_brain.domain.intents import intent_id_for
@@ -219,7 +218,6 @@ def _child_scan(home_root: str, now: datetime, out) -> None:
         res = defs.resolve_job_def("scan_job").execute_in_process(
             partition_key=scan_bar_time(now).strftime("%Y-%m-%d"), instance=inst,
             resources={"tb": resource(Home(home_root), now)}, raise_on_error=False)
-        close_workers()
         out.put("" if res.success else "; ".join(
             str(e.event_specific_data.error.to_string())
             for e in res.all_events if e.event_type_value == "STEP_FAILURE"))

@@ -154,6 +154,10 @@ class SandboxedStrategy(BatchCalls):
         """The layer report of the running worker (starts it if needed)."""
         return self.start().layers
 
+    def missing_layers(self) -> list[str]:
+        """Required layers (seccomp, Landlock) the running worker does not enforce."""
+        return self.layers.missing_required()
+
     def generate(self, bars: pl.DataFrame, params: dict | None = None) -> pl.DataFrame:
         """Run ``generate`` in the worker; return validated signals (ts + SIGNAL_SCHEMA)."""
         if not isinstance(bars, pl.DataFrame):

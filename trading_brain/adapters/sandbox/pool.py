@@ -207,6 +207,9 @@ class PooledWorker:
     def layers(self) -> LayerReport:
         return self._run(lambda w: w.layers)
 
+    def missing_layers(self) -> list[str]:
+        return self._run(lambda w: w.missing_layers())
+
     def start(self) -> ReadyReply:
         return self._run(lambda w: w.start())
 

@@ -1,10 +1,12 @@
 """Backtest and optimise a strategy version: the service behind `trading-brain backtest|optimize`.
 
 Contract (no click here; every failure is a one-line ConfigError / DataError / StrategyError):
-- Strategy code always runs in ONE sandbox worker (``StrategyWorker``, booted in a background
-  thread while the data loads). ``generate`` is called once per parameter set per symbol over the
-  whole history: shipped/registered versions pass the look-ahead check, so batch evaluation equals
-  bar-by-bar evaluation, and every sub-window (walk-forward) is a slice of those signals.
+- Strategy code always runs in ONE sandbox worker (``VersionWorker``: the version's worker from
+  a ``ports.StrategyWorkers`` service, booting in the background while the data loads).
+  ``generate`` is called once per parameter set per symbol over the whole history
+  (``signal_sets``: every set of a sweep in one round trip per symbol): shipped/registered
+  versions pass the look-ahead check, so batch evaluation equals bar-by-bar evaluation, and
+  every sub-window (walk-forward) is a slice of those signals.
 - Params: the strategy's defaults (from the worker's ``params_schema``) overlaid by the caller's;
   unknown keys and values outside the schema's type/bounds are a ConfigError naming the key.
 - Data (``check_gaps``): bars per symbol, sorted. Missing open times between consecutive bars are
@@ -22,8 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,8 @@ import polars as pl
 
 from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 from trading_brain.errors import ConfigError, DataError, StrategyError
+from trading_brain.ports import StrategyWorkers
+from trading_brain.settings import Settings
 
 METRIC_KEYS = ("final_equity", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate",
                "n_trades", "fees_paid", "exposure", "profit_factor")
@@ -125,54 +128,76 @@ def _value_problem(v: Any, spec: dict[str, Any]) -> str | None:
     return None
 
 
-# --- the sandbox worker -------------------------------------------------------------------------
-class StrategyWorker:
-    """One sandboxed strategy version, booted in a background thread (use as a context manager)."""
+# --- the sandbox worker ------------------------------------------------------------------------
+class VersionWorker:
+    """One strategy version's worker from a ``ports.StrategyWorkers`` service, named by its ref
+    in every message; ``open`` builds a private service (closed on exit)."""
 
-    def __init__(self, source: str, settings: Any, ref: str) -> None:
-        from trading_brain.app.research.register import sandbox_opener
+    def __init__(self, workers: StrategyWorkers, ref: str, source: str, *,
+                 owned: bool = False) -> None:
+        self.ref, self.workers, self.owned = ref, workers, owned
+        self.worker = workers.get(ref, source)  # boots in the background
 
-        self.ref = ref
-        self._src = sandbox_opener(settings)(source)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._boot, daemon=True)
-        self._thread.start()
+    @classmethod
+    def open(cls, settings: Settings, ref: str, source: str) -> VersionWorker:
+        from trading_brain.app.research.register import open_workers
 
-    def _boot(self) -> None:
-        try:
-            self._src.start()
-        except BaseException as e:  # re-raised in the caller's thread
-            self._error = e
-
-    def ready(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._src
+        return cls(open_workers(settings), ref, source, owned=True)
 
     def defaults(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(json_schema, defaults) of the strategy's Params."""
-        return self.ready().params_schema()
+        try:
+            return self.worker.params_schema()
+        except StrategyError as e:
+            raise self._error(e) from None
 
     def generate(self, bars: pl.DataFrame, params: dict[str, Any]) -> pl.DataFrame:
         """Signals over ``bars``; an invalid param value is a one-line ConfigError."""
         try:
-            return self.ready().generate(bars, params)
+            return self.worker.generate(bars, params)
         except StrategyError as e:
-            msg = one_line(str(e))
-            if msg.startswith("invalid params"):
-                raise ConfigError(f"{self.ref}: {msg}") from None
-            raise type(e)(f"{self.ref}: {msg}") from None
+            raise self._error(e) from None
 
     def signals(self, bars: Bars, params: dict[str, Any]) -> dict[str, pl.DataFrame]:
         return {sym: self.generate(b, params) for sym, b in bars.items()}
 
-    def __enter__(self) -> StrategyWorker:
+    def signal_sets(self, bars: Bars, sets: Sequence[dict[str, Any]]
+                    ) -> list[dict[str, pl.DataFrame] | ConfigError]:
+        """``signals`` of every parameter set, in ONE sandbox round trip per symbol: per set its
+        signals, or the one-line ConfigError of a set the strategy's ``Params`` refuse; any
+        other strategy failure raises (as ``generate`` would)."""
+        try:
+            per_symbol = {sym: self.worker.generate_sets(b, sets) for sym, b in bars.items()}
+        except StrategyError as e:
+            raise self._error(e) from None
+        out: list[dict[str, pl.DataFrame] | ConfigError] = []
+        for i in range(len(sets)):
+            got: dict[str, pl.DataFrame] = {}
+            refused: ConfigError | None = None
+            for sym, results in per_symbol.items():
+                r = results[i]
+                if isinstance(r, pl.DataFrame):
+                    got[sym] = r
+                    continue
+                e = self._error(r)
+                if not isinstance(e, ConfigError):
+                    raise e
+                refused = refused or e
+            out.append(refused if refused is not None else got)
+        return out
+
+    def _error(self, e: StrategyError) -> StrategyError | ConfigError:
+        msg = one_line(str(e))
+        if msg.startswith("invalid params"):
+            return ConfigError(f"{self.ref}: {msg}")
+        return type(e)(f"{self.ref}: {msg}")
+
+    def __enter__(self) -> VersionWorker:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._thread.join()
-        self._src.close()
+        if self.owned:
+            self.workers.close()
 
 
 # --- data ----------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Research services shared by the CLI and the Dagster research assets.
 
 Wires the sandbox worker, the registry engine and candle files together:
-- ``sandbox_opener(settings)``: every strategy source runs in a ``SandboxedStrategy``;
+- ``open_workers(settings)``: a sandbox-worker service (``ports.StrategyWorkers``) for code
+  without a runtime; every strategy source runs in one of its workers;
 - ``sample_bars()``: deterministic sim bars used to validate a version before it is recorded;
 - ``load_bars(paths, symbol, timeframe)``: candle files → validated per-symbol bar frames
   (one-line ``DataError`` for empty data; invalid rows are dropped and counted);
@@ -10,7 +11,6 @@ Wires the sandbox worker, the registry engine and candle files together:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,17 +20,18 @@ import polars as pl
 from trading_brain.domain.candles import BARS_COLUMNS
 from trading_brain.engine.registry import parse_ref
 from trading_brain.errors import ConfigError, DataError
+from trading_brain.ports import StrategyWorkers
 from trading_brain.settings import Settings
 
 SAMPLE_SEED = 7
 SAMPLE_BARS = 4000
 
 
-def sandbox_opener(settings: Settings) -> Callable[[str], Any]:
-    """A factory running any strategy source inside the sandbox worker."""
-    from trading_brain.adapters.sandbox import SandboxedStrategy
+def open_workers(settings: Settings) -> StrategyWorkers:
+    """A sandbox-worker service of ``settings.sandbox`` (the caller closes it)."""
+    from trading_brain.adapters.sandbox.pool import SandboxWorkers
 
-    return lambda source: SandboxedStrategy.from_settings(source, settings.sandbox)
+    return SandboxWorkers(settings)
 
 
 def sample_bars(n: int = SAMPLE_BARS, symbol: str = "BTC/USD") -> pl.DataFrame:
@@ -69,7 +70,8 @@ def strategy_source(ref: str, store: Any | None = None,
     sid, ver = parse_ref(ref)
     if store is not None:
         rows = store.strategy_versions(sid)
-        row = next((r for r in rows if r["version"] == ver), None) if ver else (rows[-1] if rows else None)
+        row = (next((r for r in rows if r["version"] == ver), None) if ver
+               else (rows[-1] if rows else None))
         if row is not None:
             return row["strategy_id"], row["version"], row["source"], row["path"]
     refs = [r for r in find_strategies(root or STRATEGIES_ROOT) if r.strategy_id == sid]
@@ -82,19 +84,26 @@ def strategy_source(ref: str, store: Any | None = None,
     return r.strategy_id, r.version, r.path.read_text(encoding="utf-8"), str(r.path)
 
 
-def register_files(store: Any, settings: Settings, files: list[Path] | None,
-                   reason: str) -> list[dict[str, Any]]:
-    """Validate and record strategy files (default: all of ``strategies/``), oldest first."""
+def register_files(store: Any, settings: Settings, files: list[Path] | None, reason: str, *,
+                   workers: StrategyWorkers | None = None) -> list[dict[str, Any]]:
+    """Validate and record strategy files (default: all of ``strategies/``), oldest first; each
+    in a fresh worker of ``workers`` (``validate``; default: a service of its own, closed
+    after)."""
     from trading_brain.app.research.strategy_files import find_strategies
     from trading_brain.engine.registry import register
 
     paths = files if files is not None else [r.path for r in find_strategies()]
-    opener, bars, out = sandbox_opener(settings), sample_bars(), []
-    for path in paths:
-        row, created = register(store, path.read_text(encoding="utf-8"), opener, bars,
-                                path=str(path), reason=reason)
-        out.append({"strategy": row["strategy_id"], "version": row["version"],
-                    "created": created, "status": row["status"]})
+    service = workers or open_workers(settings)
+    bars, out = sample_bars(), []
+    try:
+        for path in paths:
+            row, created = register(store, path.read_text(encoding="utf-8"), service.validate,
+                                    bars, path=str(path), reason=reason)
+            out.append({"strategy": row["strategy_id"], "version": row["version"],
+                        "created": created, "status": row["status"]})
+    finally:
+        if workers is None:
+            service.close()
     return out
 
 
@@ -122,15 +131,15 @@ def run_version_backtest(rt: Any, key: str, config: dict[str, Any]) -> dict[str,
             for (s,), p in candles.partition_by("symbol", as_dict=True).items()}
     bt.check_gaps(bars)
     costs = bt.Costs(config["cash"], config["fee"], config["slippage"])
-    with bt.StrategyWorker(row["source"], rt.settings, key) as worker:
+    with bt.VersionWorker(rt.workers, key, row["source"]) as worker:
         schema, defaults = worker.defaults()
         overrides = bt.json_object(config["params_json"] or None, "params_json")
         bt.check_params(overrides, schema, key)
         params = {**defaults, **overrides}
         signals = worker.signals(bars, params)
         first = sorted(bars)[0]
-        look = check_lookahead(worker.ready(), bars[first], cut_points=10, params=params)
-        missing = worker.ready().layers.missing_required()
+        look = check_lookahead(worker.worker, bars[first], cut_points=10, params=params)
+        missing = worker.worker.missing_layers()
     result = bt.run_backtest(bars, signals, config["engine"], costs)
     out = bt.backtest_json(key, config["engine"], params, result)
     record, trades = bt.backtest_record(out, result, row["sha256"], bars, costs)

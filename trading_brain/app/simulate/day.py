@@ -3,25 +3,24 @@ simulated day's 5m candles and indicators are synced and held in memory ahead of
 the active strategy is primed for the day in one sandbox call per symbol batch.
 
 ``loop`` is ``simulation._Loop`` (runtime, sync market and clock, warm-up, cached inputs, primed
-source, the worker boot thread).
+source). Workers come from the runtime's service (``rt.workers``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
-from trading_brain.app.scan import PrimedSource
+from trading_brain.app.scan import PrimedSource, Worker, version_worker
 from trading_brain.app.simulate.plan import DAY
 from trading_brain.domain.timeframes import floor_time
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.market_sync import sync_window
 from trading_brain.engine.scan import BAR, INDICATOR_BARS
 from trading_brain.errors import DataError
+from trading_brain.ports import SignalSource
 
 
 def sync_day(loop: Any, step_end: datetime) -> None:
@@ -57,61 +56,34 @@ def sync_day(loop: Any, step_end: datetime) -> None:
 
 
 def boot_worker(loop: Any) -> None:
-    """Start the active version's sandbox worker on a thread: it boots (~0.6 s, in its own
-    process) while this thread syncs the first day; ``booted`` joins it before first use."""
-    from trading_brain.app.scan import strategy_worker
-
+    """Ask the runtime's worker service for the active version's worker: it boots in the
+    background (~0.6 s, in its own process) while this thread syncs the first day; the first
+    call on it (``prime``) waits for that boot and raises what it raised."""
     rt = loop.rt
     sid, ver = loop.inputs.active_version(rt.store)
-    row = loop.inputs.strategy_version(rt.store, sid, ver)
-    error: list[BaseException] = []
-
-    def boot() -> None:
-        try:
-            worker = strategy_worker(rt.settings, row)
-            getattr(worker, "start", lambda: None)()
-        except BaseException as e:  # re-raised on the loop's thread by booted
-            error.append(e)
-
-    thread = threading.Thread(target=boot, name="sandbox-boot", daemon=True)
-    thread.start()
-    loop.booting = [thread, error]
-
-
-def booted(loop: Any, *, raise_error: bool = True) -> None:
-    """Wait for ``boot_worker``'s thread (once); raise what it raised."""
-    if not loop.booting:
-        return
-    thread, error = loop.booting
-    thread.join()
-    loop.booting = []
-    if error and raise_error:
-        raise error[0]
+    version_worker(rt, loop.inputs.strategy_version(rt.store, sid, ver))
 
 
 def prime(loop: Any, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
     """Run the active strategy once per symbol over the day (plus its warm-up bars)."""
-    from trading_brain.app.scan import strategy_worker
-
-    booted(loop)
     rt, inputs = loop.rt, loop.inputs
     sid, ver = inputs.active_version(rt.store)
     row = inputs.strategy_version(rt.store, sid, ver)
-    inner = strategy_worker(rt.settings, row)
-    if loop.source is None or loop.source.inner is not inner:
+    inner = version_worker(rt, row)
+    if loop.source is None or loop.source.sha != row["sha256"]:
         loop.source = PrimedSource(inner, row["sha256"])
     frames = held.filter(pl.col("ts") >= day_start - BAR * loop.source.warmup_bars)
     loop.source.prime({s: f for (s,), f in frames.partition_by(
         "symbol", as_dict=True, include_key=False).items()}, row["params_default"])
 
 
-def worker_for(loop: Any) -> Callable[[Any, dict[str, Any]], Any]:
-    """The scan's worker factory: the day-batched source for the active version."""
-    from trading_brain.app.scan import strategy_worker
+def worker_for(loop: Any) -> Worker:
+    """The scan's worker choice: the day-primed source for the active version, else the
+    runtime's worker service."""
 
-    def pick(settings: Any, row: dict[str, Any]) -> Any:
+    def pick(row: dict[str, Any]) -> SignalSource:
         src = loop.source
         return src if src is not None and src.sha == row["sha256"] \
-            else strategy_worker(settings, row)
+            else version_worker(loop.rt, row)
 
     return pick

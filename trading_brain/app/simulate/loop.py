@@ -72,7 +72,7 @@ from trading_brain.adapters.memory import flush as memory_flush
 from trading_brain.adapters.memory.book import MemoryBook
 from trading_brain.app.scan import PrimedSource
 from trading_brain.app.scan_inputs import CachedInputs
-from trading_brain.app.simulate.day import boot_worker, booted, sync_day, worker_for
+from trading_brain.app.simulate.day import boot_worker, sync_day, worker_for
 from trading_brain.app.simulate.plan import DAY, Plan, parse_time, steps_of, summary, window_of
 from trading_brain.domain.instruments import parse_symbol
 from trading_brain.engine.executor.tick import TickConfig, run_tick
@@ -105,7 +105,6 @@ class _Loop:
     unwritten: list = field(default_factory=list)  # the chunk's (scan, signals), stored at commit
     config: TickConfig = field(default_factory=lambda: TickConfig(local_venues=True))
     warehouse: Any = None  # the real store (``rt.store`` is the memory book while the loop runs)
-    booting: list = field(default_factory=list)  # [thread, error holder] of boot_worker
 
 
 def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress | None = None,
@@ -148,10 +147,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
             out = summary(rt, plan, loop.ticks)
     finally:
         rt.__dict__["store"] = loop.warehouse
-        from trading_brain.app.scan import close_workers
-
-        booted(loop, raise_error=False)
-        close_workers()
+        rt.workers.close()  # the run's own runtime: its sandbox workers end with it
     rt.store.set_meta(RESULT_KEY, json.dumps(out))
     return out | {"elapsed_s": round(time.monotonic() - started, 3)}
 
