@@ -3,7 +3,7 @@
 Contract: ``decode_columns(columns, n_rows)`` refuses (``SandboxViolation``) a column whose runs do
 not cover exactly ``n_rows`` rows BEFORE expanding anything, so a forged reply cannot make the host
 allocate more than one frame of the bars' size; the values themselves are checked afterwards by
-``domain.strategy.validate_signals``.
+``domain.strategy.validate_signals``. An absent optional column (``regime``) comes back all null.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def decode_columns(columns: SignalColumns, n_rows: int) -> pl.DataFrame:
     out: dict[str, Any] = {}
     for name, dtype in SIGNAL_SCHEMA.items():
         col = getattr(columns, name)
-        if col is None:
+        if col is None:  # only ``regime``: all null (a native fill; a list of None is slow)
+            out[name] = pl.Series(name, [None], dtype=dtype).new_from_index(0, n_rows)
             continue
         values, lengths = col.values, col.lengths
         if lengths is not None:
