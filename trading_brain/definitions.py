@@ -1,6 +1,8 @@
-"""The single ``dg.Definitions`` of Trading Brain (loaded by `dagster dev`, tests and `dg check defs`).
+"""The single ``dg.Definitions`` of Trading Brain (loaded by `dagster dev`, tests and
+`dg check defs`).
 
-Groups live in ``defs/<group>/``; this module only merges them and binds the resource.
+Groups live in ``defs/<group>/``; this module only merges them and binds the resources
+(``defs.resources``: ``tb``, the home, and ``warehouse``, its DuckDB file).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from trading_brain.defs.market.jobs import MARKET_ASSETS, bootstrap_job, scan_jo
 from trading_brain.defs.operations.backup import backup_job, backup_schedule, warehouse_backup
 from trading_brain.defs.research.backtests import backtest_job, backtests
 from trading_brain.defs.research.versions import strategy_versions
-from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.defs.resources import resources
 from trading_brain.defs.trading.assets import scan
 from trading_brain.defs.trading.checks import (
     portfolio_checks_job,
@@ -28,5 +30,5 @@ defs = dg.Definitions(
     jobs=[scan_job, bootstrap_job, backtest_job, portfolio_checks_job, backup_job],
     schedules=[scan_schedule, portfolio_checks_schedule, backup_schedule],
     sensors=[executor_sensor, alert_sensor],
-    resources={"tb": TradingBrainResource()},
+    resources=resources(),
 )

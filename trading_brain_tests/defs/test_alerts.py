@@ -34,9 +34,9 @@ def run_job(name: str, home, instance) -> None:
 
 
 def sensor_tick(home, instance, cursor: str | None) -> tuple[str, str | None]:
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                  resources={"tb": resource(home)})
-    skip = alert_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                 resources={"tb": resource(home)}) as ctx:
+        skip = alert_sensor(ctx)
     return skip.skip_message, ctx.cursor
 
 

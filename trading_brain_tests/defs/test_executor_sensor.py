@@ -16,9 +16,9 @@ from trading_brain_tests.defs.conftest import NOW, resource
 
 
 def _tick(home, now, instance):
-    ctx = dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
-                                  definitions=defs)
-    return executor_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
+                                 definitions=defs) as ctx:
+        return executor_sensor(ctx)
 
 
 def test_sensor_places_fills_and_reports_without_duplicates(sim_home, instance):

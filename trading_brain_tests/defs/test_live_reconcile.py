@@ -42,9 +42,9 @@ def test_the_baseline_is_not_a_mismatch_but_a_later_change_is(tmp_path, fk, monk
     with dg.instance_for_test() as instance:
         before = run_checks(home, NOW, instance)["portfolio_reconciled"]
         assert before.passed  # no live book yet: nothing to compare
-        ctx = dg.build_sensor_context(instance=instance, resources={"tb": resource(home, NOW)},
-                                      definitions=defs)
-        executor_sensor(ctx)  # the first tick deposits the USD balance, baselines the coins
+        with dg.build_sensor_context(instance=instance, resources={"tb": resource(home, NOW)},
+                                     definitions=defs) as ctx:
+            executor_sensor(ctx)  # the first tick deposits the USD balance, baselines the coins
         assert store.starting_capital("active") == held["ZUSD"]
         ok = run_checks(home, NOW + timedelta(minutes=1), instance)["portfolio_reconciled"]
         assert ok.passed, ok.description
@@ -68,9 +68,9 @@ def test_ambiguous_placements_are_warnings_in_the_log_and_events_in_the_ui(
     fk.state.add_fault("AddOrder", errors=["EService:Unavailable"], after_handler=True)
     now = datetime.now(UTC)
     with dg.instance_for_test() as instance, caplog.at_level(logging.WARNING):
-        ctx = dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
-                                      definitions=defs)
-        result = executor_sensor(ctx)
+        with dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
+                                     definitions=defs) as ctx:
+            result = executor_sensor(ctx)
     (obs,) = [e for e in result.asset_events if isinstance(e, dg.AssetObservation)]
     assert obs.asset_key == dg.AssetKey("orders")
     assert "unresolved" in obs.metadata["warnings"].value

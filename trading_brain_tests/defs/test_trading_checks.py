@@ -44,9 +44,9 @@ def enter_intent(store: Store, symbol: str, bar, scan_id: str, qty: str = "0.01"
 
 
 def tick(home: Home, now, instance) -> dg.SensorResult:
-    ctx = dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
-                                  definitions=defs)
-    return executor_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
+                                 definitions=defs) as ctx:
+        return executor_sensor(ctx)
 
 
 def build_traded_home(root) -> Home:

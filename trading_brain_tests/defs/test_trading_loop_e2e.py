@@ -108,9 +108,9 @@ def scan_run(home: Home, instance, now: datetime) -> dg.ExecuteInProcessResult:
 
 def tick(home: Home, instance, now: datetime) -> dict[str, list[dict]]:
     """One executor_sensor evaluation at ``now``: asset key -> metadata of its events."""
-    ctx = dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
-                                  definitions=defs)
-    result = executor_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
+                                 definitions=defs) as ctx:
+        result = executor_sensor(ctx)
     assert not (result.skip_reason or "").startswith("tick skipped"), result.skip_reason
     out: dict[str, list[dict]] = {}
     for e in result.asset_events:

@@ -177,9 +177,9 @@ def test_paper_mode_reads_and_writes_nothing(tmp_path, fk) -> None:
 
 
 def _sensor(home, now, instance) -> dg.SensorResult:
-    ctx = dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
-                                  definitions=defs)
-    return executor_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
+                                 definitions=defs) as ctx:
+        return executor_sensor(ctx)
 
 
 def test_executor_sensor_refreshes_fees_in_live_mode_only(tmp_path, fk, monkeypatch,

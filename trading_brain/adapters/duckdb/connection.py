@@ -8,15 +8,18 @@ included. Rules (DESIGN §4):
   TemporaryError) is raised; any other failure to open is an ``OperationalError`` at once;
 - duckdb 2.x keeps an ``execute()`` result "unfinished" until it is fully fetched: always finish
   statements with ``fetchall()`` (see ``run``) and read frames with ``con.sql(...).pl()``.
+- ``Connector`` is how a ``Store`` obtains its connections: ``opener(path, config)`` (the
+  default) or the Dagster warehouse resource's ``get_connection`` (``defs.resources``), both
+  ``connect`` underneath, so every connection keeps the lock-retry budget above.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import polars as pl
@@ -24,6 +27,7 @@ import polars as pl
 from trading_brain.adapters.backoff import backoff_delay
 from trading_brain.errors import OperationalError, WarehouseLocked
 
+DEFAULT_LOCK_BUDGET_S = 30.0  # how long opening waits for a lock another process holds
 LOCK_RETRY_BASE_S, LOCK_RETRY_MAX_S = 0.02, 1.0  # first and longest delay between lock retries
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "lock on file")
 
@@ -34,7 +38,7 @@ def _is_lock_error(e: Exception) -> bool:
 
 @contextmanager
 def connect(
-    path: Path | str, *, read_only: bool = False, lock_budget_s: float = 30.0,
+    path: Path | str, *, read_only: bool = False, lock_budget_s: float = DEFAULT_LOCK_BUDGET_S,
     config: Mapping[str, Any] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``path`` (UTC session), yield the connection, always close it.
@@ -67,6 +71,23 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+class Connector(Protocol):
+    """Opens one short connection (a context manager that closes it)."""
+
+    def __call__(self, *, read_only: bool = False, lock_budget_s: float = DEFAULT_LOCK_BUDGET_S
+                 ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+
+def opener(path: Path | str, config: Mapping[str, Any] | None = None) -> Connector:
+    """A ``Connector`` for the DuckDB file at ``path`` (``connect`` with ``config``)."""
+
+    def open_one(*, read_only: bool = False, lock_budget_s: float = DEFAULT_LOCK_BUDGET_S
+                 ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return connect(path, read_only=read_only, lock_budget_s=lock_budget_s, config=config)
+
+    return open_one
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> list:

@@ -1,7 +1,9 @@
 """``Store``: the warehouse behind one DuckDB file (market part; later issues add their tables).
 
 Contract:
-- every method opens a short connection and closes it before returning (``connection.connect``);
+- every method opens a short connection and closes it before returning (``connector``: a
+  ``connection.Connector``, by default ``connection.opener(path)``; under Dagster the warehouse
+  resource's ``get_connection``);
   nothing here holds the file across calls — except inside ``with store.session():``, where the
   calls of one unit of work share one connection (a DuckDB connect costs ~25 ms). A session
   must never span an exchange, network or AI call;
@@ -25,7 +27,14 @@ import duckdb
 import polars as pl
 
 from trading_brain.adapters.duckdb import migrations
-from trading_brain.adapters.duckdb.connection import connect, frame, run, transaction
+from trading_brain.adapters.duckdb.connection import (
+    DEFAULT_LOCK_BUDGET_S,
+    Connector,
+    frame,
+    opener,
+    run,
+    transaction,
+)
 from trading_brain.adapters.duckdb.evolution_tables import EvolutionTablesMixin
 from trading_brain.adapters.duckdb.ledger_tables import LedgerTablesMixin
 from trading_brain.adapters.duckdb.market_tables import (
@@ -46,15 +55,18 @@ class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTa
             EvolutionTablesMixin):
     """The DuckDB warehouse at ``path``."""
 
-    def __init__(self, path: Path | str, *, lock_budget_s: float = 30.0) -> None:
+    def __init__(self, path: Path | str, *, lock_budget_s: float = DEFAULT_LOCK_BUDGET_S,
+                 connector: Connector | None = None) -> None:
         self.path = Path(path)
         self.lock_budget_s = lock_budget_s
+        self._connector = connector or opener(self.path)
         self._local = threading.local()
 
     @classmethod
-    def open(cls, path: Path | str, *, lock_budget_s: float = 30.0) -> Store:
+    def open(cls, path: Path | str, *, lock_budget_s: float = DEFAULT_LOCK_BUDGET_S,
+             connector: Connector | None = None) -> Store:
         """Return a store for ``path`` with migrations applied (once per process and file)."""
-        store = cls(path, lock_budget_s=lock_budget_s)
+        store = cls(path, lock_budget_s=lock_budget_s, connector=connector)
         key = str(store.path.resolve())
         if key not in _MIGRATED:
             store.migrate()
@@ -69,7 +81,7 @@ class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTa
             yield shared
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with connect(self.path, read_only=read_only, lock_budget_s=self.lock_budget_s) as con:
+        with self._connector(read_only=read_only, lock_budget_s=self.lock_budget_s) as con:
             yield con
 
     @contextmanager
