@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain.app.backup import backup_now, restore
-from trading_brain.app.runtime import Runtime
+from trading_brain.app.runtime import build_runtime
 from trading_brain.app.serve import acquire_lock
 from trading_brain.cli import cli
 from trading_brain.engine import backup as rules
@@ -185,7 +185,7 @@ def test_retention_keeps_the_window_and_the_newest(home: Path) -> None:
     t0 = datetime(2026, 3, 1, 2, 17, tzinfo=UTC)
     settings = load_settings(Home(home))
     settings = settings.model_copy(update={"backup": BackupSettings(retention_days=7)})
-    taken = [backup_now(Runtime(home, now=t0 + timedelta(days=d), settings=settings))
+    taken = [backup_now(build_runtime(home, now=t0 + timedelta(days=d), settings=settings))
              for d in (0, 3, 12)]
     assert taken[1].removed == ()
     assert taken[2].removed == (taken[0].path.name, taken[1].path.name)

@@ -19,7 +19,7 @@ import pytest
 from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.duckdb import backup as io
 from trading_brain.app.backup import backup_now
-from trading_brain.app.runtime import Runtime
+from trading_brain.app.runtime import Runtime, build_runtime
 from trading_brain.errors import OperationalError
 from trading_brain.settings import BackupSettings, Settings
 
@@ -29,7 +29,7 @@ T2 = datetime(2026, 3, 2, 2, 17, tzinfo=UTC)
 
 def _runtime(home: Path, now: datetime, backup_dir: Path) -> Runtime:
     settings = Settings(backup=BackupSettings(dir=str(backup_dir)))
-    return Runtime(home, now=now, settings=settings)
+    return build_runtime(home, now=now, settings=settings)
 
 
 def _fill(home: Path, mb: int) -> None:

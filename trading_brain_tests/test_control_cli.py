@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from trading_brain.adapters.duckdb import Store
-from trading_brain.app.runtime import Runtime
+from trading_brain.app.runtime import build_runtime
 from trading_brain.cli import cli
-from trading_brain.commands.control import kill_all
+from trading_brain.app.home.control import kill_all
 from trading_brain.engine.scan import scan_bar_time
 from trading_brain_tests.defs.conftest import NOW, write_home
 from trading_brain_tests.defs.test_trading_checks import (  # noqa: F401 - fixtures
@@ -93,7 +93,7 @@ def test_kill_closes_positions_verifies_fills_and_stays_halted(traded):  # noqa:
     store = Store.open(home.warehouse)
     [pos] = store.positions("active")
     pending = enter_intent(store, "ETH/USD", scan_bar_time(NOW), "s-pending")
-    rt = Runtime(home, now=LATER + timedelta(minutes=1))
+    rt = build_runtime(home, now=LATER + timedelta(minutes=1))
     out = kill_all(rt, ["active"], "test kill", attempts=10, wait_s=60)
     r = out["slots"]["active"]
     assert out["flat"] and 1 <= out["ticks"] <= 10

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from trading_brain.app.runtime import Runtime
+from trading_brain.app.runtime import Runtime, build_runtime
 from trading_brain.domain.orders import FeeTier
 from trading_brain.engine.venue_fees import META_TIERS
 from trading_brain.settings import Home, Settings
@@ -19,7 +19,7 @@ from trading_brain.settings import Home, Settings
 def test_live_mode_keeps_the_venue_tier(tmp_path, execution):
     extra = {"allow_live_orders": True} if execution == "kraken" else {}
     settings = Settings(symbols=["BTC/USD", "ETH/USD"], execution=execution, **extra)
-    rt = Runtime(Home(tmp_path / "home"), settings=settings)
+    rt = build_runtime(Home(tmp_path / "home"), settings=settings)
     public = rt.store_asset_pairs()
     tier = FeeTier(symbol="BTC/USD", taker=Decimal("0.0010"), maker=Decimal("0.0005"))
     rt.store.set_meta(META_TIERS, json.dumps({"BTC/USD": tier.model_dump(mode="json")}))

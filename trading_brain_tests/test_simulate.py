@@ -208,12 +208,12 @@ def test_a_reported_step_is_committed(tmp_path: Path) -> None:
 
 def test_cached_scan_inputs_equal_the_warehouse_reads(baseline: tuple[Path, dict]) -> None:
     """What ``simulate``'s scans read from memory is what a warehouse read returns."""
-    from trading_brain.app.runtime import Runtime
+    from trading_brain.app.runtime import build_runtime
     from trading_brain.app.scan import load_inputs
     from trading_brain.app.scan_inputs import CachedInputs
     from trading_brain.engine.scan import BAR
 
-    rt = Runtime(Home(baseline[0]))
+    rt = build_runtime(Home(baseline[0]))
     day = datetime(2024, 3, 1, tzinfo=UTC)
     symbols = rt.settings.symbols
     cached = CachedInputs()

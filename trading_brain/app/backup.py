@@ -21,7 +21,6 @@ from pathlib import Path
 
 from trading_brain.adapters.duckdb import backup as io
 from trading_brain.adapters.duckdb import migrations
-from trading_brain.adapters.duckdb.connection import connect, run
 from trading_brain.app.runtime import Runtime
 from trading_brain.engine import backup as rules
 from trading_brain.errors import ConfigError, DataError, OperationalError, TemporaryError
@@ -44,7 +43,7 @@ def backup_now(rt: Runtime) -> io.Snapshot:
 
 
 def _alert(rt: Runtime, text: str, now: datetime) -> None:
-    from trading_brain.defs.alerts import Alert, LogNotifier, deliver
+    from trading_brain.app.notify import Alert, LogNotifier, deliver
 
     alert = Alert(f"backup:{now.isoformat()}", "ERROR", "backup_failure", "warehouse_backup",
                   text)
@@ -74,15 +73,10 @@ def recorded_sha256(home: Home, snapshot: Path) -> str:
     if sums.is_file():
         return rules.parse_checksum(sums.read_text(encoding="utf-8", errors="replace"),
                                     snapshot.name)
-    if home.warehouse.is_file():
-        try:
-            with connect(home.warehouse, read_only=True, lock_budget_s=5.0) as con:
-                rows = run(con, "SELECT sha256 FROM backups WHERE file_name = ?",
-                           [snapshot.name])
-        except Exception:  # noqa: BLE001 - an unreadable warehouse simply records nothing
-            rows = []
-        if rows:
-            return rows[0][0]
+    recorded = (io.recorded_backup_sha256(home.warehouse, snapshot.name)
+                if home.warehouse.is_file() else None)
+    if recorded is not None:
+        return recorded
     raise ConfigError(f"no checksum recorded for {snapshot} (expected {sums.name} beside it); "
                       "refusing to restore an unverified file")
 

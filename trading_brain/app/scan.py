@@ -1,7 +1,9 @@
 """The scan service of the trading loop (DESIGN §6.1), shared by the Dagster ``scan`` asset and
 ``trading-brain simulate``; no Dagster import.
 
-``scan_once(rt, now, shadows=())`` composes one scan over a ``runtime.Runtime``:
+``scan_once(rt, now, shadows=())`` composes one scan over a ``runtime.Runtime`` (its settings,
+risk limits and store; ``store=`` another ``scan_inputs.ScanStore`` holding the same rows, e.g.
+``simulate``'s in-memory book):
 1. read the active version (and shadow slots) from ``strategy_versions``, the newest closed 5m
    bars (as many as the largest ``WARMUP_BARS``), the pairs, each slot's account and risk state
    — in one warehouse session;
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trading_brain.app.scan_inputs import LIVE, WarehouseInputs
+from trading_brain.app.scan_inputs import LIVE, ScanStore, WarehouseInputs
 from trading_brain.domain.risk import PortfolioView, RiskState
 from trading_brain.engine.registry import parse_ref
 from trading_brain.engine.scan import (
@@ -65,7 +67,7 @@ def version_worker(rt: Runtime, row: dict[str, Any]) -> SignalSource:
     return rt.workers.get(f"{row['strategy_id']}@{row['version']}", row["source"])
 
 
-def shadow_slots(rt: Any) -> list[tuple[str, str, int]]:
+def shadow_slots(rt: Runtime) -> list[tuple[str, str, int]]:
     """(slot, strategy_id, version) of candidates in paper test; the evolution issue fills it."""
     return []
 
@@ -85,22 +87,25 @@ def parse_shadows(entries: Sequence[str]) -> list[tuple[str, str, int]]:
 
 
 
-def slot_account(rt: Any, slot: str, marks: dict[str, Decimal], pairs: dict,
-                 now: datetime, inputs: WarehouseInputs = LIVE) -> tuple[PortfolioView, RiskState]:
+def slot_account(rt: Runtime, slot: str, marks: dict[str, Decimal], pairs: dict,
+                 now: datetime, inputs: WarehouseInputs = LIVE, store: ScanStore | None = None
+                 ) -> tuple[PortfolioView, RiskState]:
     """The slot's portfolio (from the ledger) and persisted risk state; the slot's starting
-    capital (``settings.starting_cash``) is deposited once, even before the executor first runs."""
-    store, cash = rt.store, Decimal(repr(rt.settings.starting_cash))
+    capital (``settings.starting_cash``) is deposited once, even before the executor first
+    runs."""
+    store, cash = rt.store if store is None else store, Decimal(repr(rt.settings.starting_cash))
     fee = Decimal(repr(max((p.fee_taker for p in pairs.values()), default=0.0)))
     inputs.ensure_deposit(store, slot, cash, now)
     return (store.portfolio_view(slot, marks, fee_rate=fee),
             store.load_risk_state(slot) or RiskState())
 
 
-def load_inputs(rt: Any, now: datetime, shadows: Sequence[str] = (),
-                inputs: WarehouseInputs = LIVE) -> tuple[list, dict, dict, Any, list[str]]:
+def load_inputs(rt: Runtime, now: datetime, shadows: Sequence[str] = (),
+                inputs: WarehouseInputs = LIVE, store: ScanStore | None = None
+                ) -> tuple[list, dict, dict, pl.DataFrame, list[str]]:
     """(slots as (name, version row, portfolio, risk state), bars per symbol, pairs,
     5m indicators, notes), all read in one warehouse session (through ``inputs``)."""
-    store, symbols = rt.store, rt.settings.symbols
+    store, symbols = rt.store if store is None else store, rt.settings.symbols
     bar_time = scan_bar_time(now)
     extra = parse_shadows(shadows)
     with store.session():
@@ -117,46 +122,47 @@ def load_inputs(rt: Any, now: datetime, shadows: Sequence[str] = (),
         pairs = inputs.asset_pairs(store)
         indicators = inputs.indicators(store, symbols, bar_time - BAR * 12, bar_time + BAR)
         marks = {s: Decimal(repr(float(b["close"][-1]))) for s, b in bars.items() if b.height}
-        slots = [(slot, row, *slot_account(rt, slot, marks, pairs, now, inputs))
+        slots = [(slot, row, *slot_account(rt, slot, marks, pairs, now, inputs, store))
                  for slot, row in rows]
     return slots, bars, pairs, indicators, [] if active else ["no active strategy version"]
 
 
-def persist_risk(rt: Any, result: ScanResult, now: datetime) -> int:
+def persist_risk(store: ScanStore, result: ScanResult, now: datetime) -> int:
     """Store each slot's risk events and new state; return the number of new events."""
     new = 0
     for slot, state in result.states.items():
-        new += rt.store.record_risk_events(slot, result.events.get(slot, []))
-        rt.store.save_risk_state(slot, state, now)
+        new += store.record_risk_events(slot, result.events.get(slot, []))
+        store.save_risk_state(slot, state, now)
     return new
 
 
 Worker = Callable[[dict[str, Any]], SignalSource]  # a version row -> its signal source
 
 
-def scan_once(rt: Any, now: datetime, shadows: Sequence[str] = (),
+def scan_once(rt: Runtime, now: datetime, shadows: Sequence[str] = (),
               worker: Worker | None = None, inputs: WarehouseInputs = LIVE,
-              unwritten: list | None = None) -> ScanOutcome:
+              unwritten: list | None = None, store: ScanStore | None = None) -> ScanOutcome:
     """Load, run and record one scan deciding on the bars closed at ``now``; ``worker`` maps
     a version row to its signal source (default: ``version_worker``, the runtime's service);
     ``inputs`` reads them (default: the warehouse; ``simulate`` passes a ``CachedInputs``).
     With ``unwritten`` (``simulate``), the (scan, signals) rows are appended to it instead of
     written: the caller stores them (``Store.record_scans``) in the same transaction, before it
     commits; the intents, risk events and states are always written at once (the executor and
-    the next scan read them)."""
-    accounts, bars, pairs, indicators, notes = load_inputs(rt, now, shadows, inputs)
+    the next scan read them). ``store`` replaces ``rt.store`` (see the module docstring)."""
+    store = rt.store if store is None else store
+    accounts, bars, pairs, indicators, notes = load_inputs(rt, now, shadows, inputs, store)
     pick = worker or (lambda row: version_worker(rt, row))
     slots = [SlotInput(slot, pick(row), portfolio, state,
                        params=row["params_default"])
              for slot, row, portfolio, state in accounts]
     result = run_scan(bars, slots, rt.risk_limits, pairs, now, indicators)  # no connection held
-    with rt.store.session():
+    with store.session():
         if unwritten is None:
-            new = rt.store.record_scan(result.scan, result.signals, result.intents)
+            new = store.record_scan(result.scan, result.signals, result.intents)
         else:
             unwritten.append((result.scan, result.signals))
-            new = rt.store.record_intents(result.intents)
-        events = persist_risk(rt, result, now)
+            new = store.record_intents(result.intents)
+        events = persist_risk(store, result, now)
     return ScanOutcome(result, new, events, notes)
 
 

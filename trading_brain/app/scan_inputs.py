@@ -1,4 +1,5 @@
-"""Where ``trading.scan_once`` reads a scan's inputs from (DESIGN §6.1).
+"""Where ``app.scan.scan_once`` reads a scan's inputs from (DESIGN §6.1), and ``ScanStore``,
+the part of a store a scan reads and writes (the warehouse ``Store``, or ``simulate``'s book).
 
 ``WarehouseInputs`` (``LIVE``): the warehouse, read afresh at every scan — what the Dagster
 ``scan`` asset does. ``CachedInputs``: for a process that alone writes the warehouse while it
@@ -12,32 +13,75 @@ writing rows inside it and nothing else changes the cached tables meanwhile.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
+from trading_brain.domain.instruments import AssetPair
+from trading_brain.domain.intents import OrderIntent
+from trading_brain.domain.risk import PortfolioView, RiskEvent, RiskState
+from trading_brain.domain.timeframes import Timeframe
 from trading_brain.engine.scan import BAR_COLUMNS, STATE_COLUMNS
+
+
+class ScanStore(Protocol):
+    """What one scan reads (versions, pairs, 5m candles and indicators, each slot's account and
+    risk state) and writes (deposit, scan, signals, intents, risk events and states)."""
+
+    def session(self) -> AbstractContextManager[object]: ...
+
+    def active_version(self) -> tuple[str, int] | None: ...
+
+    def strategy_version(self, strategy_id: str, version: int) -> dict[str, Any] | None: ...
+
+    def read_asset_pairs(self) -> dict[str, AssetPair]: ...
+
+    def read_candles(self, symbols: Sequence[str] | None, timeframe: Timeframe,
+                     start: datetime | None = None, end: datetime | None = None
+                     ) -> pl.DataFrame: ...
+
+    def read_indicators(self, symbols: Sequence[str] | None, timeframe: str,
+                        start: datetime | None = None, end: datetime | None = None
+                        ) -> pl.DataFrame: ...
+
+    def ensure_deposit(self, slot: str, amount: Decimal, ts: datetime) -> bool: ...
+
+    def portfolio_view(self, slot: str, marks: Mapping[str, Decimal],
+                       fee_rate: Decimal = ...) -> PortfolioView: ...
+
+    def load_risk_state(self, slot: str) -> RiskState | None: ...
+
+    def save_risk_state(self, slot: str, state: RiskState, now: datetime | None = None
+                        ) -> None: ...
+
+    def record_risk_events(self, slot: str, events: Sequence[RiskEvent]) -> int: ...
+
+    def record_scan(self, scan: dict[str, Any], signals: Sequence[dict[str, Any]],
+                    intents: Sequence[OrderIntent]) -> int: ...
+
+    def record_intents(self, intents: Sequence[OrderIntent]) -> int: ...
 
 
 class WarehouseInputs:
     """Where a scan's inputs come from: the warehouse, read afresh every scan (live)."""
 
-    def active_version(self, store: Any) -> tuple[str, int] | None:
+    def active_version(self, store: ScanStore) -> tuple[str, int] | None:
         return store.active_version()
 
-    def strategy_version(self, store: Any, sid: str, ver: int) -> dict[str, Any] | None:
+    def strategy_version(self, store: ScanStore, sid: str, ver: int) -> dict[str, Any] | None:
         return store.strategy_version(sid, ver)
 
-    def asset_pairs(self, store: Any) -> dict:
+    def asset_pairs(self, store: ScanStore) -> dict[str, AssetPair]:
         return store.read_asset_pairs()
 
-    def ensure_deposit(self, store: Any, slot: str, cash: Decimal, now: datetime) -> None:
+    def ensure_deposit(self, store: ScanStore, slot: str, cash: Decimal, now: datetime) -> None:
         store.ensure_deposit(slot, cash, now)
 
-    def bars(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime,
+    def bars(self, store: ScanStore, symbols: Sequence[str], start: datetime, end: datetime,
              n: int) -> dict[str, pl.DataFrame]:
         """Per symbol, its newest ``n`` 5m candles with open time in ``[start, end)``, columns
         ``engine.scan.BAR_COLUMNS`` (empty for a symbol without any)."""
@@ -46,7 +90,7 @@ class WarehouseInputs:
             "symbol", as_dict=True, include_key=False).items()}
         return bars | {s: candles.clear().drop("symbol") for s in symbols if s not in bars}
 
-    def indicators(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime
+    def indicators(self, store: ScanStore, symbols: Sequence[str], start: datetime, end: datetime
                    ) -> pl.DataFrame:
         """The 5m ``indicators`` rows with ts in ``[start, end)`` sorted by ts, symbol, columns
         ``engine.scan.STATE_COLUMNS`` (what the scan records of them)."""
@@ -130,34 +174,34 @@ class CachedInputs(WarehouseInputs):
         """``frame`` = ``store.read_indicators(symbols, "5m", start, end)``."""
         self._indicators = _Rows(frame.select(STATE_COLUMNS), symbols, start, end)
 
-    def active_version(self, store: Any) -> tuple[str, int] | None:
+    def active_version(self, store: ScanStore) -> tuple[str, int] | None:
         if self._active is None:
             self._active = (store.active_version(),)
         return self._active[0]
 
-    def strategy_version(self, store: Any, sid: str, ver: int) -> dict[str, Any] | None:
+    def strategy_version(self, store: ScanStore, sid: str, ver: int) -> dict[str, Any] | None:
         if (sid, ver) not in self._versions:
             self._versions[sid, ver] = store.strategy_version(sid, ver)
         return self._versions[sid, ver]
 
-    def asset_pairs(self, store: Any) -> dict:
+    def asset_pairs(self, store: ScanStore) -> dict[str, AssetPair]:
         if self._pairs is None:
             self._pairs = store.read_asset_pairs()
         return dict(self._pairs)
 
-    def ensure_deposit(self, store: Any, slot: str, cash: Decimal, now: datetime) -> None:
+    def ensure_deposit(self, store: ScanStore, slot: str, cash: Decimal, now: datetime) -> None:
         if slot not in self._deposited:
             store.ensure_deposit(slot, cash, now)
             self._deposited.add(slot)
 
-    def bars(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime,
+    def bars(self, store: ScanStore, symbols: Sequence[str], start: datetime, end: datetime,
              n: int) -> dict[str, pl.DataFrame]:
         span = self._candles
         if span is None or not span.covers(symbols, start, end):
             return super().bars(store, symbols, start, end, n)
         return {s: span.between(s, start, end, n) for s in symbols}
 
-    def indicators(self, store: Any, symbols: Sequence[str], start: datetime, end: datetime
+    def indicators(self, store: ScanStore, symbols: Sequence[str], start: datetime, end: datetime
                    ) -> pl.DataFrame:
         rows = self._indicators
         if rows is None or not rows.covers(symbols, start, end):

@@ -1,4 +1,5 @@
-"""`trading-brain backup [--json]` and `trading-brain restore SNAPSHOT` (``trading_brain.app.backup``).
+"""`trading-brain backup [--json]` and `trading-brain restore SNAPSHOT`: parse, call
+``trading_brain.app.backup``, print.
 
 - ``backup``: the same snapshot the nightly ``warehouse_backup`` asset takes, now; prints its
   path and sha256 (``--json``: path, sha256, bytes, schema_version, ts, removed). A failure (full
@@ -22,11 +23,11 @@ from trading_brain.commands.common import emit_json, home_of, json_option, requi
 def backup(ctx: click.Context, as_json: bool) -> None:
     """Snapshot the warehouse now (consistent copy, sha256, retention)."""
     from trading_brain.app.backup import backup_now
-    from trading_brain.app.runtime import Runtime
+    from trading_brain.app.runtime import build_runtime
 
     home = home_of(ctx)
     require_initialised(home)
-    snap = backup_now(Runtime(home))
+    snap = backup_now(build_runtime(home))
     if as_json:
         emit_json(snap.as_dict())
     else:

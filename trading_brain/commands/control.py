@@ -1,95 +1,38 @@
-"""`trading-brain halt | resume | kill`, and the per-slot halts `status --json` shows.
+"""`trading-brain halt | resume | kill`: parse, call ``trading_brain.app.home.control``, print.
 
-- ``halt [--slot S] [--reason R]``: a manual halt (``risk_state.halt``) on every known slot or
-  one: no new entries; exits and stops still pass.
+- ``halt [--slot S] [--reason R]``: a manual halt on every known slot or one (no new entries;
+  exits and stops still pass).
 - ``resume [--slot S] [--reason R]``: clears every halt *and* the kill switch; the current
-  equity (newest snapshot, else ledger cash) becomes the new peak and day start. Halts set by
-  failed ERROR checks (reason ``check:<name>: …``) are only ever cleared here.
-- ``kill [--slot S] [--attempts N] [--wait SECONDS]``: (1) the kill switch goes on first (no new
-  entries); (2) pending entry intents are cancelled and open entry orders are cancelled at the
-  venue; (3) one exit intent per open position (``engine.risk.exit_all``; ids
-  ``intent_id_for("kill", 1, slot, symbol, now, "exit")``, stored as scan ``kill-<time>``);
-  (4) executor ticks run in-process (``runtime.executor_slots`` + ``run_tick``) until every
-  position is closed by a recorded fill, or ``attempts`` ticks passed (``wait`` seconds apart;
-  a pinned ``SimClock`` is advanced by max(wait, 60 s) instead of sleeping). A venue error
-  while cancelling is reported, not fatal. Not flat afterwards: exit code 1, the kill
-  switch stays on — run it again. Protective stop orders are cancelled by the executor
-  (confirmed by a lookup) before each exit sell on a live venue, or once their position is
-  closed; ``cancelled_orders`` lists every order cancelled at the venue — the entries
-  cancelled in step (2) and the cancels the executor's ticks confirmed (stops). Alerts the
-  ticks raise go through the notifier (``trading_brain.app.notify``).
-  A position closed by the sell of a kill exit intent gets ``exit_reason = "kill"`` from the
-  executor itself (the order's purpose is ``kill``); one closed by a stop/take-profit order
-  keeps its reason.
+  equity becomes the new peak and day start.
+- ``kill [--slot S] [--attempts N] [--wait SECONDS]``: kill switch on, entries cancelled, one
+  exit per open position, executor ticks until flat (see ``app.home.control.kill_all``). Not
+  flat afterwards: exit code 1, the kill switch stays on — run it again.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import timedelta
-from decimal import Decimal
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from trading_brain.commands.common import emit_json, home_of, json_option, require_initialised
-from trading_brain.errors import ConfigError, TemporaryError
+
+if TYPE_CHECKING:
+    from trading_brain.app.runtime import Runtime
 
 slot_option = click.option("--slot", default=None, help="One slot (default: every known slot).")
 reason_option = click.option("--reason", default="", help="Why (stored with the halt).")
 
 
-def _slots(store: Any, slot: str | None) -> list[str]:
-    from trading_brain.domain.intents import Slot
-
-    if slot is None:
-        return store.known_slots()
-    if slot not in get_args(Slot):
-        raise ConfigError(f"unknown slot {slot!r}; expected one of {', '.join(get_args(Slot))}")
-    return [slot]
-
-
-def _runtime(ctx: click.Context) -> Any:
-    from trading_brain.app.runtime import Runtime
+def _runtime(ctx: click.Context) -> Runtime:
+    from trading_brain.app.runtime import build_runtime
 
     home = home_of(ctx)
     require_initialised(home)
-    return Runtime(home)
+    return build_runtime(home)
 
 
-def slot_halts(store: Any) -> dict[str, dict]:
-    """Per slot: halted flag, halts with reasons, kill switch, peak, drawdown, equity, positions."""
-    from trading_brain.engine import trading_checks as tc
-
-    with store.session():
-        equity, counts = store.latest_equity(), store.open_position_counts()
-        return {s: tc.halt_status(store.load_risk_state(s), equity.get(s), counts.get(s, 0))
-                for s in store.known_slots()}
-
-
-def _equity(store: Any, slot: str) -> Decimal:
-    eq = store.latest_equity().get(slot)
-    return eq if eq is not None else max(store.cash_balance(slot), Decimal(0))
-
-
-def _apply(rt: Any, slots: list[str], change: Callable) -> dict[str, dict]:
-    """Load, change and save each slot's risk state with its events (one session)."""
-    from trading_brain.domain.risk import RiskState
-
-    now, store, out = rt.clock.now(), rt.store, {}
-    with store.session():
-        for slot in slots:
-            state = store.load_risk_state(slot) or RiskState()
-            new, events = change(store, slot, state, now)
-            store.save_risk_state(slot, new, now)
-            store.record_risk_events(slot, events)
-            out[slot] = {"changed": bool(events), "halted": new.halted,
-                         "kill_switch": new.kill_switch is not None}
-    return out
-
-
-def _echo(data: dict, as_json: bool, verb: str) -> None:
+def _echo(data: dict[str, Any], as_json: bool, verb: str) -> None:
     if as_json:
         emit_json(data)
         return
@@ -106,13 +49,11 @@ def _echo(data: dict, as_json: bool, verb: str) -> None:
 @click.pass_context
 def halt(ctx: click.Context, slot: str | None, reason: str, as_json: bool) -> None:
     """Halt new entries (exits and stops still pass) until `resume`."""
-    from trading_brain.engine import risk_state
+    from trading_brain.app.home import control
 
     rt = _runtime(ctx)
     why = reason or "halted by a human (trading-brain halt)"
-    data = {"slots": _apply(rt, _slots(rt.store, slot),
-                            lambda _s, _slot, st, now: risk_state.halt(st, why, now))}
-    _echo(data, as_json, "halted")
+    _echo({"slots": control.halt(rt, control.slots_of(rt.store, slot), why)}, as_json, "halted")
 
 
 @click.command()
@@ -122,13 +63,12 @@ def halt(ctx: click.Context, slot: str | None, reason: str, as_json: bool) -> No
 @click.pass_context
 def resume(ctx: click.Context, slot: str | None, reason: str, as_json: bool) -> None:
     """Clear every halt and the kill switch; current equity becomes the new peak."""
-    from trading_brain.engine import risk_state
+    from trading_brain.app.home import control
 
     rt = _runtime(ctx)
     why = reason or "resumed by a human (trading-brain resume)"
-    data = {"slots": _apply(rt, _slots(rt.store, slot), lambda store, s, st, now: (
-        risk_state.resume(st, _equity(store, s), now, why, clear_kill_switch=True)))}
-    _echo(data, as_json, "resumed")
+    _echo({"slots": control.resume(rt, control.slots_of(rt.store, slot), why)}, as_json,
+          "resumed")
 
 
 @click.command()
@@ -143,9 +83,11 @@ def resume(ctx: click.Context, slot: str | None, reason: str, as_json: bool) -> 
 def kill(ctx: click.Context, slot: str | None, reason: str, attempts: int, wait_s: float,
          as_json: bool) -> None:
     """Kill switch on, cancel entries, close every position (verified by fills), stay halted."""
+    from trading_brain.app.home import control
+
     rt = _runtime(ctx)
     why = reason or "kill switch by a human (trading-brain kill)"
-    data = kill_all(rt, _slots(rt.store, slot), why, attempts, wait_s)
+    data = control.kill_all(rt, control.slots_of(rt.store, slot), why, attempts, wait_s)
     if as_json:
         emit_json(data)
     else:
@@ -156,97 +98,3 @@ def kill(ctx: click.Context, slot: str | None, reason: str, attempts: int, wait_
         click.echo(f"{'flat' if data['flat'] else 'NOT FLAT'} after {data['ticks']} tick(s)")
     if not data["flat"]:
         ctx.exit(1)
-
-
-def _sleeper(rt: Any) -> Callable[[float], None]:
-    from trading_brain.adapters.clock import SimClock
-
-    if isinstance(rt.clock, SimClock):
-        return lambda s: rt.clock.advance(timedelta(seconds=max(s, 60.0)))
-    return time.sleep
-
-
-def _open_positions(store: Any, slots: list[str]) -> dict[str, list]:
-    with store.session():
-        return {s: store.positions(s) for s in slots}
-
-
-def kill_all(rt: Any, slots: list[str], reason: str, attempts: int = 40, wait_s: float = 15.0,
-             sleep: Callable[[float], None] | None = None) -> dict:
-    """Steps (1)-(4) of the module docstring; returns what happened per slot."""
-    from trading_brain.app.notify import LogNotifier, deliver
-    from trading_brain.app.runtime import executor_slots
-    from trading_brain.engine import risk_state
-    from trading_brain.engine.executor.tick import TickConfig, run_tick
-
-    sleep = sleep or _sleeper(rt)
-    _apply(rt, slots, lambda _s, _slot, st, now: risk_state.set_kill_switch(st, True, reason, now))
-    pairs = rt.store.read_asset_pairs()
-    venues = executor_slots(rt, pairs)
-    report = {s: _cancel_entries(rt, s, venues[s].exchange if s in venues else None)
-              for s in slots}
-    before = _open_positions(rt.store, slots)
-    for s in slots:
-        report[s]["exit_intents"] = _exit_intents(rt, s, before[s])
-    ticks, config = 0, TickConfig(local_venues=rt.market_is_local)
-    while any(_open_positions(rt.store, slots).values()) and ticks < attempts:
-        if ticks:
-            sleep(wait_s)
-        tick = run_tick(rt.store, executor_slots(rt, pairs), rt.market, rt.clock, pairs,
-                        rt.risk_limits, config)
-        ticks += 1
-        for s in slots:  # the stops the executor cancelled (confirmed) before each exit
-            done = tick.slots[s].orders_cancelled if s in tick.slots else []
-            report[s]["cancelled_orders"] += [c for c in done
-                                              if c not in report[s]["cancelled_orders"]]
-        alerts = [a for r in tick.slots.values() for a in r.alerts]
-        if alerts:
-            deliver(alerts, [LogNotifier()], rt.store, rt.clock.now())
-    after = _open_positions(rt.store, slots)
-    for s in slots:
-        still = {p.position_id for p in after[s]}
-        report[s]["closed"] = [p.position_id for p in before[s] if p.position_id not in still]
-        report[s]["open_positions"] = len(after[s])
-    return {"slots": report, "ticks": ticks, "flat": not any(after.values()),
-            "reason": reason}
-
-
-def _cancel_entries(rt: Any, slot: str, exchange: Any) -> dict:
-    """Cancel pending entry intents and open entry orders of ``slot`` at its venue."""
-    store, now = rt.store, rt.clock.now()
-    intents = [i for i in store.intents("pending", slot) if i.action == "enter"]
-    for i in intents:
-        store.set_intent_status(i.intent_id, "cancelled", now)
-    cancelled, errors = [], []
-    for o in store.orders(slot, open_only=True):
-        if o.purpose == "entry" and exchange is not None and o.state != "submitting":
-            try:  # the next tick's lookup records the venue's answer
-                exchange.cancel_order(client_order_id=o.client_order_id)
-                cancelled.append(o.client_order_id)
-            except TemporaryError as e:
-                errors.append(f"cancel {o.client_order_id}: {e}")
-    return {"cancelled_intents": len(intents), "cancelled_orders": cancelled, "errors": errors}
-
-
-def _exit_intents(rt: Any, slot: str, positions: list) -> list[str]:
-    """One exit intent per open position (stored like a scan's intents; idempotent per time)."""
-    from trading_brain.domain.intents import OrderIntent, intent_id_for
-    from trading_brain.engine.risk import exit_all
-
-    if not positions:
-        return []
-    now, store = rt.clock.now(), rt.store
-    marks = {s: Decimal(repr(float(t.last)))
-             for s, t in rt.market.tickers(sorted({p.symbol for p in positions})).items()}
-    qty = {p.symbol: p.quantity for p in positions}
-    scan_id = f"kill-{now:%Y%m%dT%H%M%S}"
-    intents = [OrderIntent(
-        intent_id=intent_id_for("kill", 1, slot, p.symbol, now, "exit"), scan_id=scan_id,
-        strategy_id="kill", version=1, slot=slot, symbol=p.symbol, bar_time=now, action="exit",
-        quantity=qty[p.symbol], reference_price=p.price, created_at=now)
-        for p in exit_all(store.portfolio_view(slot, marks), marks, "kill", slot)]
-    scan = dict(scan_id=scan_id, bar_time=now, started_at=now, duration_ms=0.0,
-                symbols=len(intents), signals=0, intents=len(intents), rejected=0,
-                details={"kill": True, "slot": slot})
-    store.record_scan(scan, [], intents)
-    return [i.intent_id for i in intents]

@@ -1,6 +1,9 @@
-"""`trading-brain status`, `import-ohlcv` and `bootstrap`."""
+"""`trading-brain status`, `import-ohlcv` and `bootstrap` (parse, call ``trading_brain.app``,
+print: ``app.home.status``, ``app.runtime.import_candle_files``, ``app.home.history``)."""
 
 from __future__ import annotations
+
+from typing import TextIO
 
 import click
 
@@ -18,28 +21,20 @@ from trading_brain.commands.common import (
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Mode, last candle time and count per symbol and timeframe, and halts per slot."""
-    from trading_brain.app.runtime import Runtime
-    from trading_brain.commands.control import slot_halts
+    from trading_brain.app.home.status import home_status
+    from trading_brain.app.runtime import build_runtime
 
     home = home_of(ctx)
     require_initialised(home)
-    rt = Runtime(home)
-    s = rt.settings
-    summary = rt.store.candle_summary()
-    candles: dict[str, dict] = {}
-    for sym, tf, n, first, last in summary.iter_rows():
-        candles.setdefault(sym, {})[tf] = {"count": n, "first": first, "last": last}
-    data = {"home": str(home.root), "mode": {"market": s.market, "execution": s.execution,
-                                            "allow_live_orders": s.allow_live_orders},
-            "symbols": s.symbols, "schema_version": rt.store.schema_version(),
-            "candles": candles, "halts": slot_halts(rt.store)}
+    data = home_status(build_runtime(home))
+    s, candles = data["mode"], data["candles"]
     if as_json:
         emit_json(data)
         return
-    click.echo(f"home {home.root}  market={s.market}  execution={s.execution}  "
-               f"live_orders={'on' if s.allow_live_orders else 'off'}")
+    click.echo(f"home {home.root}  market={s['market']}  execution={s['execution']}  "
+               f"live_orders={'on' if s['allow_live_orders'] else 'off'}")
     click.echo(f"{'symbol':<12}{'tf':<5}{'candles':>9}  last candle (UTC)")
-    for sym in s.symbols:
+    for sym in data["symbols"]:
         for tf in ("5m", "1h", "1d"):
             c = candles.get(sym, {}).get(tf)
             last = c["last"].strftime("%Y-%m-%d %H:%M") if c else "-"
@@ -47,7 +42,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     for slot, h in data["halts"].items():
         why = [f"kill switch: {h['kill_switch']['reason']}"] if h["kill_switch"] else []
         why += [f"{k}: {v['reason']}" for k, v in h["halts"].items()]
-        click.echo(f"slot {slot}: {'HALTED (' + '; '.join(why) + ')' if h['halted'] else 'trading'}"
+        state = f"HALTED ({'; '.join(why)})" if h["halted"] else "trading"
+        click.echo(f"slot {slot}: {state}"
                    f"  equity={h['equity'] or '-'}  open positions={h['open_positions']}")
 
 
@@ -78,7 +74,8 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
     store = Store.open(home.warehouse)
     sym = parse_symbol(symbol) if symbol else None
     # the bar only on a terminal: piped, a refusal stays the single line `error: …`
-    bar = not as_json and click.get_text_stream("stderr").isatty()
+    stderr: TextIO = click.get_text_stream("stderr")
+    bar = not as_json and stderr.isatty()
     with progress_bar("import", enabled=bar) as progress:
         report = import_candle_files(list(paths), store, symbol=sym, timeframe=timeframe,
                                      progress=progress, replace=replace)
@@ -97,19 +94,14 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
 def bootstrap(ctx: click.Context, days_5m: int | None, days_1h: int | None, days_1d: int | None,
               as_json: bool) -> None:
     """Backfill candle history from the configured market; resumes where it stopped."""
-    from trading_brain.app.runtime import Runtime
-    from trading_brain.engine.bootstrap import bootstrap_history
+    from trading_brain.app.home.history import backfill
+    from trading_brain.app.runtime import build_runtime
 
     home = home_of(ctx)
     require_initialised(home)
-    rt = Runtime(home)
-    h = rt.settings.history
-    days = {"1d": days_1d or h.days_1d, "1h": days_1h or h.days_1h, "5m": days_5m or h.days_5m}
+    rt = build_runtime(home)
     with progress_bar("bootstrap", enabled=not as_json) as progress:
-        reports = bootstrap_history(rt.market, rt.store, rt.settings.symbols, days,
-                                    now=rt.clock.now(), progress=progress)
-    data = {tf: {"fetched": r.fetched, "stored": r.stored, "quarantined": r.quarantined,
-                 "venue_omitted": r.omitted} for tf, r in reports.items()}
+        data = backfill(rt, {"1d": days_1d, "1h": days_1h, "5m": days_5m}, progress)
     if as_json:
         emit_json(data)
     else:

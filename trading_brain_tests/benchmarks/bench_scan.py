@@ -107,7 +107,7 @@ def test_scan_compute_9_and_100_symbols_through_one_sandbox_worker():
 def test_scan_job_run_end_to_end(tmp_path):
     from trading_brain.adapters.duckdb import Store
     from trading_brain.app.research.register import register_files
-    from trading_brain.app.runtime import Runtime
+    from trading_brain.app.runtime import build_runtime
     from trading_brain.definitions import defs
     from trading_brain.defs.resources import TradingBrainResource
     from trading_brain.engine import registry
@@ -115,7 +115,7 @@ def test_scan_job_run_end_to_end(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     (home / "trading_brain.toml").write_text('market = "sim"\n')
-    rt = Runtime(home)
+    rt = build_runtime(home)
     with dg.instance_for_test() as instance:
         res = defs.resolve_job_def("bootstrap_job").execute_in_process(
             instance=instance, resources={"tb": TradingBrainResource(home=str(home),

@@ -34,7 +34,7 @@ from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.sim import SimMarket
 from trading_brain.app.research.register import register_files
 from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, InProcessStrategy
-from trading_brain.app.runtime import Runtime
+from trading_brain.app.runtime import build_runtime
 from trading_brain.definitions import defs
 from trading_brain.defs.trading.executor import executor_sensor
 from trading_brain.domain.intents import intent_id_for
@@ -79,14 +79,14 @@ def _round_trip(seed: int) -> Trip:
 def template(tmp_path_factory) -> tuple[Home, Trip]:
     """A sim home bootstrapped ten minutes before the trip's entry, ema_cross@1 deployed."""
     home = write_home(tmp_path_factory.mktemp("e2e") / "home")
-    trip = _round_trip(Runtime(home.root).settings.sim.seed)
+    trip = _round_trip(build_runtime(home.root).settings.sim.seed)
     with dg.instance_for_test() as inst:
         res = defs.resolve_job_def("bootstrap_job").execute_in_process(
             instance=inst, resources={"tb": resource(home, trip.entry - 2 * STEP)},
             run_config={"ops": {"bootstrap_history_op": {"config": {
                 "days_5m": 5, "days_1h": 2, "days_1d": 5}}}})
     assert res.success
-    store, rt = Store.open(home.warehouse), Runtime(home.root)
+    store, rt = Store.open(home.warehouse), build_runtime(home.root)
     register_files(store, rt.settings, [EMA_CROSS], "released")
     registry.deploy(store, "ema_cross", 1, reason="e2e test")
     return home, trip

@@ -20,7 +20,7 @@ from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.sim import SimMarket
 from trading_brain.app.research.register import register_files
 from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, InProcessStrategy
-from trading_brain.app.runtime import Runtime
+from trading_brain.app.runtime import build_runtime
 from trading_brain.definitions import defs
 from trading_brain.defs.trading.assets import scan
 from trading_brain.domain.intents import intent_id_for
@@ -65,7 +65,7 @@ def _meta(res, key):
 @pytest.fixture
 def bootstrapped(sim_home, instance):
     """A home bootstrapped ten minutes before the next ema_cross entry (nothing deployed)."""
-    rt = Runtime(sim_home.root)
+    rt = build_runtime(sim_home.root)
     sym, entry = _next_entry(rt.settings.sim.seed)
     res = defs.resolve_job_def("bootstrap_job").execute_in_process(
         instance=instance, resources={"tb": resource(sim_home, entry - timedelta(minutes=10))},

@@ -9,7 +9,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from trading_brain.app.runtime import Runtime, executor_slots
+from trading_brain.app.runtime import build_runtime, executor_slots
 from trading_brain.domain.intents import OrderIntent, intent_id_for
 from trading_brain.domain.orders import derive_client_order_id
 from trading_brain.domain.risk import RiskLimits
@@ -98,9 +98,9 @@ def test_runtime_gives_the_live_active_slot_the_venue_capital(tmp_path, fk,
     monkeypatch.setenv("KRAKEN_API_KEY", fp.TEST_KEY)
     monkeypatch.setenv("KRAKEN_API_SECRET", fp.TEST_SECRET)
     home = Home(tmp_path)
-    live = Runtime(home, settings=live_settings(fk))
+    live = build_runtime(home, settings=live_settings(fk))
     assert executor_slots(live, {})["active"].venue_capital
-    paper = Runtime(home, settings=live_settings(fk).model_copy(update={"execution": "paper"}))
+    paper = build_runtime(home, settings=live_settings(fk).model_copy(update={"execution": "paper"}))
     assert not executor_slots(paper, {})["active"].venue_capital
 
 

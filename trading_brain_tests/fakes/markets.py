@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from pydantic import PrivateAttr
 
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.sim import SimMarket
-from trading_brain.app.runtime import Runtime
+from trading_brain.app.runtime import Runtime, build_runtime
 from trading_brain.defs.resources import TradingBrainResource
 
 
@@ -21,10 +22,10 @@ class FrozenMarketResource(TradingBrainResource):
     @property
     def runtime(self) -> Runtime:
         if self._frozen is None:
-            rt = Runtime(self.home, now=datetime.fromisoformat(self.now))
-            rt.market = SimMarket(rt.settings.symbols, seed=rt.settings.sim.seed,
-                                  clock=SimClock(datetime.fromisoformat(self.frozen_at)))
-            self._frozen = rt
+            rt = build_runtime(self.home, now=datetime.fromisoformat(self.now))
+            self._frozen = replace(rt, market=SimMarket(
+                rt.settings.symbols, seed=rt.settings.sim.seed,
+                clock=SimClock(datetime.fromisoformat(self.frozen_at))))
         return self._frozen
 
 

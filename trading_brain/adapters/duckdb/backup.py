@@ -190,6 +190,17 @@ def warehouse_id(path: Path) -> str | None:
     return rows[0][0] if rows else None
 
 
+def recorded_backup_sha256(warehouse: Path, file_name: str) -> str | None:
+    """The sha256 the warehouse's ``backups`` table holds for ``file_name`` (read-only); None
+    when it records none or cannot be read (an unreadable warehouse simply records nothing)."""
+    try:
+        with connect(warehouse, read_only=True, lock_budget_s=5.0) as con:
+            rows = run(con, "SELECT sha256 FROM backups WHERE file_name = ?", [file_name])
+    except Exception:  # noqa: BLE001 - a broken or foreign file records nothing
+        return None
+    return rows[0][0] if rows else None
+
+
 def replace_warehouse(warehouse: Path, snapshot: Path, sha256: str, now: datetime) -> Path | None:
     """Copy ``snapshot`` next to ``warehouse``, check its digest, keep the current file as
     ``<name>.replaced-<UTC>`` and move the copy in; returns the kept file (None if none)."""

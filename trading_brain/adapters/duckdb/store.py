@@ -43,6 +43,7 @@ from trading_brain.adapters.duckdb.market_tables import (
     record_revisions,
 )
 from trading_brain.adapters.duckdb.research_tables import ResearchTablesMixin
+from trading_brain.adapters.duckdb.summary_tables import SummaryTablesMixin
 from trading_brain.adapters.duckdb.trading_tables import TradingTablesMixin
 from trading_brain.domain.candles import CANDLE_KEY, CANDLE_SCHEMA, conform, empty_candles
 from trading_brain.domain.instruments import AssetPair
@@ -52,7 +53,7 @@ _MIGRATED: set[str] = set()
 
 
 class Store(MarketTablesMixin, ResearchTablesMixin, TradingTablesMixin, LedgerTablesMixin,
-            EvolutionTablesMixin):
+            SummaryTablesMixin, EvolutionTablesMixin):
     """The DuckDB warehouse at ``path``."""
 
     def __init__(self, path: Path | str, *, lock_budget_s: float = DEFAULT_LOCK_BUDGET_S,

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trading_brain.app.home.config_file import render
 from trading_brain.errors import ConfigError
 from trading_brain.settings import Home, Settings, load_settings, parse_settings
+
+if TYPE_CHECKING:
+    from trading_brain.app.runtime import Runtime
 
 DEFAULT_STRATEGY = "ema_cross@1"
 
@@ -45,11 +49,11 @@ def initialise(
     home.config_file.write_text(render(settings), encoding="utf-8")
     for d in (home.var, home.logs, home.dagster_home):
         d.mkdir(parents=True, exist_ok=True)
-    from trading_brain.app.runtime import Runtime
+    from trading_brain.app.runtime import build_runtime
     from trading_brain.app.serve import prepare_dagster_home
 
     prepare_dagster_home(home)
-    rt = Runtime(home, settings=settings)
+    rt = build_runtime(home, settings=settings)
     stored = 0
     if bootstrap:
         from trading_brain.engine.bootstrap import bootstrap_history
@@ -78,7 +82,7 @@ def _check_kraken_symbols(settings: Settings) -> None:
         market.close()
 
 
-def _deploy_default(rt, strategy: str | None) -> str | None:  # noqa: ANN001
+def _deploy_default(rt: Runtime, strategy: str | None) -> str | None:
     """Register the shipped strategies (sandbox gates) and deploy ``strategy`` unless a version
     is already active; returns the active ``ID@V`` (None when ``strategy`` is None)."""
     current = rt.store.active_version()

@@ -1,15 +1,15 @@
-"""The day-level preparation of ``simulation.simulate`` (see its module docstring): each
-simulated day's 5m candles and indicators are synced and held in memory ahead of its steps, and
-the active strategy is primed for the day in one sandbox call per symbol batch.
+"""The day-level preparation of ``app.simulate.loop.simulate`` (see its module docstring):
+each simulated day's 5m candles and indicators are synced and held in memory ahead of its
+steps, and the active strategy is primed for the day in one sandbox call per symbol batch.
 
-``loop`` is ``simulation._Loop`` (runtime, sync market and clock, warm-up, cached inputs, primed
-source). Workers come from the runtime's service (``rt.workers``).
+``loop`` is ``app.simulate.loop._Loop`` (runtime, sync market and clock, warm-up, cached
+inputs, primed source). Workers come from the runtime's service (``rt.workers``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -19,11 +19,14 @@ from trading_brain.domain.timeframes import floor_time
 from trading_brain.engine.indicators import compute_indicators
 from trading_brain.engine.market_sync import sync_window
 from trading_brain.engine.scan import BAR, INDICATOR_BARS
-from trading_brain.errors import DataError
+from trading_brain.errors import ConfigError, DataError
 from trading_brain.ports import SignalSource
 
+if TYPE_CHECKING:
+    from trading_brain.app.simulate.loop import _Loop
 
-def sync_day(loop: Any, step_end: datetime) -> None:
+
+def sync_day(loop: _Loop, step_end: datetime) -> None:
     """Store the 5m candles and indicators of the day ``step_end`` is in (plus, the first time,
     the warm-up candles before it) and prime the strategy for that day, ahead of its steps."""
     if loop.synced_until is not None and step_end <= loop.synced_until:
@@ -55,20 +58,18 @@ def sync_day(loop: Any, step_end: datetime) -> None:
     prime(loop, day_start, day_end, held)
 
 
-def boot_worker(loop: Any) -> None:
+def boot_worker(loop: _Loop) -> None:
     """Ask the runtime's worker service for the active version's worker: it boots in the
     background (~0.6 s, in its own process) while this thread syncs the first day; the first
     call on it (``prime``) waits for that boot and raises what it raised."""
     rt = loop.rt
-    sid, ver = loop.inputs.active_version(rt.store)
-    version_worker(rt, loop.inputs.strategy_version(rt.store, sid, ver))
+    version_worker(rt, _active_row(loop))
 
 
-def prime(loop: Any, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
+def prime(loop: _Loop, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
     """Run the active strategy once per symbol over the day (plus its warm-up bars)."""
-    rt, inputs = loop.rt, loop.inputs
-    sid, ver = inputs.active_version(rt.store)
-    row = inputs.strategy_version(rt.store, sid, ver)
+    rt = loop.rt
+    row = _active_row(loop)
     inner = version_worker(rt, row)
     if loop.source is None or loop.source.sha != row["sha256"]:
         loop.source = PrimedSource(inner, row["sha256"])
@@ -77,7 +78,17 @@ def prime(loop: Any, day_start: datetime, day_end: datetime, held: pl.DataFrame)
         "symbol", as_dict=True, include_key=False).items()}, row["params_default"])
 
 
-def worker_for(loop: Any) -> Worker:
+def _active_row(loop: _Loop) -> dict[str, Any]:
+    """The ``strategy_versions`` row of the active version (simulate deployed one)."""
+    store = loop.store
+    active = loop.inputs.active_version(store)
+    row = loop.inputs.strategy_version(store, *active) if active is not None else None
+    if row is None:
+        raise ConfigError("no active strategy version")
+    return row
+
+
+def worker_for(loop: _Loop) -> Worker:
     """The scan's worker choice: the day-primed source for the active version, else the
     runtime's worker service."""
 

@@ -10,9 +10,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from trading_brain.adapters.duckdb import Store
 from trading_brain.domain.timeframes import as_utc, floor_time
 from trading_brain.engine.scan import BAR
 from trading_brain.errors import ConfigError, DataError
+from trading_brain.ports import Clock, MarketData
+from trading_brain.settings import Settings
 
 DAY = timedelta(days=1)
 
@@ -47,11 +50,13 @@ def steps_of(start: datetime, end: datetime) -> list[datetime]:
     return [start + BAR * (k + 1) for k in range(n)]
 
 
-def window_of(plan: Plan, market: Any, symbols: list[str], warmup: int) -> Plan:
-    """Fill in ``start`` and ``end`` (decision bars in [start, end))."""
+def window_of(plan: Plan, market: MarketData, symbols: list[str], warmup: int,
+              clock: Clock) -> Plan:
+    """Fill in ``start`` and ``end`` (decision bars in [start, end)); ``clock`` is the
+    market's (replay: the data up to its ``now``)."""
     days = plan.days
     if plan.market == "replay":
-        first, last = _replay_span(market, symbols)
+        first, last = _replay_span(market, symbols, clock.now())
         start = parse_time(plan.start) if plan.start else first + BAR * warmup
         end = min(last + BAR, start + DAY * days) if days else last + BAR
     else:
@@ -66,36 +71,36 @@ def window_of(plan: Plan, market: Any, symbols: list[str], warmup: int) -> Plan:
                 end.isoformat())
 
 
-def _replay_span(market: Any, symbols: list[str]) -> tuple[datetime, datetime]:
-    """(latest first 5m bar, earliest last 5m bar) over ``symbols`` in the replay data."""
+def _replay_span(market: MarketData, symbols: list[str], until: datetime
+                 ) -> tuple[datetime, datetime]:
+    """(latest first 5m bar, earliest last 5m bar) over ``symbols`` in the replay data (bars
+    opening before ``until``, the market's clock)."""
     lo = datetime(1970, 1, 1, tzinfo=UTC)
-    frames = [market.candles(s, "5m", lo, market.clock.now()) for s in symbols]
+    frames = [market.candles(s, "5m", lo, until) for s in symbols]
     if any(f.is_empty() for f in frames):
         raise DataError("the replay data has no 5m bars for some symbol")
     return max(f["ts"][0] for f in frames), min(f["ts"][-1] for f in frames)
 
 
-def summary(rt: Any, plan: Plan, ticks: int, slot: str = "active") -> dict[str, Any]:
+def summary(store: Store, settings: Settings, plan: Plan, ticks: int, slot: str = "active"
+            ) -> dict[str, Any]:
     """The run's figures from the warehouse (see the module docstring)."""
-    q = rt.store.execute
-    snap = q("SELECT equity, cash, positions_value, fees_paid FROM portfolio_snapshots "
-             "WHERE slot = ? ORDER BY ts DESC LIMIT 1", [slot])
-    cash = rt.store.cash_balance(slot)
-    equity, cash_s, value, fees = snap[0] if snap else (cash, cash, Decimal(0), Decimal(0))
-    start = Decimal(repr(rt.settings.starting_cash))
-    dd = q("SELECT max(drawdown) FROM portfolio_snapshots WHERE slot = ?", [slot])[0][0]
+    f = store.slot_figures(slot)
+    cash = store.cash_balance(slot)
+    equity, cash_s, value, fees = f.snapshot or (cash, cash, Decimal(0), Decimal(0))
+    start = Decimal(repr(settings.starting_cash))
     return {
         "days": plan.days if plan.days is not None else round(
             (parse_time(plan.end) - parse_time(plan.start)) / DAY, 4),
-        "symbols": list(rt.settings.symbols),
+        "symbols": list(settings.symbols),
         "ticks": ticks,
-        "trades": q("SELECT count(*) FROM positions WHERE slot = ?", [slot])[0][0],
-        "orders": q("SELECT count(*) FROM orders")[0][0],
-        "fills": q("SELECT count(*) FROM fills")[0][0],
-        "final_equity": round(float(equity if snap else start), 2),
+        "trades": f.positions,
+        "orders": f.orders,
+        "fills": f.fills,
+        "final_equity": round(float(equity if f.snapshot else start), 2),
         "cash": round(float(cash_s), 2),
         "positions_value": round(float(value), 2),
         "fees_paid": round(float(fees), 4),
-        "max_drawdown": round(float(dd or 0.0), 6),
-        "halts": q("SELECT count(*) FROM risk_events WHERE kind = 'halt'")[0][0],
+        "max_drawdown": round(float(f.max_drawdown or 0.0), 6),
+        "halts": f.halts,
     }

@@ -1,26 +1,23 @@
-"""`executor_sensor`: one bounded executor tick every ~15 s (DESIGN §6.2, reference/dagster.md §4.4).
+"""`executor_sensor`: one bounded executor tick every ~15 s (DESIGN §6.2,
+reference/dagster.md §4.4).
 
-The tick itself is ``engine.executor.run_tick`` (reconcile, then execute, then record); this
-sensor only builds the venues, bounds the warehouse lock wait (a locked warehouse skips the
-tick rather than blocking past the sensor timeout) and reports what happened as asset events
-for `orders`, `fills`, `positions` and `portfolio`, so the UI shows them in lineage. Warnings
-of the tick (ambiguous placements, ``EService``/transient venue errors, refused protective legs)
-are logged at WARNING and shown as an ``orders`` observation and in the ``portfolio``
-metadata; the tick's alerts go through the notifier once per key (``trading_brain.app.notify``).
+The tick is ``trading_brain.app.execute.execute_once`` (venues, fee tier, then
+``engine.executor.tick.run_tick``: reconcile, execute, record); a locked warehouse or a briefly
+unavailable venue (``TemporaryError``) skips the tick rather than blocking past the sensor
+timeout. This sensor only reports what happened as asset events for `orders`, `fills`,
+`positions` and `portfolio`, so the UI shows them in lineage. Warnings of the tick (ambiguous
+placements, ``EService``/transient venue errors, refused protective legs) are logged at WARNING
+and shown as an ``orders`` observation and in the ``portfolio`` metadata; the tick's alerts go
+through the notifier once per key (``app.execute.deliver_alerts``).
 """
 
 import dagster as dg
 
-from trading_brain.app.notify import Alert, LogNotifier, deliver
-from trading_brain.app.runtime import Runtime, executor_slots
+from trading_brain.app.execute import deliver_alerts, execute_once
+from trading_brain.app.notify import LogNotifier
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine.executor.context import SlotReport
-from trading_brain.engine.executor.tick import TickConfig, run_tick
-from trading_brain.engine.venue_fees import refresh_venue_fees
 from trading_brain.errors import TemporaryError
-
-LOCK_BUDGET_S = 5.0
-TICK_BUDGET_S = 20.0
 
 trading_records = [
     dg.AssetSpec("orders", group_name="trading", deps=["order_intents"],
@@ -40,25 +37,19 @@ def executor_sensor(context: dg.SensorEvaluationContext,
                     tb: TradingBrainResource) -> dg.SensorResult:
     """Reconcile, execute pending intents, record fills/positions/ledger, snapshot."""
     rt = tb.runtime
-    rt.store.lock_budget_s = LOCK_BUDGET_S
     try:
-        pairs = rt.store.read_asset_pairs()
-        slots = executor_slots(rt, pairs)
-        fees = refresh_venue_fees(rt.store, slots["active"].exchange, rt.market.name,
-                                  rt.settings.symbols, rt.clock.now(),
-                                  live=rt.settings.execution == "kraken")  # at start, then daily
-        if fees.error:
-            context.log.warning(f"venue fee tier not refreshed, stored fees kept: {fees.error}")
-        if fees.changed:  # this tick already trades on the account's new rates
-            pairs = rt.store.read_asset_pairs()
-        report = run_tick(rt.store, slots, rt.market, rt.clock, pairs,
-                          rt.risk_limits, TickConfig(budget_s=TICK_BUDGET_S,
-                                                     local_venues=rt.market_is_local))
+        outcome = execute_once(rt)
     except TemporaryError as e:  # warehouse busy, venue briefly unavailable: next tick
         return dg.SensorResult(skip_reason=f"tick skipped: {e}")
+    if outcome.fee_error:
+        context.log.warning(f"venue fee tier not refreshed, stored fees kept: {outcome.fee_error}")
+    report = outcome.report
     events = [e for slot, r in report.slots.items()
               for e in _slot_events(context, slot, r, report.ts.isoformat())]
-    _deliver_alerts(context, rt, [a for r in report.slots.values() for a in r.alerts])
+    busy = deliver_alerts(rt, [a for r in report.slots.values() for a in r.alerts],
+                          LogNotifier(context.log))
+    if busy:
+        context.log.warning(busy)
     placed, fills = report.count("orders_placed"), report.count("fills")
     warned = report.count("warnings")
     context.log.info(f"tick {report.ts:%H:%M:%S}: {placed} orders, {fills} fills, "
@@ -99,14 +90,3 @@ def _slot_events(context: dg.SensorEvaluationContext, slot: str, r: SlotReport,
             "warnings": "; ".join(r.warnings) or "none",
             "unprotected": "; ".join(r.unprotected) or "none"}))
     return events
-
-
-def _deliver_alerts(context: dg.SensorEvaluationContext, rt: Runtime,
-                    alerts: list[Alert]) -> None:
-    """The tick's alerts, once per key (the notifications table), whatever the cursor."""
-    if not alerts:
-        return
-    try:
-        deliver(alerts, [LogNotifier(context.log)], rt.store, rt.clock.now())
-    except TemporaryError as e:
-        context.log.warning(f"alerts not recorded (warehouse busy): {e}")

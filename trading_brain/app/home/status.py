@@ -1,0 +1,26 @@
+"""What `trading-brain status` shows: the home's mode, candle coverage and per-slot halts.
+
+``home_status(rt)`` returns ``{"home", "mode": {market, execution, allow_live_orders},
+"symbols", "schema_version", "candles": {symbol: {timeframe: {count, first, last}}}, "halts":
+app.home.control.slot_halts}`` read from the warehouse (datetimes stay datetimes; the command
+prints them or serialises them as ISO-8601).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trading_brain.app.home.control import slot_halts
+from trading_brain.app.runtime import Runtime
+
+
+def home_status(rt: Runtime) -> dict[str, Any]:
+    """The status document of ``rt``'s home (see the module docstring)."""
+    s = rt.settings
+    candles: dict[str, dict[str, dict[str, Any]]] = {}
+    for sym, tf, n, first, last in rt.store.candle_summary().iter_rows():
+        candles.setdefault(sym, {})[tf] = {"count": n, "first": first, "last": last}
+    return {"home": str(rt.home.root), "mode": {"market": s.market, "execution": s.execution,
+                                               "allow_live_orders": s.allow_live_orders},
+            "symbols": s.symbols, "schema_version": rt.store.schema_version(),
+            "candles": candles, "halts": slot_halts(rt.store)}
