@@ -3,7 +3,7 @@ print: ``app.home.status``, ``app.runtime.import_candle_files``, ``app.home.hist
 
 from __future__ import annotations
 
-from typing import TextIO
+import sys
 
 import click
 
@@ -74,8 +74,7 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
     store = Store.open(home.warehouse)
     sym = parse_symbol(symbol) if symbol else None
     # the bar only on a terminal: piped, a refusal stays the single line `error: …`
-    stderr: TextIO = click.get_text_stream("stderr")
-    bar = not as_json and stderr.isatty()
+    bar = not as_json and sys.stderr.isatty()
     with progress_bar("import", enabled=bar) as progress:
         report = import_candle_files(list(paths), store, symbol=sym, timeframe=timeframe,
                                      progress=progress, replace=replace)
