@@ -28,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 AdvisorKind = Literal["offline", "anthropic"]
 Price = Annotated[list[float], Field(min_length=4, max_length=4)]
-DEFAULT_PRICES: dict[str, list[float]] = {
-    "claude-opus-4-5": [5.0, 25.0, 6.25, 0.5],
-    "claude-sonnet-4-5": [3.0, 15.0, 3.75, 0.3],
+DEFAULT_MODEL = "claude-sonnet-4-6"
+DEFAULT_PRICES: dict[str, list[float]] = {  # list prices assumed at the time of writing
+    "claude-opus-4-6": [5.0, 25.0, 6.25, 0.5],
+    "claude-sonnet-4-6": [3.0, 15.0, 3.75, 0.3],
     "claude-haiku-4-5": [1.0, 5.0, 1.25, 0.1],
 }
 
@@ -43,11 +44,11 @@ class AdvisorSettings(BaseModel):
     kind: AdvisorKind | None = Field(
         default=None, description="who decides: offline or anthropic; unset: anthropic when "
                                   "ANTHROPIC_API_KEY is set, else offline")
-    analyst_model: str = Field(default="claude-sonnet-4-5", min_length=1,
+    analyst_model: str = Field(default=DEFAULT_MODEL, min_length=1,
                                description="model of the analyst (decisions, panel votes)")
-    coder_model: str = Field(default="claude-sonnet-4-5", min_length=1,
+    coder_model: str = Field(default=DEFAULT_MODEL, min_length=1,
                              description="model of the coder (candidate and analysis source)")
-    reviewer_model: str = Field(default="claude-sonnet-4-5", min_length=1,
+    reviewer_model: str = Field(default=DEFAULT_MODEL, min_length=1,
                                 description="model of the reviewer (verdict on a candidate)")
     panel: Literal[1, 3, 5] = Field(default=1, description="analyst votes per decision; a "
                                                            "decision needs a majority")
