@@ -1,4 +1,4 @@
-"""One fact in one place: the default fee, the finished order states and the warehouse pool.
+"""One fact in one place: the default fee, the finished order states, the warehouse pool.
 
 Each is written once (``domain.fees``, ``domain.orders``, ``defs.resources``); these tests scan
 the package's code tokens (docstrings and comments are prose and may quote the values) so a new
@@ -40,9 +40,9 @@ def _code_tokens(path: Path) -> list[tokenize.TokenInfo]:
     return out
 
 
-def _where(pred, under: str = "") -> list[str]:  # noqa: ANN001 - a predicate on a token
+def _where(pred) -> list[str]:  # noqa: ANN001 - a predicate on a token
     hits = []
-    for path in sorted((PACKAGE / under).rglob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         for t in _code_tokens(path):
             if pred(t):
                 hits.append(f"{path.relative_to(PACKAGE)}:{t.start[0]}")
@@ -63,14 +63,18 @@ def test_the_finished_order_states_are_written_once() -> None:
 
 
 def test_the_warehouse_pool_is_named_once() -> None:
-    hits = _where(lambda t: t.type == tokenize.STRING
-                  and t.string in ('"warehouse"', "'warehouse'"), under="defs")
-    assert hits == ["defs/resources.py:" + str(_line_of("WAREHOUSE_POOL"))]
+    """Every ``pool=`` in defs/ names the constant; the string is written in resources.py."""
+    literal_pools = []
+    for path in sorted((PACKAGE / "defs").rglob("*.py")):
+        toks = [t for t in tokenize.generate_tokens(io.StringIO(path.read_text("utf-8")).readline)
+                if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT)]
+        literal_pools += [f"{path.name}:{t.start[0]}" for i, t in enumerate(toks[:-2])
+                          if t.string in ("pool", "POOL") and toks[i + 1].string == "="
+                          and toks[i + 2].type == tokenize.STRING]
+    assert literal_pools == []
+    from trading_brain.defs.resources import WAREHOUSE_POOL
 
-
-def _line_of(name: str) -> int:
-    text = (PACKAGE / "defs" / "resources.py").read_text("utf-8").splitlines()
-    return next(i for i, line in enumerate(text, 1) if line.startswith(f"{name} ="))
+    assert WAREHOUSE_POOL == "warehouse"
 
 
 @pytest.mark.parametrize("state", ORDER_STATES)
