@@ -106,9 +106,14 @@ class SignalSource(Protocol):
     trusted differential tests and benchmarks.
     """
 
-    strategy_id: str
-    version: int
-    warmup_bars: int
+    @property
+    def strategy_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def warmup_bars(self) -> int: ...
 
     def generate(self, bars: pl.DataFrame, params: dict | None = None) -> pl.DataFrame: ...
 

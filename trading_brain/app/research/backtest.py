@@ -305,8 +305,13 @@ def backtest_record(out: dict[str, Any], result: Any, source_sha: str, bars: Bar
     bid = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     row = {"backtest_id": bid, "strategy_id": sid, "version": int(ver), "engine": out["engine"],
            "params": out["params"], "symbols": sorted(bars),
-           "start_ts": min(b["ts"].min() for b in bars.values()),
-           "end_ts": max(b["ts"].max() for b in bars.values()),
+           "start_ts": min(_ts(b, 0) for b in bars.values()),
+           "end_ts": max(_ts(b, -1) for b in bars.values()),
            "cash": costs.cash, "fee": costs.fee, "slippage": costs.slippage,
            "metrics": out["metrics"], "created_at": datetime.now(UTC)}
     return row, result.trades.to_dicts()
+
+
+def _ts(bars: pl.DataFrame, i: int) -> datetime:
+    """The open time of bar ``i`` (bars are sorted by ``ts``)."""
+    return bars.get_column("ts")[i]

@@ -89,8 +89,8 @@ def walk_forward(bars: Bars, signal_sets: Sequence[Bars], params: Sequence[dict[
         raise DataError(f"too few bars ({len(times)}) for {folds} walk-forward fold(s)")
     out, gaps = [], []
     for lo, hi in itertools.pairwise(cuts):
-        fold = _fold(bars, signal_sets, params, costs, objective, times[lo],
-                     times[hi] if hi < len(times) else None)
+        fold = _fold(bars, signal_sets, params, costs, objective, int(times[lo]),
+                     int(times[hi]) if hi < len(times) else None)
         out.append(fold)
         gi, go = fold["in_sample"][objective], fold["out_of_sample"][objective]
         gaps.append(gi - go if gi is not None and go is not None else math.nan)
@@ -128,8 +128,8 @@ def _fold(bars: Bars, signal_sets: Sequence[Bars], params: Sequence[dict[str, An
 
 
 def _span(bars: Bars) -> dict[str, Any]:
-    lo = min(b["ts"].min() for b in bars.values())
-    hi = max(b["ts"].max() for b in bars.values())
+    lo = min(b.get_column("ts")[0] for b in bars.values())  # bars are sorted by ts
+    hi = max(b.get_column("ts")[-1] for b in bars.values())
     return {"start": _iso(lo), "end": _iso(hi), "bars": max(b.height for b in bars.values())}
 
 

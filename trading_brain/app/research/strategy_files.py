@@ -152,8 +152,9 @@ def _field_space(params_cls: type[BaseModel], name: str) -> dict[str, Any]:
     field = params_cls.model_fields[name]
     default = field.get_default(call_default_factory=True)
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    if isinstance(extra.get("space"), list) and extra["space"]:
-        return {"kind": "choice", "choices": list(extra["space"]), "default": default}
+    space = extra.get("space")
+    if isinstance(space, list) and space:
+        return {"kind": "choice", "choices": list(space), "default": default}
     if get_origin(field.annotation) is Literal:
         return {"kind": "choice", "choices": list(get_args(field.annotation)), "default": default}
     if field.annotation is bool:
@@ -178,7 +179,8 @@ def _field_space(params_cls: type[BaseModel], name: str) -> dict[str, Any]:
 
 
 def parse_params(params_cls: type[BaseModel], values: dict[str, Any] | None) -> BaseModel:
-    """Build ``params_cls`` from ``values``; unknown keys or bad values raise a one-line ConfigError."""
+    """Build ``params_cls`` from ``values``; unknown keys or bad values raise a one-line
+    ConfigError."""
     values = dict(values or {})
     unknown = sorted(set(values) - set(params_cls.model_fields))
     if unknown:
@@ -204,7 +206,8 @@ def find_strategies(root: str | Path = STRATEGIES_ROOT) -> list[StrategyRef]:
             continue
         consts = _read_constants(path)
         sid, version = consts.get("STRATEGY_ID"), consts.get("VERSION")
-        if sid != path.parent.name or version != int(m.group(1)):
+        if not isinstance(sid, str) or sid != path.parent.name or version != int(m.group(1)) \
+                or not isinstance(version, int):
             raise StrategyError(
                 f"{path}: STRATEGY_ID/VERSION ({sid!r}, {version!r}) do not match the path "
                 f"({path.parent.name!r}, {int(m.group(1))})"
@@ -239,7 +242,8 @@ class InProcessStrategy:
         self.default_params = parse_params(self.module.params_cls, params)
 
     def generate(self, bars: pl.DataFrame, params: dict | None = None) -> pl.DataFrame:
-        """Validated signals for one symbol's bars (extra columns such as ``symbol`` are dropped)."""
+        """Validated signals for one symbol's bars (extra columns such as ``symbol`` are
+        dropped)."""
         p = self.default_params if params is None else parse_params(self.module.params_cls, params)
         missing = [c for c in BARS_COLUMNS if c not in bars.columns]
         if missing:
