@@ -4,6 +4,10 @@
 protocols. Adapters in ``adapters/`` implement them, and tests use the same adapters (a real
 DuckDB file, the sim market) or the fakes in ``trading_brain_tests/fakes``. Later issues extend
 this module (``Exchange``, ``Advisor``, ``Notifier``) — add methods, never change meanings.
+
+The storage contract (the block at the end: ``LedgerStore``, ``RiskStore``, ``IntentStore``,
+``PaperBookStore``, ``MetaStore`` and their union ``TradingStore``) is implemented in full by
+the DuckDB ``Store`` and simulate's ``MemoryBook``; callers never ask which one they have.
 """
 
 from __future__ import annotations

@@ -2,28 +2,30 @@
 
 The NautilusTrader cache + database pattern: the simulation's scans and executor ticks talk to
 this object instead of the warehouse, and the rows they change are written to the warehouse in
-set-based statements at each chunk commit (``adapters.memory_flush``). Nothing here imports
-DuckDB: the warehouse side (loading, flushing) lives in ``memory_flush``.
+set-based statements at each chunk commit (``adapters.memory.flush``). Nothing here imports
+DuckDB: the warehouse side (loading, flushing) lives in ``flush``; the reads in ``reads``.
 
 Contract:
-- it implements exactly the store methods the scan (``trading.scan_once``/``load_inputs``/
-  ``persist_risk``) and the executor (``engine.executor_types.ExecutorStore``, ``fill_totals``,
-  ``ledger_totals``, the paper venue's book) call, with the warehouse's SQL semantics: the same
-  filters, ``ORDER BY`` keys, conflict rules (``ON CONFLICT DO NOTHING``/``INSERT OR REPLACE``),
-  ``seq`` numbering and DECIMAL(38, 18) values (rounded half away from zero, returned with 18
-  decimals, like DuckDB returns them);
+- it implements every storage Protocol of ``trading_brain.ports`` (``TradingStore``: what the
+  scan, the executor tick and the paper venue ask), with the warehouse's SQL semantics: the
+  same filters, ``ORDER BY`` keys, conflict rules (``ON CONFLICT DO NOTHING``/``INSERT OR
+  REPLACE``), ``seq`` numbering and DECIMAL(38, 18) values (rounded half away from zero,
+  returned with 18 decimals, like DuckDB returns them); trading_brain_tests/
+  test_storage_contract.py proves the Protocols, test_simulate_memory.py the rows;
 - it holds orders, order intents, fills, cash ledger, positions, risk state, risk event ids and
   paper books (loaded from the warehouse at start/resume); snapshots, new risk events and every
-  changed row are kept as pending writes until ``memory_flush.flush`` stores them;
+  changed row are kept as pending writes until ``flush.flush`` stores them;
 - the risk state and the paper books are kept as the objects saved (a frozen ``RiskState``, a
-  ``paper_book.BookText``): their JSON is made only when read as text (``risk_state_row``,
-  ``paper_book_row``: the flush, a new venue), the same text the warehouse would hold; the
-  executor and the scan take the kept ``RiskState`` as is (``executor_header``,
-  ``load_risk_state``); ``memo_fill_book`` keeps a slot's replayed fills until one is added;
+  ``paper.book.BookText`` or ``domain.records.SavedText``): their JSON is made only when read
+  as text (``risk_state_row``, ``paper_book_row``: the flush, a new venue), the same text the
+  warehouse would hold; ``executor_header``/``load_risk_state`` answer the kept ``RiskState``,
+  ``paper_book_state`` the kept book (the venue's ``renew``); ``memo_fill_book`` keeps a slot's
+  replayed fills until one is added (the warehouse's answers are the neutral ones);
 - it is valid only while nothing else writes those tables (``simulate`` holds the warehouse);
-- any other store attribute is delegated to the real store only when listed in ``PASS``
-  (tables the book does not hold); anything else raises AttributeError, so a caller reading a
-  held table through a method the book lacks fails loudly instead of reading stale rows.
+- ``system_meta`` goes to the real store; any other store attribute is delegated to it only when
+  listed in ``PASS`` (tables the book does not hold); anything else raises AttributeError, so a
+  caller reading a held table through a method the book lacks fails loudly instead of reading
+  stale rows.
 """
 
 from __future__ import annotations

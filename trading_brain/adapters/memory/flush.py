@@ -1,4 +1,4 @@
-"""The warehouse side of ``adapters.memory_book.MemoryBook``: load it, flush it.
+"""The warehouse side of ``adapters.memory.book.MemoryBook``: load it, flush it.
 
 ``load(store)`` reads the trading tables the book holds (orders, order intents, fills, cash
 ledger, positions, risk state, risk event ids, paper accounts) in one session. ``flush(book)``

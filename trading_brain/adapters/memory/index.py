@@ -1,4 +1,4 @@
-"""Indexes and running totals of ``adapters.memory_book.MemoryBook``, maintained on write.
+"""Indexes and running totals of ``adapters.memory.book.MemoryBook``, maintained on write.
 
 The book's per-tick reads (``executor_header``, ``ledger_totals``, ``fill_totals``,
 ``portfolio_view``, ``executor_orders``, ``open_counts``, ``busy_slots``...) read these instead of

@@ -83,7 +83,7 @@ def norm_position(p: PositionRecord, old: PositionRecord | None = None) -> Posit
 
 @dataclass
 class Pending:
-    """What the warehouse does not hold yet (``memory_flush.flush`` writes and clears it)."""
+    """What the warehouse does not hold yet (``memory.flush.flush`` writes and clears it)."""
 
     new_orders: set[str] = field(default_factory=set)
     orders: set[str] = field(default_factory=set)
