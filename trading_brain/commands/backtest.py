@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from trading_brain.commands.common import emit_json, home_of, json_option, progress_bar
 from trading_brain.domain.fees import DEFAULT_TAKER_FEE
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from trading_brain.adapters.duckdb import Store
+    from trading_brain.settings import Settings
 
 COSTS_HELP = {"cash": "Starting cash shared by all symbols.", "fee": "Fee rate per fill (taker).",
               "slippage": "Slippage fraction on market orders."}
@@ -50,7 +57,7 @@ def data_options(f: Callable) -> Callable:
 
 
 def _setup(ctx: click.Context,
-           ref: str | None) -> tuple[Any, Any, tuple[str, int, str, str | None]]:
+           ref: str | None) -> tuple[Settings, Store | None, tuple[str, int, str, str | None]]:
     """(settings, store or None, strategy source) of this home."""
     from trading_brain.app.research.register import strategy_source
     from trading_brain.errors import ConfigError
@@ -86,7 +93,7 @@ def _check_inputs(opts: dict[str, Any]) -> None:
             raise DataError(f"no such file or folder: {p}")
 
 
-def _load(ctx: click.Context, store: Any, opts: dict[str, Any]) -> dict[str, Any]:
+def _load(ctx: click.Context, store: Store | None, opts: dict[str, Any]) -> dict[str, Any]:
     """Bars per symbol from --data files or the warehouse, windowed and gap-checked."""
     from trading_brain.app.research.backtest import check_gaps, window
 
@@ -103,8 +110,8 @@ def _load(ctx: click.Context, store: Any, opts: dict[str, Any]) -> dict[str, Any
     return bars
 
 
-def _warehouse_bars(ctx: click.Context, store: Any, symbols: list[str], timeframe: str,
-                    start: Any, end: Any) -> dict[str, Any]:
+def _warehouse_bars(ctx: click.Context, store: Store | None, symbols: list[str], timeframe: str,
+                    start: datetime | None, end: datetime | None) -> dict[str, pl.DataFrame]:
     from trading_brain.commands.common import require_initialised
     from trading_brain.domain.candles import BARS_COLUMNS
     from trading_brain.domain.instruments import parse_symbol
@@ -113,6 +120,7 @@ def _warehouse_bars(ctx: click.Context, store: Any, symbols: list[str], timefram
 
     if store is None:
         require_initialised(home_of(ctx))
+        raise AssertionError("an initialised home has a store")  # require_initialised raised
     syms = [parse_symbol(s) for s in symbols]
     df = store.read_candles(syms, parse_timeframe(timeframe), start, end)
     if df.is_empty():

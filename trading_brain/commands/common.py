@@ -22,7 +22,8 @@ def home_of(ctx: click.Context) -> Home:
 
 def require_initialised(home: Home) -> None:
     if not home.is_initialised():
-        raise ConfigError(f"{home.root} is not a Trading Brain home; run `trading-brain init` first")
+        raise ConfigError(f"{home.root} is not a Trading Brain home; "
+                          "run `trading-brain init` first")
 
 
 def emit_json(data: Any) -> None:
@@ -35,6 +36,10 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def _show(item: str | None) -> str | None:
+    return item
+
+
 @contextmanager
 def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int, str], None]]:
     """A click progress bar fed by ``(done, total, item)`` callbacks; silent when disabled."""
@@ -44,8 +49,9 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int, str]
         if not enabled:
             return
         if state["bar"] is None:
-            state["bar"] = click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"),
-                                             item_show_func=lambda x: x, show_pos=True)
+            stderr = click.get_text_stream("stderr")  # pyright: ignore[reportCallIssue] # click types it as object
+            state["bar"] = click.progressbar(length=total, label=label, file=stderr,
+                                             item_show_func=_show, show_pos=True)
             state["bar"].__enter__()
         state["bar"].update(done - state["done"], item)
         state["done"] = done

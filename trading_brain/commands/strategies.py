@@ -10,29 +10,40 @@ from __future__ import annotations
 import json
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from trading_brain.commands.common import emit_json, home_of, json_option, require_initialised
 
+if TYPE_CHECKING:
+    from trading_brain.adapters.duckdb import Store
+    from trading_brain.settings import Settings
+
 RUN_CUTS = 5  # `strategies run`: a quick look-ahead check (a shift(-1) fails at any cut)
 
 
-def _settings(ctx: click.Context):
+def _settings(ctx: click.Context) -> Settings:
     from trading_brain.settings import load_settings
 
     return load_settings(home_of(ctx))
 
 
-def _store(ctx: click.Context, required: bool = True):
+def _warehouse(ctx: click.Context) -> Store:
+    """The home's store; the home must be initialised (one-line error otherwise)."""
     from trading_brain.adapters.duckdb import Store
 
     home = home_of(ctx)
-    if not home.is_initialised():
-        if required:
-            require_initialised(home)
-        return None
+    require_initialised(home)
     return Store.open(home.warehouse)
+
+
+def _store(ctx: click.Context) -> Store | None:
+    """The home's store, None outside an initialised home."""
+    from trading_brain.adapters.duckdb import Store
+
+    home = home_of(ctx)
+    return Store.open(home.warehouse) if home.is_initialised() else None
 
 
 @click.group()
@@ -47,8 +58,9 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     """Strategy files in strategies/ and their registry status."""
     from trading_brain.app.research.strategy_files import find_strategies
 
-    store = _store(ctx, required=False)
-    reg = {(r["strategy_id"], r["version"]): r for r in (store.strategy_versions() if store else [])}
+    store = _store(ctx)
+    versions = store.strategy_versions() if store else []
+    reg = {(r["strategy_id"], r["version"]): r for r in versions}
     rows = [{"strategy": r.strategy_id, "version": r.version, "path": str(r.path),
              "status": reg.get((r.strategy_id, r.version), {}).get("status", "unregistered")}
             for r in find_strategies()]
@@ -72,7 +84,7 @@ def show(ctx: click.Context, ref: str, show_source: bool, as_json: bool) -> None
     from trading_brain.app.research.register import open_workers, strategy_source
     from trading_brain.engine.registry import sha256
 
-    store = _store(ctx, required=False)
+    store = _store(ctx)
     sid, ver, source, path = strategy_source(ref, store)
     row = store.strategy_version(sid, ver) if store else None
     if row is None:
@@ -91,7 +103,7 @@ def show(ctx: click.Context, ref: str, show_source: bool, as_json: bool) -> None
         emit_json(out)
         return
     click.echo(f"{sid}@{ver}  status={out['status']}  warmup={out['warmup_bars']} bars  "
-               f"sha256={out['sha256'][:16]}…")
+               f"sha256={str(out['sha256'])[:16]}…")
     click.echo(f"params: {json.dumps(out['params_default'])}")
     if show_source:
         click.echo(source)
@@ -126,12 +138,13 @@ def register(ctx: click.Context, files: tuple[str, ...], reason: str, as_json: b
     """Validate and record versions (default: every file in strategies/)."""
     from trading_brain.app.research.register import register_files
 
-    rows = register_files(_store(ctx), _settings(ctx), [Path(f) for f in files] or None, reason)
+    rows = register_files(_warehouse(ctx), _settings(ctx), [Path(f) for f in files] or None, reason)
     if as_json:
         emit_json(rows)
     else:
         for r in rows:
-            click.echo(f"{r['strategy']}@{r['version']}: {'registered' if r['created'] else 'unchanged'}")
+            done = "registered" if r["created"] else "unchanged"
+            click.echo(f"{r['strategy']}@{r['version']}: {done}")
 
 
 @strategies.command()
@@ -143,7 +156,7 @@ def deploy(ctx: click.Context, ref: str, reason: str) -> None:
     from trading_brain.app.research.register import register_files, strategy_source
     from trading_brain.engine import registry
 
-    store = _store(ctx)
+    store = _warehouse(ctx)
     sid, ver, _source, path = strategy_source(ref, store)
     if store.strategy_version(sid, ver) is None and path:
         register_files(store, _settings(ctx), [Path(path)], "released")
@@ -158,7 +171,7 @@ def rollback(ctx: click.Context, reason: str) -> None:
     """Return to the version deployed before the current one."""
     from trading_brain.engine import registry
 
-    sid, ver = registry.rollback(_store(ctx), reason)
+    sid, ver = registry.rollback(_warehouse(ctx), reason)
     click.echo(f"rolled back to {sid}@{ver}")
 
 
@@ -226,7 +239,7 @@ def check(ctx: click.Context, ref: str, data: tuple[str, ...], symbol: str | Non
     from trading_brain.engine.lookahead import check_lookahead, check_warmup
 
     source = (Path(ref).read_text(encoding="utf-8") if Path(ref).is_file()
-              else strategy_source(ref, _store(ctx, required=False))[2])
+              else strategy_source(ref, _store(ctx))[2])
     results = {}
     with closing(open_workers(_settings(ctx))) as workers:
         src = workers.get(ref, source)
