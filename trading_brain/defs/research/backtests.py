@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from trading_brain.adapters.charts import equity_png, markdown_image, markdown_table
-from trading_brain.app.research.register import run_version_backtest
+from trading_brain.app.research.version_backtest import run_version_backtest
 from trading_brain.defs.research.partitions import strategy_version_partitions
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import WAREHOUSE_POOL, TradingBrainResource
