@@ -56,3 +56,29 @@ def markdown_table(rows: list[dict], columns: list[str], limit: int = 50) -> str
     body = "".join("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n" for r in rows[:limit])
     more = f"\n… {len(rows) - limit} more rows\n" if len(rows) > limit else ""
     return head + body + more
+
+
+def compare_png(curves: dict[str, pl.DataFrame], title: str, *, width: float = 8.0,
+                height: float = 4.0) -> bytes:
+    """PNG of several equity curves (columns ts, equity) on one axis, labelled by their keys."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, height))
+    try:
+        for label, eq in curves.items():
+            if eq.height:
+                ax.plot(eq["ts"].to_list(), eq["equity"].to_numpy(), linewidth=1.0, label=label)
+        ax.set_title(title)
+        ax.set_ylabel("equity")
+        ax.grid(alpha=0.3)
+        if curves:
+            ax.legend(loc="best")
+        fig.autofmt_xdate()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)

@@ -20,7 +20,7 @@ from trading_brain.errors import ConfigError
 
 @click.command()
 @click.option("--advisor", type=click.Choice(["offline", "anthropic"]), default=None,
-              help="Who decides (default: the home's `advisor` setting, else offline).")
+              help="Who decides (default: [advisor] kind, else offline).")
 @json_option
 @click.pass_context
 def evolve(ctx: click.Context, advisor: str | None, as_json: bool) -> None:
@@ -34,7 +34,7 @@ def evolve(ctx: click.Context, advisor: str | None, as_json: bool) -> None:
     home = home_of(ctx)
     require_initialised(home)
     rt = build_runtime(home)
-    name = advisor or rt.settings.advisor or "offline"
+    name = advisor or rt.settings.advisor.kind or "offline"
     try:
         result = run_cycle(rt, advisor_name=name)
     finally:

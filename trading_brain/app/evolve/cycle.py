@@ -141,8 +141,17 @@ def _decide(rt: Runtime, advisor: Advisor, ctx: Any, cycle_id: str, now: datetim
 
 
 def run_cycle(rt: Runtime, *, advisor_name: str = "offline", advisor: Advisor | None = None,
-              now: datetime | None = None, fault: Fault | None = None) -> CycleResult:
-    """One nightly cycle (module docstring)."""
+              now: datetime | None = None, fault: Fault | None = None,
+              stop_after: str | None = None) -> CycleResult:
+    """One nightly cycle (module docstring); ``stop_after="decision"`` returns once the
+    decision and its memory are recorded (status ``running``: a later call finishes it).
+    The whole cycle shares one warehouse connection (``Store.session``)."""
+    with rt.store.session():
+        return _run(rt, advisor_name, advisor, now, fault, stop_after)
+
+
+def _run(rt: Runtime, advisor_name: str, advisor: Advisor | None, now: datetime | None,
+         fault: Fault | None, stop_after: str | None) -> CycleResult:
     now = now or rt.clock.now()
     es = rt.settings.evolution
     step: Fault = fault or (lambda name: None)
@@ -182,6 +191,8 @@ def run_cycle(rt: Runtime, *, advisor_name: str = "offline", advisor: Advisor | 
     if lab.lab is not None:
         acts.record_trials(rt.store, cycle_id, lab.lab.tried, now)
     step("trials")
+    if stop_after == "decision":
+        return CycleResult(cycle_id, "running", dump)
     out = acts.act(rt, ctx, decision, lab, step)
     _thought(rt, cycle_id, "gates", 0, "host", json.dumps(
         {"candidate": out.candidate, "gates": out.gates, "outcome": out.outcome}, default=str),

@@ -73,9 +73,9 @@ def align(bars: Frames) -> dict[str, pl.DataFrame]:
     for b in bars.values():
         ts = set(b["ts"].cast(pl.Int64).to_list())
         common = ts if common is None else common & ts
-    keep = pl.Series("k", sorted(common or ()), dtype=pl.Int64)
-    out = {s: b.filter(pl.col("ts").cast(pl.Int64).is_in(keep)).sort("ts")
-           for s, b in sorted(bars.items())}
+    keep = pl.DataFrame({"_k": sorted(common or ())}, schema={"_k": pl.Int64})
+    out = {s: b.with_columns(pl.col("ts").cast(pl.Int64).alias("_k")).join(keep, on="_k")
+           .drop("_k").sort("ts") for s, b in sorted(bars.items())}
     if min(b.height for b in out.values()) < 2:
         raise DataError("the symbols share fewer than 2 bar times")
     return out

@@ -1,0 +1,15 @@
+"""Dagster wiring of the `evolution` group (DESIGN §8): assets, checks, job and schedule."""
+
+from trading_brain.defs.evolution.assets import (
+    evolution_decision,
+    market_analysis,
+    strategy_candidates,
+    trade_performance,
+    truth_benchmarks,
+)
+from trading_brain.defs.evolution.jobs import evolution_job, evolution_schedule
+
+EVOLUTION_ASSETS = [truth_benchmarks, market_analysis, trade_performance, evolution_decision,
+                    strategy_candidates]
+
+__all__ = ["EVOLUTION_ASSETS", "evolution_job", "evolution_schedule"]

@@ -1,0 +1,60 @@
+"""The `evolution` group materialised with ``dg.materialize`` on a simulated home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from trading_brain.app.home.config_file import render
+from trading_brain.app.simulate.loop import Plan, simulate
+from trading_brain.defs.evolution import EVOLUTION_ASSETS
+from trading_brain.defs.evolution.jobs import build_schedule, cron_of
+from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.settings import EvolutionSettings, Home, load_settings
+
+NOW = "2026-10-03T00:30:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("evolution_defs") / "home"
+    simulate(Home(home), Plan(market="sim", days=2, seed=7, start="2026-10-01T00:00:00+00:00",
+                              symbols=("BTC/USD", "ETH/USD", "SOL/USD")))
+    small = EvolutionSettings(sweep_size=6, family_sweep_size=3, history_days=10)
+    settings = load_settings(Home(home)).model_copy(update={"evolution": small})
+    Home(home).config_file.write_text(render(settings), encoding="utf-8")
+    return home
+
+
+def test_the_evolution_group_materialises_as_a_report(home: Path) -> None:
+    result = dg.materialize(EVOLUTION_ASSETS, resources={
+        "tb": TradingBrainResource(home=str(home), now=NOW)},
+        instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    mats = [ev.step_materialization_data.materialization
+            for ev in result.get_asset_materialization_events()]
+    meta = {m.asset_key.to_user_string(): m.metadata for m in mats}
+    assert set(meta) == {"truth_benchmarks", "market_analysis", "trade_performance",
+                         "evolution_decision", "strategy_candidates"}
+    decision = meta["evolution_decision"]["decision"].value
+    assert "create_candidate" in str(decision) or "no_change" in str(decision)
+    cand = meta["strategy_candidates"]
+    assert "| gate | status | reason |" in str(cand["gates"].value)
+    if cand["candidate"].value != "none":
+        chart = str(cand["equity_chart"].value)
+        assert chart.startswith("![candidate vs incumbent](data:image/png")
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == {"candidate_registration", "candidate_backtest",
+                           "candidate_overfit_guard"}
+    assert "pbo" in str(checks["candidate_overfit_guard"].metadata) or \
+        cand["candidate"].value == "none"
+
+
+def test_the_schedule_follows_the_settings() -> None:
+    es = EvolutionSettings(schedule_time="03:05", timezone="Europe/Paris")
+    assert cron_of(es) == "5 3 * * *"
+    sched = build_schedule(es)
+    assert sched.execution_timezone == "Europe/Paris"
+    assert sched.default_status == dg.DefaultScheduleStatus.RUNNING
