@@ -251,8 +251,9 @@ class PaperExchange:
     def _advance(self, rescan: str | None = None) -> datetime:
         """Process every order and armed stop up to now (``rescan``: only that symbol, again)."""
         raw = self.clock.now()
-        if raw is self._advanced_raw and rescan is None:  # the very instant of the last call
-            return self._advanced  # type: ignore[return-value]
+        advanced = self._advanced
+        if raw is self._advanced_raw and rescan is None and advanced is not None:
+            return advanced  # the very instant of the last call
         now = as_utc(raw)
         if self._advanced == now and rescan is None:
             self._advanced_raw = raw
