@@ -40,7 +40,6 @@ ORDER_STATES: tuple[str, ...] = (
     "pending", "open", "partially_filled", "filled", "canceled", "rejected", "expired"
 )
 FINISHED_ORDER_STATES: tuple[str, ...] = ("filled", "canceled", "rejected", "expired")
-TERMINAL_STATES = frozenset(FINISHED_ORDER_STATES)  # the same states as a set
 _STATE_NAME = re.compile(r"[a-z_]+")
 _NAMESPACE = uuid.UUID("6f1c3b1e-6c53-4a53-9d55-7472616469e6")  # fixed: ids must never change
 

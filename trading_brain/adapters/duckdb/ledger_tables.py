@@ -27,7 +27,7 @@ from trading_brain.adapters.duckdb.connection import frame, run, transaction
 from trading_brain.adapters.duckdb.ledger_batch import LedgerBatchMixin, columns
 from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
 from trading_brain.domain.intents import OrderIntent
-from trading_brain.domain.orders import Fill
+from trading_brain.domain.orders import Fill, sql_list
 from trading_brain.domain.records import (
     OPEN_ORDER_STATES,
     CashEntry,
@@ -265,13 +265,13 @@ class LedgerTablesMixin(LedgerBatchMixin):
         Pending = intents still ``pending`` plus open entry/exit orders; an entry reserves
         remaining quantity x (limit or reference price) x (1 + ``fee_rate``).
         """
-        rows = self.execute("""SELECT i.intent_id, i.symbol, i.action,
+        rows = self.execute(f"""SELECT i.intent_id, i.symbol, i.action,
                 coalesce(o.quantity - o.filled_qty, i.quantity),
                 coalesce(i.limit_price, i.reference_price)
             FROM order_intents i LEFT JOIN orders o ON o.intent_id = i.intent_id
                  AND o.purpose IN ('entry', 'exit', 'kill')
             WHERE i.slot = ? AND (i.status = 'pending' OR (i.status = 'submitted' AND
-                  o.state IN ('submitting', 'unresolved', 'pending', 'open', 'partially_filled')))
+                  o.state IN {sql_list(OPEN_ORDER_STATES)}))
             ORDER BY i.intent_id""", [slot])
         return portfolio_view_of(self.cash_balance(slot), self.positions(slot), marks, rows,
                                  fee_rate)
