@@ -220,3 +220,26 @@ def test_a_new_version_is_written_once_across_a_crash(home: Path, step: str) -> 
     text = (home / "var" / "candidates" / "ema_cross" / "v2.py").read_text(encoding="utf-8")
     assert "fast: int = Field(30," in text and "VERSION = 2" in text
     assert [g["gate"] for g in res.gates][:2] == ["registration", "walk_forward"]
+
+
+def test_cli_evolve_json_and_thoughts(home: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from trading_brain.cli import cli
+    from trading_brain.errors import ConfigError
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--home", str(home), "evolve", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out) >= {"cycle_id", "decision", "candidate", "gates", "tokens", "cost_usd"}
+    assert set(out["decision"]) == {"action", "tier", "reasoning"}
+    assert out["tokens"] == 0 and out["cost_usd"] == 0.0
+    listed = runner.invoke(cli, ["--home", str(home), "thoughts"])
+    assert out["cycle_id"] in listed.stdout
+    shown = runner.invoke(cli, ["--home", str(home), "thoughts", out["cycle_id"]])
+    assert "--- decision/0 (assistant)" in shown.stdout
+    bad = runner.invoke(cli, ["--home", str(home), "evolve", "--advisor", "anthropic"])
+    assert isinstance(bad.exception, ConfigError) and "not available yet" in str(bad.exception)
