@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 MODELS = ("claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5")
 
@@ -143,7 +143,9 @@ def _usage(state: _State, body: dict[str, Any], reply: Scripted) -> Usage:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    @property
+    def state(self) -> _State:
+        return cast(_Server, self.server).state
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -153,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(status)
             self.send_header("content-type", "application/json")
-            self.send_header("request-id", f"req_fake_{self.server.state.n}")
+            self.send_header("request-id", f"req_fake_{self.state.n}")
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.send_header("content-length", str(len(data)))
@@ -168,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
                             "request_id": "req_fake"}, headers)
 
     def _authorised(self) -> bool:
-        key = self.server.state.api_key
+        key = self.state.api_key
         if self.headers.get("x-api-key") != key \
                 and self.headers.get("authorization") != f"Bearer {key}":
             self._error(401, "authentication_error", "invalid x-api-key")
@@ -182,13 +184,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "not_found_error", f"no route {self.path}")
             return
         data = [{"type": "model", "id": m, "display_name": m, "lifecycle": "active",
-                 "created_at": "2025-09-29T00:00:00Z"} for m in self.server.state.models]
+                 "created_at": "2025-09-29T00:00:00Z"} for m in self.state.models]
         self._send(200, {"data": data, "has_more": False,
                          "first_id": data[0]["id"] if data else None,
                          "last_id": data[-1]["id"] if data else None})
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        state = self.server.state
+        state = self.state
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
         path = self.path.split("?")[0]
         with state.lock:

@@ -17,7 +17,8 @@
    ``[advisor] max_reply_retries`` times), and finally ``AdvisorOutputRejected`` names the last
    reason.
 
-``Thoughts`` writes ``ai_thoughts`` rows ``(cycle_id, step, seq)``: the system prompt, every user
+``Thoughts`` writes ``ai_thoughts`` rows ``(cycle_id, step, seq)``: each role's system prompt
+once per cycle (step ``system.<role>``: it is the same for every call of the role), every user
 message, every reply (role ``assistant``) and every rejection (role ``host``); per step, ``seq``
 continues after the rows already stored, so a re-run after a crash loses nothing. Rows go
 through the ``Spool``: ``ask`` flushes them with the reply's usage after every reply, failure or
@@ -58,6 +59,9 @@ class Thoughts:
         for r in store.evolution_rows("ai_thoughts", {"cycle_id": cycle_id}):
             self._next[r["step"]] = max(self._next.get(r["step"], 0), int(r["seq"]) + 1)
 
+    def has(self, step: str) -> bool:
+        return step in self._next
+
     def add(self, step: str, role: str, content: str) -> int:
         seq = self._next.get(step, 0)
         self._next[step] = seq + 1
@@ -92,7 +96,8 @@ class Caller:
             check: Callable[[T], None] | None = None) -> T:
         """A validated reply of ``role`` to ``user`` (module docstring)."""
         system = self.system(role)
-        self.thoughts.add(step, "system", "\n\n".join(b["text"] for b in system))
+        if not self.thoughts.has(f"system.{role}"):
+            self.thoughts.add(f"system.{role}", "system", "\n\n".join(b["text"] for b in system))
         try:
             return self._ask(role, step, user, schema, check)
         finally:

@@ -51,7 +51,8 @@ def test_a_tier2_decision_carries_the_coders_source(fa, store):
     assert "STRATEGY_ID = 'ema_cross', VERSION = 3" in coder_prompt
     assert "Use the previous bar's EMAs." in coder_prompt
     assert [r["role"] for r in h.thoughts(store) if r["step"] == "coder"] == [
-        "system", "user", "assistant"]
+        "user", "assistant"]
+    assert [r["role"] for r in h.thoughts(store) if r["step"] == "system.coder"] == ["system"]
 
 
 @pytest.mark.parametrize("bad, finding", [
@@ -91,16 +92,16 @@ def test_the_real_gates_stop_what_the_static_gate_cannot_see(fa, store, workers,
                                                               message):
     fa.script(ok(TIER2), ok(h.code(hostile)))
     adv = h.advisor(fa, store)
-    d = adv.decide(h.ctx())
-    assert d.source == hostile  # the advisor's own checks pass it: the gates must stop it
+    source = adv.decide(h.ctx()).source or ""
+    assert source == hostile  # the advisor's own checks pass it: the gates must stop it
     bars = sample_bars()
     with pytest.raises(StrategyError, match=message) as err:
-        register(store, d.source, workers.validate, bars, reason="candidate", parent_version=1)
+        register(store, source, workers.validate, bars, reason="candidate", parent_version=1)
     assert store.strategy_version("ema_cross", 3) is None
     # the cycle's repair loop: the exact message goes back to the coder
     assert adv.pending_code is not None and adv.max_repairs == 2
     fa.script(ok(h.code(h.v3_source())))
-    fixed = adv.write_code(adv.pending_code, Repair(d.source, (str(err.value),)))
+    fixed = adv.write_code(adv.pending_code, Repair(source, (str(err.value),)))
     assert str(err.value)[:200] in fa.calls()[-1]["messages"][0]["content"]
     row, created = register(store, fixed, workers.validate, bars, reason="candidate",
                             parent_version=1)

@@ -8,6 +8,7 @@ import json
 import pytest
 from anthropic.types import Message
 
+from trading_brain.adapters.anthropic import prompts
 from trading_brain.errors import AdvisorOutputRejected
 from trading_brain_tests.adapters.anthropic import helpers as h
 from trading_brain_tests.fakes.anthropic_server import (
@@ -38,8 +39,10 @@ def test_a_good_decision_is_parsed_stored_and_costed(fa, store):
     assert (d.action, d.target) == ("promote_candidate", "ema_cross@2")
     assert d.predictions[0].deadline == h.NOW.replace(day=12)
     roles = [r for r, _ in steps(store)]
-    assert roles == ["system", "user", "assistant"]
-    assert json.loads(steps(store)[2][1])["action"] == "promote_candidate"
+    assert roles == ["user", "assistant"]
+    assert json.loads(steps(store)[1][1])["action"] == "promote_candidate"
+    [system] = steps(store, "system.analyst")
+    assert system[0] == "system" and system[1].startswith(prompts.IDENTITY)
     [usage] = h.usage_rows(store)
     assert usage["role"] == "analyst" and usage["cost_usd"] > 0
     body = fa.calls()[0]
@@ -87,7 +90,7 @@ def test_the_sdk_retries_429_and_529_itself_once_configured(fa, store, fault):
     fa.script(fault, ok(h.decision()))
     assert h.advisor(fa, store).decide(h.ctx()).action == "no_change"
     assert len(fa.calls()) == 2  # one HTTP retry by the SDK, no reply retry on top
-    assert [r for r, _ in steps(store)] == ["system", "user", "assistant"]
+    assert [r for r, _ in steps(store)] == ["user", "assistant"]
 
 
 def test_overload_past_the_sdk_retries_is_rejected_with_a_clean_reason(fa, store):

@@ -56,15 +56,15 @@ def test_no_secret_leaves_the_process(tmp_path, store, monkeypatch, caplog):
                                     secrets, store)
         fa.script(ok(tier2), text("not json"), ok(tier2), ok(h.decision()),
                   ok(h.code(h.v3_source())))
-        d = adv.decide(h.ctx())
-        assert d.source == h.v3_source()
+        source = adv.decide(h.ctx()).source or ""
+        assert source == h.v3_source()
         fa.script(ok(h.review("reject", "look-ahead in the previous-bar line")))
-        r = adv.review(ReviewRequest("ema_cross@3", d.source, "ema_cross@1", h.EMA_SOURCE,
+        r = adv.review(ReviewRequest("ema_cross@3", source, "ema_cross@1", h.EMA_SOURCE,
                                      {"gates": []}, tier2["code_brief"]))
         assert r.verdict == "reject"
         fa.script(overloaded(0.01), overloaded(0.01))
         with pytest.raises(AdvisorOutputRejected) as failure:
-            adv.review(ReviewRequest("ema_cross@3", d.source, "ema_cross@1", h.EMA_SOURCE))
+            adv.review(ReviewRequest("ema_cross@3", source, "ema_cross@1", h.EMA_SOURCE))
         bodies = json.dumps(fa.requests)
     stored = text_columns(store)
     assert any("previous bar" in s for s in stored)  # the thoughts are there...
