@@ -37,11 +37,11 @@ def test_advisor_overhead_per_cycle(tmp_path):
             times, tokens, calls = [], [], 0
             for i in range(ROUNDS):
                 t0 = time.perf_counter()
-                d = adv.decide(h.ctx(f"cycle-bench-{panel}-{i}"))
-                assert d.source == h.v3_source()
+                source = adv.decide(h.ctx(f"cycle-bench-{panel}-{i}")).source or ""
+                assert source == h.v3_source()
                 req = adv.pending_code
                 assert req is not None
-                fixed = adv.write_code(req, Repair(d.source, ("lookahead check failed",)))
+                fixed = adv.write_code(req, Repair(source, ("lookahead check failed",)))
                 verdict = adv.review(ReviewRequest("ema_cross@3", fixed, "ema_cross@1",
                                                    h.EMA_SOURCE, {"gates": []}))
                 times.append(time.perf_counter() - t0)
