@@ -12,6 +12,11 @@ built on top of these modules:
   set of prediction ``METRICS`` with the units the truth benchmarks must use;
 - ``predictions``: grading of falsifiable predictions against benchmark readings;
 - ``gates``: the over-fitting and paper-test gate verdicts as ``GateResult`` rows.
+- ``candidate``: tier-1 candidates by AST transform of the parent's ``Params`` defaults;
+- ``search``: the declared search space and its deterministic Halton sample of parameter sets;
+- ``evidence``: sweep runs (hourly marks), the walk-forward split and the exact-engine
+  confirmation (gate 2); ``guard``: the over-fitting guard over a sweep (gate 3);
+- ``context``: what an advisor is given each night; ``offline``: the deterministic advisor.
 
 Units to keep straight across the boundary: ``overfit`` and ``cscv`` work on PER-PERIOD Sharpe
 ratios; ``returns`` and the ``sharpe``/``sortino`` prediction metrics are annualised with √365.
