@@ -43,6 +43,7 @@ import requests
 
 from trading_brain.adapters.backoff import backoff_delay
 from trading_brain.errors import AmbiguousOrderError, DataError, RateLimited, TemporaryError
+from trading_brain.settings import KrakenSettings
 
 from . import errors as kerrors
 from .ratelimit import TokenBucket
@@ -97,7 +98,7 @@ class KrakenClient:
         self._costs: dict[str, Callable[[str], float]] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> KrakenClient:
+    def from_settings(cls, settings: KrakenSettings, **kwargs: Any) -> KrakenClient:
         """Build from ``settings.KrakenSettings``; ``kwargs`` override the injectables."""
         return cls(
             settings.rest_url,

@@ -93,7 +93,7 @@ _DEFAULT_THROTTLE_S = 5.0
 
 
 def _tag(err: TradingBrainError, messages: list[str]) -> TradingBrainError:
-    err.kraken_errors = list(messages)  # type: ignore[attr-defined]
+    err.kraken_errors = list(messages)  # type: ignore[attr-defined]  # tagged on any error class
     return err
 
 

@@ -1,4 +1,5 @@
-"""``KrakenExecution``: the live Exchange adapter (orders, fills, balances) over Kraken private REST.
+"""``KrakenExecution``: the live Exchange adapter (orders, fills, balances) over Kraken private
+REST.
 
 Contract:
 - Construction refuses (``OperationalError`` naming every missing item) unless
@@ -62,6 +63,7 @@ from trading_brain.errors import (
     TradingBrainError,
 )
 from trading_brain.ports import Clock
+from trading_brain.settings import Secrets, Settings
 
 from . import parse
 from .client import KrakenClient
@@ -70,7 +72,8 @@ from .private import KrakenPrivate, enable_private
 from .signing import Credentials, NonceSource
 from .symbols import PairMap, common_asset
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 _TEXT = re.compile(r"^[\x21-\x7e]{1,18}$")
 
@@ -80,21 +83,23 @@ def valid_cl_ord_id(value: str) -> bool:
     return bool(_UUID.match(value) or _HEX32.match(value) or _TEXT.match(value))
 
 
-def check_live_allowed(settings: Any, secrets: Any) -> Credentials:
+def check_live_allowed(settings: Settings, secrets: Secrets) -> Credentials:
     """Credentials for live trading, or ``OperationalError`` naming everything missing."""
     missing = []
-    if getattr(settings, "execution", None) != "kraken":
+    if settings.execution != "kraken":
         missing.append('execution = "kraken"')
-    if getattr(settings, "allow_live_orders", False) is not True:
+    if settings.allow_live_orders is not True:
         missing.append("allow_live_orders = true")
-    key, secret = getattr(secrets, "kraken_api_key", None), getattr(secrets, "kraken_api_secret", None)
-    if key is None or not key.get_secret_value():
+    key, secret = secrets.kraken_api_key, secrets.kraken_api_secret
+    key_text = key.get_secret_value() if key is not None else ""
+    secret_text = secret.get_secret_value() if secret is not None else ""
+    if not key_text:
         missing.append("KRAKEN_API_KEY")
-    if secret is None or not secret.get_secret_value():
+    if not secret_text:
         missing.append("KRAKEN_API_SECRET")
     if missing:
         raise OperationalError("live Kraken trading refused; missing: " + ", ".join(missing))
-    return Credentials(key.get_secret_value(), secret.get_secret_value())
+    return Credentials(key_text, secret_text)
 
 
 class KrakenExecution:
@@ -104,8 +109,8 @@ class KrakenExecution:
 
     def __init__(
         self,
-        settings: Any,
-        secrets: Any,
+        settings: Settings,
+        secrets: Secrets,
         clock: Clock,
         *,
         client: KrakenClient | None = None,

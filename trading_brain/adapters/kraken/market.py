@@ -41,6 +41,7 @@ from trading_brain.domain.timeframes import (
 )
 from trading_brain.errors import ConfigError, DataError
 from trading_brain.ports import Clock
+from trading_brain.settings import KrakenSettings
 
 from . import parse
 from .client import OHLC_MAX_ROWS, KrakenClient
@@ -58,7 +59,7 @@ class KrakenMarket:
 
     def __init__(
         self,
-        settings: Any,
+        settings: KrakenSettings,
         clock: Clock,
         *,
         client: KrakenClient | None = None,

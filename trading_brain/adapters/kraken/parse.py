@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from trading_brain.domain.candles import CANDLE_SCHEMA, empty_candles
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.market import Ticker
-from trading_brain.domain.orders import Fill, OrderStatus
+from trading_brain.domain.orders import Fill, OrderState, OrderStatus
 from trading_brain.errors import DataError
 
 from .symbols import names_of
@@ -192,8 +192,8 @@ def ws_ohlc(row: Mapping[str, Any], timeframe: str) -> dict[str, Any]:
     return out
 
 
-_STATES = {"pending": "pending", "open": "open", "closed": "filled", "canceled": "canceled",
-           "expired": "expired"}
+_STATES: dict[str, OrderState] = {"pending": "pending", "open": "open", "closed": "filled",
+                                  "canceled": "canceled", "expired": "expired"}
 
 
 def _epoch(value: Any, where: str) -> datetime:

@@ -75,20 +75,19 @@ class PrivateSender:
 
     def __call__(self, method: str, params: Mapping[str, Any], timeout: float | None = None) -> Any:
         path = f"/0/private/{method}"
-        for attempt in range(2):
-            nonce = self.nonces.next()
-            body = encode_body({**{k: v for k, v in params.items() if k != "nonce"},
-                                "nonce": nonce})
-            answer = self._client.http_post(path, body, self._credentials.headers(path, nonce, body))
-            errors = answer.get("error") if isinstance(answer, dict) else None
-            if attempt == 0 and isinstance(errors, list) and any(
-                str(e).startswith(_INVALID_NONCE) for e in errors
-            ):
-                self.nonce_retries += 1
-                log.warning("Kraken %s: invalid nonce; re-sending once with a fresh nonce", method)
-                continue
-            return answer
+        answer = self._post(path, params)
+        errors = answer.get("error") if isinstance(answer, dict) else None
+        if isinstance(errors, list) and any(str(e).startswith(_INVALID_NONCE) for e in errors):
+            self.nonce_retries += 1
+            log.warning("Kraken %s: invalid nonce; re-sending once with a fresh nonce", method)
+            answer = self._post(path, params)
         return answer
+
+    def _post(self, path: str, params: Mapping[str, Any]) -> Any:
+        """One signed POST with a fresh nonce (any ``nonce`` in ``params`` is replaced)."""
+        nonce = self.nonces.next()
+        body = encode_body({**{k: v for k, v in params.items() if k != "nonce"}, "nonce": nonce})
+        return self._client.http_post(path, body, self._credentials.headers(path, nonce, body))
 
     def __repr__(self) -> str:
         return "PrivateSender(credentials=***)"
@@ -122,7 +121,8 @@ class KrakenPrivate:
     def add_order(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._obj("AddOrder", params)
 
-    def cancel_order(self, *, txid: str | None = None, cl_ord_id: str | None = None) -> dict[str, Any]:
+    def cancel_order(self, *, txid: str | None = None,
+                     cl_ord_id: str | None = None) -> dict[str, Any]:
         if (txid is None) == (cl_ord_id is None):
             raise ConfigError("cancel_order needs exactly one of txid or cl_ord_id")
         return self._obj("CancelOrder", {"txid": txid} if txid else {"cl_ord_id": cl_ord_id})
