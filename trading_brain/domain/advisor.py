@@ -65,7 +65,7 @@ class AdvisorSettings(BaseModel):
                              description="coder repairs after gate failures")
     base_url: str | None = Field(default=None, description="Messages API base URL; unset: "
                                                            "ANTHROPIC_BASE_URL or the public API")
-    timeout_s: float = Field(default=120.0, gt=0, le=900, description="per HTTP request, seconds")
+    timeout_s: float = Field(default=300.0, gt=0, le=900, description="per HTTP request, seconds")
     max_retries: int = Field(default=2, ge=0, le=10,
                              description="SDK retries of 429, 5xx, 529 and timeouts")
     prices: dict[str, Price] = Field(

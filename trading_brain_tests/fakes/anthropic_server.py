@@ -15,8 +15,8 @@ Contract:
   429, ``overloaded(retry_after)`` 529, with ``retry-after`` in seconds) or any of them after
   ``delay_s`` (``slow(s, reply)``: beyond the client's timeout it is a timeout).
 - Usage: a scripted ``usage`` is returned as is; otherwise it is computed like the API: the
-  system prompt (up to its ``cache_control`` block) is written to the cache on the first call
-  with that prefix (``cache_creation_input_tokens``) and read afterwards
+  prompt up to its last ``cache_control`` block (system, then messages) is written to the cache
+  on the first call with that prefix (``cache_creation_input_tokens``) and read afterwards
   (``cache_read_input_tokens``); ``input_tokens`` is the rest; ``output_tokens`` = reply / 4.
 - ``fa.requests``: every request as ``(path, body)`` (headers are not kept); ``fa.calls(path)``.
 """
@@ -127,13 +127,15 @@ class _State:
 def _usage(state: _State, body: dict[str, Any], reply: Scripted) -> Usage:
     if reply.usage is not None:
         return reply.usage
-    total, prefix = count(body), ""
-    for block in body.get("system") or []:
-        prefix += block.get("text", "") if isinstance(block, dict) else ""
+    total, prefix, text = count(body), "", ""
+    blocks = list(body.get("system") or [])
+    for m in body.get("messages") or []:
+        content = m.get("content")
+        blocks += content if isinstance(content, list) else [{"text": content}]
+    for block in blocks:  # the prefix up to the last cache breakpoint
+        text += block.get("text", "") if isinstance(block, dict) else ""
         if isinstance(block, dict) and block.get("cache_control"):
-            break
-    else:
-        prefix = ""
+            prefix = text
     cached = min(total, len(prefix) // 4)
     with state.lock:
         hit = prefix in state.cached

@@ -135,7 +135,8 @@ class AnthropicAdvisor:
             caller = self.begin(ctx.cycle_id, ctx.now)
             memory = self._memory()
         try:
-            user = analyst_message(ctx, memory, caller.budget.left())
+            seats = self.settings.advisor.panel
+            user = analyst_message(ctx, memory, caller.budget.left(), scale=2 / (seats + 1))
             votes = [self._vote(caller, ctx, seat, user)
                      for seat in range(1, self.settings.advisor.panel + 1)]
             winner, outcome = tally(votes, self.settings.advisor.panel)
@@ -160,7 +161,8 @@ class AnthropicAdvisor:
 
     def _vote(self, caller: Caller, ctx: EvolutionContext, seat: int, user: str) -> Vote:
         try:
-            reply = caller.ask("analyst", f"analyst.{seat}", user, AnalystReply, vote_check(ctx))
+            reply = caller.ask("analyst", f"analyst.{seat}", user, AnalystReply, vote_check(ctx),
+                               cache_user=self.settings.advisor.panel > 1)
         except OverBudget:
             raise
         except AdvisorOutputRejected as e:

@@ -93,13 +93,14 @@ class Caller:
         return self._system[role]
 
     def ask(self, role: str, step: str, user: str, schema: type[T],
-            check: Callable[[T], None] | None = None) -> T:
-        """A validated reply of ``role`` to ``user`` (module docstring)."""
+            check: Callable[[T], None] | None = None, *, cache_user: bool = False) -> T:
+        """A validated reply of ``role`` to ``user`` (module docstring); ``cache_user`` puts a
+        cache breakpoint on the user message too (a panel asks the same one several times)."""
         system = self.system(role)
         if not self.thoughts.has(f"system.{role}"):
             self.thoughts.add(f"system.{role}", "system", "\n\n".join(b["text"] for b in system))
         try:
-            return self._ask(role, step, user, schema, check)
+            return self._ask(role, step, user, schema, check, cache_user)
         finally:
             self.flush()
 
@@ -108,12 +109,15 @@ class Caller:
         self.thoughts.spool.flush()
 
     def _ask(self, role: str, step: str, user: str, schema: type[T],
-             check: Callable[[T], None] | None) -> T:
+             check: Callable[[T], None] | None, cache_user: bool) -> T:
         a = self.settings.advisor
         model, system = a.model_for(role), self.system(role)
         output: OutputConfigParam = {"format": {"type": "json_schema",
                                                 "schema": anthropic.transform_schema(schema)}}
-        messages: list[MessageParam] = [{"role": "user", "content": user}]
+        first: MessageParam = {"role": "user", "content": [
+            {"type": "text", "text": user, "cache_control": {"type": "ephemeral"}}]} \
+            if cache_user else {"role": "user", "content": user}
+        messages: list[MessageParam] = [first]
         problem, shown = "", user
         for attempt in range(a.max_reply_retries + 1):
             counted = self.client.messages.count_tokens(

@@ -1,7 +1,9 @@
 """The three roles and the panel: what each is shown and how its reply is judged.
 
 - **Analyst** (``analyst_message``): the night's context as compact JSON sections, each capped
-  (``CAPS``, characters) so a cycle stays inside ``max_input_tokens_per_cycle``: the truth
+  (``CAPS``, characters, scaled down for a panel) so a cycle stays inside
+  ``max_input_tokens_per_cycle``; the votes of a panel share one message, sent with a cache
+  breakpoint so seats 2.. read it from the prompt cache. Sections: the truth
   benchmarks, both analysis reports, the strategy document, the active version (space,
   defaults, source), every version's status, candidates with their paper tests, recent
   observations, open and graded predictions, the scorecard of past promotions, variants tried,
@@ -70,18 +72,20 @@ def section(name: str, value: Any, cap: int) -> str:
 
 
 def analyst_message(ctx: EvolutionContext, memory: Mapping[str, Any],
-                    budget_left: Mapping[str, int]) -> str:
-    """The analyst's user message (module docstring)."""
-    a, other, mem = ctx.active, CAPS["other"], CAPS["memory"]
+                    budget_left: Mapping[str, int], scale: float = 1.0) -> str:
+    """The analyst's user message (module docstring); ``scale`` shrinks every cap (a panel of
+    n seats uses ``2 / (n + 1)``, so five votes fit the default per-cycle budget)."""
+    caps = {k: max(500, int(v * scale)) for k, v in CAPS.items()}
+    a, other, mem = ctx.active, caps["other"], caps["memory"]
     parts = [
         f"Night {ctx.now.isoformat()} (cycle {ctx.cycle_id}). Decide one action.\n",
         section("token budget left", dict(budget_left), other),
-        section("truth benchmarks", ctx.benchmarks, CAPS["truth_benchmarks"]),
-        section("analysis reports", ctx.reports, CAPS["analysis_reports"]),
+        section("truth benchmarks", ctx.benchmarks, caps["truth_benchmarks"]),
+        section("analysis reports", ctx.reports, caps["analysis_reports"]),
         section("strategy document", memory.get("document") or "(none yet)",
-                CAPS["strategy_document"]),
+                caps["strategy_document"]),
         section(f"active version {a.ref}", {"space": a.space, "defaults": a.defaults}, other),
-        section(f"active source {a.ref}", a.source, CAPS["active_source"]),
+        section(f"active source {a.ref}", a.source, caps["active_source"]),
         section("versions", [{"ref": v.ref, "status": v.status, "shipped": v.shipped}
                              for v in ctx.versions], other),
         section("candidates and paper tests", [

@@ -71,3 +71,10 @@ def test_advisor_kind_and_settings():
         parse_settings({"advisor": {"panel": 2}})
     with pytest.raises(ConfigError, match="advisor.prices"):
         parse_settings({"advisor": {"prices": {"claude-sonnet-4-6": [1, 2, 3]}}})
+
+
+def test_the_anthropic_advisor_is_a_ports_advisor(fa, store):
+    from trading_brain.ports import Advisor
+
+    adv: Advisor = h.advisor(fa, store)
+    assert isinstance(adv, Advisor) and adv.name == "anthropic"

@@ -91,3 +91,14 @@ def test_tally(keys, seats, winner):
     votes = [Vote(i, reply() if k else None, k, "" if k else "bad") for i, k in enumerate(keys)]
     got, outcome = tally(votes, seats)
     assert (got.key if got else None) == winner, outcome
+
+
+def test_the_panel_shares_one_cached_context(fa, store):
+    fa.script(ok(KEEP), ok(KEEP), ok(KEEP))
+    h.advisor(fa, store, panel=3).decide(h.ctx())
+    firsts = [b["messages"][0]["content"] for b in fa.calls()]
+    assert all(c == firsts[0] for c in firsts)
+    assert firsts[0][0]["cache_control"] == {"type": "ephemeral"}
+    rows = sorted(h.usage_rows(store), key=lambda r: r["call_id"])
+    assert rows[0]["cache_write_tokens"] > 1_000 and rows[0]["cache_read_tokens"] == 0
+    assert all(r["cache_read_tokens"] == rows[0]["cache_write_tokens"] for r in rows[1:])

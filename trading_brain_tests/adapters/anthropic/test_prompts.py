@@ -71,3 +71,21 @@ def test_analyst_sections_are_capped():
     big = ctx.__class__(**{**ctx.__dict__, "benchmarks": {"x": "y" * 100_000}})
     text = analyst_message(big, {}, {})
     assert "[cut: " in text and len(text) < 60_000
+
+
+def test_a_full_context_fits_the_default_cycle_budget_for_every_panel():
+    ctx = h.ctx()
+    huge = ctx.__class__(**{**ctx.__dict__, "benchmarks": {"x": "y" * 100_000},
+                            "reports": {"r": "z" * 100_000},
+                            "observations": ("o" * 10_000,),
+                            "open_predictions": ({"claim": "p" * 10_000},)})
+    memory = {"document": "d" * 10_000, "graded": [{"claim": "g" * 10_000}],
+              "scorecard": [{"x": "s" * 10_000}]}
+    system = prompts.system_blocks("analyst", Settings())
+    worst = {}
+    for seats in (1, 3, 5):
+        user = analyst_message(huge, memory, {"left": 1}, scale=2 / (seats + 1))
+        worst[seats] = seats * count({"system": system,
+                                      "messages": [{"role": "user", "content": user}]})
+    print("worst-case analyst input tokens per cycle by panel:", worst)
+    assert all(n <= 40_000 for n in worst.values()), worst
