@@ -243,3 +243,19 @@ def test_cli_evolve_json_and_thoughts(home: Path) -> None:
     assert "--- decision/0 (assistant)" in shown.stdout
     bad = runner.invoke(cli, ["--home", str(home), "evolve", "--advisor", "anthropic"])
     assert isinstance(bad.exception, ConfigError) and "not available yet" in str(bad.exception)
+
+
+def test_a_candidates_tier_comes_from_its_stored_plan(home: Path) -> None:
+    import json
+
+    from trading_brain.app.evolve.context import build_context
+    from trading_brain.app.evolve.cycle import knobs
+
+    rt = _rt(home)
+    rt.store.set_version_status("trend_pullback", 1, "candidate", "as released", NOW)
+    rt.store.save_evolution_row("ai_thoughts", {
+        "cycle_id": "cycle-x", "step": "candidate", "seq": 0, "role": "host",
+        "content": json.dumps({"family": "trend_pullback", "version": 1, "tier": 2}),
+        "created_at": NOW})
+    ctx = build_context(rt.store, "cycle-y", NOW, knobs(SMALL), benchmarks={}, reports={})
+    assert [(c.ref, c.tier) for c in ctx.candidates] == [("trend_pullback@1", 2)]

@@ -10,13 +10,15 @@
   budget. A crash or a timeout is recorded as that report's ``status`` (``error``/``timeout``)
   and never fails the cycle; every outcome is stored in ``analysis_reports``;
 - ``register_shipped``: shipped strategy files not registered yet go through the registry;
-- ``build_context``: the ``EvolutionContext`` the advisor gets. The tier of a candidate is read
-  from its version's ``reason`` (``tier N: …``, as ``app.evolve.candidates`` writes it).
+- ``build_context``: the ``EvolutionContext`` the advisor gets. The tier of a candidate is the
+  one its cycle's stored plan gave it (thought ``candidate``/0), else read from its version's
+  ``reason`` (``tier N: …``, as ``app.evolve.candidates`` writes it).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import threading
 import time
@@ -176,6 +178,11 @@ def version_info(row: Mapping[str, Any]) -> VersionInfo:
 
 def _candidates(store: Store, rows: list[dict[str, Any]]) -> tuple[CandidateInfo, ...]:
     tests = store.evolution_rows("paper_tests", order="started_at")
+    planned: dict[str, int] = {}  # the tier each cycle's plan gave its candidate
+    for t in store.evolution_rows("ai_thoughts", {"step": "candidate", "seq": 0},
+                                  order="created_at"):
+        plan = json.loads(t["content"])
+        planned[f"{plan['family']}@{plan['version']}"] = int(plan["tier"])
     out = []
     for r in rows:
         if r["status"] != "candidate":
@@ -184,8 +191,9 @@ def _candidates(store: Store, rows: list[dict[str, Any]]) -> tuple[CandidateInfo
                 and t["version"] == r["version"]]
         tier = _TIER.match(str(r.get("reason") or ""))
         paper = str(mine[-1]["status"]) if mine else None
-        out.append(CandidateInfo(ref=f"{r['strategy_id']}@{r['version']}",
-                                 tier=int(tier.group(1)) if tier else 1, paper=paper,
+        ref = f"{r['strategy_id']}@{r['version']}"
+        out.append(CandidateInfo(ref=ref, tier=planned.get(ref, int(tier.group(1)) if tier
+                                                            else 1), paper=paper,
                                  since=r.get("status_changed_at") or r.get("created_at"),
                                  reason=str(r.get("reason") or "")))
     return tuple(out)
