@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import duckdb
 
@@ -80,12 +80,12 @@ class LedgerBatchMixin:
         def connect(self, *, read_only: bool = False
                     ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
-        def session(self) -> AbstractContextManager[Any]: ...
+        def session(self) -> AbstractContextManager[object]: ...
 
         def execute(self, sql: str, params: Sequence[Any] | None = None) -> list: ...
 
     @contextmanager
-    def atomic(self) -> Iterator[Any]:
+    def atomic(self) -> Iterator[Self]:
         """One transaction on the session's connection (a session is opened when none is);
         ``connection.transaction`` is re-entrant, so nested use joins the outer transaction."""
         with self.session(), self.connect() as con, transaction(con):
@@ -251,7 +251,7 @@ class LedgerBatchMixin:
                          f"SELECT {sel}, ?::TIMESTAMPTZ", [*params, now])
             self.insert_entries(con, entries)
 
-    def insert_entries(self, con: Any, entries: Sequence[CashEntry]) -> None:
+    def insert_entries(self, con: duckdb.DuckDBPyConnection, entries: Sequence[CashEntry]) -> None:
         """Append cash entries in order (``seq`` = ledger max + position in ``entries``)."""
         names = ("entry_id", "ts", "slot", "amount", "balance_after", "cause", "ref", "symbol", "i")
         for part in chunks(entries):

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import duckdb
+
 from trading_brain.adapters.duckdb.connection import frame, run, transaction
 from trading_brain.adapters.duckdb.ledger_batch import LedgerBatchMixin, columns
 from trading_brain.adapters.duckdb.trading_tables import _INTENT_COLS
@@ -142,7 +144,7 @@ class LedgerTablesMixin(LedgerBatchMixin):
             self._upsert_position(con, effect.position)
             return True
 
-    def _insert_entries(self, con: Any, entries: Sequence[CashEntry]) -> None:
+    def _insert_entries(self, con: duckdb.DuckDBPyConnection, entries: Sequence[CashEntry]) -> None:
         seq = run(con, "SELECT coalesce(max(seq), 0) FROM cash_ledger")[0][0]
         for i, e in enumerate(entries, start=1):
             run(con, """INSERT INTO cash_ledger (entry_id, ts, slot, amount, balance_after, cause,
@@ -150,7 +152,7 @@ class LedgerTablesMixin(LedgerBatchMixin):
                 [e.entry_id, e.ts, e.slot, e.amount, e.balance_after, e.cause, e.ref, e.symbol,
                  seq + i])
 
-    def _upsert_position(self, con: Any, p: PositionRecord) -> None:
+    def _upsert_position(self, con: duckdb.DuckDBPyConnection, p: PositionRecord) -> None:
         run(con, f"INSERT OR REPLACE INTO positions ({', '.join(_POS_COLS)}, entry_price, "
                  f"exit_price) VALUES ({_marks(len(_POS_COLS) + 2)})",
             [getattr(p, c) for c in _POS_COLS] + [p.entry_price, p.exit_price])

@@ -12,8 +12,9 @@ row in ``candle_revisions``. Everything of one import is one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
@@ -48,6 +49,16 @@ class MarketTablesMixin:
     """Candle imports, indicators, omissions, bootstrap progress, audits (needs ``self.connect``,
     ``self.session`` and ``self.quarantine_candles``)."""
 
+    if TYPE_CHECKING:  # provided by ``Store``
+        def connect(self, *, read_only: bool = False
+                    ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+        def session(self) -> AbstractContextManager[object]: ...
+
+        def execute(self, sql: str, params: Sequence[Any] | None = None) -> list: ...
+
+        def quarantine_candles(self, df: pl.DataFrame, source: str) -> int: ...
+
     def import_candles(
         self, df: pl.DataFrame, source: str, *, replace: bool = False,
         quarantine: Sequence[tuple[pl.DataFrame, str]] = (), reason: str = "import --replace",
@@ -64,7 +75,7 @@ class MarketTablesMixin:
         incoming = conform(df)
         if incoming.select(pl.struct(list(CANDLE_KEY)).is_duplicated().any()).item():
             raise DataError("candle batch contains duplicate (symbol, timeframe, ts) keys")
-        with self.session(), self.connect() as con:  # type: ignore[attr-defined]
+        with self.session(), self.connect() as con:
             con.register("incoming_import", incoming.to_arrow())
             try:
                 with transaction(con):
@@ -74,7 +85,7 @@ class MarketTablesMixin:
                     if not refused:
                         _write_import(con, diff, conflicts, source, reason)
                         for rows, where in quarantine:
-                            self.quarantine_candles(rows, where)  # type: ignore[attr-defined]
+                            self.quarantine_candles(rows, where)
             finally:
                 con.unregister("incoming_import")
         counts = diff.group_by(["symbol", "timeframe"]).agg(
@@ -91,7 +102,7 @@ class MarketTablesMixin:
         cols = ["symbol", "timeframe", "ts", *INDICATOR_COLUMNS]
         data = df.select(cols)
         lo, hi = data["ts"].min(), data["ts"].max()
-        with self.connect() as con:  # type: ignore[attr-defined]
+        with self.connect() as con:
             con.register("incoming_ind", data.to_arrow())
             try:
                 with transaction(con):
@@ -110,7 +121,7 @@ class MarketTablesMixin:
     ) -> pl.DataFrame:
         sql, params = _window("indicators", symbols, timeframe, start, end)
         cols = ", ".join(["symbol", "timeframe", "ts", *INDICATOR_COLUMNS])
-        with self.connect() as con:  # type: ignore[attr-defined]
+        with self.connect() as con:
             return frame(con, f"SELECT {cols} FROM indicators {sql} ORDER BY symbol, ts", params)
 
     def record_omissions(self, timeframe: str, omitted: pl.DataFrame) -> int:
@@ -118,7 +129,7 @@ class MarketTablesMixin:
         if omitted.is_empty():
             return 0
         data = omitted.select("symbol", pl.col("ts").cast(pl.Datetime("us", "UTC")))
-        with self.connect() as con:  # type: ignore[attr-defined]
+        with self.connect() as con:
             con.register("omitted", data.to_arrow())
             try:
                 run(con, """INSERT INTO candle_omissions SELECT symbol, ?, ts, now() FROM omitted
@@ -132,7 +143,7 @@ class MarketTablesMixin:
         if arrived.is_empty():
             return
         data = arrived.select("symbol", pl.col("ts").cast(pl.Datetime("us", "UTC")))
-        with self.connect() as con:  # type: ignore[attr-defined]
+        with self.connect() as con:
             con.register("arrived", data.to_arrow())
             try:
                 run(con, """DELETE FROM candle_omissions o USING arrived a
@@ -145,20 +156,20 @@ class MarketTablesMixin:
         start: datetime | None = None, end: datetime | None = None,
     ) -> pl.DataFrame:
         sql, params = _window("candle_omissions", symbols, timeframe, start, end)
-        with self.connect() as con:  # type: ignore[attr-defined]
+        with self.connect() as con:
             return frame(con, f"SELECT symbol, ts FROM candle_omissions {sql} ORDER BY symbol, ts",
                          params)
 
     def get_bootstrap_progress(self) -> dict[tuple[str, str], tuple[datetime, datetime]]:
         """(symbol, timeframe) -> (start_ts, done_until) of the resumable bootstrap."""
-        rows = self.execute(  # type: ignore[attr-defined]
+        rows = self.execute(
             "SELECT symbol, timeframe, start_ts, done_until FROM bootstrap_progress")
         return {(s, tf): (a, b) for s, tf, a, b in rows}
 
     def set_bootstrap_progress(
         self, symbol: str, timeframe: str, start_ts: datetime, done_until: datetime
     ) -> None:
-        self.execute(  # type: ignore[attr-defined]
+        self.execute(
             """INSERT INTO bootstrap_progress VALUES (?, ?, ?, ?, now())
             ON CONFLICT (symbol, timeframe) DO UPDATE SET start_ts = excluded.start_ts,
             done_until = excluded.done_until, updated_at = excluded.updated_at""",
@@ -166,7 +177,7 @@ class MarketTablesMixin:
 
     def candle_audit(self, timeframe: str, start: datetime, end: datetime) -> dict[str, int]:
         """Counts of stored candles, duplicate keys and invalid OHLC rows in ``[start, end)``."""
-        with self.connect() as con:  # type: ignore[attr-defined]
+        with self.connect() as con:
             rows, dups, invalid = run(con, """SELECT count(*),
                 count(*) - count(DISTINCT (symbol, ts)),
                 count(*) FILTER (WHERE NOT (low <= least(open, close)
@@ -241,7 +252,8 @@ def _window(
     table: str, symbols: Sequence[str] | None, timeframe: str,
     start: datetime | None, end: datetime | None,
 ) -> tuple[str, list[Any]]:
-    where, params = ["timeframe = ?"], [timeframe]
+    where: list[str] = ["timeframe = ?"]
+    params: list[Any] = [timeframe]  # SQL parameters: text, timestamps
     if symbols is not None:
         where.append(f"symbol IN ({', '.join('?' for _ in symbols) or 'NULL'})")
         params.extend(symbols)
