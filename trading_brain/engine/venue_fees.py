@@ -38,11 +38,12 @@ from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.orders import FeeTier
 from trading_brain.errors import DataError, TemporaryError, TradingBrainError
+from trading_brain.ports import Exchange
 
 META_REFRESHED = "venue.fees_refreshed"
 META_TIERS = "venue.fee_tiers"
@@ -53,7 +54,8 @@ class FeeStore(Protocol):
     """The warehouse methods a refresh uses (``adapters.duckdb.Store``; ``atomic()`` = one
     transaction on one connection, joined by the methods called inside it)."""
 
-    path: Any
+    @property
+    def path(self) -> object: ...  # the warehouse file: keys this process's refresh state
 
     def atomic(self) -> AbstractContextManager[object]: ...
     def get_meta(self, key: str) -> str | None: ...
@@ -122,14 +124,33 @@ def overlay_venue_fees(store: FeeStore, pairs: Mapping[str, AssetPair]) -> dict[
     return {**pairs, **{p.symbol: p for p in with_venue_fees(pairs, tiers)}}
 
 
-def _read_tiers(venue: Any, symbols: list[str]) -> dict[str, FeeTier]:
-    many = getattr(venue, "fee_tiers", None)
-    if callable(many):
-        return dict(many(symbols))
-    return {s: venue.fee_tier(s) for s in symbols}
+@runtime_checkable
+class ManyFeeTiers(Protocol):
+    """A live venue reading the tiers of many symbols in one call (``KrakenExecution``)."""
+
+    def fee_tiers(self, symbols: list[str]) -> Mapping[str, FeeTier]: ...
 
 
-def refresh_venue_fees(store: FeeStore, venue: Any, market: str, symbols: Iterable[str],
+@runtime_checkable
+class OneFeeTier(Protocol):
+    """A live venue reading one symbol's tier per call."""
+
+    def fee_tier(self, symbol: str) -> FeeTier: ...
+
+
+# The active slot's venue: only a live one that reads fee tiers is asked (``live=True``).
+FeeVenue = Exchange | ManyFeeTiers | OneFeeTier
+
+
+def _read_tiers(venue: FeeVenue, symbols: list[str]) -> dict[str, FeeTier]:
+    if isinstance(venue, ManyFeeTiers):
+        return dict(venue.fee_tiers(symbols))
+    if isinstance(venue, OneFeeTier):
+        return {s: venue.fee_tier(s) for s in symbols}
+    raise TypeError(f"{type(venue).__name__} reads no fee tier")
+
+
+def refresh_venue_fees(store: FeeStore, venue: FeeVenue, market: str, symbols: Iterable[str],
                        now: datetime, *, live: bool) -> FeeRefresh:
     """Read and store the venue's fee tier when due (see the module contract)."""
     if not live:
