@@ -10,8 +10,13 @@
    failure keeps the stored fees and is returned as ``fee_error``; changed fees are read back
    so this tick already trades on them;
 4. run ``engine.executor.tick.run_tick`` (reconcile, execute the pending intents, record
-   fills/positions/ledger, snapshot) within ``TICK_BUDGET_S``.
-It returns an ``ExecuteOutcome`` (the tick's report and the fee error); ``TemporaryError``
+   fills/positions/ledger, snapshot) within ``TICK_BUDGET_S``;
+5. act on a pending rollback trigger of the active slot (``app.promotion.auto_rollback``:
+   revert the deployment, record why, clear the trigger, alert ``rollback``). Here because the
+   triggers fire in the ticks (losing closes) and the scans (daily drop), and this runs every
+   ~15 s: the revert follows the trigger within one sensor interval.
+It returns an ``ExecuteOutcome`` (the tick's report, the fee error and the rollback done, if
+any); ``TemporaryError``
 (warehouse busy, venue briefly unavailable) propagates: the caller skips this tick.
 ``deliver_alerts(rt, alerts, notifier)`` sends the tick's alerts once per key
 (``app.notify.deliver``); a warehouse too busy to record them is a returned warning.
@@ -23,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from trading_brain.app.notify import Alert, deliver
+from trading_brain.app.promotion import auto_rollback
 from trading_brain.app.runtime import Runtime, executor_slots
 from trading_brain.engine.executor.context import TickReport
 from trading_brain.engine.executor.tick import TickConfig, run_tick
@@ -40,6 +46,7 @@ class ExecuteOutcome:
 
     report: TickReport
     fee_error: str | None = None
+    rollback: str | None = None
 
 
 def execute_once(rt: Runtime) -> ExecuteOutcome:
@@ -54,7 +61,8 @@ def execute_once(rt: Runtime) -> ExecuteOutcome:
         pairs = rt.store.read_asset_pairs()
     report = run_tick(rt.store, slots, rt.market, rt.clock, pairs, rt.risk_limits,
                       TickConfig(budget_s=TICK_BUDGET_S, local_venues=rt.market_is_local))
-    return ExecuteOutcome(report, fees.error)
+    rollback = auto_rollback(rt, rt.clock.now())
+    return ExecuteOutcome(report, fees.error, rollback)
 
 
 def deliver_alerts(rt: Runtime, alerts: Sequence[Alert], notifier: Notifier) -> str | None:

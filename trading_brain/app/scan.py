@@ -67,9 +67,11 @@ def version_worker(rt: Runtime, row: dict[str, Any]) -> SignalSource:
     return rt.workers.get(f"{row['strategy_id']}@{row['version']}", row["source"])
 
 
-def shadow_slots(rt: Runtime) -> list[tuple[str, str, int]]:
-    """(slot, strategy_id, version) of candidates in paper test; the evolution issue fills it."""
-    return []
+def shadow_slots(rt: Runtime, inputs: WarehouseInputs = LIVE) -> list[tuple[str, str, int]]:
+    """(slot, strategy_id, version) of the candidates in a shadow paper test, from the
+    warehouse (``app.promotion.shadow_assignments``; ``inputs`` may cache them). They trade on
+    paper only, each with its own ``starting_cash`` deposit and ledger."""
+    return inputs.shadow_slots(rt.store)
 
 
 def parse_shadows(entries: Sequence[str]) -> list[tuple[str, str, int]]:
@@ -110,7 +112,8 @@ def load_inputs(rt: Runtime, now: datetime, shadows: Sequence[str] = (),
     extra = parse_shadows(shadows)
     with store.session():
         active = inputs.active_version(store)
-        refs = [("active", *active), *shadow_slots(rt), *extra] if active else []
+        held = [s for s in shadow_slots(rt, inputs) if s[0] not in {e[0] for e in extra}]
+        refs = [("active", *active), *held, *extra] if active else []
         rows = []
         for slot, sid, ver in refs:
             row = inputs.strategy_version(store, sid, ver)

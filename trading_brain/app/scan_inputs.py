@@ -3,11 +3,12 @@ the part of a store a scan reads and writes (the warehouse ``Store``, or ``simul
 
 ``WarehouseInputs`` (``LIVE``): the warehouse, read afresh at every scan — what the Dagster
 ``scan`` asset does. ``CachedInputs``: for a process that alone writes the warehouse while it
-runs many scans (``simulate``): the active version, version rows, asset pairs and the slots'
-done deposits are read once, and the 5m candles and indicators come from spans the caller read
-from the warehouse. Contract: for every call, ``CachedInputs`` returns exactly what
-``WarehouseInputs`` would return at that moment, provided the caller re-holds a span after
-writing rows inside it and nothing else changes the cached tables meanwhile.
+runs many scans (``simulate``): the active version, version rows, shadow slots, asset pairs and
+the slots' done deposits are read once (``forget_versions`` re-reads the first three), and the
+5m candles and indicators come from spans the caller read from the warehouse. Contract: for
+every call, ``CachedInputs`` returns exactly what ``WarehouseInputs`` would return at that
+moment, provided the caller re-holds a span after writing rows inside it and nothing else
+changes the cached tables meanwhile.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
@@ -26,6 +27,9 @@ from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.risk import PortfolioView, RiskEvent, RiskState
 from trading_brain.domain.timeframes import Timeframe
 from trading_brain.engine.scan import BAR_COLUMNS, STATE_COLUMNS
+
+if TYPE_CHECKING:
+    from trading_brain.adapters.duckdb import Store
 
 
 class ScanStore(Protocol):
@@ -77,6 +81,12 @@ class WarehouseInputs:
 
     def asset_pairs(self, store: ScanStore) -> dict[str, AssetPair]:
         return store.read_asset_pairs()
+
+    def shadow_slots(self, warehouse: Store) -> list[tuple[str, str, int]]:
+        """(slot, strategy_id, version) of the candidates in paper test (``app.promotion``)."""
+        from trading_brain.app.promotion import shadow_assignments
+
+        return shadow_assignments(warehouse)
 
     def ensure_deposit(self, store: ScanStore, slot: str, cash: Decimal, now: datetime) -> None:
         store.ensure_deposit(slot, cash, now)
@@ -160,6 +170,7 @@ class CachedInputs(WarehouseInputs):
         self._active: tuple[tuple[str, int] | None] | None = None
         self._versions: dict[tuple[str, int], dict[str, Any] | None] = {}
         self._pairs: dict | None = None
+        self._shadows: list[tuple[str, str, int]] | None = None
         self._deposited: set[str] = set()
         self._candles: _Span | None = None
         self._indicators: _Rows | None = None
@@ -183,6 +194,17 @@ class CachedInputs(WarehouseInputs):
         if (sid, ver) not in self._versions:
             self._versions[sid, ver] = store.strategy_version(sid, ver)
         return self._versions[sid, ver]
+
+    def shadow_slots(self, warehouse: Store) -> list[tuple[str, str, int]]:
+        if self._shadows is None:
+            self._shadows = super().shadow_slots(warehouse)
+        return list(self._shadows)
+
+    def forget_versions(self) -> None:
+        """Read the active version, version rows and shadow slots afresh (after the process
+        changed them: ``simulate --evolve``'s nightly step)."""
+        self._active, self._shadows = None, None
+        self._versions.clear()
 
     def asset_pairs(self, store: ScanStore) -> dict[str, AssetPair]:
         if self._pairs is None:

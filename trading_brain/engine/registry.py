@@ -98,7 +98,8 @@ class RegistryStore(Protocol):
 
     def insert_strategy_version(self, row: dict[str, Any]) -> None: ...
 
-    def set_active_version(self, strategy_id: str, version: int, action: str, reason: str) -> None: ...
+    def set_active_version(self, strategy_id: str, version: int, action: str,
+                           reason: str) -> None: ...
 
     def deployment_history(self) -> list[tuple[str, int, str, str]]: ...
 
@@ -189,19 +190,26 @@ def deploy(store: RegistryStore, strategy_id: str, version: int, reason: str = "
     store.set_active_version(strategy_id, version, "deploy", reason)
 
 
-def rollback(store: RegistryStore, reason: str = "manual") -> tuple[str, int]:
-    """Return to the version deployed before the current one (a stack: deploys push,
-    rollbacks pop); return it."""
+ROLLBACKS = ("rollback", "auto_rollback")  # deployments_log actions that pop the stack
+
+
+def rollback(store: RegistryStore, reason: str = "manual",
+             action: str = "rollback") -> tuple[str, int]:
+    """Return to the version deployed before the current one (a stack: deploys and promotions
+    push, rollbacks pop); return it. ``action``: ``rollback`` or ``auto_rollback`` (a rollback
+    trigger, ``app.promotion.auto_rollback``)."""
+    if action not in ROLLBACKS:
+        raise ConfigError(f"rollback action must be one of {ROLLBACKS}, got {action!r}")
     stack: list[tuple[str, int]] = []
-    for sid, ver, action, _ in store.deployment_history():
-        if action == "rollback":
+    for sid, ver, done, _ in store.deployment_history():
+        if done in ROLLBACKS:
             stack.pop()
         else:
             stack.append((sid, ver))
     if len(stack) < 2:
         raise ConfigError("nothing to roll back to: no earlier deployed version")
     target = stack[-2]
-    store.set_active_version(*target, "rollback", reason)
+    store.set_active_version(*target, action, reason)
     return target
 
 
