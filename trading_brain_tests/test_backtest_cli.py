@@ -67,7 +67,8 @@ def write_csv(path: Path, df: pl.DataFrame) -> Path:
 def v_shape(n: int = 300) -> pl.DataFrame:
     """5m bars falling then rising gently: ema_cross enters after the bottom and stays in."""
     half = n // 2
-    close = np.concatenate([np.linspace(100, 90, half), 90 * (1 + 0.0001 * np.arange(1, n - half + 1))])
+    close = np.concatenate([np.linspace(100, 90, half),
+                            90 * (1 + 0.0001 * np.arange(1, n - half + 1))])
     open_ = np.concatenate([[100.0], close[:-1]])
     return pl.DataFrame({
         "ts": [datetime(2024, 3, 1, tzinfo=UTC) + timedelta(minutes=5 * i) for i in range(n)],
@@ -90,7 +91,7 @@ def check_shape(out: dict, strategy: str, engine: str) -> None:
             assert t["exit_reason"] in ("signal", "stop_loss", "take_profit")
 
 
-# --- real console script ----------------------------------------------------------------------------
+# --- real console script --------------------------------------------------------------------
 def test_backtest_json_on_the_real_5m_file(tmp_path):
     path = real("binance_BTCUSDT_5m_2024H1.csv.gz")
     proc = tb(tmp_path, "backtest", "--strategy", "ema_cross", "--data", str(path), "--json")
@@ -119,7 +120,7 @@ def test_console_script_one_line_errors(tmp_path, args, needle):
     assert needle in line and proc.stdout == ""
 
 
-# --- in-process ------------------------------------------------------------------------------------
+# --- in-process -----------------------------------------------------------------------------
 def test_optimize_json_shape_and_order(tmp_path):
     path = real("binance_ETHUSDT_1h_2024H1.csv.gz")
     grid = {"fast": [5, 9, 12], "slow": [21, 40]}
@@ -268,7 +269,8 @@ def test_optimize_skips_invalid_combinations_and_prints_a_table(tmp_path, monkey
     code, out, err = run_main(monkeypatch, capsys, tmp_path, *base, "--grid",
                               '{"fast": [5, 30], "slow": [10, 40]}')
     assert code == 0, err
-    assert "note: skipped 1 invalid combination(s)" in err and "fast (30) must be < slow (10)" in err
+    assert "note: skipped 1 invalid combination(s)" in err
+    assert "fast (30) must be < slow (10)" in err
     assert "3 parameter sets, best first by sharpe" in out
     assert out.count("walk-forward fold") == 2 and "in-sample minus out-of-sample sharpe" in out
     code, out, err = run_main(monkeypatch, capsys, tmp_path, *base, "--grid",
@@ -305,7 +307,8 @@ def test_warehouse_backtest_is_stored(tmp_path, monkeypatch, capsys):
 def test_strategy_failure_is_one_line(tmp_path, monkeypatch, capsys):
     from trading_brain.adapters.duckdb import Store
 
-    source = (Path(__file__).resolve().parents[1] / "strategies" / "ema_cross" / "v1.py").read_text()
+    source = (Path(__file__).resolve().parents[1] / "strategies" / "ema_cross" / "v1.py"
+              ).read_text()
     source = source.replace('STRATEGY_ID = "ema_cross"', 'STRATEGY_ID = "boom"').replace(
         '    fast = ema(pl.col("close"), params.fast)',
         '    raise RuntimeError(f"kaboom after {bars.height} bars")\n'
@@ -321,7 +324,8 @@ def test_strategy_failure_is_one_line(tmp_path, monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, tmp_path, "backtest", "--strategy", "boom@1",
                               "--data", str(data), "--json")
     line = one_error_line(code, err)
-    assert line.startswith("error: boom@1: ") and "kaboom after 100 bars" in line and out == "", line
+    assert line.startswith("error: boom@1: ") and "kaboom after 100 bars" in line, line
+    assert out == ""
     assert store.execute("SELECT count(*) FROM backtests")[0][0] == 0
 
 

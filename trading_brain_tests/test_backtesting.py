@@ -34,7 +34,7 @@ def sets_for(b: pl.DataFrame, combos: list[tuple[int, int]]) -> list[pl.DataFram
     return [ema_cross(b, f, s, 0.5, 0.01, 0.02) for f, s in combos]
 
 
-# --- inputs ----------------------------------------------------------------------------------------
+# --- inputs ---------------------------------------------------------------------------------
 def test_one_line_collapses_pydantic_reports():
     text = ("invalid params: 1 validation error for Params\nbogus\n  Extra inputs are not "
             "permitted [type=extra_forbidden]\n    For further information visit https://x\n")
@@ -82,7 +82,8 @@ def test_check_params_accepts_valid_values():
 
 
 def test_grid_sets_is_the_cartesian_product_over_defaults():
-    sets = opt.grid_sets({"fast": [5, 9], "slow": [21, 30, 50]}, {"fast": 9, "slow": 21, "sl": 0.02})
+    sets = opt.grid_sets({"fast": [5, 9], "slow": [21, 30, 50]},
+                         {"fast": 9, "slow": 21, "sl": 0.02})
     assert len(sets) == 6 and all(s["sl"] == 0.02 for s in sets)
     assert {(s["fast"], s["slow"]) for s in sets} == {(f, s) for f in (5, 9) for s in (21, 30, 50)}
     assert sets[0] == {"fast": 5, "slow": 21, "sl": 0.02}
@@ -183,7 +184,8 @@ def test_backtest_json_and_record(store):
     again, _ = bt.backtest_record(out, res, "abc", data, costs)
     assert again["backtest_id"] == row["backtest_id"]
     other = {**out, "params": {"fast": 6}}
-    assert bt.backtest_record(other, res, "abc", data, costs)[0]["backtest_id"] != row["backtest_id"]
+    other_id = bt.backtest_record(other, res, "abc", data, costs)[0]["backtest_id"]
+    assert other_id != row["backtest_id"]
     moved = {"BTC/USD": data["BTC/USD"].with_columns(pl.col("close") * 1.0001)}
     assert bt.backtest_record(out, res, "abc", moved, costs)[0]["backtest_id"] != row["backtest_id"]
 
@@ -191,7 +193,8 @@ def test_backtest_json_and_record(store):
 def test_json_metrics_nulls_non_finite():
     m = {k: 1.0 for k in bt.METRIC_KEYS} | {"profit_factor": math.inf, "n_trades": 3.0}
     out = bt.json_metrics(m)
-    assert out["profit_factor"] is None and out["n_trades"] == 3 and isinstance(out["n_trades"], int)
+    assert out["profit_factor"] is None and out["n_trades"] == 3
+    assert isinstance(out["n_trades"], int)
 
 
 # --- optimise ------------------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def test_boot_time():
             s.start()
             boots.append(time.perf_counter() - t0)
     print(
-        f"\nworker boot (spawn + imports + lockdown + load): median {statistics.median(boots):.3f} s,"
+        f"\nworker boot (spawn + imports + lockdown + load): median "
+        f"{statistics.median(boots):.3f} s,"
         f" all {[round(b, 3) for b in boots]}"
     )
     assert statistics.median(boots) < 10.0
@@ -125,7 +126,8 @@ def test_ablation_table():
 
 
 def test_generate_many_amortises_the_round_trip():
-    """100 symbols of 600 bars: one ``generate_many`` call vs 100 ``generate`` calls, same worker."""
+    """100 symbols of 600 bars: one ``generate_many`` call vs 100 ``generate`` calls, same
+    worker."""
     bars = real_bars(600)
     frames = {f"S{i:03d}/USD": bars for i in range(100)}
     with SandboxedStrategy(SOURCE, timeout_s=60) as s:

@@ -2,9 +2,11 @@
 
 Canaries (reference/sandbox.md §6): a fake API key in THIS process's environment and in a
 world-readable ``.env``, and this process's initial environment (what ``/proc/<pid>/environ``
-shows: variables set later, like the fake key, are not visible there); a world-writable directory where ``PWNED_*`` files must never appear; a
+shows: variables set later, like the fake key, are not visible there); a world-writable directory
+where ``PWNED_*`` files must never appear; a
 loopback TCP listener and an abstract unix listener that must receive 0 connections, and a
-world-writable path datagram socket (``dgram.sock``, like ``/dev/log``) that must receive nothing; a SIGUSR1
+world-writable path datagram socket (``dgram.sock``, like ``/dev/log``) that must receive nothing;
+a SIGUSR1
 counter that must stay 0; ``TracerPid`` of this process must stay 0; success markers that an attack
 prints only when it worked.
 """

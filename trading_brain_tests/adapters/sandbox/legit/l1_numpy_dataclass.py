@@ -1,4 +1,5 @@
-"""Legit: dataclasses, typing, collections, functools, itertools, statistics, math, numpy item assignment."""
+"""Legit: dataclasses, typing, collections, functools, itertools, statistics, math, numpy item
+assignment."""
 
 from __future__ import annotations
 

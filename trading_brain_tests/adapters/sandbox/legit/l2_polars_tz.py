@@ -1,4 +1,5 @@
-"""Legit: polars rolling/ewm/group_by, a named time zone, regime labels, a lazy import in generate."""
+"""Legit: polars rolling/ewm/group_by, a named time zone, regime labels, a lazy import in
+generate."""
 
 from __future__ import annotations
 
@@ -47,5 +48,6 @@ def generate(bars: pl.DataFrame, params: Params) -> pl.DataFrame:
         pl.lit(math.e / 100).alias("take_profit"),
         pl.lit("day").alias("intent"),
         pl.when(up).then(0.7).otherwise(0.3).alias("confidence"),
-        pl.when(pl.col("vol") > 0.002).then(pl.lit("volatile")).otherwise(pl.lit("calm")).alias("regime"),
+        pl.when(pl.col("vol") > 0.002).then(pl.lit("volatile")).otherwise(pl.lit("calm"))
+        .alias("regime"),
     )
