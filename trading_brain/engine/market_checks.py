@@ -17,11 +17,16 @@ from trading_brain.domain import timeframes as tfs
 FRESHNESS_LIMIT = timedelta(minutes=15)
 
 
+# A check's metadata value: what Dagster shows as text or a number (None values are dropped).
+MetaValue = str | int | float | bool | None
+CheckMeta = dict[str, MetaValue]
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
     passed: bool
     description: str
-    metadata: dict[str, object] = field(default_factory=dict)
+    metadata: CheckMeta = field(default_factory=dict)
 
 
 def freshness(
@@ -31,7 +36,7 @@ def freshness(
     """Fails when a live market's newest 5m candle (close time) is older than ``limit``."""
     ages = {s: (now - (latest[s] + tfs.delta("5m"))) if s in latest else None for s in symbols}
     stale = sorted(s for s, a in ages.items() if a is None or a > limit)
-    meta: dict[str, object] = {
+    meta: CheckMeta = {
         "live": live, "limit_minutes": limit.total_seconds() / 60,
         "oldest_age_minutes": max(
             (a.total_seconds() / 60 for a in ages.values() if a is not None), default=None),
@@ -41,7 +46,8 @@ def freshness(
         return CheckOutcome(True, "not enforced: replayed market or a past partition", meta)
     if stale:
         return CheckOutcome(False, f"{len(stale)} symbol(s) have no 5m candle in the last "
-                                   f"{limit.total_seconds() / 60:.0f} min: {', '.join(stale)}", meta)
+                                   f"{limit.total_seconds() / 60:.0f} min: {', '.join(stale)}",
+                            meta)
     return CheckOutcome(True, "every symbol has a fresh 5m candle", meta)
 
 
@@ -55,7 +61,8 @@ def gaps(
     first_missing: dict[str, str] = {}
     omit = omitted.group_by("symbol").agg(pl.col("ts")).rows() if omitted.height else []
     omit_by = {s: set(ts) for s, ts in omit}
-    for (symbol,), part in stored.filter((pl.col("ts") >= start) & (pl.col("ts") < end)).group_by("symbol"):
+    window = stored.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+    for (symbol,), part in window.group_by("symbol"):
         times = part["ts"].sort()
         expected = pl.datetime_range(times[0], times[-1], step, time_unit="us",
                                      time_zone="UTC", eager=True)
@@ -64,8 +71,8 @@ def gaps(
         if lost:
             missing[symbol] = len(lost)
             first_missing[symbol] = lost[0].isoformat()
-    meta: dict[str, object] = {"missing_bars": sum(missing.values()),
-                               "symbols_with_gaps": ", ".join(sorted(missing)) or "none"}
+    meta: CheckMeta = {"missing_bars": sum(missing.values()),
+                       "symbols_with_gaps": ", ".join(sorted(missing)) or "none"}
     if missing:
         first = min(first_missing.values())
         return CheckOutcome(False, f"{sum(missing.values())} {timeframe} bar(s) missing "
@@ -75,7 +82,7 @@ def gaps(
 
 def validity(audit: Mapping[str, int], timeframe: str) -> CheckOutcome:
     """Stored candles satisfy low ≤ open, close ≤ high, positive and finite prices."""
-    meta = {k: audit[k] for k in ("rows", "invalid", "quarantined")}
+    meta: CheckMeta = {k: audit[k] for k in ("rows", "invalid", "quarantined")}
     if audit["invalid"]:
         return CheckOutcome(False, f"{audit['invalid']} stored {timeframe} candle(s) violate OHLC "
                                    "validity", meta)
@@ -85,7 +92,7 @@ def validity(audit: Mapping[str, int], timeframe: str) -> CheckOutcome:
 
 def quarantine(audit: Mapping[str, int], timeframe: str) -> CheckOutcome:
     """Reports rows refused by validation in the window (a WARN: bad input was kept out)."""
-    meta = {"quarantined": audit["quarantined"]}
+    meta: CheckMeta = {"quarantined": audit["quarantined"]}
     if audit["quarantined"]:
         return CheckOutcome(False, f"{audit['quarantined']} {timeframe} row(s) quarantined "
                                    "(see table candles_quarantine)", meta)
@@ -93,9 +100,10 @@ def quarantine(audit: Mapping[str, int], timeframe: str) -> CheckOutcome:
 
 
 def duplicates(audit: Mapping[str, int], timeframe: str) -> CheckOutcome:
-    meta = {"rows": audit["rows"], "duplicates": audit["duplicates"]}
+    meta: CheckMeta = {"rows": audit["rows"], "duplicates": audit["duplicates"]}
     if audit["duplicates"]:
-        return CheckOutcome(False, f"{audit['duplicates']} duplicate {timeframe} candle key(s)", meta)
+        return CheckOutcome(False, f"{audit['duplicates']} duplicate {timeframe} candle key(s)",
+                            meta)
     return CheckOutcome(True, f"no duplicate {timeframe} candles", meta)
 
 
@@ -104,7 +112,7 @@ def finite_indicators(ind: pl.DataFrame) -> CheckOutcome:
     num = [c for c, t in ind.schema.items() if t.is_float()]
     bad = ind.select(pl.sum_horizontal([pl.col(c).is_nan() | pl.col(c).is_infinite()
                                         for c in num]).sum()).item() if num and ind.height else 0
-    meta = {"rows": ind.height, "non_finite": int(bad or 0)}
+    meta: CheckMeta = {"rows": ind.height, "non_finite": int(bad or 0)}
     if bad:
         return CheckOutcome(False, f"{bad} non-finite indicator value(s)", meta)
     return CheckOutcome(True, f"all {ind.height} indicator rows finite", meta)

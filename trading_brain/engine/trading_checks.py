@@ -33,7 +33,7 @@ from decimal import Decimal
 
 from trading_brain.domain.risk import RiskState
 from trading_brain.engine import market_checks
-from trading_brain.engine.market_checks import CheckOutcome
+from trading_brain.engine.market_checks import CheckMeta, CheckOutcome
 from trading_brain.engine.risk_state import Result, halt
 from trading_brain.engine.valuation import InvariantReport, Mismatch
 
@@ -55,7 +55,7 @@ def portfolio_reconciled(invariants: Mapping[str, InvariantReport],
         found += [f"venue {m}" for m in mismatches.get(slot, ())]
         if found:
             problems[slot] = found
-    meta: dict[str, object] = {
+    meta: CheckMeta = {
         "slots": ", ".join(sorted(invariants)) or "none", "live_balances_checked": live,
         "failing_slots": ", ".join(sorted(problems)) or "none",
         "problems": "; ".join(f"{s}: {p}" for s, ps in problems.items() for p in ps) or "none"}
@@ -79,7 +79,7 @@ def drawdown_within_limit(states: Mapping[str, RiskState | None],
     """Fails each slot whose drawdown from the persisted peak is at or beyond ``limit``."""
     figures = {s: drawdown(states.get(s), e) for s, e in sorted(equities.items())}
     failing = [s for s, (dd, _) in figures.items() if dd >= limit]
-    meta: dict[str, object] = {
+    meta: CheckMeta = {
         "limit": limit, "max_drawdown": max((dd for dd, _ in figures.values()), default=0.0),
         "drawdowns": ", ".join(f"{s}: {dd:.2%} of {peak}" for s, (dd, peak) in figures.items())
         or "none", "failing_slots": ", ".join(failing) or "none"}
@@ -108,19 +108,17 @@ def risk_halt_active(states: Mapping[str, RiskState | None]) -> Evaluation:
             found.insert(0, f"kill switch: {st.kill_switch.reason}")
         if found:
             reasons[slot] = found
-    meta: dict[str, object] = {
-        "halted_slots": ", ".join(reasons) or "none",
-        "reasons": "; ".join(f"{s}: {r}" for s, rs in reasons.items() for r in rs) or "none"}
+    why = "; ".join(f"{s}: {r}" for s, rs in reasons.items() for r in rs) or "none"
+    meta: CheckMeta = {"halted_slots": ", ".join(reasons) or "none", "reasons": why}
     if reasons:
-        return CheckOutcome(False, f"{len(reasons)} slot(s) halted: " + meta["reasons"],  # type: ignore[operator]
-                            meta), sorted(reasons)
+        return CheckOutcome(False, f"{len(reasons)} slot(s) halted: " + why, meta), sorted(reasons)
     return CheckOutcome(True, "no halt active", meta), []
 
 
 def signal_drought(scans: int, entries: int, hours: float = DROUGHT_HOURS,
                    min_scans: int = DROUGHT_MIN_SCANS) -> Evaluation:
     """WARN when ``scans`` >= ``min_scans`` scans in the last ``hours`` gave no entry signal."""
-    meta: dict[str, object] = {"window_hours": hours, "scans": scans, "entry_signals": entries,
+    meta: CheckMeta = {"window_hours": hours, "scans": scans, "entry_signals": entries,
                                "min_scans": min_scans}
     if scans < min_scans:
         return CheckOutcome(True, f"not enough scans in {hours:g} h to judge ({scans} < "
