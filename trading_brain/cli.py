@@ -32,6 +32,8 @@ COMMANDS = {
     "restore": "trading_brain.commands.backup:restore",
     "evolve": "trading_brain.commands.evolve:evolve",
     "thoughts": "trading_brain.commands.evolve:thoughts",
+    "candidates": "trading_brain.commands.candidates:candidates",
+    "evolution": "trading_brain.commands.evolution:evolution",
     "telegram": "trading_brain.commands.telegram:telegram",
 }
 HELP = {
@@ -40,8 +42,8 @@ HELP = {
     "status": "Mode and candle coverage per symbol and timeframe.",
     "import-ohlcv": "Load OHLCV files (CSV, CSV.gz, Parquet, Kraken export) into the warehouse.",
     "bootstrap": "Backfill candle history (resumes where it stopped).",
-    "strategies": "Strategy versions: list, show, validate, register, deploy, rollback, run, "
-                  "check.",
+    "strategies": "Strategy versions: list, show, validate, register, deploy, rollback, promote, "
+                  "cancel, run, check.",
     "backtest": "Backtest a strategy version (exact or fast engine) over files or the warehouse.",
     "optimize": "Sweep a parameter grid (fast engine), best first, with a walk-forward split.",
     "simulate": "Run the whole trading loop offline on a simulated clock (resumable).",
@@ -52,6 +54,8 @@ HELP = {
     "restore": "Replace the warehouse by a verified snapshot (refused while `up` runs).",
     "evolve": "Run the nightly evolution cycle now (decision, candidate, gates).",
     "thoughts": "Recent evolution cycles, or every recorded thought of one.",
+    "candidates": "Candidate slots and their shadow paper tests' progress.",
+    "evolution": "Evolution record: `evolution scorecard` (every promotion and its review).",
     "telegram": "Answer Telegram commands (needs TELEGRAM_BOT_TOKEN); run beside `up`.",
 }
 

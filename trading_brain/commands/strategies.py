@@ -1,4 +1,10 @@
-"""`trading-brain strategies list|show|validate|register|deploy|rollback|run|check`.
+"""`trading-brain strategies list|show|validate|register|deploy|rollback|promote|cancel|run|check`.
+
+``list --json``: every shipped file and every registered version with its ``status``:
+``unregistered`` (a file never registered), ``registered`` (shipped, never active), ``active``,
+``candidate``, ``retired``, ``cancelled``, ``rolled_back`` or ``rejected``, and
+``status_reason``. ``promote ID@V`` / ``cancel ID@V`` go through ``app.promotion`` (a promotion
+needs a passed paper test and the risk shell's consent; a refusal is one line, exit 2).
 
 Strategy code runs only in sandbox workers of a ``ports.StrategyWorkers`` service
 (``register.open_workers``), closed when the command ends: ``validate`` and ``register`` in a
@@ -48,7 +54,8 @@ def _store(ctx: click.Context) -> Store | None:
 
 @click.group()
 def strategies() -> None:
-    """Strategy versions: list, inspect, validate, register, deploy, roll back, run, check."""
+    """Strategy versions: list, inspect, validate, register, deploy, roll back, promote,
+    cancel, run, check."""
 
 
 @strategies.command("list")
@@ -62,10 +69,12 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     versions = store.strategy_versions() if store else []
     reg = {(r["strategy_id"], r["version"]): r for r in versions}
     rows = [{"strategy": r.strategy_id, "version": r.version, "path": str(r.path),
-             "status": reg.get((r.strategy_id, r.version), {}).get("status", "unregistered")}
+             "status": reg.get((r.strategy_id, r.version), {}).get("status", "unregistered"),
+             "status_reason": reg.get((r.strategy_id, r.version), {}).get("status_reason")}
             for r in find_strategies()]
     known = {(r["strategy"], r["version"]) for r in rows}
-    rows += [{"strategy": s, "version": v, "path": r["path"], "status": r["status"]}
+    rows += [{"strategy": s, "version": v, "path": r["path"], "status": r["status"],
+              "status_reason": r.get("status_reason")}
              for (s, v), r in reg.items() if (s, v) not in known]
     if as_json:
         emit_json(rows)
@@ -173,6 +182,42 @@ def rollback(ctx: click.Context, reason: str) -> None:
 
     sid, ver = registry.rollback(_warehouse(ctx), reason)
     click.echo(f"rolled back to {sid}@{ver}")
+
+
+@strategies.command()
+@click.argument("ref")
+@click.option("--reason", default="", help="Why (default: the paper test's verdict).")
+@click.pass_context
+def promote(ctx: click.Context, ref: str, reason: str) -> None:
+    """Promote candidate ID@V (its paper test passed; the risk shell agrees)."""
+    from trading_brain.app.promotion import promote as run
+    from trading_brain.app.runtime import build_runtime
+
+    require_initialised(home_of(ctx))
+    rt = build_runtime(home_of(ctx))
+    try:
+        p = run(rt, ref, rt.clock.now(), reason)
+    finally:
+        rt.workers.close()
+    click.echo(f"promoted {p.ref} (retired {p.incumbent}; slot {p.slot} freed)")
+
+
+@strategies.command()
+@click.argument("ref")
+@click.option("--reason", default="manual cancel", show_default=True)
+@click.pass_context
+def cancel(ctx: click.Context, ref: str, reason: str) -> None:
+    """Cancel candidate ID@V and free its paper-test slot."""
+    from trading_brain.app.promotion import cancel as run
+    from trading_brain.app.runtime import build_runtime
+
+    require_initialised(home_of(ctx))
+    rt = build_runtime(home_of(ctx))
+    try:
+        run(rt, ref, rt.clock.now(), reason)
+    finally:
+        rt.workers.close()
+    click.echo(f"cancelled {ref}")
 
 
 @strategies.command()
