@@ -107,7 +107,8 @@ def bootstrap_history(
         windows.setdefault((tf, start, end), []).append(symbol)
     reports = {tf: SyncReport(tf) for tf in days}
     for i, ((tf, start, end), syms) in enumerate(windows.items(), 1):
-        frames = [market.candles(s, tf, start, end) for s in syms]  # type: ignore[arg-type]
+        timeframe = tfs.parse_timeframe(tf)
+        frames = [market.candles(s, timeframe, start, end) for s in syms]
         with store.session():
             store_fetched(store, pl.concat(frames), tf, market.name, reports[tf])
             for s in syms:

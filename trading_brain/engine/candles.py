@@ -14,7 +14,8 @@ Pure, vectorised polars over ``domain.candles`` frames; no I/O.
   ``med`` = centred rolling median of log(close) over ``OUTLIER_WINDOW`` bars and ``scale`` =
   centred rolling median of log(high/low) over ``SCALE_WINDOW`` bars:
   ``outlier_close`` when |log(close) − med| > max(``CLOSE_FLOOR``, ``SCALE_MULT``·scale),
-  ``outlier_wick`` when log(high) − med or med − log(low) > max(``WICK_FLOOR``, 2·``SCALE_MULT``·scale).
+  ``outlier_wick`` when log(high) − med or med − log(low) >
+  max(``WICK_FLOOR``, 2·``SCALE_MULT``·scale).
   The median ignores an isolated print but follows a real level shift; the floors (a ×1.65 close
   jump, a ×2.2 wick) are far beyond any real candle of the BTC/ETH/SOL files in ``data/`` and
   still catch Kraken ETH/USD's 0.15 (2015-08-08) and 30.00 (2017-05-07 22:00) prints (that file
@@ -184,7 +185,8 @@ def _flag_outliers(frame: pl.DataFrame, history: pl.DataFrame | None) -> pl.Data
     codes = pl.Series("_code", _outlier_codes(clean))
     flags = clean.select(*_KEY, "_i").with_columns(codes).filter(
         (pl.col("_code") > 0) & (pl.col("_i") < ctx_rows)).select(
-        *_KEY, pl.col("_code").replace_strict(_OUTLIER_REASONS, return_dtype=pl.String).alias("_outlier"))
+        *_KEY, pl.col("_code").replace_strict(_OUTLIER_REASONS, return_dtype=pl.String)
+        .alias("_outlier"))
     if not flags.height:
         return frame
     return frame.join(flags, on=_KEY, how="left").with_columns(
@@ -269,8 +271,8 @@ def aggregate(df: pl.DataFrame, to_tf: str, *, allow_partial: bool = False) -> p
     if df.select(pl.struct(_KEY).is_duplicated().any()).item():
         raise DataError("aggregate input has duplicate (symbol, timeframe, ts) keys")
     step = _TF_US[target]
-    bucket = (pl.col("ts").dt.epoch("us") // step * step).cast(pl.Datetime("us")).dt.replace_time_zone(
-        "UTC")
+    floored = pl.col("ts").dt.epoch("us") // step * step
+    bucket = floored.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     bars = sort_candles(df).group_by(["symbol", bucket.alias("ts")], maintain_order=True).agg(
         pl.col("open").first(), pl.col("high").max(), pl.col("low").min(),
         pl.col("close").last(), pl.col("volume").sum(), pl.len().alias("_n"),

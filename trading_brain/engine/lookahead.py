@@ -194,7 +194,8 @@ def check_warmup(
     rtol: float = 1e-9,
     atol: float = 1e-12,
 ) -> CheckReport:
-    """Compare the last row on windows of ``warmup_bars`` bars with the full history (module doc)."""
+    """Compare the last row on windows of ``warmup_bars`` bars with the full history (module
+    doc)."""
     n = bars.height
     if warmup_bars < 1:
         return CheckReport(

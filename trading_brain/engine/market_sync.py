@@ -56,23 +56,25 @@ def sync_window(
     start: datetime, end: datetime, *, now: datetime, overlap_bars: int = 1,
     incremental: bool = True,
 ) -> SyncReport:
-    """Fetch, validate and store the closed ``timeframe`` bars of ``symbols`` in ``[start, end)``."""
+    """Fetch, validate and store the closed ``timeframe`` bars of ``symbols`` in
+    ``[start, end)``."""
     report = SyncReport(timeframe)
     stop = min(end, closed_end(now, timeframe))
     latest: dict[str, datetime] = {}
     history = None
-    step = tfs.delta(timeframe)
+    tf = tfs.parse_timeframe(timeframe)
+    step = tfs.delta(tf)
     if incremental:
         with store.session():
-            latest = store.latest_candle_ts(timeframe)
-            history = store.read_candles(symbols, timeframe, stop - CONTEXT_BARS * step, stop)
+            latest = store.latest_candle_ts(tf)
+            history = store.read_candles(symbols, tf, stop - CONTEXT_BARS * step, stop)
     frames = []
     for symbol in symbols:
         begin = start
         if symbol in latest and start <= latest[symbol] < stop:
             begin = max(start, latest[symbol] - (overlap_bars - 1) * step)
         if begin < stop:
-            frames.append(market.candles(symbol, timeframe, begin, stop))  # type: ignore[arg-type]
+            frames.append(market.candles(symbol, tf, begin, stop))
     fetched = pl.concat(frames) if frames else empty_candles()
     return store_fetched(store, fetched, timeframe, market.name, report, history=history)
 
@@ -91,12 +93,13 @@ def derive_window(
     agg = agg.filter((pl.col("ts") >= start) & (pl.col("ts") < stop))
     report.derived = agg.height
     expected = _expected(start, stop, timeframe)
+    tf = tfs.parse_timeframe(timeframe)
     frames = [agg]
     for symbol in symbols:
         have = set(agg.filter(pl.col("symbol") == symbol)["ts"].to_list())
         missing = [t for t in expected if t not in have]
         if missing:
-            got = market.candles(symbol, timeframe, missing[0], missing[-1] + tfs.delta(timeframe))  # type: ignore[arg-type]
+            got = market.candles(symbol, tf, missing[0], missing[-1] + tfs.delta(tf))
             frames.append(got.filter(pl.col("ts").is_in(missing)))
     return store_fetched(store, pl.concat(frames), timeframe, market.name, report)
 
@@ -135,7 +138,8 @@ def _omissions(good: pl.DataFrame, bad: pl.DataFrame, timeframe: str) -> pl.Data
         return pl.DataFrame(schema={"symbol": pl.String, "ts": pl.Datetime("us", "UTC")})
     returned = pl.concat([good.select("symbol", "ts"), bad.select("symbol", "ts")]) \
         if bad.height else good.select("symbol", "ts")
-    span = good.group_by("symbol").agg(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
+    span = good.group_by("symbol").agg(pl.col("ts").min().alias("lo"),
+                                       pl.col("ts").max().alias("hi"))
     expected = span.select(
         "symbol", pl.datetime_ranges("lo", "hi", interval=f"{tfs.seconds(timeframe)}s",
                                      time_unit="us", time_zone="UTC").alias("ts")).explode("ts")

@@ -20,7 +20,8 @@ class RetentionStore(Protocol):
     def delete_candles_before(self, timeframe: str, cutoff: datetime) -> int: ...
 
 
-def apply_retention(store: RetentionStore, now: datetime, days_5m: int, days_1h: int) -> dict[str, int]:
+def apply_retention(store: RetentionStore, now: datetime, days_5m: int, days_1h: int
+                    ) -> dict[str, int]:
     """Delete expired 5m/1h candles once per day; return rows removed per timeframe."""
     today = now.strftime("%Y-%m-%d")
     if store.get_meta(MARKER) == today:

@@ -38,6 +38,7 @@ from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.risk import (
     MONEY_PREC,
     Decision,
+    HaltKind,
     PendingOrder,
     PortfolioView,
     Proposal,
@@ -95,14 +96,19 @@ def evaluate(proposal: Proposal, portfolio: PortfolioView, state: RiskState, lim
         return _sell(proposal, portfolio, pair, limits)
 
 
+# the halts that stop an entry, in the order they are reported, with their reason codes
+_HALT_REASONS: tuple[tuple[HaltKind, ReasonCode], ...] = (
+    ("manual", "halt_manual"), ("drawdown", "halt_drawdown"), ("daily_loss", "halt_daily_loss"))
+
+
 def _gate(p: Proposal, pf: PortfolioView, state: RiskState, limits: RiskLimits,
           pair: AssetPair, now: datetime) -> Decision | None:
     """The non-sizing entry checks; a rejection or None."""
     if state.kill_switch is not None:
         return _reject(p, "kill_switch", f"kill switch on: {state.kill_switch.reason}")
-    for kind in ("manual", "drawdown", "daily_loss"):
+    for kind, code in _HALT_REASONS:
         if kind in state.halts:
-            return _reject(p, f"halt_{kind}", f"halted: {state.halts[kind].reason}")
+            return _reject(p, code, f"halted: {state.halts[kind].reason}")
     if state.day != now.date() or state.peak_equity is None:
         return _reject(p, "state_stale", "risk state not updated today; restore it first")
     if p.size <= 0 or pf.equity <= 0:

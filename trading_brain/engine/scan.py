@@ -9,9 +9,10 @@ Contract:
 - per slot (``"active"`` and up to three ``"shadow1".."shadow3"``) and symbol, the strategy runs
   over exactly the slot's ``warmup_bars`` newest bars with open time <= ``bar_time`` (all the
   slot's symbols in ONE ``generate_many`` call when the source has it, else ``generate`` per
-  symbol); the decision is the LAST row of its output. A symbol whose newest bar is not ``bar_time`` (``stale_data``) or
-  that has fewer than ``warmup_bars`` bars (``insufficient_history``) is not run; a strategy that
-  fails (``StrategyError``/``SandboxViolation``) is recorded as ``strategy_error``; all three are
+  symbol); the decision is the LAST row of its output. A symbol whose newest bar is not
+  ``bar_time`` (``stale_data``) or that has fewer than ``warmup_bars`` bars
+  (``insufficient_history``) is not run; a strategy that fails
+  (``StrategyError``/``SandboxViolation``) is recorded as ``strategy_error``; all three are
   recorded as holds with that reason, and the scan goes on;
 - before the risk shell, each slot's ``RiskState`` is brought to ``now`` with its own portfolio's
   equity (``update_state_on_equity``: day rollover, peak, halts); the new states are returned;
@@ -48,7 +49,7 @@ from typing import Any
 import polars as pl
 
 from trading_brain.domain.instruments import AssetPair
-from trading_brain.domain.intents import OrderIntent, intent_id_for
+from trading_brain.domain.intents import OrderIntent, Slot, intent_id_for
 from trading_brain.domain.risk import (
     Decision,
     PortfolioView,
@@ -63,7 +64,7 @@ from trading_brain.engine.risk_state import check_utc, update_state_on_equity
 from trading_brain.errors import ConfigError, SandboxViolation, StrategyError
 from trading_brain.ports import SignalSource
 
-SLOTS = ("active", "shadow1", "shadow2", "shadow3")
+SLOTS: tuple[Slot, ...] = ("active", "shadow1", "shadow2", "shadow3")
 BAR = timedelta(minutes=5)
 INDICATOR_BARS = 300  # enough history for every indicator and the regime of the newest bar
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")  # what a strategy is given
@@ -364,8 +365,11 @@ def _proposal(row: dict[str, Any], sid: str, ver: int, slot: str, sym: str, bar_
 
 def _intent(d: Decision, row: dict[str, Any], scan_id: str, sid: str, ver: int,
             window: pl.DataFrame, now: datetime) -> OrderIntent:
+    slot, action = d.slot, d.action
+    if slot not in SLOTS or action == "protect":  # never: the scan proposes enter/exit per slot
+        raise ValueError(f"scan decision {d.intent_id}: slot {slot!r}, action {action!r}")
     return OrderIntent(intent_id=d.intent_id, scan_id=scan_id, strategy_id=sid, version=ver,
-                       slot=d.slot, symbol=d.symbol, bar_time=row["bar_time"], action=d.action,
+                       slot=slot, symbol=d.symbol, bar_time=row["bar_time"], action=action,
                        quantity=d.quantity, limit_price=d.limit_price or None,
                        reference_price=_price(window), stop_loss=_stop(d.stop_loss),
                        take_profit=d.take_profit, intent_type=row["intent"],

@@ -30,6 +30,7 @@ from trading_brain.domain.intents import EXIT_PURPOSES, INTENT_ORDER_PURPOSES, O
 from trading_brain.domain.orders import Balance, Fill, OrderAck, OrderRequest, OrderStatus
 from trading_brain.domain.records import CashEntry, OrderRow, PositionRecord
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
+from trading_brain.domain.timeframes import Timeframe
 from trading_brain.engine.executor.protective import Protection
 from trading_brain.engine.executor.reconcile import OrderFix
 from trading_brain.engine.executor.report import SlotReport, TickReport
@@ -87,7 +88,7 @@ class TickConfig:
     # the executor's take-profit (venues that hold the stop: not paper): bars of this
     # timeframe that closed after the entry bar and at most ``tp_lookback`` ago, and the last
     # price, are checked each tick (engine/executor/protective.py ``take_profit_reached``)
-    tp_timeframe: str = "1m"
+    tp_timeframe: Timeframe = "1m"
     tp_lookback: timedelta = timedelta(minutes=2)
 
 
@@ -255,7 +256,7 @@ class TickContext:
         if row is None:
             return
         # the names are OrderRow's own fields (reconcile's fixes, the phases' literals)
-        new = replace(row, **fields, updated_at=self.now)  # type: ignore[arg-type]  # see above
+        new = replace(row, **fields, updated_at=self.now)
         self.rows[cid] = new
         (self.w.new_orders if cid in self.w.new_orders else self.w.changed_orders)[cid] = new
 

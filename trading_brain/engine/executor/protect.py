@@ -75,7 +75,7 @@ def _bars_after_entry(ctx: TickContext, p: PositionRecord) -> list[tuple]:
     start = max(floor_time(p.entry_time, tf) + delta(tf), ctx.now - ctx.config.tp_lookback)
     if start >= ctx.now:
         return []
-    df = ctx.market.candles(p.symbol, tf, start, ctx.now)  # type: ignore[arg-type]
+    df = ctx.market.candles(p.symbol, tf, start, ctx.now)
     if df.height == 0:
         return []
     return list(zip(*(df.get_column(c).to_list() for c in ("ts", "open", "high", "low")),
