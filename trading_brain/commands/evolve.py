@@ -2,8 +2,11 @@
 
 Service: trading_brain/app/evolve/cycle.py. ``evolve --json`` prints ``{"cycle_id", "status",
 "decision": {"action", "tier", "reasoning"}, "candidate", "gates", "outcome", "error",
-"tokens", "cost_usd"}``; a cycle already finished tonight prints its stored result. ``thoughts``
-lists recent cycles, or with CYCLE every recorded thought of that cycle (step, seq, role).
+"tokens", "cost_usd"}`` (tokens: input + output + cache write + cache read of every advisor
+call); a cycle already finished tonight prints its stored result. ``--advisor`` unset: ``[advisor]
+kind``, else anthropic when ANTHROPIC_API_KEY is set, else offline. ``thoughts`` lists recent
+cycles, or with CYCLE the conversation of that cycle role by role (step, seq, role, content;
+``--json`` a list of those rows).
 Advisor-written text is printed with terminal control characters escaped (``safe_text``).
 """
 
@@ -20,23 +23,20 @@ from trading_brain.errors import ConfigError
 
 @click.command()
 @click.option("--advisor", type=click.Choice(["offline", "anthropic"]), default=None,
-              help="Who decides (default: [advisor] kind, else offline).")
+              help="Who decides (default: [advisor] kind, else anthropic when "
+                   "ANTHROPIC_API_KEY is set, else offline).")
 @json_option
 @click.pass_context
 def evolve(ctx: click.Context, advisor: str | None, as_json: bool) -> None:
     """Run the nightly evolution cycle now: context, decision, candidate and its gates."""
-    if advisor == "anthropic":
-        raise ConfigError("the anthropic advisor is not available yet (issue 12); "
-                          "use --advisor offline")
     from trading_brain.app.evolve.cycle import run_cycle
     from trading_brain.app.runtime import build_runtime
 
     home = home_of(ctx)
     require_initialised(home)
     rt = build_runtime(home)
-    name = advisor or rt.settings.advisor.kind or "offline"
     try:
-        result = run_cycle(rt, advisor_name=name)
+        result = run_cycle(rt, advisor_name=advisor)
     finally:
         rt.workers.close()
     out = result.as_json()
@@ -54,6 +54,8 @@ def evolve(ctx: click.Context, advisor: str | None, as_json: bool) -> None:
         click.echo(f"  {g['gate']:<13} {g['status']:<12} {safe_text(str(g['reason']))}")
     if out["candidate"]:
         click.echo(f"candidate {out['candidate']}: {out['outcome']}")
+    if out["tokens"]:
+        click.echo(f"advisor: {out['tokens']} tokens, ${out['cost_usd']:.4f}")
 
 
 @click.command()

@@ -241,8 +241,9 @@ def test_cli_evolve_json_and_thoughts(home: Path) -> None:
     assert out["cycle_id"] in listed.stdout
     shown = runner.invoke(cli, ["--home", str(home), "thoughts", out["cycle_id"]])
     assert "--- decision/0 (assistant)" in shown.stdout
-    bad = runner.invoke(cli, ["--home", str(home), "evolve", "--advisor", "anthropic"])
-    assert isinstance(bad.exception, ConfigError) and "not available yet" in str(bad.exception)
+    bad = runner.invoke(cli, ["--home", str(home), "evolve", "--advisor", "anthropic"],
+                        env={"ANTHROPIC_API_KEY": ""})
+    assert isinstance(bad.exception, ConfigError) and "ANTHROPIC_API_KEY" in str(bad.exception)
 
 
 def test_a_candidates_tier_comes_from_its_stored_plan(home: Path) -> None:

@@ -10,6 +10,10 @@
   ``promote_candidate`` → recorded for the deployments step; analysis updates → recorded, not
   applied. A target that is not in status ``candidate`` is refused: the cycle ends ``rejected``
   with the reason and nothing changes.
+- with a code-writing advisor (``coder``): a tier 2/3 registration failure goes through
+  ``candidates.repair`` (each repaired plan stored as thought ``candidate``/n; a re-run re-uses
+  the newest), and a candidate that passed every gate through ``candidates.review_gate``;
+  analysis updates are stored as new analysis versions (``analysis_update``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any, Protocol
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain.app.evolve import candidates as cands
+from trading_brain.app.evolve.advisors import CodeAdvisor
+from trading_brain.app.evolve.analysis_update import store_analysis
 from trading_brain.app.evolve.context import version_info
 from trading_brain.app.evolve.lab import Lab
 from trading_brain.app.runtime import Runtime
@@ -81,13 +87,15 @@ def _refuse(why: str) -> Acted:
 
 
 def act(rt: Runtime, ctx: EvolutionContext, d: Decision, lab: LabSource,
-        step: Fault) -> Acted:
+        step: Fault, coder: CodeAdvisor | None = None) -> Acted:
     if d.action == "no_change":
         return Acted(outcome="no change")
     if d.action in ("update_market_analysis", "update_trade_analysis"):
-        return Acted(outcome="recorded; analysis updates are not applied by this version")
+        ref, gate = store_analysis(rt, ctx, d)
+        return Acted(candidate=ref, gates=[gate.as_row()], outcome=(
+            f"analysis {ref} stored" if gate.passed else "analysis update refused"))
     if d.action == "create_candidate":
-        return create(rt, ctx, d, lab, step)
+        return create(rt, ctx, d, lab, step, coder)
     target = d.target or ""
     row = _candidate_row(rt.store, target)
     if row is None or row["status"] != "candidate":
@@ -106,13 +114,21 @@ def act(rt: Runtime, ctx: EvolutionContext, d: Decision, lab: LabSource,
 
 
 def _stored_plan(rt: Runtime, cycle_id: str) -> cands.Plan | None:
-    rows = rt.store.evolution_rows("ai_thoughts", {"cycle_id": cycle_id, "step": "candidate",
-                                                   "seq": 0})
+    rows = rt.store.evolution_rows("ai_thoughts", {"cycle_id": cycle_id, "step": "candidate"},
+                                   order="seq DESC")
     return cands.Plan(**json.loads(rows[0]["content"])) if rows else None
 
 
+def _save_plan(rt: Runtime, cycle_id: str, now: datetime) -> Callable[[cands.Plan, int], None]:
+    def save(plan: cands.Plan, seq: int) -> None:
+        rt.store.save_evolution_row("ai_thoughts", {
+            "cycle_id": cycle_id, "step": "candidate", "seq": seq, "role": "host",
+            "content": json.dumps(plan.as_json()), "created_at": now})
+    return save
+
+
 def create(rt: Runtime, ctx: EvolutionContext, d: Decision, lab: LabSource,
-           step: Fault) -> Acted:
+           step: Fault, coder: CodeAdvisor | None = None) -> Acted:
     plan = _stored_plan(rt, ctx.cycle_id)
     resumed = plan is not None
     if plan is None:
@@ -121,12 +137,13 @@ def create(rt: Runtime, ctx: EvolutionContext, d: Decision, lab: LabSource,
         except StrategyError as e:
             gate = GateResult("registration", "fail", {}, f"no candidate: {e}")
             return Acted(status="done", outcome="rejected", gates=[gate.as_row()])
-        rt.store.save_evolution_row("ai_thoughts", {
-            "cycle_id": ctx.cycle_id, "step": "candidate", "seq": 0, "role": "host",
-            "content": json.dumps(plan.as_json()), "created_at": ctx.now})
+        _save_plan(rt, ctx.cycle_id, ctx.now)(plan, 0)
     step("plan")
     root = rt.home.var / "candidates"
     g1 = cands.registration_gate(rt.store, rt.workers, plan, root, resumed=resumed)
+    if coder is not None:
+        plan, g1 = cands.repair(rt.store, rt.workers, ctx, d, plan, g1, coder, root,
+                                _save_plan(rt, ctx.cycle_id, ctx.now))
     step("registration")
     gates, curves = [g1], {}
     row = rt.store.strategy_version(plan.family, plan.version)
@@ -143,6 +160,10 @@ def create(rt: Runtime, ctx: EvolutionContext, d: Decision, lab: LabSource,
             more = [GateResult("walk_forward", "fail", {}, f"backtest failed: {e}")]
         gates += more
     passed = all(g.passed for g in gates)
+    if passed and coder is not None:
+        brief = coder.pending_code.brief if coder.pending_code else d.reasoning
+        gates.append(cands.review_gate(rt.store, ctx, plan, gates, coder, brief))
+        passed = gates[-1].passed
     new_version = row is not None and cands.created_here(plan)
     if row is not None and (passed or new_version):
         failed = "; ".join(f"{g.name}: {g.reason}" for g in gates if not g.passed)

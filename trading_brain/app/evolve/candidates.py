@@ -22,29 +22,45 @@ plan before acting, so a re-run after a crash re-uses it (same version, no secon
 
 Gates 2 and 3 run whenever gate 1 passed, so the table is complete; the candidate passes only
 when every gate passed. ``Outcome.status``: ``candidate`` or ``rejected``.
+
+An advisor that writes code (``advisors.CodeAdvisor``, the anthropic one) adds two steps:
+
+- ``repair(...)``: after a tier 2/3 registration failure, at most ``max_repairs`` times, the
+  coder gets its failed source and the gate's EXACT message (``Repair``); its new source is
+  re-validated (``parse_decision``), re-planned (same family/version) and re-registered; each
+  repaired plan is saved (``save(plan, n)``: thought ``candidate``/n, the newest is re-used on a
+  re-run). Walk-forward and over-fitting failures are never repaired (that would be fitting
+  the gates). A coder that cannot deliver ends the candidate with its reason in the gate row;
+- ``review_gate(...)``: after every gate passed, the reviewer reads the diff against the
+  parent and the gate table; ``reject`` (or an unusable reply / budget stop) is a failed
+  ``review`` gate whose reason carries the concerns; the verdict is stored as thought
+  ``review``/0 (role host) and re-used on a re-run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trading_brain.adapters.anthropic.wire import Repair, ReviewRequest
+from trading_brain.app.evolve.advisors import CodeAdvisor
 from trading_brain.app.evolve.lab import Lab
 from trading_brain.app.research.register import sample_bars
 from trading_brain.engine.backtest.metrics import BacktestResult
 from trading_brain.engine.evolution.candidate import changes, derive_source, read_identity
 from trading_brain.engine.evolution.context import EvolutionContext, VersionInfo
-from trading_brain.engine.evolution.decision import Decision
+from trading_brain.engine.evolution.decision import Decision, parse_decision
 from trading_brain.engine.evolution.evidence import walk_forward_gate
 from trading_brain.engine.evolution.gates import GateResult
 from trading_brain.engine.evolution.guard import overfit_guard
 from trading_brain.engine.evolution.offline import evaluate_plan, sweep_plan
 from trading_brain.engine.evolution.search import diff, variant_hash
 from trading_brain.engine.registry import register, sha256
-from trading_brain.errors import StrategyError, TradingBrainError
+from trading_brain.errors import AdvisorOutputRejected, StrategyError, TradingBrainError
 from trading_brain.ports import StrategyWorkers
 
 Fault = Callable[[str], None]
@@ -184,3 +200,58 @@ def backtest_gates(ctx: EvolutionContext, lab: Lab, cand: VersionInfo, *, n_tria
                           n_trials=n_trials(), knobs=k.guard)
     fault("overfit")
     return [wf, *guard], curves
+
+
+def repair(store: Any, workers: StrategyWorkers, ctx: EvolutionContext, decision: Decision,
+           p: Plan, g1: GateResult, coder: CodeAdvisor, root: Path,
+           save: Callable[[Plan, int], None]) -> tuple[Plan, GateResult]:
+    """The bounded repair loop after a registration failure (module docstring)."""
+    request = coder.pending_code
+    if g1.passed or p.tier not in (2, 3) or request is None:
+        return p, g1
+    raw = decision.model_dump(mode="json")
+    for attempt in range(1, coder.max_repairs + 1):
+        try:
+            source = coder.write_code(request, Repair(p.source, (g1.reason,)))
+            fixed = plan(ctx, parse_decision(raw | {"source": source},
+                                             known_versions=ctx.known_versions, now=ctx.now))
+        except (AdvisorOutputRejected, StrategyError) as e:
+            return p, GateResult("registration", "fail", g1.metrics | {"repairs": attempt},
+                                 f"{g1.reason}; repair {attempt} failed: {e}")
+        p = Plan(fixed.family, fixed.version, fixed.source, fixed.parent, fixed.tier,
+                 f"{fixed.reason} (repair {attempt})")
+        save(p, attempt)
+        g1 = registration_gate(store, workers, p, root, resumed=False)
+        g1 = GateResult(g1.name, g1.status, g1.metrics | {"repairs": attempt}, g1.reason)
+        if g1.passed:
+            break
+    return p, g1
+
+
+def review_gate(store: Any, ctx: EvolutionContext, p: Plan, gates: list[GateResult],
+                coder: CodeAdvisor, brief: str) -> GateResult:
+    """The reviewer's verdict as a gate (module docstring)."""
+    stored = store.evolution_rows("ai_thoughts", {"cycle_id": ctx.cycle_id, "step": "review",
+                                                  "seq": 0})
+    if stored:
+        return GateResult(**json.loads(stored[0]["content"]))
+    parent = ctx.version(p.parent)
+    request = ReviewRequest(p.ref, p.source, p.parent, parent.source if parent else "",
+                            {"gates": [g.as_row() for g in gates]}, brief)
+    try:
+        r = coder.review(request)
+    except AdvisorOutputRejected as e:
+        gate = GateResult("review", "fail", {"verdict": "none"}, f"reviewer: {e}")
+    else:
+        said = "; ".join(r.concerns)
+        gate = (GateResult("review", "pass", {"verdict": r.verdict, "concerns": len(r.concerns)},
+                           f"approved{': ' + said if said else ''}")
+                if r.verdict == "approve" else
+                GateResult("review", "fail", {"verdict": r.verdict, "concerns": len(r.concerns)},
+                           f"the reviewer rejected it: {said or 'no reason given'}"))
+    store.save_evolution_row("ai_thoughts", {
+        "cycle_id": ctx.cycle_id, "step": "review", "seq": 0, "role": "host",
+        "content": json.dumps({"name": gate.name, "status": gate.status,
+                               "metrics": gate.metrics, "reason": gate.reason}),
+        "created_at": ctx.now})
+    return gate

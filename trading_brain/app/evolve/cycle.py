@@ -19,8 +19,20 @@
   deployments step (another helper); analysis updates are recorded, not applied; then
   ``finish``;
 - thoughts (``ai_thoughts``): ``context``/0 (digest), ``decision``/0 (the decision, role
-  assistant) or ``decision``/1 (the rejection, role host), ``candidate``/0 (the plan),
-  ``gates``/0 (the gate table and outcome).
+  assistant) or ``decision``/1 (the rejection, role host), ``candidate``/0 (the plan; /n the
+  n-th repaired plan), ``review``/0 (the reviewer's verdict), ``gates``/0 (the gate table and
+  outcome); the anthropic advisor adds each role's prompts and replies (``analyst.N``,
+  ``panel``, ``coder``, ``reviewer``, ``budget``, ``system.<role>``);
+- the advisor: ``advisor`` when given, else ``advisors.advisor_for(advisor_name, …)``
+  (``advisor_name=None``: ``advisors.chosen_kind`` from settings and secrets). One that writes
+  code (``advisors.CodeAdvisor``) repairs tier 2/3 registration failures and reviews
+  candidates (``acts``/``candidates``); its ``begin(cycle_id, now)`` is called first so a
+  re-run can still repair or review;
+- once per ISO week (the first cycle of the week) the weekly reflection runs after the
+  decision's memory (``reflection.reflect``: grades, the strategy document, observations);
+- ``tokens``: every token of the cycle's calls (input, output, cache write and cache read,
+  from ``token_usage``), ``cost_usd`` their cost; ``votes`` the panel's votes and ``review``
+  the reviewer's verdict (for the Dagster metadata; not stored beyond the thoughts).
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from zoneinfo import ZoneInfo
 
 from trading_brain.adapters.duckdb.evolution_tables import cycle_id_for
 from trading_brain.app.evolve import acts
-from trading_brain.app.evolve.advisors import advisor_for
+from trading_brain.app.evolve.advisors import advisor_for, chosen_kind, code_advisor
 from trading_brain.app.evolve.context import (
     build_context,
     grade_open_predictions,
@@ -43,6 +55,7 @@ from trading_brain.app.evolve.context import (
     run_analyses,
 )
 from trading_brain.app.evolve.lab import Lab
+from trading_brain.app.evolve.reflection import reflect, strategy_document
 from trading_brain.app.runtime import Runtime
 from trading_brain.engine.backtest.metrics import BacktestResult
 from trading_brain.engine.evolution.context import Knobs
@@ -51,7 +64,7 @@ from trading_brain.engine.evolution.evidence import Costs
 from trading_brain.engine.evolution.guard import GuardSettings
 from trading_brain.errors import AdvisorOutputRejected
 from trading_brain.ports import Advisor
-from trading_brain.settings import EvolutionSettings
+from trading_brain.settings import EvolutionSettings, Secrets
 
 Fault = Callable[[str], None]
 
@@ -70,6 +83,8 @@ class CycleResult:
     tokens: int = 0
     cost_usd: float = 0.0
     curves: dict[str, BacktestResult] = field(default_factory=dict)
+    votes: list[dict[str, Any]] = field(default_factory=list)
+    review: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         d = self.decision or {}
@@ -118,7 +133,9 @@ def _thought(rt: Runtime, cycle_id: str, step: str, seq: int, role: str, content
 
 def _tokens(rt: Runtime, cycle_id: str) -> tuple[int, float]:
     rows = rt.store.evolution_rows("token_usage", {"cycle_id": cycle_id})
-    tokens = sum(int(r["input_tokens"]) + int(r["output_tokens"]) for r in rows)
+    tokens = sum(int(r["input_tokens"]) + int(r["output_tokens"])
+                 + int(r.get("cache_write_tokens") or 0) + int(r.get("cache_read_tokens") or 0)
+                 for r in rows)
     return tokens, float(sum(float(r["cost_usd"]) for r in rows))
 
 
@@ -129,7 +146,8 @@ def stored_result(rt: Runtime, row: dict[str, Any]) -> CycleResult:
     table = json.loads(gates[0]["content"]) if gates else {}
     return CycleResult(cid, row["status"], row.get("decision"), table.get("candidate"),
                        table.get("gates", []), table.get("outcome", ""), row.get("error"),
-                       int(row.get("tokens") or 0), float(row.get("cost_usd") or 0.0))
+                       int(row.get("tokens") or 0), float(row.get("cost_usd") or 0.0),
+                       votes=_votes(rt, cid), review=_review(rt, cid))
 
 
 def _decide(rt: Runtime, advisor: Advisor, ctx: Any, cycle_id: str, now: datetime
@@ -140,7 +158,24 @@ def _decide(rt: Runtime, advisor: Advisor, ctx: Any, cycle_id: str, now: datetim
     return parse_decision(raw, known_versions=ctx.known_versions, now=now)
 
 
-def run_cycle(rt: Runtime, *, advisor_name: str = "offline", advisor: Advisor | None = None,
+def _votes(rt: Runtime, cycle_id: str) -> list[dict[str, Any]]:
+    rows = rt.store.evolution_rows("ai_thoughts", {"cycle_id": cycle_id, "step": "panel"},
+                                   order="seq DESC")
+    return list(json.loads(rows[0]["content"]).get("votes", [])) if rows else []
+
+
+def _review(rt: Runtime, cycle_id: str) -> dict[str, Any] | None:
+    rows = rt.store.evolution_rows("ai_thoughts", {"cycle_id": cycle_id, "step": "review",
+                                                   "seq": 0})
+    if not rows:
+        return None
+    g = json.loads(rows[0]["content"])
+    return {"verdict": g["metrics"].get("verdict"), "status": g["status"],
+            "reason": g["reason"]}
+
+
+def run_cycle(rt: Runtime, *, advisor_name: str | None = "offline",
+              advisor: Advisor | None = None,
               now: datetime | None = None, fault: Fault | None = None,
               stop_after: str | None = None) -> CycleResult:
     """One nightly cycle (module docstring); ``stop_after="decision"`` returns once the
@@ -150,7 +185,7 @@ def run_cycle(rt: Runtime, *, advisor_name: str = "offline", advisor: Advisor | 
         return _run(rt, advisor_name, advisor, now, fault, stop_after)
 
 
-def _run(rt: Runtime, advisor_name: str, advisor: Advisor | None, now: datetime | None,
+def _run(rt: Runtime, advisor_name: str | None, advisor: Advisor | None, now: datetime | None,
          fault: Fault | None, stop_after: str | None) -> CycleResult:
     now = now or rt.clock.now()
     es = rt.settings.evolution
@@ -158,7 +193,12 @@ def _run(rt: Runtime, advisor_name: str, advisor: Advisor | None, now: datetime 
     home = str(rt.home.root)
     cycle_id = cycle_id_for(night_of(now, es), home)
     lab = LazyLab(rt, now)
-    advisor = advisor or advisor_for(advisor_name, lab.get)
+    if advisor is None:
+        name = advisor_name or chosen_kind(rt.settings, Secrets.load(rt.home.root))
+        advisor = advisor_for(name, lab.get, rt, document=lambda: strategy_document(rt.store))
+    coder = code_advisor(advisor)
+    if coder is not None:
+        coder.begin(cycle_id, now)
     rt.store.start_cycle(cycle_id, night_of(now, es), home, advisor.name, now)
     row = rt.store.evolution_cycles(cycle_id)[0]
     if row["status"] in ("done", "rejected"):
@@ -188,12 +228,13 @@ def _run(rt: Runtime, advisor_name: str, advisor: Advisor | None, now: datetime 
     step("decision")
     acts.remember(rt.store, cycle_id, decision, now)
     step("memory")
+    reflect(rt, ctx, advisor)
     if lab.lab is not None:
         acts.record_trials(rt.store, cycle_id, lab.lab.tried, now)
     step("trials")
     if stop_after == "decision":
         return CycleResult(cycle_id, "running", dump)
-    out = acts.act(rt, ctx, decision, lab, step)
+    out = acts.act(rt, ctx, decision, lab, step, coder)
     _thought(rt, cycle_id, "gates", 0, "host", json.dumps(
         {"candidate": out.candidate, "gates": out.gates, "outcome": out.outcome}, default=str),
         now)
@@ -202,4 +243,5 @@ def _run(rt: Runtime, advisor_name: str, advisor: Advisor | None, now: datetime 
     rt.store.finish_cycle(cycle_id, status=out.status, finished_at=now, decision=dump,
                           error=out.error, tokens=tokens, cost_usd=cost)
     return CycleResult(cycle_id, out.status, dump, out.candidate, out.gates, out.outcome,
-                       out.error, tokens, cost, out.curves)
+                       out.error, tokens, cost, out.curves, _votes(rt, cycle_id),
+                       _review(rt, cycle_id))
