@@ -118,7 +118,10 @@ def _check_aligned(bars: pl.DataFrame, signals: pl.DataFrame) -> None:
 
 def check_sorted(bars: pl.DataFrame) -> None:
     """Raise DataError unless ``bars.ts`` is strictly increasing."""
-    if bars.height > 1 and not (bars["ts"].cast(pl.Int64).diff().min() or 0) > 0:
+    if bars.height < 2:
+        return
+    smallest = bars["ts"].cast(pl.Int64).diff().min()  # an int, or None for null times
+    if not (isinstance(smallest, int) and smallest > 0):
         raise DataError("bars must be sorted by ts without duplicates")
 
 

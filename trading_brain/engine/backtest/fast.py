@@ -105,7 +105,7 @@ def _compact(columns: list[np.ndarray | float], ent: np.ndarray) -> np.ndarray:
     """(1 x k) when each column is constant on its entry bars, else the full (n x k) array."""
     consts = []
     for j, col in enumerate(columns):
-        if isinstance(col, float):
+        if not isinstance(col, np.ndarray):  # a constant (float)
             consts.append(col)
             continue
         v = col[ent[j]]

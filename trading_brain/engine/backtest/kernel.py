@@ -29,6 +29,7 @@ renames arguments fails loudly (DataError) instead of simulating garbage.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib import import_module
 
 import numpy as np
 
@@ -146,8 +147,8 @@ _KERNEL: list[Kernel] = []
 def _kernel() -> Kernel:
     """The Rust function, its signature checked once against ``SIGNATURE``."""
     if not _KERNEL:
-        from vectorbt_rust.portfolio import simulate_from_signals_rs
-
+        # a submodule of the compiled extension (no stubs, invisible to static analysis)
+        simulate_from_signals_rs = import_module("vectorbt_rust.portfolio").simulate_from_signals_rs
         got = getattr(simulate_from_signals_rs, "__text_signature__", None)
         if got != SIGNATURE:
             raise DataError(f"vectorbt_rust.portfolio.simulate_from_signals_rs has signature "

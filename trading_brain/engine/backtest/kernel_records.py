@@ -83,8 +83,9 @@ def _install() -> None:
     mods = [Placeholder(n, "placeholder of trading_brain.engine.backtest.kernel_records")
             for n in NAMES]
     top, portfolio, enums = mods
-    top.portfolio, portfolio.enums = portfolio, enums  # type: ignore[attr-defined]  # stand-ins
-    enums.order_dt, enums.log_dt = ORDER_DT, LOG_DT  # type: ignore[attr-defined]  # stand-ins
+    vars(top).update(portfolio=portfolio)  # the stand-ins' namespaces, as `import` fills them
+    vars(portfolio).update(enums=enums)
+    vars(enums).update(order_dt=ORDER_DT, log_dt=LOG_DT)
     for m in mods:
         sys.modules[m.__name__] = m
     _installed.extend(mods)
