@@ -5,11 +5,11 @@ Contract: ``SimMarket(symbols, seed, clock)`` lists ``symbols`` (normalised with
 candles from one deterministic 1-minute path per symbol (see ``process.py``), anchored to
 ``clock.now()``:
 
-- ``candles(symbol, tf, start, end)`` returns the bars of ``tf`` ("1m", "5m", "1h", "1d") whose open
-  time is in ``[start, end)`` and that have CLOSED at ``clock.now()`` (``open + Δ <= now``), as a frame
-  conforming to ``CANDLE_SCHEMA``, sorted by ``ts``; bars before ``process.EPOCH`` (2015-01-01) do not
-  exist; ``start >= end`` gives an empty frame. The same (seed, symbol, tf, open time) always yields
-  the same bar, whatever the window, the call order or the process.
+- ``candles(symbol, tf, start, end)`` returns the bars of ``tf`` ("1m", "5m", "1h", "1d") whose
+  open time is in ``[start, end)`` and that have CLOSED at ``clock.now()`` (``open + Δ <= now``),
+  as a frame conforming to ``CANDLE_SCHEMA``, sorted by ``ts``; bars before ``process.EPOCH``
+  (2015-01-01) do not exist; ``start >= end`` gives an empty frame. The same (seed, symbol, tf,
+  open time) always yields the same bar, whatever the window, the call order or the process.
 - ``tickers`` quote the latest price (the close of the newest closed 1-minute bar) with a small
   symmetric spread; ``asset_pairs`` return Kraken-like metadata (names, decimals, minimums, fees).
 - ``candle_rows(symbol, tf, start, end)`` gives the same bars as ``candles`` as plain
@@ -170,7 +170,8 @@ class SimMarket:
     # ---- extras ------------------------------------------------------------------------------
 
     def minute_path(self, symbol: str, start: datetime, end: datetime) -> pl.DataFrame:
-        """Closed 1-minute bars opening in ``[start, end)``; same as ``candles(symbol, "1m", ...)``."""
+        """Closed 1-minute bars opening in ``[start, end)``; same as
+        ``candles(symbol, "1m", ...)``."""
         return self.candles(symbol, "1m", start, end)
 
     def price_at(self, symbol: str, t: datetime) -> float:
@@ -220,7 +221,8 @@ class SimMarket:
         return sym
 
     def _now_minute_floor(self, n: int) -> int:
-        """Exclusive upper bound (minutes since EPOCH) of the open times of closed ``n``-minute bars."""
+        """Exclusive upper bound (minutes since EPOCH) of the open times of closed ``n``-minute
+        bars."""
         m = _minute(self.clock.now(), ceil=False)
         return m // n * n
 

@@ -32,7 +32,8 @@ Model. Daily level, day ``k`` with log close ``L_k``, anchor ``A = ln(anchor)``,
 Intraday, minute ``t = 0..1439`` of day ``k``:
 
 - seasonality ``u_t = 1 + 0.45 cos(2π(t/1440 − 15/24))`` (busiest ≈ 15:00 UTC);
-- log-volatility ``v_t = φ_v v_{t-1} + η ξ_t`` (φ_v = 0.995, stationary sd 0.5): intraday clustering;
+- log-volatility ``v_t = φ_v v_{t-1} + η ξ_t`` (φ_v = 0.995, stationary sd 0.5): intraday
+  clustering;
 - ``σ_t ∝ √u_t e^{v_t}`` scaled so that ``Σ σ_t² = h'_k``; shocks ``e_t = σ_t z_t``;
 - trend days: increments ``√(1−q) (e ∗ k)_t + √q (1−φ_f) f_t`` with the momentum kernel
   ``k_j = (1−ρ)ρ^j`` (ρ = 0.1) and a persistent flow ``f_t = φ_f f_{t-1} + σ_t z'_t`` (φ_f = 0.998,
@@ -207,7 +208,8 @@ _SHARED_LOCK = threading.Lock()
 
 
 class PriceProcess:
-    """Daily state (cached from EPOCH, grown on demand) and an LRU of generated days for one symbol."""
+    """Daily state (cached from EPOCH, grown on demand) and an LRU of generated days for one
+    symbol."""
 
     def __init__(self, seed: int, symbol: str, character: Character, cache_days: int = 32,
                  *, share_daily: bool = False) -> None:
@@ -234,7 +236,8 @@ class PriceProcess:
             self._daily.ensure(k)
 
     def daily(self, k0: int, k1: int) -> dict[str, np.ndarray]:
-        """Hidden daily state of days ``[k0, k1)``: regime code, daily vol √h', jump size, log close."""
+        """Hidden daily state of days ``[k0, k1)``: regime code, daily vol √h', jump size, log
+        close."""
         k0, k1 = max(k0, 0), max(k1, 0)
         with self._lock:
             if k1 > k0:
@@ -266,16 +269,20 @@ class PriceProcess:
             raise ValueError(f"no sim days before EPOCH (asked for day {k0})")
         with self._lock:
             self._ensure_daily(k1 - 1)
-            found = {k: self._days.get(k) for k in range(k0, k1)}
-            missing = [k for k, v in found.items() if v is None]
-            if missing:
-                found.update(zip(missing, self._generate(missing), strict=True))
+            cached = {k: self._days.get(k) for k in range(k0, k1)}
+            missing = [k for k, v in cached.items() if v is None]
+            made = dict(zip(missing, self._generate(missing), strict=True)) if missing else {}
+            found: list[DayBars] = []
             for k in range(k0, k1):
-                self._days[k] = found[k]  # type: ignore[assignment]
+                got = cached[k]
+                if got is None:
+                    got = made[k]
+                self._days[k] = got
                 self._days.move_to_end(k)
+                found.append(got)
             while len(self._days) > self._cache_days:
                 self._days.popitem(last=False)
-            return [found[k] for k in range(k0, k1)]  # type: ignore[misc]
+            return found
 
     def _generate(self, ks: list[int]) -> list[DayBars]:
         c = self.char
@@ -295,7 +302,9 @@ class PriceProcess:
         prices, vol = minute_bars(day, raw, c.daily_vol, c.daily_volume)
         prices = np.maximum(np.round(prices, c.decimals), 10.0**-c.decimals)
         vol = np.round(vol, 8)
-        return [DayBars(*(p[i].copy() for p in prices), vol[i].copy()) for i in range(len(ks))]
+        o, h, lo, cl = prices  # (4, days, 1440): open, high, low, close
+        return [DayBars(o[i].copy(), h[i].copy(), lo[i].copy(), cl[i].copy(), vol[i].copy())
+                for i in range(len(ks))]
 
     # ---- windows -----------------------------------------------------------------------------
 
