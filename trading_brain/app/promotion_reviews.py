@@ -175,7 +175,8 @@ def run_night(rt: Runtime, now: datetime, trading: TradingStore | None = None
 def evolution_summary(store: Store) -> dict[str, int]:
     """Counts of the evolution so far, from the warehouse (``simulate --evolve``'s summary)."""
     versions = store.strategy_versions()
-    made = [v for v in versions if str(v.get("reason") or "").startswith("tier ")]
+    made = [v for v in versions if any(str(v.get(k) or "").startswith("tier ")
+                                       for k in ("reason", "status_reason"))]
     tests = store.evolution_rows("paper_tests")
     reviews = store.evolution_rows("promotion_reviews")
     history = store.deployment_history()

@@ -26,11 +26,13 @@ from trading_brain.commands.common import emit_json, home_of, json_option, progr
                                             "midnight UTC DAYS days ago).")
 @click.option("--symbols", default=None, help="Comma-separated symbols (default: the home's).")
 @click.option("--resume", is_flag=True, help="Continue the home's interrupted simulation.")
+@click.option("--evolve", is_flag=True, help="Run the nightly evolution cycle at each simulated "
+                                             "midnight (candidates, paper tests, promotions).")
 @json_option
 @click.pass_context
 def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[str, ...],
              seed: int | None, start: str | None, symbols: str | None, resume: bool,
-             as_json: bool) -> None:
+             evolve: bool, as_json: bool) -> None:
     """Drive scan -> risk -> executor -> ledger with a simulated clock, writing to the home's
     warehouse exactly as live trading would."""
     import sys
@@ -51,7 +53,8 @@ def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[st
     t0 = parse_time(start, "--start")
     plan = Plan(market=market, days=days, seed=seed, start=t0.isoformat() if t0 else None,
                 data=tuple(str(Path(p).resolve()) for p in data),
-                symbols=tuple(s.strip() for s in (symbols or "").split(",") if s.strip()))
+                symbols=tuple(s.strip() for s in (symbols or "").split(",") if s.strip()),
+                evolve=evolve)
     err = sys.stderr
     with progress_bar("simulating", enabled=err.isatty()) as bar:
         def update(done: int, total: int, item: str) -> None:
@@ -70,3 +73,5 @@ def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[st
     click.echo(f"final equity {out['final_equity']:.2f} (cash {out['cash']:.2f} + positions "
                f"{out['positions_value']:.2f}), fees {out['fees_paid']:.2f}, max drawdown "
                f"{out['max_drawdown']:.2%}, halts {out['halts']}, {out['elapsed_s']:.1f} s")
+    if "evolution" in out:
+        click.echo("evolution: " + ", ".join(f"{k} {v}" for k, v in out["evolution"].items()))

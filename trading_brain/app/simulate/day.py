@@ -67,14 +67,31 @@ def boot_worker(loop: _Loop) -> None:
 
 
 def prime(loop: _Loop, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
-    """Run the active strategy once per symbol over the day (plus its warm-up bars)."""
+    """Run the active strategy (with ``--evolve``, also each shadow slot's candidate) once per
+    symbol over the day (plus its warm-up bars)."""
     rt = loop.rt
     row = _active_row(loop)
     inner = version_worker(rt, row)
     if loop.source is None or loop.source.sha != row["sha256"]:
         loop.source = PrimedSource(inner, row["sha256"])
-    frames = held.filter(pl.col("ts") >= day_start - BAR * loop.source.warmup_bars)
-    loop.source.prime({s: f for (s,), f in frames.partition_by(
+    _prime_one(loop.source, day_start, held, row)
+    if loop.evolve:
+        shadows: dict[str, PrimedSource] = {}
+        for _slot, sid, ver in loop.inputs.shadow_slots(rt.store):
+            cand = loop.inputs.strategy_version(loop.store, sid, ver)
+            if cand is None or cand["sha256"] in shadows:
+                continue
+            src = loop.shadows.get(cand["sha256"]) or PrimedSource(version_worker(rt, cand),
+                                                                   cand["sha256"])
+            _prime_one(src, day_start, held, cand)
+            shadows[cand["sha256"]] = src
+        loop.shadows = shadows
+
+
+def _prime_one(src: PrimedSource, day_start: datetime, held: pl.DataFrame,
+               row: dict[str, Any]) -> None:
+    frames = held.filter(pl.col("ts") >= day_start - BAR * src.warmup_bars)
+    src.prime({s: f for (s,), f in frames.partition_by(
         "symbol", as_dict=True, include_key=False).items()}, row["params_default"])
 
 
@@ -89,12 +106,13 @@ def _active_row(loop: _Loop) -> dict[str, Any]:
 
 
 def worker_for(loop: _Loop) -> Worker:
-    """The scan's worker choice: the day-primed source for the active version, else the
-    runtime's worker service."""
+    """The scan's worker choice: the day-primed source for the active version (or a shadow
+    slot's candidate), else the runtime's worker service."""
 
     def pick(row: dict[str, Any]) -> SignalSource:
         src = loop.source
-        return src if src is not None and src.sha == row["sha256"] \
-            else version_worker(loop.rt, row)
+        if src is not None and src.sha == row["sha256"]:
+            return src
+        return loop.shadows.get(row["sha256"]) or version_worker(loop.rt, row)
 
     return pick

@@ -53,6 +53,14 @@ Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> di
   the last committed checkpoint (every phase is idempotent and deterministic, so the lost steps
   are redone identically), and the final summary equals that of an uninterrupted run. Starting a
   new run in a home that already holds one raises ``ConfigError``.
+- ``plan.evolve`` (``simulate --evolve``): before the first step of each simulated day but the
+  first, the nightly evolution runs at that midnight (``_night`` ->
+  ``app.promotion_reviews.run_night``: paper tests judged, the cycle, tonight's promotion, free
+  shadow slots to candidates, due reviews) after the book is flushed; the scans then run the
+  shadow slots' candidates beside the active slot (primed per day like it, ``day.prime``), on
+  paper with their own ledgers, and every executor tick acts on a pending rollback trigger
+  (``app.promotion.auto_rollback``). The summary gains ``evolution`` (counts, from the
+  warehouse). Without it, nothing of this runs and the summary is unchanged.
 - the result (also stored as ``simulate.result``): ``days, symbols, ticks, trades, orders, fills,
   final_equity, cash, positions_value, fees_paid, max_drawdown, halts, elapsed_s`` for the
   ``active`` slot; ``trades`` counts positions opened (closed or still open). Same plan (seed,
@@ -76,6 +84,7 @@ from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.duckdb.connection import transaction
 from trading_brain.adapters.memory import flush as memory_flush
+from trading_brain.adapters.memory.book import MemoryBook
 from trading_brain.adapters.paper.exchange import PaperExchange
 from trading_brain.app.runtime import Runtime, build_market, build_runtime, executor_slots
 from trading_brain.app.scan import PrimedSource, scan_once
@@ -85,7 +94,7 @@ from trading_brain.app.simulate.plan import DAY, Plan, parse_time, steps_of, sum
 from trading_brain.domain.instruments import AssetPair, parse_symbol
 from trading_brain.domain.market import Ticker
 from trading_brain.engine.executor.tick import SlotSetup, TickConfig, run_tick
-from trading_brain.engine.scan import INDICATOR_BARS
+from trading_brain.engine.scan import BAR, INDICATOR_BARS
 from trading_brain.errors import ConfigError
 from trading_brain.ports import MarketData
 from trading_brain.settings import (
@@ -134,6 +143,8 @@ class _Loop:
     config: TickConfig = field(default_factory=lambda: TickConfig(local_venues=True))
     memory: bool = False  # ``store`` is the memory book
     venues: dict[str, PaperExchange] = field(default_factory=dict)  # see ``_book_slots``
+    evolve: bool = False  # ``--evolve``: nightly cycles, and rollback triggers acted on
+    shadows: dict[str, PrimedSource] = field(default_factory=dict)  # sha -> primed candidate
 
 
 def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress | None = None,
@@ -147,6 +158,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
     start, end = parse_time(plan.start), parse_time(plan.end)
     done = _checkpoint(rt)
     loop.ticks = done[2] if done is not None else 0
+    loop.evolve = plan.evolve
     steps = steps_of(start, end)
     todo = [(i, t) for i, t in enumerate(steps, 1) if done is None or t >= done[0]]
     chunk_steps = chunk_steps or int(os.environ.get(CHUNK_ENV) or CHUNK_STEPS)
@@ -160,7 +172,9 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
             for k in range(0, len(todo), chunk_steps):
                 chunk = todo[k:k + chunk_steps]
                 with transaction(con):  # the chunk's steps and its checkpoint: one commit
-                    for _i, step_end in chunk:
+                    for i, step_end in chunk:
+                        if plan.evolve and i > 1 and _midnight(step_end):
+                            _night(loop, step_end - BAR)
                         sync_day(loop, step_end)
                         skip = done[1] if done is not None and step_end == done[0] else None
                         _step(loop, step_end, skip)
@@ -174,6 +188,10 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
                     for i, step_end in chunk:
                         progress(i, len(steps), f"{step_end:%Y-%m-%d %H:%M}")
             out = summary(warehouse, rt.settings, plan, loop.ticks)
+            if plan.evolve:
+                from trading_brain.app.promotion_reviews import evolution_summary
+
+                out["evolution"] = evolution_summary(warehouse)
     finally:
         loop.store, loop.memory = warehouse, False
         rt.workers.close()
@@ -306,6 +324,27 @@ def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
         loop.point = f"{close.isoformat()}|{phase}|{loop.ticks}"
 
 
+def _midnight(step_end: datetime) -> bool:
+    """The step's decision bar opens at a UTC midnight (the first step of a day)."""
+    bar = step_end - BAR
+    return bar == bar.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _night(loop: _Loop, at: datetime) -> None:
+    """``simulate --evolve``: the nightly evolution at the simulated midnight ``at``
+    (``app.promotion_reviews.run_night``: paper tests judged, the cycle, tonight's promotion,
+    free slots to candidates, reviews), with the trading rows flushed first so the cycle reads
+    the day's ledger; the scans then read the versions and shadow slots afresh."""
+    from trading_brain.app.promotion_reviews import run_night
+
+    if loop.memory and isinstance(loop.store, MemoryBook):
+        memory_flush.flush(loop.store)
+    loop.clock.set(max(loop.clock.now(), at))
+    run_night(loop.rt, at, loop.store)
+    loop.inputs.forget_versions()
+    loop.known.clear()
+
+
 def _busy(loop: _Loop, phase: str) -> bool:
     """Whether an executor tick has anything to do: ``tick0`` with open orders or positions,
     ``tick1`` with pending intents, ``tick2`` (asked only after ``tick1`` ran) with open orders
@@ -335,6 +374,11 @@ def _tick(loop: _Loop) -> None:
     run_tick(loop.store, slots, rt.market, rt.clock, pairs, rt.risk_limits,
              loop.config)
     loop.ticks += 1
+    if loop.evolve:  # as the executor's use case does after each tick (app.execute)
+        from trading_brain.app.promotion import auto_rollback
+
+        if auto_rollback(rt, rt.clock.now(), loop.store) is not None:
+            loop.inputs.forget_versions()
 
 
 def _book_slots(loop: _Loop, pairs: Mapping[str, AssetPair]) -> dict[str, SlotSetup]:

@@ -31,6 +31,7 @@ class Plan:
     data: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()  # empty: the home's symbols
     end: str | None = None  # filled in by ``simulate``
+    evolve: bool = False  # the nightly evolution cycle at each simulated midnight
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -68,7 +69,7 @@ def window_of(plan: Plan, market: MarketData, symbols: list[str], warmup: int,
     if end <= start:
         raise DataError(f"nothing to simulate between {start.isoformat()} and {end.isoformat()}")
     return Plan(plan.market, days, plan.seed, start.isoformat(), plan.data, plan.symbols,
-                end.isoformat())
+                end.isoformat(), plan.evolve)
 
 
 def _replay_span(market: MarketData, symbols: list[str], until: datetime
