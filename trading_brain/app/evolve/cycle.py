@@ -222,7 +222,8 @@ def _run(rt: Runtime, advisor_name: str | None, advisor: Advisor | None, now: da
         tokens, cost = _tokens(rt, cycle_id)
         rt.store.finish_cycle(cycle_id, status="rejected", finished_at=now, error=reason,
                               tokens=tokens, cost_usd=cost)
-        return CycleResult(cycle_id, "rejected", error=reason, tokens=tokens, cost_usd=cost)
+        return CycleResult(cycle_id, "rejected", error=reason, tokens=tokens, cost_usd=cost,
+                           votes=_votes(rt, cycle_id))
     dump = decision.model_dump(mode="json")
     _thought(rt, cycle_id, "decision", 0, "assistant", json.dumps(dump), now)
     step("decision")
@@ -233,7 +234,9 @@ def _run(rt: Runtime, advisor_name: str | None, advisor: Advisor | None, now: da
         acts.record_trials(rt.store, cycle_id, lab.lab.tried, now)
     step("trials")
     if stop_after == "decision":
-        return CycleResult(cycle_id, "running", dump)
+        tokens, cost = _tokens(rt, cycle_id)
+        return CycleResult(cycle_id, "running", dump, tokens=tokens, cost_usd=cost,
+                           votes=_votes(rt, cycle_id))
     out = acts.act(rt, ctx, decision, lab, step, coder)
     _thought(rt, cycle_id, "gates", 0, "host", json.dumps(
         {"candidate": out.candidate, "gates": out.gates, "outcome": out.outcome}, default=str),

@@ -5,7 +5,9 @@
 - ``market_analysis``, ``trade_performance``: the newest shipped analysis module's report
   (``analysis_reports``; a crash or timeout is a report, never a failed run);
 - ``evolution_decision``: tonight's cycle up to the advisor's decision (the decision and its
-  reasons in Markdown);
+  reasons in Markdown); the advisor is ``[advisor] kind`` (else anthropic when
+  ANTHROPIC_API_KEY is set, else offline); metadata of both cycle assets also carries the
+  panel's votes, the reviewer's verdict, ``tokens`` and ``cost_usd``;
 - ``strategy_candidates``: the rest of the cycle (the candidate, its gates, its status) with
   three asset checks, each carrying its gate's numbers as metadata:
   ``candidate_registration`` (gate 1: static gate, sandbox, determinism, look-ahead, warm-up),
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from trading_brain.adapters.charts import compare_png, markdown_image, markdown_table
 from trading_brain.defs.resources import WAREHOUSE_POOL, TradingBrainResource
+
+if TYPE_CHECKING:
+    from trading_brain.app.evolve.cycle import CycleResult
 
 GROUP = "evolution"
 CHECKS = {"candidate_registration": ("registration",),
@@ -102,11 +107,23 @@ def evolution_decision(tb: TradingBrainResource) -> dg.MaterializeResult:
     """Tonight's advisor decision with its reasons (the cycle up to the decision)."""
     from trading_brain.app.evolve.cycle import run_cycle
 
-    res = run_cycle(tb.runtime, stop_after="decision")
+    res = run_cycle(tb.runtime, advisor_name=None, stop_after="decision")
     d = res.decision or {}
     return dg.MaterializeResult(metadata={
         "cycle_id": res.cycle_id, "status": res.status, "action": str(d.get("action")),
-        "decision": dg.MetadataValue.md(_decision_md(res.decision, res.error))})
+        "decision": dg.MetadataValue.md(_decision_md(res.decision, res.error)),
+        **_advisor_meta(res)})
+
+
+def _advisor_meta(res: CycleResult) -> dict[str, Any]:
+    """The panel's votes, the reviewer's verdict and the cost (secret-free: from the records)."""
+    meta: dict[str, Any] = {"tokens": res.tokens, "cost_usd": round(res.cost_usd, 6)}
+    if res.votes:
+        meta["votes"] = dg.MetadataValue.md(markdown_table(
+            res.votes, ["seat", "valid", "action", "target", "tier", "reason"]))
+    if res.review is not None:
+        meta["review"] = f"{res.review['verdict']}: {res.review['reason']}"
+    return meta
 
 
 def _check(name: str, gates: Sequence[dict[str, Any]], candidate: str | None
@@ -137,14 +154,14 @@ def strategy_candidates(tb: TradingBrainResource) -> dg.MaterializeResult:
     from trading_brain.app.evolve.cycle import run_cycle
 
     rt = tb.runtime
-    res = run_cycle(rt)
+    res = run_cycle(rt, advisor_name=None)
     cols = ["gate", "status", "reason"]
     meta: dict[str, Any] = {
         "cycle_id": res.cycle_id, "status": res.status, "candidate": res.candidate or "none",
         "outcome": res.outcome or res.error or "",
         "decision": dg.MetadataValue.md(_decision_md(res.decision, res.error)),
         "gates": dg.MetadataValue.md(markdown_table(res.gates, cols) if res.gates
-                                     else "no gates tonight")}
+                                     else "no gates tonight"), **_advisor_meta(res)}
     if res.curves:
         curves = {f"{k} ({res.candidate if k == 'candidate' else 'active'})": v.equity
                   for k, v in res.curves.items()}
