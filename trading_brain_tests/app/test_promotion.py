@@ -325,3 +325,22 @@ def test_a_trigger_with_nothing_to_revert_to_is_cleared_and_said(home: Path) -> 
     assert _versions(rt)["ema_cross@1"] == "active"
     state = rt.store.load_risk_state("active")
     assert state is not None and state.rollback is None
+
+
+def test_a_slot_left_with_positions_by_the_cycles_cancel_is_flattened_not_reused(
+        home: Path) -> None:
+    rt = started(home)
+    open_pos = replace(closed("shadow1", 1, "0", START)[0], position_id="open-2",
+                       status="open", quantity=Decimal("0.02"), cost_basis=Decimal(1000),
+                       sold_qty=Decimal(0), exit_value=Decimal(0), exit_time=None,
+                       exit_reason=None, realized_pnl=None)
+    rt.store.save_positions([open_pos])
+    later = START + timedelta(days=1)
+    # the cycle's own cancel (app/evolve/acts.py) changes the status and the test only
+    rt.store.set_version_status(*CAND, "cancelled", "cycle cancel", later)
+    rt.store.finish_paper_test(f"{REF}:shadow1", "cancelled", later, "cycle cancel")
+    rt.store.set_version_status("trend_pullback", 1, "candidate", "tier 1: next", later)
+    [test] = promotion.start_paper_tests(rt, later)
+    assert test["slot"] == "shadow2"  # shadow1 still holds the old tenant's position
+    assert [i.quantity for i in rt.store.intents("pending", "shadow1")] == [Decimal("0.02")]
+    assert shadow_slots(rt) == [("shadow2", "trend_pullback", 1)]
