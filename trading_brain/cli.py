@@ -32,6 +32,8 @@ COMMANDS = {
     "restore": "trading_brain.commands.backup:restore",
     "evolve": "trading_brain.commands.evolve:evolve",
     "thoughts": "trading_brain.commands.evolve:thoughts",
+    "predictions": "trading_brain.commands.predictions:predictions",
+    "strategy-document": "trading_brain.commands.predictions:strategy_document",
     "candidates": "trading_brain.commands.candidates:candidates",
     "evolution": "trading_brain.commands.evolution:evolution",
     "telegram": "trading_brain.commands.telegram:telegram",
@@ -53,7 +55,9 @@ HELP = {
     "backup": "Snapshot the warehouse now (sha256, retention); prints path and checksum.",
     "restore": "Replace the warehouse by a verified snapshot (refused while `up` runs).",
     "evolve": "Run the nightly evolution cycle now (decision, candidate, gates).",
-    "thoughts": "Recent evolution cycles, or every recorded thought of one.",
+    "thoughts": "Recent evolution cycles, or one cycle's conversation role by role.",
+    "predictions": "The evolution advisor's predictions, open and graded.",
+    "strategy-document": "The strategy document of the weekly reflection (--version N).",
     "candidates": "Candidate slots and their shadow paper tests' progress.",
     "evolution": "Evolution record: `evolution scorecard` (every promotion and its review).",
     "telegram": "Answer Telegram commands (needs TELEGRAM_BOT_TOKEN); run beside `up`.",
@@ -64,10 +68,10 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
             return None
-        module, attr = COMMANDS[name].split(":")
+        module, attr = COMMANDS[cmd_name].split(":")
         return getattr(importlib.import_module(module), attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

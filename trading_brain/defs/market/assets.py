@@ -33,7 +33,8 @@ def _metadata(report, rt) -> dict:
     return {"market": rt.market.name, "fetched": report.fetched, "stored": report.stored,
             **derived, "quarantined": report.quarantined,
             "venue_omitted": report.omitted, "newest_candle": str(newest) if newest else "none",
-            "quarantine_reasons": ", ".join(f"{k}={v}" for k, v in report.reasons.items()) or "none"}
+            "quarantine_reasons": ", ".join(f"{k}={v}" for k, v in report.reasons.items())
+            or "none"}
 
 
 @dg.asset(group_name="market", pool=POOL, partitions_def=daily, deps=[asset_pairs],
@@ -67,7 +68,8 @@ def _derived_asset(name: str, timeframe: str) -> dg.AssetsDefinition:
         checks = candle_check_results(rt, name, timeframe, start, end, now)
         return dg.MaterializeResult(metadata=_metadata(report, rt), check_results=checks)
 
-    _asset.__doc__ = f"Closed {timeframe} candles: aggregated from complete 5m buckets, else fetched."
+    _asset.__doc__ = (f"Closed {timeframe} candles: aggregated from complete 5m buckets, "
+                      "else fetched.")
     return _asset
 
 

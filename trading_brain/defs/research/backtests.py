@@ -1,4 +1,5 @@
-"""`backtests`: one dynamic partition per strategy version; data range, symbols and costs via config."""
+"""`backtests`: one dynamic partition per strategy version; data range, symbols and costs via
+config."""
 
 import json
 

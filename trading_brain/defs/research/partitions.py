@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-strategy_version_partitions = dg.DynamicPartitionsDefinition(name="strategy_version")
+STRATEGY_VERSION_PARTITIONS = "strategy_version"  # the partitions definition's name
+strategy_version_partitions = dg.DynamicPartitionsDefinition(name=STRATEGY_VERSION_PARTITIONS)
 
 
 def version_key(strategy_id: str, version: int) -> str:
