@@ -244,6 +244,7 @@ def test_cli_evolve_anthropic_json(sim_home: Path, tmp_path: Path, fa: FakeAnthr
     from click.testing import CliRunner
 
     from trading_brain.cli import cli
+    from trading_brain.errors import ConfigError
 
     home = make_home(sim_home, tmp_path, fa)
     fa.state.responder = Roles([ok(h.decision())])
@@ -256,3 +257,14 @@ def test_cli_evolve_anthropic_json(sim_home: Path, tmp_path: Path, fa: FakeAnthr
     shown = run(cli, ["--home", str(home), "thoughts", out["cycle_id"], "--json"])
     roles = {t["role"] for t in json.loads(shown.stdout)}
     assert {"system", "user", "assistant", "host"} <= roles
+    listed = run(cli, ["--home", str(home), "predictions", "--json"])
+    preds = json.loads(listed.stdout)
+    assert [(p["status"], p["metric"]) for p in preds] == [("open", "fees_paid")]
+    assert "fees_paid > 300" in run(cli, ["--home", str(home), "predictions"]).stdout
+    doc = json.loads(run(cli, ["--home", str(home), "strategy-document", "--json"]).stdout)
+    assert (doc["version"], doc["author"], doc["content"]) == (1, "anthropic", DOCUMENT)
+    assert DOCUMENT in run(cli, ["--home", str(home), "strategy-document", "--version",
+                                 "1"]).stdout
+    missing = run(cli, ["--home", str(home), "strategy-document", "--version", "9"])
+    assert isinstance(missing.exception, ConfigError)  # the entry point: one line, exit 2
+    assert "no strategy document version 9" in str(missing.exception)

@@ -229,7 +229,7 @@ def _run(rt: Runtime, advisor_name: str | None, advisor: Advisor | None, now: da
     step("decision")
     acts.remember(rt.store, cycle_id, decision, now)
     step("memory")
-    reflect(rt, ctx, advisor)
+    reflect(rt.store, ctx, advisor)
     if lab.lab is not None:
         acts.record_trials(rt.store, cycle_id, lab.lab.tried, now)
     step("trials")

@@ -1,6 +1,6 @@
 """The weekly reflection: grades, the strategy document, condensed memory (issue 12).
 
-``reflect(rt, ctx, advisor) -> Reflection | None`` runs once per ISO week (the first cycle of
+``reflect(store, ctx, advisor) -> Reflection | None`` runs once per ISO week (the first cycle of
 the week, after the decision's memory is written; None when this week's document exists):
 
 1. grade every open prediction from the stored truth benchmarks
@@ -36,7 +36,6 @@ from trading_brain.adapters.duckdb.reflection_tables import (
 )
 from trading_brain.app.evolve.advisors import Asker, code_advisor
 from trading_brain.app.evolve.context import grade_open_predictions
-from trading_brain.app.runtime import Runtime
 from trading_brain.engine.evolution.context import EvolutionContext
 from trading_brain.errors import AdvisorOutputRejected
 from trading_brain.ports import Advisor
@@ -132,9 +131,9 @@ def _ask_document(asker: Asker, ctx: EvolutionContext, store: Store, previous: s
     return asker.ask("analyst", "reflection", user, DocumentReply).document[:MAX_DOCUMENT_CHARS]
 
 
-def reflect(rt: Runtime, ctx: EvolutionContext, advisor: Advisor) -> Reflection | None:
+def reflect(store: Store, ctx: EvolutionContext, advisor: Advisor) -> Reflection | None:
     """This week's reflection, once (module docstring)."""
-    store, week = rt.store, iso_week(ctx.now)
+    week = iso_week(ctx.now)
     current = document(store)
     if current is not None and current["week"] == week:
         return None
