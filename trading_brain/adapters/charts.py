@@ -12,7 +12,8 @@ import io
 import polars as pl
 
 
-def equity_png(equity: pl.DataFrame, title: str, *, width: float = 8.0, height: float = 4.0) -> bytes:
+def equity_png(equity: pl.DataFrame, title: str, *, width: float = 8.0, height: float = 4.0
+               ) -> bytes:
     """PNG of ``equity`` (columns ts, equity) with its drawdown; empty curves give a blank chart."""
     import matplotlib
 
@@ -53,7 +54,8 @@ def markdown_table(rows: list[dict], columns: list[str], limit: int = 50) -> str
         return f"{v:.6g}" if isinstance(v, float) else str(v)
 
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "".join("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n" for r in rows[:limit])
+    body = "".join("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n"
+                   for r in rows[:limit])
     more = f"\n… {len(rows) - limit} more rows\n" if len(rows) > limit else ""
     return head + body + more
 

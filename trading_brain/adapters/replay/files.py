@@ -92,7 +92,7 @@ def read_candle_file(
     ).select(
         pl.lit(sym, pl.String).alias("symbol"), pl.lit(tf, pl.String).alias("timeframe"),
         pl.col("ts"), *[pl.col(c) for c in PRICE_COLUMNS],
-    ).cast(CANDLE_SCHEMA)  # type: ignore[arg-type]
+    ).cast(pl.Schema(CANDLE_SCHEMA))
 
 
 def read_candles(
@@ -135,7 +135,7 @@ def _read_parquet(p: Path) -> pl.DataFrame:
 def _first_line(p: Path) -> str:
     try:
         opener = gzip.open if _is_gzip(p) else open
-        with opener(p, "rt", encoding="utf-8", errors="replace") as fh:  # type: ignore[operator]
+        with opener(p, "rt", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.strip():
                     return line.strip().lstrip("\ufeff")

@@ -12,8 +12,8 @@ Contract (name ``"replay"``):
 - ``tickers``: bid = ask = last = close of the newest closed bar (finest timeframe), ``ts`` its
   close time; a symbol with no closed bar yet at ``now`` → ``DataError``.
 - ``asset_pairs``: defaults (no venue to ask): ``lot_decimals`` 8, ``pair_decimals`` from the
-  price magnitude (~6 significant digits: BTC 1, ETH 2, DOGE 6), ``ordermin`` 0.00001, ``costmin`` 0.5,
-  ``fee_taker`` 0.0026, ``fee_maker`` 0.0016.
+  price magnitude (~6 significant digits: BTC 1, ETH 2, DOGE 6), ``ordermin`` 0.00001,
+  ``costmin`` 0.5, ``fee_taker`` 0.0026, ``fee_maker`` 0.0016.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class ReplayMarket:
 
     def __init__(self, source: Source, clock: Clock, *, symbol: str | None = None,
                  timeframe: str | None = None) -> None:
-        raw = source if isinstance(source, pl.DataFrame) else read_candles(source, symbol, timeframe)
+        raw = (source if isinstance(source, pl.DataFrame)
+               else read_candles(source, symbol, timeframe))
         good, self.quarantined = validate(raw)
         self.clock = clock
         self._series: dict[tuple[str, str], pl.DataFrame] = {

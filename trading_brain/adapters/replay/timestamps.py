@@ -24,7 +24,7 @@ NUMBER = re.compile(r"^\s*-?\d+(\.\d*)?([eE][-+]?\d+)?\s*$")
 def parse_ts(s: pl.Series, p: Path) -> pl.Series:
     """Any supported timestamp column → UTC µs datetimes (unparseable → null)."""
     if isinstance(s.dtype, pl.Datetime):
-        return (s.dt.replace_time_zone("UTC") if s.dtype.time_zone is None  # type: ignore[union-attr]
+        return (s.dt.replace_time_zone("UTC") if s.dtype.time_zone is None
                 else s.dt.convert_time_zone("UTC")).cast(UTC_TS).rename("ts")
     if s.dtype == pl.Date:
         return s.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").rename("ts")

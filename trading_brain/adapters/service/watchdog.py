@@ -1,7 +1,7 @@
 """The watchdog of ``trading-brain up``: no process of the home outlives ``up``, even on SIGKILL.
 
-Run by ``up`` as ``python -m trading_brain.adapters.service.watchdog ROOT PIPE_FD LOCK_FD GRACE_S`` in a
-session of its own (a terminal's Ctrl-C or a group kill of ``up`` does not reach it).
+Run by ``up`` as ``python -m trading_brain.adapters.service.watchdog ROOT PIPE_FD LOCK_FD
+GRACE_S`` in a session of its own (a terminal's Ctrl-C or a group kill of ``up`` does not reach it).
 
 Contract:
 - ``PIPE_FD`` is the read end of a pipe whose only write end ``up`` holds: it reads EOF exactly
