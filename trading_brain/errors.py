@@ -1,18 +1,25 @@
 """The one error tree of Trading Brain, named by what the caller should do.
 
-    TradingBrainError                 base; never raised directly
-    ├── ConfigError                   bad settings or CLI input: tell the user, change nothing
-    ├── DataError                     malformed or invalid data (candles, files, venue JSON): reject it, store nothing
-    │   └── AdvisorOutputRejected     advisor decision bad or hostile: record why, change nothing
-    ├── TemporaryError                transient (network, timeout, 5xx, busy): an idempotent call may be retried
-    │   ├── RateLimited               the venue or our own limiter said "slow down"; honour ``retry_after``
-    │   └── WarehouseLocked           the DuckDB file is held by another process past our retry budget
-    ├── AmbiguousOrderError           the venue may or may not have accepted an order: reconcile, never resend
-    ├── OrderRejected                 the venue or the risk shell refused an order; ``reason`` says why
-    ├── StrategyError                 strategy code is broken, hostile or returned bad output: reject the version
-    │   └── SandboxViolation          the sandbox worker broke the protocol or an isolation rule
-    ├── ReconciliationMismatch        local ledger and venue disagree: stop new entries, a human may be needed
-    └── OperationalError              needs a human (auth failure, schema newer than code, missing keys): stop
+    TradingBrainError           base; never raised directly
+    ├── ConfigError             bad settings or CLI input: tell the user, change nothing
+    ├── DataError               malformed or invalid data (candles, files, venue JSON): reject it,
+    │   │                       store nothing
+    │   └── AdvisorOutputRejected  advisor decision bad or hostile: record why, change nothing
+    ├── TemporaryError          transient (network, timeout, 5xx, busy): an idempotent call may be
+    │   │                       retried
+    │   ├── RateLimited         the venue or our own limiter said "slow down"; honour
+    │   │                       ``retry_after``
+    │   └── WarehouseLocked     the DuckDB file is held by another process past our retry budget
+    ├── AmbiguousOrderError     the venue may or may not have accepted an order: reconcile, never
+    │                           resend
+    ├── OrderRejected           the venue or the risk shell refused an order; ``reason`` says why
+    ├── StrategyError           strategy code is broken, hostile or returned bad output: reject
+    │   │                       the version
+    │   └── SandboxViolation    the sandbox worker broke the protocol or an isolation rule
+    ├── ReconciliationMismatch  local ledger and venue disagree: stop new entries, a human may be
+    │                           needed
+    └── OperationalError        needs a human (auth failure, schema newer than code, missing
+                                keys): stop
 
 Vendor exceptions are mapped to this tree once, at the adapter boundary, with ``raise … from e``.
 The CLI prints ``str(error)`` of any ``TradingBrainError`` as one line and exits non-zero; anything
@@ -59,7 +66,8 @@ class WarehouseLocked(TemporaryError):
 
 
 class AmbiguousOrderError(TradingBrainError):
-    """An order's fate is unknown (timeout or 5xx after sending): look it up by client id, never resend."""
+    """An order's fate is unknown (timeout or 5xx after sending): look it up by client id, never
+    resend."""
 
 
 class OrderRejected(TradingBrainError):
