@@ -1,1 +1,2 @@
-"""EMA 9/21 trend with RSI and volume filters on 5m bars (one file per released version, never edited)."""
+"""EMA 9/21 trend with RSI and volume filters on 5m bars (one file per released version, never
+edited)."""

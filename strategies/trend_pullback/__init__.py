@@ -1,1 +1,2 @@
-"""Hourly trend-pullback family with ATR-based stops (one file per released version, never edited)."""
+"""Hourly trend-pullback family with ATR-based stops (one file per released version, never
+edited)."""
