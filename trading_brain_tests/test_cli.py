@@ -1,4 +1,5 @@
-"""The `trading-brain` console script as a user runs it: JSON outputs, one-line errors, exit codes."""
+"""The `trading-brain` console script as a user runs it: JSON outputs, one-line errors, exit
+codes."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def test_every_command_has_help(name):
 def small_home(root: Path, extra: str = "") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "trading_brain.toml").write_text(
-        'symbols = ["BTC/USD", "ETH/USD"]\n[history]\ndays_5m = 1\ndays_1h = 2\ndays_1d = 5\n' + extra)
+        'symbols = ["BTC/USD", "ETH/USD"]\n[history]\ndays_5m = 1\ndays_1h = 2\ndays_1d = 5\n'
+        + extra)
     return root
 
 

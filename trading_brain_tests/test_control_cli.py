@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from trading_brain.adapters.duckdb import Store
+from trading_brain.app.home.control import kill_all
 from trading_brain.app.runtime import build_runtime
 from trading_brain.cli import cli
-from trading_brain.app.home.control import kill_all
 from trading_brain.engine.scan import scan_bar_time
 from trading_brain_tests.defs.conftest import NOW, write_home
 from trading_brain_tests.defs.test_trading_checks import (  # noqa: F401 - fixtures

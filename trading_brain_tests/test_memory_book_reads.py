@@ -33,7 +33,8 @@ def _intent(n: int, slot: str, symbol: str, action: str = "enter",
     return OrderIntent(intent_id=f"intent-{n:04d}", scan_id=f"scan-{n}", strategy_id="s",
                        version=1, slot=slot, symbol=symbol, bar_time=T0, action=action,
                        quantity=D("0.5"), reference_price=D("100.25"),
-                       limit_price=D(limit) if limit else None, created_at=T0 + timedelta(minutes=n))
+                       limit_price=D(limit) if limit else None,
+                       created_at=T0 + timedelta(minutes=n))
 
 
 def _order(cid: str, iid: str | None, slot: str, symbol: str, side: str, purpose: str,

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from trading_brain.app.runtime import Runtime, build_runtime
+from trading_brain.app.runtime import build_runtime
 from trading_brain.domain.orders import FeeTier
 from trading_brain.engine.venue_fees import META_TIERS
 from trading_brain.settings import Home, Settings

@@ -1,4 +1,5 @@
-"""`trading-brain strategies …` end to end: sandboxed validation, registry, deploy/rollback, run, check."""
+"""`trading-brain strategies …` end to end: sandboxed validation, registry, deploy/rollback, run,
+check."""
 
 from __future__ import annotations
 

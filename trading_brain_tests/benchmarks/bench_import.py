@@ -1,4 +1,5 @@
-"""Benchmark of ``import-ohlcv``: a year of 5m candles for 9 symbols (946,080 rows) into a fresh Store.
+"""Benchmark of ``import-ohlcv``: a year of 5m candles for 9 symbols (946,080 rows) into a fresh
+Store.
 
 Run: .venv/bin/python -m pytest -o addopts='' -s trading_brain_tests/benchmarks/bench_import.py
 
@@ -106,7 +107,8 @@ def test_bulk_import_of_a_year_of_5m_for_nine_symbols(data, fmt):
     assert store.execute("SELECT count(*) FROM candles") == [(rows,)]
     rate, base_rate = rows / total_s, rows / base_s
     print(
-        f"\n[bench_import:{fmt}] {rows:,} rows: end-to-end {total_s:.2f} s = {rate / 1e3:,.0f}k rows/s "
+        f"\n[bench_import:{fmt}] {rows:,} rows: end-to-end {total_s:.2f} s = "
+        f"{rate / 1e3:,.0f}k rows/s "
         f"(target {TARGET / 1e3:.0f}k: {'met' if rate >= TARGET else 'NOT met'}); parts: read "
         f"{read_s:.2f} s ({rows / read_s / 1e3:,.0f}k/s), validate {validate_s:.2f} s "
         f"({rows / validate_s / 1e3:,.0f}k/s); baseline upsert alone {base_s:.2f} s "

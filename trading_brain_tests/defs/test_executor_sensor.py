@@ -1,4 +1,5 @@
-"""executor_sensor ticks (build_sensor_context): write-ahead order, paper fill, asset events, no dupes."""
+"""executor_sensor ticks (build_sensor_context): write-ahead order, paper fill, asset events, no
+dupes."""
 
 from __future__ import annotations
 

@@ -44,14 +44,17 @@ def test_backtests_partition_per_version_with_chart_trades_and_checks(sim_home, 
         run_config={"ops": {"backtests": {"config": {"engine": "exact",
                                                       "params_json": '{"fast": 5, "slow": 13}'}}}})
     assert res.success
-    meta = {k: v.value for k, v in res.asset_materializations_for_node("backtests")[0].metadata.items()}
+    materialized = res.asset_materializations_for_node("backtests")[0]
+    meta = {k: v.value for k, v in materialized.metadata.items()}
     assert meta["n_trades"] > 0 and meta["engine"] == "exact"
     assert meta["equity_curve"].startswith("![equity curve](data:image/png;base64,")
     assert meta["trades"].startswith("| symbol | entry_time")
-    assert (sim_home.var / "reports" / "backtests" / "ema_cross@1.png").read_bytes()[:4] == b"\x89PNG"
+    png = sim_home.var / "reports" / "backtests" / "ema_cross@1.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
     evals = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
     assert evals == {"backtest_no_lookahead": True, "backtest_sandbox_validated": True}
-    stored = Store.open(sim_home.warehouse).frame("SELECT strategy_id, version, engine FROM backtests")
+    stored = Store.open(sim_home.warehouse).frame(
+        "SELECT strategy_id, version, engine FROM backtests")
     assert stored.rows() == [("ema_cross", 1, "exact")]
     trades = Store.open(sim_home.warehouse).frame("SELECT count(*) AS n FROM backtest_trades")
     # closed trades plus at most one still-open position per symbol

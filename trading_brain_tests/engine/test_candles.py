@@ -220,7 +220,8 @@ def test_real_kraken_eth_outliers_are_quarantined():
 
 
 @pytest.mark.parametrize("name", [
-    *(f"binance_{s}USDT_{tf}_2024H1.csv.gz" for s in ("BTC", "ETH", "SOL") for tf in ("5m", "1h", "1d")),
+    *(f"binance_{s}USDT_{tf}_2024H1.csv.gz"
+      for s in ("BTC", "ETH", "SOL") for tf in ("5m", "1h", "1d")),
     "kraken_XBTUSD_1h_2013-2023.csv.gz", "kraken_XBTUSD_1d_2013-2022.csv.gz",
 ])
 def test_real_files_have_no_false_positives(name):

@@ -100,7 +100,8 @@ def test_runtime_gives_the_live_active_slot_the_venue_capital(tmp_path, fk,
     home = Home(tmp_path)
     live = build_runtime(home, settings=live_settings(fk))
     assert executor_slots(live, {})["active"].venue_capital
-    paper = build_runtime(home, settings=live_settings(fk).model_copy(update={"execution": "paper"}))
+    paper = build_runtime(home, settings=live_settings(fk).model_copy(
+        update={"execution": "paper"}))
     assert not executor_slots(paper, {})["active"].venue_capital
 
 

@@ -47,7 +47,8 @@ def real_btc(rows: int = 3000) -> pl.DataFrame:
     df = pl.read_csv(path, n_rows=rows)
     return df.select(
         pl.lit("BTC/USDT").alias("symbol"), pl.lit("5m").alias("timeframe"),
-        pl.col("timestamp").str.to_datetime(time_zone="UTC").cast(pl.Datetime("us", "UTC")).alias("ts"),
+        pl.col("timestamp").str.to_datetime(time_zone="UTC").cast(pl.Datetime("us", "UTC"))
+        .alias("ts"),
         "open", "high", "low", "close", "volume",
     )  # fmt: skip
 

@@ -44,7 +44,8 @@ def test_gaps_tolerate_venue_omissions_only():
 
 def test_validity_and_duplicates_from_audit():
     ok = {"rows": 10, "invalid": 0, "duplicates": 0, "quarantined": 2}
-    assert mc.validity(ok, "5m").passed and "2 row(s) quarantined" in mc.validity(ok, "5m").description
+    valid = mc.validity(ok, "5m")
+    assert valid.passed and "2 row(s) quarantined" in valid.description
     assert not mc.validity({**ok, "invalid": 1}, "5m").passed
     assert mc.duplicates(ok, "1h").passed
     assert not mc.duplicates({**ok, "duplicates": 3}, "1h").passed

@@ -1,4 +1,5 @@
-"""engine.market_sync against the sim market and a real warehouse: omissions, revisions, bad rows."""
+"""engine.market_sync against the sim market and a real warehouse: omissions, revisions, bad
+rows."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def test_incremental_sync_stores_each_closed_bar_once(store):
 def test_venue_omissions_are_tolerated_but_lost_bars_are_gaps(store):
     clock = SimClock(_t(60))
     market = TamperedMarket(SimMarket(SYMS, seed=3, clock=clock), drop={_t(20)})
-    rep = sync_window(market, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1), now=clock.now())
+    rep = sync_window(market, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1),
+                      now=clock.now())
     assert rep.omitted == 1
     stored = store.read_candles(["BTC/USD"], "5m").select("symbol", "ts")
     omitted = store.read_omissions(["BTC/USD"], "5m")
@@ -57,7 +59,8 @@ def test_venue_omissions_are_tolerated_but_lost_bars_are_gaps(store):
 def test_corrupt_rows_are_quarantined_and_revisions_replace(store):
     clock = SimClock(_t(30))
     market = TamperedMarket(SimMarket(SYMS, seed=3, clock=clock), corrupt={_t(10)})
-    rep = sync_window(market, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1), now=clock.now())
+    rep = sync_window(market, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1),
+                      now=clock.now())
     assert rep.quarantined == 1 and rep.stored == 5 and rep.omitted == 0
     assert sum(rep.reasons.values()) == 1
     q = store.frame("SELECT ts, reason FROM candles_quarantine")
@@ -85,7 +88,8 @@ def test_derived_hours_from_complete_buckets_else_fetched(store):
     direct = market.candles("BTC/USD", "1h", DAY, _t(180))
     for col in ("open", "high", "low", "close"):
         assert hours[col].to_list() == direct[col].to_list()
-    assert hours["volume"].to_numpy() == __import__("pytest").approx(direct["volume"].to_numpy(), rel=1e-12)
+    assert hours["volume"].to_numpy() == __import__("pytest").approx(
+        direct["volume"].to_numpy(), rel=1e-12)
 
 
 def test_a_lone_outlier_print_in_a_short_tail_is_quarantined(store):
@@ -95,6 +99,7 @@ def test_a_lone_outlier_print_in_a_short_tail_is_quarantined(store):
     clock.set(_t(610))
     last = honest.candles("BTC/USD", "5m", _t(600), _t(605))["close"][0]
     spiky = TamperedMarket(SimMarket(SYMS, seed=3, clock=clock), revise={_t(605): last * 3})
-    rep = sync_window(spiky, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1), now=clock.now())
+    rep = sync_window(spiky, store, ["BTC/USD"], "5m", DAY, DAY + timedelta(days=1),
+                      now=clock.now())
     assert rep.quarantined == 1 and set(rep.reasons) <= {"outlier_close", "outlier_wick"}
     assert _t(605) not in store.read_candles(["BTC/USD"], "5m")["ts"].to_list()

@@ -78,7 +78,8 @@ def test_deploy_and_rollback_are_a_stack(store, tmp_path, bars):
 
 
 @pytest.mark.parametrize(("ref", "expected"), [
-    ("ema_cross@2", ("ema_cross", 2)), ("ema_cross@v3", ("ema_cross", 3)), ("ema_cross", ("ema_cross", None)),
+    ("ema_cross@2", ("ema_cross", 2)), ("ema_cross@v3", ("ema_cross", 3)),
+    ("ema_cross", ("ema_cross", None)),
 ])
 def test_parse_ref(ref, expected):
     assert registry.parse_ref(ref) == expected

@@ -128,7 +128,8 @@ def test_reserve_and_release():
     d = evaluate(enter("BTC/USD", size=0.5, price="100"), pf, ready_state(), LIMITS,
                  pair(), NOW)
     after = reserve(pf, d)
-    assert after.reserved_cash == d.reserved_cash and after.available_cash == D(1000) - d.reserved_cash
+    assert after.reserved_cash == d.reserved_cash
+    assert after.available_cash == D(1000) - d.reserved_cash
     assert pf.pending == ()  # the input view is not mutated
     assert release(after, d.intent_id) == pf
     assert release(pf, "unknown") == pf  # idempotent

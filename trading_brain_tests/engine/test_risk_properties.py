@@ -1,4 +1,5 @@
-"""Property tests: whatever the inputs, approved orders respect every limit and exits always pass."""
+"""Property tests: whatever the inputs, approved orders respect every limit and exits always
+pass."""
 
 from __future__ import annotations
 

@@ -119,7 +119,8 @@ def authenticate(state: Any, path: str, headers: Any, raw: bytes, params: dict[s
     nonce_s = params.get("nonce", "")
     digest = hashlib.sha256(nonce_s.encode() + raw).digest()
     mac = hmac.new(base64.b64decode(p.secret), path.encode() + digest, hashlib.sha512)
-    if not hmac.compare_digest(base64.b64encode(mac.digest()).decode(), headers.get("API-Sign", "")):
+    signed = base64.b64encode(mac.digest()).decode()
+    if not hmac.compare_digest(signed, headers.get("API-Sign", "")):
         raise _reject("EAPI:Invalid signature")
     with state.lock:
         p.signatures_checked += 1

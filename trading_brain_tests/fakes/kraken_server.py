@@ -84,8 +84,9 @@ class KrakenState:
 
     @classmethod
     def from_real_payloads(cls) -> KrakenState:
-        return cls(**kraken_data.default_market(), private=kraken_private.PrivateState.from_balances(
-            kraken_data.load_rest("http_spot_balance")))
+        private = kraken_private.PrivateState.from_balances(
+            kraken_data.load_rest("http_spot_balance"))
+        return cls(**kraken_data.default_market(), private=private)
 
     # ---- scripting --------------------------------------------------------------------------
 

@@ -89,7 +89,8 @@ async def sub_executions(srv: FakeKrakenWS, conn: _Conn, params: dict[str, Any],
 async def m_subscribe(srv: FakeKrakenWS, conn: _Conn, msg: dict[str, Any]) -> None:
     params = msg.get("params") or {}
     channel = params.get("channel")
-    base = {"method": "subscribe", "req_id": msg.get("req_id"), "time_in": _now(), "time_out": _now()}
+    base = {"method": "subscribe", "req_id": msg.get("req_id"), "time_in": _now(),
+            "time_out": _now()}
     if channel == "executions":
         await sub_executions(srv, conn, params, base)
         return
@@ -203,7 +204,8 @@ class FakeKrakenWS:
                 method = METHODS.get(msg.get("method"))
                 if method is None:
                     await self.send(conn, {"method": msg.get("method"), "success": False,
-                                           "error": "Method not found", "req_id": msg.get("req_id")})
+                                           "error": "Method not found",
+                                           "req_id": msg.get("req_id")})
                 else:
                     await method(self, conn, msg)
         except ConnectionClosed:

@@ -49,7 +49,8 @@ def strategy() -> InProcessStrategy:
 
 
 def test_known_crosses_on_a_hand_built_series(strategy: InProcessStrategy) -> None:
-    # flat (fast == slow: no cross), rise from bar 30 (up-cross there), fall from bar 60 (down-cross)
+    # flat (fast == slow: no cross), rise from bar 30 (up-cross there), fall from bar 60
+    # (down-cross)
     closes = (
         [100.0] * 30 + [100.0 + i for i in range(1, 31)] + [130.0 - 2 * i for i in range(1, 41)]
     )

@@ -1,4 +1,5 @@
-"""Every shipped strategy: contract, look-ahead and warm-up checks and real trades on Binance 5m data."""
+"""Every shipped strategy: contract, look-ahead and warm-up checks and real trades on Binance 5m
+data."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def btc_5m() -> pl.DataFrame:
     path = DATA / "binance_BTCUSDT_5m_2024H1.csv.gz"
     require_shared(path)
     return pl.read_csv(path).select(
-        pl.col("timestamp").str.to_datetime(time_zone="UTC").cast(pl.Datetime("us", "UTC")).alias("ts"),
+        pl.col("timestamp").str.to_datetime(time_zone="UTC").cast(pl.Datetime("us", "UTC"))
+        .alias("ts"),
         "open", "high", "low", "close", "volume",
     )  # fmt: skip
 

@@ -62,4 +62,5 @@ def test_valid_output_has_exact_types_ts_and_a_null_regime():
     out = validate_signals(_good().with_columns(pl.col("size").cast(pl.Float32)), BARS)
     assert out.schema == pl.Schema({"ts": BARS.schema["ts"], **SIGNAL_SCHEMA})
     assert out["ts"].equals(BARS["ts"]) and out["regime"].null_count() == N
-    assert out["take_profit"].null_count() == N and out["size"].to_list() == [pytest.approx(0.1)] * N
+    assert out["take_profit"].null_count() == N
+    assert out["size"].to_list() == [pytest.approx(0.1)] * N

@@ -1,4 +1,5 @@
-"""trading_brain/app/research/strategy_files.py: loading, describing, discovery, parameter spaces and errors."""
+"""trading_brain/app/research/strategy_files.py: loading, describing, discovery, parameter spaces
+and errors."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ GOOD = textwrap.dedent(
     def generate(bars, params):
         return bars.with_columns(
             pl.lit("hold").alias("action"), pl.lit(params.size).alias("size"),
-            pl.lit(None, pl.Float64).alias("stop_loss"), pl.lit(None, pl.Float64).alias("take_profit"),
+            pl.lit(None, pl.Float64).alias("stop_loss"),
+            pl.lit(None, pl.Float64).alias("take_profit"),
             pl.lit("day").alias("intent"), pl.lit(0.0).alias("confidence"),
         ).select("action", "size", "stop_loss", "take_profit", "intent", "confidence")
     '''

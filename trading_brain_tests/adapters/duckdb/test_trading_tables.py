@@ -32,7 +32,8 @@ def test_batched_scans_store_every_value_and_ignore_reruns(tmp_path):
     store.record_scans(batch[:3])  # a redone chunk: nothing new, nothing changed
     assert store.record_intents([]) == 0
     rows = store.frame("SELECT * FROM signals ORDER BY bar_time, symbol").to_dicts()
-    want = sorted((s for _, sigs in batch for s in sigs), key=lambda s: (s["bar_time"], s["symbol"]))
+    want = sorted((s for _, sigs in batch for s in sigs),
+                  key=lambda s: (s["bar_time"], s["symbol"]))
     assert rows == want
     scans = store.frame("SELECT * FROM scans ORDER BY bar_time").to_dicts()
     assert len(scans) == 250 and scans[7]["duration_ms"] == 8.5

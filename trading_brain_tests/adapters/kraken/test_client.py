@@ -124,7 +124,8 @@ def test_throttled_waits_until_its_timestamp(fake_kraken: FakeKraken, fake_time:
     assert len(fake_kraken.state.calls("Ticker")) == 2
 
 
-def test_rate_limited_without_retries_is_raised(fake_kraken: FakeKraken, fake_time: FakeTime) -> None:
+def test_rate_limited_without_retries_is_raised(fake_kraken: FakeKraken,
+                                                fake_time: FakeTime) -> None:
     fake_kraken.state.add_fault("Time", errors=["EAPI:Rate limit exceeded"])
     with pytest.raises(RateLimited):
         make_client(fake_kraken, fake_time, max_retries=0).server_time()

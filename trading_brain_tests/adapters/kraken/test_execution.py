@@ -1,4 +1,5 @@
-"""KrakenExecution against the stateful fake Kraken: orders, fills, ambiguity, restart, protection."""
+"""KrakenExecution against the stateful fake Kraken: orders, fills, ambiguity, restart,
+protection."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ from trading_brain_tests.fakes.kraken_server import FakeKraken
 
 from .conftest import FakeTime
 
-OTHER_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+OTHER_SECRET = ("kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZu"
+                "j6F1huXg==")
 BUY = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "30000.0",
        "volume": "0.01000000", "cl_ord_id": "entry-1"}
 
@@ -101,8 +102,9 @@ def test_reads_give_up_after_max_retries(fake_kraken: FakeKraken, fake_time: Fak
     assert len(fake_kraken.state.calls("Balance")) == 3
 
 
-@pytest.mark.parametrize("fault", [{"errors": ["EService:Unavailable"]}, {"errors": ["EService:Busy"]},
-                                   {"status": 502}, {"delay_s": 1.0}])
+@pytest.mark.parametrize("fault", [{"errors": ["EService:Unavailable"]},
+                                   {"errors": ["EService:Busy"]}, {"status": 502},
+                                   {"delay_s": 1.0}])
 def test_add_order_transient_failure_is_ambiguous_and_never_resent(
     fake_kraken: FakeKraken, fake_time: FakeTime, fault: dict
 ) -> None:

@@ -80,7 +80,8 @@ def test_candle_closes_by_the_clock_in_a_quiet_market(
     assert stream.latest_candle("BTC/USD", "1m")["ts"] == CANDLE_OPEN
 
 
-def test_reconnects_and_resubscribes_after_drop(fake_kraken: FakeKraken, stream: KrakenStream) -> None:
+def test_reconnects_and_resubscribes_after_drop(fake_kraken: FakeKraken,
+                                                stream: KrakenStream) -> None:
     assert stream.wait_for(lambda s: len(fake_kraken.ws.subscribes) == 3, WAIT)
     assert fake_kraken.ws.drop() == 1
     assert stream.wait_for(lambda s: s.connects >= 2 and len(fake_kraken.ws.subscribes) == 6, WAIT)
@@ -111,7 +112,8 @@ def test_rest_fallback_when_the_stream_goes_silent(fake_kraken: FakeKraken) -> N
     assert s.mode == "stopped"
 
 
-def test_silence_without_fallback_still_reconnects(fake_kraken: FakeKraken, clock: SimClock) -> None:
+def test_silence_without_fallback_still_reconnects(fake_kraken: FakeKraken,
+                                                   clock: SimClock) -> None:
     with make_stream(fake_kraken, clock, silence_s=0.3) as s:
         assert s.wait_for(lambda s: s.connects == 1 and s.latest_ticker("BTC/USD"), WAIT)
         fake_kraken.ws.silent = True

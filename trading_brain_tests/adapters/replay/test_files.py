@@ -111,7 +111,8 @@ def test_names(name, symbol, tf):
 
 def test_timeframe_is_inferred_from_spacing_or_refused(tmp_path):
     rows = "\n".join(f"2024-01-0{d}T00:00:00Z,1,2,0.5,1.5,1" for d in range(1, 6))
-    assert read_candle_file(write(tmp_path / "data.csv", f"{HEADER}\n{rows}\n"))["timeframe"][0] == "1d"
+    got = read_candle_file(write(tmp_path / "data.csv", f"{HEADER}\n{rows}\n"))
+    assert got["timeframe"][0] == "1d"
     odd = two_rows("2024-01-01T00:00:00Z", "2024-01-01T00:15:00Z")
     with pytest.raises(DataError, match="timeframe"):
         read_candle_file(write(tmp_path / "odd.csv", odd))
@@ -129,7 +130,8 @@ def test_explicit_symbol_wins_and_is_checked(tmp_path):
 
 
 @pytest.mark.parametrize("name, text, match", [
-    ("BTCUSD_5m.csv", "timestamp,open,high,low,close\n2024-01-01T00:00:00Z,1,2,0.5,1.5\n", "'volume'"),
+    ("BTCUSD_5m.csv", "timestamp,open,high,low,close\n2024-01-01T00:00:00Z,1,2,0.5,1.5\n",
+     "'volume'"),
     ("BTCUSD_5m.csv", "when,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n",
      "'timestamp'"),
     ("BTCUSD_5m.csv", "", "empty"),

@@ -124,7 +124,8 @@ def test_real_5m_file_replays_to_the_real_1h_file(clock):
     clock.set(datetime(2024, 3, 1, 12, 3, tzinfo=UTC))
     day = datetime(2024, 3, 1, tzinfo=UTC)
     got = m.candles("BTC/USDT", "1h", day, day + timedelta(days=1))
-    ref = read_candle_file(hourly).filter(pl.col("ts") >= day, pl.col("ts") < day + timedelta(hours=12))
+    ref = read_candle_file(hourly).filter(pl.col("ts") >= day,
+                                          pl.col("ts") < day + timedelta(hours=12))
     assert got.height == 12 and got.drop("volume").equals(ref.drop("volume"))
     assert np.allclose(got["volume"].to_numpy(), ref["volume"].to_numpy(), rtol=1e-9)
     last5 = m.candles("BTC/USDT", "5m", day, FAR)["ts"].max()

@@ -1,4 +1,5 @@
-"""SimMarket behind the MarketData port: schema, closed-bar rule, consistency, reproducibility, errors."""
+"""SimMarket behind the MarketData port: schema, closed-bar rule, consistency, reproducibility,
+errors."""
 
 from __future__ import annotations
 

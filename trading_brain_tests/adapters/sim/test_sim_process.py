@@ -130,7 +130,8 @@ def test_a_year_has_trending_and_ranging_stretches_that_trade_differently(seed: 
     # momentum pays more on trend days than on range days (hour-to-hour return autocorrelation)
     lag = (steps[:, :-1] * steps[:, 1:]).sum(axis=1) / (steps**2).sum(axis=1)
     assert lag[trend].mean() > lag[rng_].mean() + 0.03
-    # at the daily scale: a trend run moves the price much further than a range run of the same length
+    # at the daily scale: a trend run moves the price much further than a range run of the same
+    # length
     log_close = p.daily(K - 1, K + 365)["log_close"]
     start, moved = 0, {True: [], False: []}
     for r, n in runs:
