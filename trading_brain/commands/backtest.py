@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import polars as pl
 
     from trading_brain.adapters.duckdb import Store
+    from trading_brain.app.research.backtest import Bars, VersionWorker
+    from trading_brain.errors import ConfigError
     from trading_brain.settings import Settings
 
 COSTS_HELP = {"cash": "Starting cash shared by all symbols.", "fee": "Fee rate per fill (taker).",
@@ -272,7 +274,7 @@ def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, object
         _print_optimize(out, list(grid), objective)
 
 
-def _generate_all(worker: Any, bars: dict[str, Any], sets: list[dict[str, Any]],
+def _generate_all(worker: VersionWorker, bars: Bars, sets: list[dict[str, Any]],
                   quiet: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """Signals of every valid set: each DISTINCT set generated once, all of them in one sandbox
     round trip per symbol (``VersionWorker.signal_sets``; in chunks when a progress bar shows).
@@ -293,7 +295,7 @@ def _generate_all(worker: Any, bars: dict[str, Any], sets: list[dict[str, Any]],
             distinct.append(p)
     shown = not quiet and sys.stderr.isatty()
     chunk = 25 if shown else len(distinct)
-    got: list[Any] = []
+    got: list[dict[str, pl.DataFrame] | ConfigError] = []
     with progress_bar("generate", shown) as update:
         for lo in range(0, len(distinct), chunk):
             got += worker.signal_sets(bars, distinct[lo:lo + chunk])

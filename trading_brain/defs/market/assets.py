@@ -6,13 +6,14 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
+from trading_brain.app.runtime import Runtime
 from trading_brain.defs.market.checks import candle_check_results, candle_check_specs, to_result
 from trading_brain.defs.market.partitions import daily, day_window
 from trading_brain.defs.resources import WAREHOUSE_POOL as POOL
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.engine import market_checks
 from trading_brain.engine.indicators import compute_indicators
-from trading_brain.engine.market_sync import derive_window, sync_window
+from trading_brain.engine.market_sync import SyncReport, derive_window, sync_window
 from trading_brain.engine.retention import apply_retention
 from trading_brain.errors import DataError
 
@@ -27,7 +28,7 @@ def asset_pairs(tb: TradingBrainResource) -> dg.MaterializeResult:
         "fees_taker": ", ".join(f"{s}={p.fee_taker:.4f}" for s, p in sorted(pairs.items()))})
 
 
-def _metadata(report, rt) -> dict:
+def _metadata(report: SyncReport, rt: Runtime) -> dict[str, str | int]:
     newest = max(report.latest.values()) if report.latest else None
     derived = {"derived_from_5m": report.derived} if report.timeframe != "5m" else {}
     return {"market": rt.market.name, "fetched": report.fetched, "stored": report.stored,

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from trading_brain.app.runtime import Runtime
 from trading_brain.engine import market_checks
 from trading_brain.engine.market_checks import CheckOutcome
 
@@ -43,7 +44,7 @@ def to_result(name: str, outcome: CheckOutcome,
 
 
 def candle_check_results(
-    rt, asset: str, timeframe: str, start: datetime, end: datetime, now: datetime,
+    rt: Runtime, asset: str, timeframe: str, start: datetime, end: datetime, now: datetime,
     freshness: bool = False,
 ) -> list[dg.AssetCheckResult]:
     store, symbols = rt.store, rt.settings.symbols
