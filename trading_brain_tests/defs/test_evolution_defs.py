@@ -37,7 +37,8 @@ def test_the_evolution_group_materialises_as_a_report(home: Path) -> None:
             for ev in result.get_asset_materialization_events()]
     meta = {m.asset_key.to_user_string(): m.metadata for m in mats}
     assert set(meta) == {"truth_benchmarks", "market_analysis", "trade_performance",
-                         "evolution_decision", "strategy_candidates"}
+                         "evolution_decision", "strategy_candidates", "paper_tests",
+                         "deployments", "promotion_reviews"}
     decision = meta["evolution_decision"]["decision"].value
     assert "create_candidate" in str(decision) or "no_change" in str(decision)
     cand = meta["strategy_candidates"]
@@ -47,7 +48,7 @@ def test_the_evolution_group_materialises_as_a_report(home: Path) -> None:
         assert chart.startswith("![candidate vs incumbent](data:image/png")
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert set(checks) == {"candidate_registration", "candidate_backtest",
-                           "candidate_overfit_guard"}
+                           "candidate_overfit_guard", "evolution_adds_value"}
     assert "pbo" in str(checks["candidate_overfit_guard"].metadata) or \
         cand["candidate"].value == "none"
 
@@ -58,3 +59,13 @@ def test_the_schedule_follows_the_settings() -> None:
     sched = build_schedule(es)
     assert sched.execution_timezone == "Europe/Paris"
     assert sched.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_the_nightly_job_runs_the_promotion_assets_after_the_candidates() -> None:
+    from trading_brain.definitions import defs
+
+    job = defs.resolve_job_def("evolution_job")
+    keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert {"strategy_candidates", "paper_tests", "deployments", "promotion_reviews"} <= keys
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey("strategy_candidates") in graph.get(dg.AssetKey("paper_tests")).parent_keys

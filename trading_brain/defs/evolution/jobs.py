@@ -16,7 +16,8 @@ from trading_brain.settings import EvolutionSettings
 evolution_job = dg.define_asset_job(
     "evolution_job", selection=dg.AssetSelection.groups(GROUP),
     executor_def=dg.in_process_executor, tags={"trading_brain/kind": "evolution"},
-    description="The nightly evolution cycle: benchmarks, analyses, decision, candidates.")
+    description="The nightly evolution cycle: benchmarks, analyses, decision, candidates,"
+                " paper tests, deployments, promotion reviews.")
 
 
 def evolution_settings() -> EvolutionSettings:
