@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from trading_brain.adapters.duckdb import Store, notify_tables
+from trading_brain.domain.records import Snapshot
 from trading_brain.domain.risk import RiskState
 from trading_brain.ports import Clock
 from trading_brain.settings import Settings
@@ -126,7 +127,7 @@ def pnl(ctx: BotContext, _args: list[str]) -> list[Reply]:
     return [Reply(text), Reply("equity (active slot)", photo=_equity_chart(snaps))]
 
 
-def _equity_chart(snaps: list[Any]) -> bytes:
+def _equity_chart(snaps: list[Snapshot]) -> bytes:
     import polars as pl
 
     from trading_brain.adapters.charts import equity_png

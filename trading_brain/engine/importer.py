@@ -119,7 +119,7 @@ def import_files(
     progress: Progress | None = None,
     *,
     reader: Reader,
-    expand: Callable[[Any], list[Path]],
+    expand: Callable[[Path | str | Iterable[Path | str]], list[Path]],
     replace: bool = False,
 ) -> ImportReport:
     """Import candle files (or folders of them) into ``store``; see the module docstring.

@@ -43,9 +43,9 @@ class Difference:
 
     cut: int  # look-ahead: length of the truncated history; warm-up: the sampled bar index
     bar: int  # index in the full history of the differing row
-    ts: Any
+    ts: Any  # the row's timestamp as polars gives it
     column: str
-    full: Any
+    full: Any  # the cell values (any column type) on the full and truncated history
     truncated: Any
 
     def describe(self) -> str:
