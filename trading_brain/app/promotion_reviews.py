@@ -152,13 +152,14 @@ def candidates(rt: Runtime, now: datetime) -> dict[str, Any]:
     return {"max_candidates": es.max_candidates, "slots": slots, "candidates": out}
 
 
-def run_night(rt: Runtime, now: datetime, trading: TradingStore | None = None
-              ) -> dict[str, Any]:
-    """The whole night in order (module docstring); returns what happened, counted."""
+def run_night(rt: Runtime, now: datetime, trading: TradingStore | None = None, *,
+              advisor_name: str | None = "offline") -> dict[str, Any]:
+    """The whole night in order (module docstring); returns what happened, counted.
+    ``advisor_name`` is the cycle's (``run_cycle``; None: chosen from the settings and key)."""
     from trading_brain.app.evolve.cycle import run_cycle
 
     judged = promotion.evaluate_paper_tests(rt, now, trading)
-    cycle = run_cycle(rt, now=now)
+    cycle = run_cycle(rt, advisor_name=advisor_name, now=now)
     deployed = promotion.apply_decision(rt, now, trading)
     started = promotion.start_paper_tests(rt, now, trading, cycle.cycle_id)
     reviewed = review_promotions(rt, now)

@@ -4,7 +4,8 @@
 The home (``--home``) is used as is when initialised; a new directory is initialised without
 bootstrap. ``--resume`` continues a killed run from its last durable checkpoint (the stored
 plan wins over the options). Progress goes to stderr: a bar on a terminal, else one line
-``step I/N TIME`` per completed step; ``--json`` prints one JSON object.
+``step I/N TIME`` per completed step; ``--json`` prints one JSON object. ``--advisor``
+(offline|anthropic, only with ``--evolve``) chooses who decides each night (default offline).
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from trading_brain.commands.common import emit_json, home_of, json_option, progr
 @click.option("--resume", is_flag=True, help="Continue the home's interrupted simulation.")
 @click.option("--evolve", is_flag=True, help="Run the nightly evolution cycle at each simulated "
                                              "midnight (candidates, paper tests, promotions).")
+@click.option("--advisor", type=click.Choice(["offline", "anthropic"]), default=None,
+              help="With --evolve: who decides each night (default: offline).")
 @json_option
 @click.pass_context
 def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[str, ...],
              seed: int | None, start: str | None, symbols: str | None, resume: bool,
-             evolve: bool, as_json: bool) -> None:
+             evolve: bool, advisor: str | None, as_json: bool) -> None:
     """Drive scan -> risk -> executor -> ledger with a simulated clock, writing to the home's
     warehouse exactly as live trading would."""
     import sys
@@ -43,6 +46,8 @@ def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[st
     from trading_brain.app.simulate.loop import simulate as run
     from trading_brain.errors import ConfigError, DataError
 
+    if advisor is not None and not evolve:
+        raise ConfigError("--advisor needs --evolve (it chooses who decides each night)")
     if days is not None and days <= 0:
         raise ConfigError("--days must be positive")
     if market == "replay" and not data and not resume:
@@ -54,7 +59,7 @@ def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[st
     plan = Plan(market=market, days=days, seed=seed, start=t0.isoformat() if t0 else None,
                 data=tuple(str(Path(p).resolve()) for p in data),
                 symbols=tuple(s.strip() for s in (symbols or "").split(",") if s.strip()),
-                evolve=evolve)
+                evolve=evolve, advisor=advisor)
     err = sys.stderr
     with progress_bar("simulating", enabled=err.isatty()) as bar:
         def update(done: int, total: int, item: str) -> None:

@@ -56,7 +56,8 @@ Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> di
 - ``plan.evolve`` (``simulate --evolve``): before the first step of each simulated day but the
   first, the nightly evolution runs at that midnight (``_night`` ->
   ``app.promotion_reviews.run_night``: paper tests judged, the cycle, tonight's promotion, free
-  shadow slots to candidates, due reviews) after the book is flushed; the scans then run the
+  shadow slots to candidates, due reviews; the cycle's advisor is ``plan.advisor``, offline when
+  None) after the book is flushed; the scans then run the
   shadow slots' candidates beside the active slot (primed per day like it, ``day.prime``), on
   paper with their own ledgers, and every executor tick acts on a pending rollback trigger
   (``app.promotion.auto_rollback``). The summary gains ``evolution`` (counts, from the
@@ -144,6 +145,7 @@ class _Loop:
     memory: bool = False  # ``store`` is the memory book
     venues: dict[str, PaperExchange] = field(default_factory=dict)  # see ``_book_slots``
     evolve: bool = False  # ``--evolve``: nightly cycles, and rollback triggers acted on
+    advisor: str | None = None  # ``--advisor`` of the nightly cycles (None: offline)
     shadows: dict[str, PrimedSource] = field(default_factory=dict)  # sha -> primed candidate
 
 
@@ -159,6 +161,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
     done = _checkpoint(rt)
     loop.ticks = done[2] if done is not None else 0
     loop.evolve = plan.evolve
+    loop.advisor = plan.advisor
     steps = steps_of(start, end)
     todo = [(i, t) for i, t in enumerate(steps, 1) if done is None or t >= done[0]]
     chunk_steps = chunk_steps or int(os.environ.get(CHUNK_ENV) or CHUNK_STEPS)
@@ -340,7 +343,7 @@ def _night(loop: _Loop, at: datetime) -> None:
     if loop.memory and isinstance(loop.store, MemoryBook):
         memory_flush.flush(loop.store)
     loop.clock.set(max(loop.clock.now(), at))
-    run_night(loop.rt, at, loop.store)
+    run_night(loop.rt, at, loop.store, advisor_name=loop.advisor or "offline")
     loop.inputs.forget_versions()
     loop.known.clear()
 

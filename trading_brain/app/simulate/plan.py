@@ -32,6 +32,7 @@ class Plan:
     symbols: tuple[str, ...] = ()  # empty: the home's symbols
     end: str | None = None  # filled in by ``simulate``
     evolve: bool = False  # the nightly evolution cycle at each simulated midnight
+    advisor: str | None = None  # with ``evolve``: "offline" / "anthropic"; None: offline
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -69,7 +70,7 @@ def window_of(plan: Plan, market: MarketData, symbols: list[str], warmup: int,
     if end <= start:
         raise DataError(f"nothing to simulate between {start.isoformat()} and {end.isoformat()}")
     return Plan(plan.market, days, plan.seed, start.isoformat(), plan.data, plan.symbols,
-                end.isoformat(), plan.evolve)
+                end.isoformat(), plan.evolve, plan.advisor)
 
 
 def _replay_span(market: MarketData, symbols: list[str], until: datetime
