@@ -7,9 +7,8 @@ Contract:
   channel) once a delivery tried it; ``status`` pending -> sent | failed (given up after
   ``max_attempts``). A notification without a row for a channel is pending on it.
   ``notification_messages`` holds one row per message a channel accepted (rate limit window).
-- ``SCHEMA`` creates both tables (``IF NOT EXISTS``); ``ensure_schema`` runs it once per process
-  and file. It becomes migration ``0009_notify.sql`` once 0008 (evolution) exists: migration
-  numbers must be contiguous (``migrations.available``), so it cannot ship as 0009 before.
+  Both tables come from migration 0010 (``0010_notify_outbox.sql``, ``IF NOT EXISTS``: homes
+  that created them at runtime before it keep their rows).
 """
 
 from __future__ import annotations
@@ -25,26 +24,6 @@ import duckdb
 
 from trading_brain.adapters.duckdb.connection import run, transaction
 from trading_brain.domain.alerts import Alert
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS notification_deliveries (
-    notification_id VARCHAR NOT NULL,   -- notifications.notification_id
-    channel VARCHAR NOT NULL,           -- telegram | webhook
-    status VARCHAR NOT NULL,            -- pending | sent | failed (given up)
-    attempts INTEGER NOT NULL,          -- failed sends so far
-    next_attempt_at TIMESTAMPTZ,        -- not retried before (backoff, Retry-After)
-    sent_at TIMESTAMPTZ,
-    digest BOOLEAN NOT NULL DEFAULT false,  -- went out inside a digest
-    last_error VARCHAR,
-    PRIMARY KEY (notification_id, channel)
-);
-CREATE TABLE IF NOT EXISTS notification_messages (
-    channel VARCHAR NOT NULL,
-    ts TIMESTAMPTZ NOT NULL,            -- when the channel accepted it
-    notifications INTEGER NOT NULL      -- alerts it carried (> 1: a digest)
-)
-"""
-_READY: set[str] = set()
 
 
 class _Warehouse(Protocol):
@@ -65,17 +44,6 @@ class Pending:
     attempts: int
 
 
-def ensure_schema(store: _Warehouse) -> None:
-    key = str(store.path)
-    if key in _READY:
-        return
-    with store.connect() as con:
-        for statement in (s.strip() for s in SCHEMA.split(";")):
-            if statement:
-                run(con, statement)
-    _READY.add(key)
-
-
 def record_notification(store: _Warehouse, alert: Alert, now: datetime, channels: str) -> bool:
     """Insert the alert's row; False when it was recorded before (already sent)."""
     with store.connect() as con:
@@ -92,7 +60,6 @@ def pending(store: _Warehouse, channel: str, kinds: Sequence[str], since: dateti
     whose retry time has come, oldest first (then in the order they were recorded)."""
     if not kinds:
         return []
-    ensure_schema(store)
     with store.connect() as con:
         rows = run(con, """SELECT n.notification_id, n.ts, n.level, n.kind, n.subject, n.text,
                    coalesce(d.attempts, 0)
@@ -132,7 +99,6 @@ def mark_retry(store: _Warehouse, channel: str, rows: Sequence[Pending], now: da
 
 def messages_since(store: _Warehouse, channel: str, since: datetime) -> int:
     """Messages ``channel`` accepted since ``since`` (the rate-limit window)."""
-    ensure_schema(store)
     with store.connect() as con:
         return run(con, "SELECT count(*) FROM notification_messages WHERE channel = ? AND ts > ?",
                    [channel, since])[0][0]
@@ -140,7 +106,6 @@ def messages_since(store: _Warehouse, channel: str, since: datetime) -> int:
 
 def deliveries(store: _Warehouse) -> list[tuple]:
     """(notification_id, channel, status, attempts, digest, last_error) of every delivery."""
-    ensure_schema(store)
     with store.connect() as con:
         return run(con, """SELECT notification_id, channel, status, attempts, digest,
             last_error FROM notification_deliveries ORDER BY channel, notification_id""")
