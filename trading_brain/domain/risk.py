@@ -49,6 +49,7 @@ ReasonCode = Literal[
     "exit_capped",  # exit quantity capped at the sellable position
 ]
 
+RollbackReason = Literal["consecutive_losses", "daily_drop"]
 EventKind = Literal[
     "decision", "halt", "halt_cleared", "kill_switch", "resume", "day_rollover",
     "rollback_trigger", "rollback_cleared", "probation", "cooldown", "restore",
@@ -139,7 +140,7 @@ class SymbolRisk(_Frozen):
 class RollbackTrigger(_Frozen):
     """A request to revert to the last good strategy version (consumed by deployments)."""
 
-    reason: Literal["consecutive_losses", "daily_drop"]
+    reason: RollbackReason
     since: datetime
     detail: str
 

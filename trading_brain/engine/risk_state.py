@@ -33,12 +33,14 @@ from decimal import Decimal
 
 from trading_brain.domain.risk import (
     ClosedTrade,
+    EventKind,
     Halt,
     HaltKind,
     PortfolioView,
     RiskEvent,
     RiskLimits,
     RiskState,
+    RollbackReason,
     RollbackTrigger,
     Scalar,
     SymbolRisk,
@@ -55,7 +57,7 @@ def check_utc(now: datetime) -> None:
         raise DataError(f"risk shell needs a UTC-aware time, got {now!r}")
 
 
-def _event(now: datetime, kind: str, reason: str, symbol: str | None = None,
+def _event(now: datetime, kind: EventKind, reason: str, symbol: str | None = None,
            **details: Scalar) -> RiskEvent:
     return RiskEvent(ts=now, kind=kind, reason=reason, symbol=symbol, details=details)
 
@@ -82,7 +84,8 @@ def update_state_on_equity(
     daily = _loss(state.day_start_equity, equity)
     if daily >= limits.daily_loss_halt_pct:
         state, events = _halt(state, events, "daily_loss", now,
-                              f"equity down {daily:.2%} today (limit {limits.daily_loss_halt_pct:.0%})")
+                              f"equity down {daily:.2%} today "
+                              f"(limit {limits.daily_loss_halt_pct:.0%})")
     drawdown = _loss(peak, equity)
     if drawdown >= limits.drawdown_halt_pct:
         state, events = _halt(state, events, "drawdown", now,
@@ -122,7 +125,7 @@ def _halt(state: RiskState, events: list[RiskEvent], kind: HaltKind, now: dateti
                                                                       message=reason)]
 
 
-def _trigger(state: RiskState, events: list[RiskEvent], now: datetime, reason: str,
+def _trigger(state: RiskState, events: list[RiskEvent], now: datetime, reason: RollbackReason,
              detail: str) -> Result:
     if state.rollback is not None:
         return state, events

@@ -1,4 +1,5 @@
-"""Risk state transitions: halts, peak, day rollover, rollback triggers, probation, cooldown, restart."""
+"""Risk state transitions: halts, peak, day rollover, rollback triggers, probation, cooldown,
+restart."""
 
 from __future__ import annotations
 
@@ -213,7 +214,8 @@ def test_restore_same_day_keeps_halts_and_detects_new_ones():
     state, events = restore(state, portfolio("5900"), LATER, LIMITS)
     assert state.kill_switch is not None and set(state.halts) == {"daily_loss", "drawdown"}
     assert events[-1].details == {"halts": "daily_loss,drawdown", "kill_switch": True,
-                                  "peak_equity": "10000", "equity": "5900", "rollback": "daily_drop"}
+                                  "peak_equity": "10000", "equity": "5900",
+                                  "rollback": "daily_drop"}
 
 
 def test_fresh_state_is_initialised_by_restore():
@@ -248,4 +250,5 @@ def test_rollover_keeps_probation_memory_inside_the_window_and_drops_the_rest():
     state, _ = update_state_on_equity(state, D(9000), late + timedelta(hours=13), LIMITS)
     assert set(state.symbols) == {"BBB/USD"}  # AAA's close is 25 h old, BBB's 13 h
     assert state.symbols["BBB/USD"].day_pnl == 0  # day figures reset...
-    assert probation_level(state, "BBB/USD", late + timedelta(hours=13), LIMITS) == 1  # ...not probation
+    # ...not probation
+    assert probation_level(state, "BBB/USD", late + timedelta(hours=13), LIMITS) == 1
