@@ -253,7 +253,9 @@ def _check_contract(tree: ast.Module, v: _Visitor) -> StrategyInfo | None:
         problems.append("def generate(bars, params) at module level")
     for p in problems:
         v.findings.append(Finding("contract", 1, 1, p, "the strategy module must define"))
-    return None if problems else StrategyInfo(sid, ver, warm)  # type: ignore[arg-type]
+    if problems or not (isinstance(sid, str) and isinstance(ver, int) and isinstance(warm, int)):
+        return None  # (the types were checked above; this repeats them for the type checker)
+    return StrategyInfo(sid, ver, warm)
 
 
 def check_source(source: str, kind: str = "strategy") -> tuple[list[Finding], StrategyInfo | None]:

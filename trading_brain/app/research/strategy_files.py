@@ -94,16 +94,21 @@ def load_module(path: str | Path) -> StrategyModule:
     return check_contract(module, path, digest)
 
 
+def _positive_int(module: ModuleType, label: str, where: str) -> int:
+    value = getattr(module, label, None)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise StrategyError(f"{where}: {label} must be a positive int, got {value!r}")
+    return value
+
+
 def check_contract(module: ModuleType, path: Path, digest: str = "") -> StrategyModule:
     """Check an imported module's exports against the strategy contract."""
     where = path.name
     sid = getattr(module, "STRATEGY_ID", None)
     if not isinstance(sid, str) or not _ID.match(sid):
         raise StrategyError(f"{where}: STRATEGY_ID must be a string matching [a-z][a-z0-9_]*")
-    version, warmup = getattr(module, "VERSION", None), getattr(module, "WARMUP_BARS", None)
-    for label, value in (("VERSION", version), ("WARMUP_BARS", warmup)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise StrategyError(f"{where}: {label} must be a positive int, got {value!r}")
+    version = _positive_int(module, "VERSION", where)
+    warmup = _positive_int(module, "WARMUP_BARS", where)
     params_cls = getattr(module, "Params", None)
     if not (isinstance(params_cls, type) and issubclass(params_cls, BaseModel)):
         raise StrategyError(f"{where}: Params must be a pydantic BaseModel subclass")
@@ -118,8 +123,8 @@ def check_contract(module: ModuleType, path: Path, digest: str = "") -> Strategy
         raise StrategyError(f"{where}: missing function generate(bars, params)")
     return StrategyModule(
         strategy_id=sid,
-        version=version,  # type: ignore[arg-type]
-        warmup_bars=warmup,  # type: ignore[arg-type]
+        version=version,
+        warmup_bars=warmup,
         params_cls=params_cls,
         generate=generate,
         path=path,
