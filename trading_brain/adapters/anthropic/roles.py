@@ -56,9 +56,9 @@ def _round(value: Any) -> Any:
     if isinstance(value, float):
         return value if not math.isfinite(value) or value == 0 else float(f"{value:.6g}")
     if isinstance(value, Mapping):
-        return {str(k): _round(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+        return {str(k): _round(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_round(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+        return [_round(v) for v in value]
     return value
 
 
@@ -168,7 +168,7 @@ def code_request(ctx: EvolutionContext, reply: AnalystReply) -> CodeRequest:
     kind = "market_analysis" if aid == "market_analysis" else "trade_analysis"
     report = ctx.reports.get(aid)
     current = report.get("version") if isinstance(report, Mapping) else None
-    version = int(current) + 1 if isinstance(current, int) else 2  # pyright: ignore[reportUnknownArgumentType]
+    version = int(current) + 1 if isinstance(current, int) else 2
     return CodeRequest(kind, aid, version, brief)
 
 
