@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from trading_brain.domain.candles import BARS_COLUMNS
-from trading_brain.engine.registry import parse_ref
+from trading_brain.engine.registry import RegistryStore, parse_ref
 from trading_brain.errors import ConfigError, DataError
 from trading_brain.ports import StrategyWorkers
 from trading_brain.settings import Settings
@@ -62,7 +62,7 @@ def load_bars(paths: list[str], symbol: str | None = None,
             for (s,), part in good.partition_by("symbol", as_dict=True).items()}
 
 
-def strategy_source(ref: str, store: Any | None = None,
+def strategy_source(ref: str, store: RegistryStore | None = None,
                     root: Path | None = None) -> tuple[str, int, str, str | None]:
     """(strategy_id, version, source, path) of ``ID[@V]`` (newest version when V is omitted)."""
     from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, find_strategies
@@ -84,8 +84,9 @@ def strategy_source(ref: str, store: Any | None = None,
     return r.strategy_id, r.version, r.path.read_text(encoding="utf-8"), str(r.path)
 
 
-def register_files(store: Any, settings: Settings, files: list[Path] | None, reason: str, *,
-                   workers: StrategyWorkers | None = None) -> list[dict[str, Any]]:
+def register_files(store: RegistryStore, settings: Settings, files: list[Path] | None,
+                   reason: str, *, workers: StrategyWorkers | None = None
+                   ) -> list[dict[str, Any]]:
     """Validate and record strategy files (default: all of ``strategies/``), oldest first; each
     in a fresh worker of ``workers`` (``validate``; default: a service of its own, closed
     after)."""
