@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from trading_brain.adapters.memory.index import BookIndex
 from trading_brain.adapters.memory.reads import BookReads
 from trading_brain.adapters.memory.rows import (  # noqa: F401  (dec, Pending: re-exported)
@@ -49,6 +51,7 @@ from trading_brain.adapters.memory.rows import (  # noqa: F401  (dec, Pending: r
     norm_order,
     norm_position,
 )
+from trading_brain.domain.instruments import AssetPair
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
 from trading_brain.domain.records import (
@@ -65,9 +68,7 @@ from trading_brain.ports import LedgerStore, SavedBook
 if TYPE_CHECKING:
     from trading_brain.adapters.duckdb.store import Store
 
-PASS = frozenset({"read_candles", "upsert_candles", "read_indicators", "upsert_indicators",
-                  "read_asset_pairs", "upsert_asset_pairs", "active_version",
-                  "strategy_version", "record_scans", "get_meta", "set_meta"})
+PASS = frozenset({"upsert_candles", "upsert_indicators", "upsert_asset_pairs", "record_scans"})
 
 
 class MemoryBook(BookReads):
@@ -108,6 +109,33 @@ class MemoryBook(BookReads):
 
     def set_meta(self, key: str, value: str) -> None:
         self.store.set_meta(key, value)
+
+    # -- tables the book does not hold: the warehouse's (typed, so ScanStore is satisfied) -------
+    def active_version(self) -> tuple[str, int] | None:
+        return self.store.active_version()
+
+    def strategy_version(self, strategy_id: str, version: int) -> dict[str, Any] | None:
+        return self.store.strategy_version(strategy_id, version)
+
+    def read_asset_pairs(self) -> dict[str, AssetPair]:
+        return self.store.read_asset_pairs()
+
+    def read_candles(self, symbols: Sequence[str] | None, timeframe: str,
+                     start: datetime | None = None, end: datetime | None = None
+                     ) -> pl.DataFrame:
+        return self.store.read_candles(symbols, timeframe, start, end)
+
+    def read_indicators(self, symbols: Sequence[str] | None, timeframe: str,
+                        start: datetime | None = None, end: datetime | None = None
+                        ) -> pl.DataFrame:
+        return self.store.read_indicators(symbols, timeframe, start, end)
+
+    def record_scan(self, scan: dict[str, Any], signals: Sequence[dict[str, Any]],
+                    intents: Sequence[OrderIntent]) -> int:
+        """The warehouse's ``record_scan`` split as the book holds it: the scan and its signals
+        go to the warehouse, the intents into the book; returns the new intents' count."""
+        self.store.record_scans([(scan, signals)])
+        return self.record_intents(intents)
 
     def memo_fill_book(self, slot: str, make: Callable[[LedgerStore, str], FillBook]) -> FillBook:
         """``make(self, slot)`` (``executor.book.slot_book``: a pure function of the slot's

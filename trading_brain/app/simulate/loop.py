@@ -143,6 +143,7 @@ class _Loop:
     unwritten: list = field(default_factory=list)  # the chunk's (scan, signals), stored at commit
     config: TickConfig = field(default_factory=lambda: TickConfig(local_venues=True))
     memory: bool = False  # ``store`` is the memory book
+    book: MemoryBook | None = None  # the memory book while the run holds one (flushed at night)
     venues: dict[str, PaperExchange] = field(default_factory=dict)  # see ``_book_slots``
     evolve: bool = False  # ``--evolve``: nightly cycles, and rollback triggers acted on
     advisor: str | None = None  # ``--advisor`` of the nightly cycles (None: offline)
@@ -171,7 +172,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
         with warehouse.session(), warehouse.connect() as con:
             book = memory_flush.load(warehouse) if memory else None
             if book is not None:  # scans, ticks and venue talk to the book
-                loop.store, loop.memory = book, True
+                loop.store, loop.memory, loop.book = book, True, book
             for k in range(0, len(todo), chunk_steps):
                 chunk = todo[k:k + chunk_steps]
                 with transaction(con):  # the chunk's steps and its checkpoint: one commit
@@ -196,7 +197,7 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
 
                 out["evolution"] = evolution_summary(warehouse)
     finally:
-        loop.store, loop.memory = warehouse, False
+        loop.store, loop.memory, loop.book = warehouse, False, None
         rt.workers.close()
     warehouse.set_meta(RESULT_KEY, json.dumps(out))
     return out | {"elapsed_s": round(time.monotonic() - started, 3)}
@@ -340,8 +341,8 @@ def _night(loop: _Loop, at: datetime) -> None:
     the day's ledger; the scans then read the versions and shadow slots afresh."""
     from trading_brain.app.promotion_reviews import run_night
 
-    if loop.memory and isinstance(loop.store, MemoryBook):
-        memory_flush.flush(loop.store)
+    if loop.book is not None:
+        memory_flush.flush(loop.book)
     loop.clock.set(max(loop.clock.now(), at))
     run_night(loop.rt, at, loop.store, advisor_name=loop.advisor or "offline")
     loop.inputs.forget_versions()
