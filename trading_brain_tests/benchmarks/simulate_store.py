@@ -73,7 +73,12 @@ def _delegate(name: str) -> Callable[..., Any]:
     return call
 
 
-for _name in PASS:  # the tables the memory book does not hold stay the warehouse's
+# The tables the memory book does not hold stay the warehouse's: what it passes through (PASS)
+# and what it answers by explicit delegation.
+DELEGATED = PASS | {"read_candles", "read_indicators", "read_asset_pairs", "active_version",
+                    "strategy_version", "get_meta", "set_meta"}
+
+for _name in DELEGATED:
     setattr(ScratchStore, _name, _delegate(_name))
 
 
