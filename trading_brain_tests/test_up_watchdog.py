@@ -118,7 +118,9 @@ def test_the_watchdog_ignores_the_signals_of_a_terminal(tmp_path):
 def test_the_tag_marks_only_the_home(tmp_path):
     other = subprocess.Popen(["sleep", "60"], env={**os.environ, UP_TAG_ENV: str(tmp_path / "x")})
     try:
-        assert tagged_pids(tmp_path) == [] and tagged_pids(tmp_path / "x") == [other.pid]
+        # /proc may show the new environment a moment after Popen returns (seen on CI): wait for it.
+        assert _wait(lambda: tagged_pids(tmp_path / "x") == [other.pid], 10), tagged_pids(tmp_path / "x")
+        assert tagged_pids(tmp_path) == []
     finally:
         other.kill()
         other.wait()
