@@ -7,6 +7,14 @@ Contract:
   ``max_retries`` are given to the SDK once: it retries 408/409/429/5xx/529 and timeouts,
   honouring ``retry-after``; nothing in this package retries HTTP on top of it. No key:
   ``ConfigError``.
+- The wait before an SDK retry is capped at ``RETRY_WAIT_CAP_S``: the pinned SDK (2.11) sleeps
+  whatever ``retry-after`` / ``retry-after-ms`` asks, up to ~50 days, so one 429 or 529 with
+  ``retry-after: 3600`` would stall the night for an hour. ``CappedRetryClient`` overrides the
+  SDK's own delay computation (``_calculate_retry_timeout``: the retry-after value, else its
+  exponential backoff of 0.5 s doubling up to 8 s, with jitter) and returns at most the cap; the
+  SDK still decides whether and how often to retry. Worst case per call:
+  ``max_retries × (RETRY_WAIT_CAP_S + timeout_s) + timeout_s``. A test pins the override to the
+  SDK's signature (``test_advisor_retry_wait``).
 - ``check_models(client, models)``: ``models.list()`` (all pages) must name every configured
   model; an unknown one is a one-line ``ConfigError`` naming it and a few known ids.
 - ``api_failure(e)``: an SDK exception (after the SDK's own retries) as ONE line without
@@ -16,6 +24,7 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import anthropic
 
@@ -23,14 +32,31 @@ from trading_brain.domain.advisor import AdvisorSettings
 from trading_brain.errors import ConfigError, OperationalError
 from trading_brain.settings import Secrets
 
+if TYPE_CHECKING:  # the SDK's own types of the method overridden below
+    import httpx2
+    from anthropic._models import FinalRequestOptions
+
+RETRY_WAIT_CAP_S = 30.0
+
+
+class CappedRetryClient(anthropic.Anthropic):
+    """``anthropic.Anthropic`` whose wait before a retry is at most ``RETRY_WAIT_CAP_S``."""
+
+    retry_wait_cap_s: float = RETRY_WAIT_CAP_S
+
+    def _calculate_retry_timeout(self, remaining_retries: int, options: FinalRequestOptions,
+                                 response_headers: httpx2.Headers | None = None) -> float:
+        wait = super()._calculate_retry_timeout(remaining_retries, options, response_headers)
+        return min(wait, self.retry_wait_cap_s)
+
 
 def make_client(settings: AdvisorSettings, secrets: Secrets) -> anthropic.Anthropic:
     """The SDK client (module docstring)."""
     if secrets.anthropic_api_key is None:
         raise ConfigError("advisor kind anthropic needs ANTHROPIC_API_KEY (environment or .env)")
-    return anthropic.Anthropic(api_key=secrets.anthropic_api_key.get_secret_value(),
-                               base_url=settings.base_url, timeout=settings.timeout_s,
-                               max_retries=settings.max_retries)
+    return CappedRetryClient(api_key=secrets.anthropic_api_key.get_secret_value(),
+                             base_url=settings.base_url, timeout=settings.timeout_s,
+                             max_retries=settings.max_retries)
 
 
 def check_models(client: anthropic.Anthropic, models: Iterable[str]) -> None:
