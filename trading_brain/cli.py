@@ -37,6 +37,8 @@ COMMANDS = {
     "candidates": "trading_brain.commands.candidates:candidates",
     "evolution": "trading_brain.commands.evolution:evolution",
     "telegram": "trading_brain.commands.telegram:telegram",
+    "api": "trading_brain.commands.api:api",
+    "report": "trading_brain.commands.report:report",
 }
 HELP = {
     "init": "Create a home: config, warehouse, migrations, history.",
@@ -61,6 +63,8 @@ HELP = {
     "candidates": "Candidate slots and their shadow paper tests' progress.",
     "evolution": "Evolution record: `evolution scorecard` (every promotion and its review).",
     "telegram": "Answer Telegram commands (needs TELEGRAM_BOT_TOKEN); run beside `up`.",
+    "api": "Serve the read-only data API on 127.0.0.1 (needs TRADING_BRAIN_API_TOKEN).",
+    "report": "Write a day's (or --week's) report with charts to var/reports/ (--open).",
 }
 
 
