@@ -19,7 +19,9 @@ evaluate annotations (``get_type_hints``, ``ForwardRef``, ``create_model``...). 
 SOURCE is ordinary code that every rule here checks. For
 ``kind="strategy"`` the contract of ``domain/strategy.py``: module-level ``STRATEGY_ID`` (str),
 ``VERSION`` (int >= 1), ``WARMUP_BARS`` (int >= 1: the scan passes that many bars),
-``class Params`` and ``def generate(bars, params)``.
+``class Params`` and ``def generate(bars, params)``; for ``kind="analysis"`` the contract of
+``analyses/README.md``: ``ANALYSIS_ID`` (str), ``VERSION`` (int >= 1), ``class Params`` and
+``def analyze(frames, params)``.
 """
 
 from __future__ import annotations
@@ -258,6 +260,22 @@ def _check_contract(tree: ast.Module, v: _Visitor) -> StrategyInfo | None:
     return StrategyInfo(sid, ver, warm)
 
 
+def _check_analysis(tree: ast.Module, v: _Visitor) -> None:
+    consts = _constants(tree)
+    defs = {s.name: s for s in tree.body if isinstance(s, ast.ClassDef | ast.FunctionDef)}
+    aid, ver, fn = consts.get("ANALYSIS_ID"), consts.get("VERSION"), defs.get("analyze")
+    problems = [] if isinstance(aid, str) and _ID_RE.match(aid) else [
+        "ANALYSIS_ID = '<analysis id>' (a literal matching [a-z][a-z0-9_]*)"]
+    if not (isinstance(ver, int) and not isinstance(ver, bool) and ver >= 1):
+        problems.append("VERSION = <int >= 1>")
+    if not isinstance(defs.get("Params"), ast.ClassDef):
+        problems.append("class Params (a frozen pydantic model, every field with a default)")
+    if not (isinstance(fn, ast.FunctionDef) and len(fn.args.posonlyargs + fn.args.args) >= 2):
+        problems.append("def analyze(frames, params) at module level")
+    for p in problems:
+        v.findings.append(Finding("contract", 1, 1, p, "the analysis module must define"))
+
+
 def check_source(source: str, kind: str = "strategy") -> tuple[list[Finding], StrategyInfo | None]:
     """Run every rule; return the findings (empty = clean) and the contract constants if valid."""
     if len(source.encode("utf-8", "replace")) > MAX_SOURCE_BYTES:
@@ -277,6 +295,8 @@ def check_source(source: str, kind: str = "strategy") -> tuple[list[Finding], St
     v.visit(tree)
     _check_top_level(tree, v)
     info = _check_contract(tree, v) if kind == "strategy" else None
+    if kind == "analysis":
+        _check_analysis(tree, v)
     v.findings.sort(key=lambda f: (f.line, f.col))
     return v.findings, (info if not v.findings else None)
 
@@ -289,5 +309,5 @@ def require_clean(source: str, kind: str = "strategy") -> StrategyInfo | None:
         more = len(findings) - MAX_REPORTED
         if more > 0:
             lines.append(f"... and {more} more")
-        raise StrategyError("strategy source rejected by the static gate:\n" + "\n".join(lines))
+        raise StrategyError(f"{kind} source rejected by the static gate:\n" + "\n".join(lines))
     return info

@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 import polars as pl
 import pydantic
@@ -80,7 +80,11 @@ class SandboxedStrategy(BatchCalls):
     """A strategy version run only inside the sandbox worker (implements ``ports.SignalSource``).
 
     One caller at a time (not thread-safe); use one instance per strategy version and job.
+    ``KIND`` is the module contract the gate and the worker check (``analysis.SandboxedAnalysis``
+    runs analysis modules on the same machinery).
     """
+
+    KIND: Literal["strategy", "analysis"] = "strategy"
 
     def __init__(
         self,
@@ -107,7 +111,7 @@ class SandboxedStrategy(BatchCalls):
         except (OSError, UnicodeDecodeError) as e:
             raise StrategyError(f"cannot read strategy source {path}: {e}") from e
         self.filename = str(path) if path is not None else "<strategy>"
-        self.info = gate.require_clean(self.source) if static_gate else None
+        self.info = gate.require_clean(self.source, self.KIND) if static_gate else None
         self.allow_weak_isolation = allow_weak_isolation
         self.timeout_s, self.boot_timeout_s = timeout_s, boot_timeout_s
         self.max_reply_bytes, self.max_calls = max_reply_bytes, max_calls
@@ -201,7 +205,8 @@ class SandboxedStrategy(BatchCalls):
                     and not self._proc.cpu_exhausted(self.limits.cpu_s / 2)):
                 return self._ready
             self.close()  # recycled, or dead since the last call: a fresh worker
-        init = InitRequest(source=self.source, filename=self.filename, sys_path=import_paths(),
+        init = InitRequest(kind=self.KIND, source=self.source, filename=self.filename,
+                           sys_path=import_paths(),
                            layers=self.layers_requested, limits=self.limits,
                            max_reply_bytes=self.max_reply_bytes)
         try:

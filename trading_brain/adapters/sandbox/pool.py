@@ -22,6 +22,12 @@ Contract of ``SandboxWorkers(settings, max_workers=MAX_WORKERS)``:
   source never takes a pool slot. The caller closes it (``close()`` also closes any left open);
 - ``close()`` kills every worker (pooled and validating); the service stays usable (a later call
   starts a fresh worker).
+
+``analyses()`` is the sibling service of analysis modules (``analysis.SandboxedAnalysis``, keyed
+by source as well, at most ``ANALYSIS_WORKERS`` live, closed with this one), so the nightly
+analyses reuse warm workers across nights without evicting a strategy's; its handles answer
+``PooledWorker.analyze``, which never raises (a source the gate refuses or a failed boot is an
+``error`` outcome).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from trading_brain.adapters.sandbox.analysis import AnalysisOutcome, SandboxedAnalysis
 from trading_brain.adapters.sandbox.host import SandboxedStrategy, SandboxSettings
 from trading_brain.adapters.sandbox.process import on_boot_thread
 from trading_brain.adapters.sandbox.protocol import LayerReport, ReadyReply
@@ -44,6 +51,7 @@ from trading_brain.settings import SandboxSettings as DefaultSandbox
 from trading_brain.settings import Settings
 
 MAX_WORKERS = 4  # the active version + three shadow slots
+ANALYSIS_WORKERS = 2  # market_analysis + trade_performance
 T = TypeVar("T")
 Opener = Callable[[str], SandboxedStrategy]
 
@@ -67,7 +75,8 @@ class SandboxWorkers:
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
         sandbox: SandboxSettings = settings.sandbox if settings is not None else DefaultSandbox()
-        self.max_workers = max_workers
+        self.max_workers, self._sandbox = max_workers, sandbox
+        self._analyses: SandboxWorkers | None = None
         self.open_worker: Opener = open_worker or (
             lambda source: SandboxedStrategy.from_settings(source, sandbox))
         self._lock = threading.Lock()
@@ -95,8 +104,19 @@ class SandboxWorkers:
             self._validating.add(worker)
         return worker
 
+    def analyses(self) -> SandboxWorkers:
+        """The sibling service of analysis workers (module docstring)."""
+        with self._lock:
+            if self._analyses is None:
+                sandbox = self._sandbox
+                self._analyses = SandboxWorkers(
+                    max_workers=ANALYSIS_WORKERS,
+                    open_worker=lambda source: SandboxedAnalysis.from_settings(source, sandbox))
+            return self._analyses
+
     def close(self) -> None:
         with self._lock:
+            analyses = self._analyses
             victims = list(self._live.values())
             self._live.clear()
             for entry in victims:
@@ -106,6 +126,8 @@ class SandboxWorkers:
             _retire(entry)
         for worker in validating:
             worker.close()
+        if analyses is not None:
+            analyses.close()
 
     def __enter__(self) -> SandboxWorkers:
         return self
@@ -174,13 +196,18 @@ class PooledWorker:
     def __init__(self, pool: SandboxWorkers, key: str, version_ref: str, source: str) -> None:
         self.pool, self.key, self.version_ref, self.source = pool, key, version_ref, source
 
-    def _run(self, call: Callable[[SandboxedStrategy], T]) -> T:
+    def _run(self, call: Callable[[SandboxedStrategy], T], boot_errors: bool = True) -> T:
+        """``call`` on the live worker; ``boot_errors`` False leaves a failed background boot
+        for ``call`` to report (an analysis worker keeps it)."""
         while True:
             entry = self.pool._entry(self)
             boot = entry.boot
             if boot is not None:
                 entry.boot = None
-                boot.result()  # re-raises what the background boot raised
+                if boot_errors:
+                    boot.result()  # re-raises what the background boot raised
+                else:
+                    boot.exception()  # waits for it
             with entry.lock:
                 if entry.retired:  # evicted between the lookup and the lock: admit it again
                     continue
@@ -226,6 +253,19 @@ class PooledWorker:
 
     def params_schema(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return self._run(lambda w: w.params_schema())
+
+    def analyze(self, frames: Mapping[str, pl.DataFrame], params: Mapping[str, Any] | None = None,
+                timeout_s: float | None = None) -> AnalysisOutcome:
+        """``SandboxedAnalysis.analyze`` on this analysis' pooled worker; never raises."""
+        def call(worker: SandboxedStrategy) -> AnalysisOutcome:
+            if not isinstance(worker, SandboxedAnalysis):
+                return AnalysisOutcome("error", error=f"{self.version_ref} is not an analysis")
+            return worker.analyze(frames, params, timeout_s)
+
+        try:
+            return self._run(call, boot_errors=False)
+        except StrategyError as e:  # the static gate refused the source
+            return AnalysisOutcome("error", error=str(e))
 
     def close(self) -> None:
         """Stop this version's worker (a later call starts a fresh one)."""

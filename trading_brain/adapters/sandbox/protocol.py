@@ -21,8 +21,16 @@ Requests (host -> worker), each a JSON frame:
   the reply cap applies to each frame). A malformed request is answered by one ``ErrorReply``
   of kind ``protocol`` instead. At most ``MAX_SETS`` sets per request;
 - ``{"op": "params_schema"}``: answered by ``SchemaReply`` (JSON schema + defaults of ``Params``);
-- reserved for later: ``{"op": "call", "function": ..., ...}`` for analysis modules. Unknown ops are
-  answered with an ``ErrorReply`` of kind ``protocol``.
+- ``{"op": "analyze", "params": {...}, "names": [n1, n2, ...]}`` (an ``"analysis"`` worker only)
+  followed by ONE binary frame holding, in that order, one framed Arrow IPC stream per name
+  (``frame(ipc)`` each): the worker calls ``analyze({name: frame}, Params(**params))`` and answers
+  ``ReportReply`` (the returned dict, strict JSON: no NaN/infinity) or ``ErrorReply`` of kind
+  ``strategy`` (the module raised, returned no dict, or a report above the reply cap).
+Unknown ops are answered with an ``ErrorReply`` of kind ``protocol``.
+
+``InitRequest.kind`` is ``"strategy"`` (the module of ``domain/strategy.py``; ReadyReply carries
+its ``STRATEGY_ID``/``VERSION``/``WARMUP_BARS``) or ``"analysis"`` (``analyses/README.md``; the
+ReadyReply carries ``ANALYSIS_ID`` as ``strategy_id``, ``VERSION`` and ``warmup_bars`` 0).
 
 Replies (worker -> host) are untrusted: they are size-capped (``MAX_REPLY_BYTES`` by default,
 64 MiB, about 600k signal rows at ~100 bytes per row) and parsed with ``parse_reply`` into strict
@@ -83,7 +91,7 @@ class InitRequest(_Strict):
     """The first frame: where to import from, what to enforce, and the module to load."""
 
     op: Literal["init"] = "init"
-    kind: Literal["strategy"] = "strategy"
+    kind: Literal["strategy", "analysis"] = "strategy"
     source: str
     filename: str = "<strategy>"
     sys_path: list[str] = []
@@ -204,12 +212,21 @@ class SchemaReply(_Strict):
     defaults: dict[str, Any]
 
 
-Reply = Annotated[ReadyReply | ErrorReply | SignalsReply | SignalsManyReply | SchemaReply,
-                  Field(discriminator="kind")]
+class ReportReply(_Strict):
+    """An analysis report: a JSON object (its shape is checked by ``report.check_report``)."""
+
+    ok: Literal[True]
+    kind: Literal["report"]
+    report: dict[str, Any]
+
+
+Reply = Annotated[
+    ReadyReply | ErrorReply | SignalsReply | SignalsManyReply | SchemaReply | ReportReply,
+    Field(discriminator="kind")]
 _REPLY = TypeAdapter(Reply)
 
 
-def parse_reply(payload: bytes
-                ) -> ReadyReply | ErrorReply | SignalsReply | SignalsManyReply | SchemaReply:
+def parse_reply(payload: bytes) -> (ReadyReply | ErrorReply | SignalsReply | SignalsManyReply
+                                    | SchemaReply | ReportReply):
     """Parse one untrusted reply; raises ``pydantic.ValidationError`` on anything malformed."""
     return _REPLY.validate_json(payload)

@@ -29,11 +29,13 @@ HEADER = struct.Struct(">I")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 HOST_PID_ENV = "TB_SANDBOX_HOST_PID"  # = process.HOST_PID_ENV
 MODULE_NAME = "sandboxed_strategy"
+CONTRACT = {"strategy": ("STRATEGY_ID", "VERSION", "WARMUP_BARS", "Params", "generate"),
+            "analysis": ("ANALYSIS_ID", "VERSION", "Params", "analyze")}
 PREIMPORT = (
     "math statistics numpy numpy.linalg numpy.random numpy.fft polars "
     "pydantic pydantic.json_schema dataclasses typing collections collections.abc functools "
     "itertools datetime zoneinfo io pyseccomp trading_brain.domain.strategy "
-    "trading_brain.adapters.sandbox.output "
+    "trading_brain.adapters.sandbox.output trading_brain.adapters.sandbox.worker_analysis "
     "trading_brain.engine.indicators"
 ).split()
 
@@ -88,9 +90,10 @@ class Server:
         sys.modules[MODULE_NAME] = module
         exec(compile(init.source, init.filename, "exec", dont_inherit=True), module.__dict__)
         self.module = module
-        for name in ("STRATEGY_ID", "VERSION", "WARMUP_BARS", "Params", "generate"):
+        kind = getattr(init, "kind", "strategy")
+        for name in CONTRACT.get(kind, CONTRACT["strategy"]):
             if not hasattr(module, name):
-                raise AttributeError(f"the strategy module does not define {name}")
+                raise AttributeError(f"the {kind} module does not define {name}")
 
     def reply(self, obj: dict[str, Any]) -> None:
         write_frame(self.out_fd, json.dumps(obj, allow_nan=True).encode())
@@ -100,6 +103,15 @@ class Server:
 
     def handle(self, req: dict[str, Any]) -> None:
         op = req.get("op")
+        if getattr(self.init, "kind", "strategy") == "analysis":
+            if op != "analyze":
+                return self.error("protocol", f"unknown op {op!r} for an analysis worker")
+            data = read_frame(0)
+            if data is None:
+                raise EOFError
+            from trading_brain.adapters.sandbox.worker_analysis import analyze
+
+            return write_frame(self.out_fd, analyze(self.module, self.init, req, data))
         if op in ("generate", "generate_sets"):
             data = None
             if not req.get("reuse_bars"):
@@ -253,19 +265,19 @@ def main() -> int:
     init, report, out_fd = _boot(raw)
     try:
         server = Server(init, out_fd)
-        m = server.module
+        m, analysis = server.module, getattr(init, "kind", "strategy") == "analysis"
         ready = {
             "ok": True,
             "kind": "ready",
             "layers": report,
-            "strategy_id": str(m.STRATEGY_ID),
+            "strategy_id": str(m.ANALYSIS_ID if analysis else m.STRATEGY_ID),
             "version": int(m.VERSION),
-            "warmup_bars": int(m.WARMUP_BARS),
+            "warmup_bars": 0 if analysis else int(m.WARMUP_BARS),
         }
     except BaseException as e:  # noqa: BLE001
         from trading_brain.adapters.sandbox.worker_setup import where
 
-        msg = "loading the strategy failed: " + where(e, init)
+        msg = f"loading the {getattr(init, 'kind', 'strategy')} failed: " + where(e, init)
         write_frame(
             out_fd,
             json.dumps(

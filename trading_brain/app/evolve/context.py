@@ -5,10 +5,8 @@
   them), returned nested (``benchmarks.nested``);
 - ``grade_open_predictions``: every open prediction graded from the stored benchmarks
   (``predictions.grade_prediction``); a grade other than ``pending`` closes it;
-- ``run_analyses``: the newest shipped version of each module under ``analyses/`` (trusted
-  repository code) is run in process over the README's frames, in a daemon thread with a time
-  budget. A crash or a timeout is recorded as that report's ``status`` (``error``/``timeout``)
-  and never fails the cycle; every outcome is stored in ``analysis_reports``;
+- ``run_analyses`` (from ``analyses_run``): each active analysis module run in the sandbox
+  worker over the README's frames; a crash or a timeout is recorded, never fatal;
 - ``register_shipped``: shipped strategy files not registered yet go through the registry;
 - ``build_context``: the ``EvolutionContext`` the advisor gets. The tier of a candidate is the
   one its cycle's stored plan gave it (thought ``candidate``/0), else read from its version's
@@ -17,20 +15,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from trading_brain.adapters.duckdb import Store
-from trading_brain.adapters.duckdb.analysis_frames import analysis_frames
 from trading_brain.adapters.duckdb.benchmark_sql import compute
+from trading_brain.app.evolve.analyses_run import (  # noqa: F401 - moved there, re-exported
+    ANALYSES_ROOT,
+    ANALYSIS_IDS,
+    run_analyses,
+)
 from trading_brain.app.research.register import register_files
 from trading_brain.app.research.strategy_files import STRATEGIES_ROOT, find_strategies
 from trading_brain.engine.evolution.benchmarks import nested, readings
@@ -47,9 +45,6 @@ from trading_brain.errors import ConfigError, TradingBrainError
 from trading_brain.ports import StrategyWorkers
 from trading_brain.settings import Settings
 
-ANALYSES_ROOT = STRATEGIES_ROOT.parent / "analyses"
-ANALYSIS_IDS = ("market_analysis", "trade_performance")
-ANALYSIS_TIMEOUT_S = 60.0
 _TIER = re.compile(r"^tier ([123])\b")
 
 
@@ -77,79 +72,6 @@ def grade_open_predictions(store: Store, now: datetime) -> int:
             closed += store.grade_prediction(row["prediction_id"], grade.status, now,
                                              grade.value, grade.reason)
     return closed
-
-
-def _newest(analysis_id: str, root: Path) -> tuple[int, Path] | None:
-    found = [(int(p.stem[1:]), p) for p in (root / analysis_id).glob("v*.py")
-             if p.stem[1:].isdigit()]
-    return max(found) if found else None
-
-
-def _load(path: Path, analysis_id: str, version: int) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_analysis_{analysis_id}_v{version}", path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _call(module: ModuleType, frames: Mapping[str, Any], timeout_s: float
-          ) -> tuple[str, dict[str, Any] | None, str | None]:
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["report"] = module.analyze(dict(frames), module.Params())
-        except Exception as e:  # noqa: BLE001 - any crash of the analysis is its report
-            box["error"] = f"{type(e).__name__}: {e}"
-
-    t = threading.Thread(target=work, daemon=True, name="analysis")
-    t.start()
-    t.join(timeout_s)
-    if t.is_alive():
-        return "timeout", None, f"no report within {timeout_s:g} s"
-    if "error" in box:
-        return "error", None, str(box["error"])[:2000]
-    report = box.get("report")
-    if not isinstance(report, dict):
-        return "error", None, f"analyze returned {type(report).__name__}, not a dict"
-    return "ok", report, None
-
-
-def run_analyses(store: Store, now: datetime, since: datetime, cycle_id: str, *,
-                 root: Path = ANALYSES_ROOT, timeout_s: float = ANALYSIS_TIMEOUT_S,
-                 ids: tuple[str, ...] = ANALYSIS_IDS) -> dict[str, Any]:
-    """Each analysis' report (or ``{"error"/"timeout": …}``), all stored; never raises."""
-    frames: dict[str, Any] | None = None
-    failure = ""
-    try:
-        with store.connect(read_only=True) as con:
-            frames = dict(analysis_frames(con, since, now))
-    except Exception as e:  # noqa: BLE001 - the reports record it, the cycle goes on
-        failure = f"reading the frames failed: {type(e).__name__}: {e}"
-    out: dict[str, Any] = {}
-    for analysis_id in ids:
-        t0, version = time.perf_counter(), 0
-        try:
-            found = _newest(analysis_id, root)
-            if found is None:
-                raise ConfigError(f"no version of {analysis_id} under {root}")
-            version, path = found
-            if frames is None:
-                status, report, error = "error", None, failure
-            else:
-                status, report, error = _call(_load(path, analysis_id, version), frames,
-                                              timeout_s)
-        except Exception as e:  # noqa: BLE001 - a module that does not even load
-            status, report, error = "error", None, f"{type(e).__name__}: {e}"[:2000]
-        ms = (time.perf_counter() - t0) * 1000
-        store.save_evolution_row("analysis_reports", {
-            "analysis_id": analysis_id, "version": version, "as_of": now, "cycle_id": cycle_id,
-            "status": status, "report": report, "error": error, "duration_ms": ms,
-            "created_at": now})
-        out[analysis_id] = report if status == "ok" else {status: error, "version": version}
-    return out
 
 
 def register_shipped(store: Store, settings: Settings, workers: StrategyWorkers) -> str:
