@@ -78,7 +78,7 @@ def v_shape(n: int = 300) -> pl.DataFrame:
 
 
 def check_shape(out: dict, strategy: str, engine: str) -> None:
-    assert list(out) == ["strategy", "engine", "params", "metrics", "trades"]
+    assert list(out) == ["strategy", "engine", "params", "metrics", "trades", "backtest_id"]
     assert out["strategy"] == strategy and out["engine"] == engine
     assert list(out["metrics"]) == list(METRIC_KEYS)
     for t in out["trades"]:
@@ -98,6 +98,7 @@ def test_backtest_json_on_the_real_5m_file(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     check_shape(out, "ema_cross@1", "exact")
+    assert out["backtest_id"] is None  # no initialised home: nothing stored
     assert out["params"] == {"fast": 9, "slow": 21, "stop_loss": 0.02, "take_profit": 0.04,
                              "size": 0.1}
     trades = out["trades"]
@@ -295,11 +296,14 @@ def test_warehouse_backtest_is_stored(tmp_path, monkeypatch, capsys):
     assert min(t["entry_time"] for t in res["trades"]) >= "2026-01-02"
     rows = store.execute("SELECT backtest_id, strategy_id, version, engine, symbols FROM backtests")
     assert len(rows) == 1 and rows[0][1:4] == ("ema_cross", 1, "exact")
+    assert res["backtest_id"] == rows[0][0]  # --json names the stored id, as text mode does
     assert json.loads(rows[0][4]) == ["BTC/USD", "ETH/USD"]
     n = store.execute("SELECT count(*) FROM backtest_trades")[0][0]
     assert n == len(res["trades"])
     code, _, _ = run_main(monkeypatch, capsys, tmp_path, *args)  # same inputs: same id, replaced
     assert code == 0 and store.execute("SELECT count(*) FROM backtests")[0][0] == 1
+    code, out, err = run_main(monkeypatch, capsys, tmp_path, *args[:-1])  # text mode: same id
+    assert code == 0 and f"stored as backtest {rows[0][0][:16]}" in out
     code, _, err = run_main(monkeypatch, capsys, tmp_path, *args[:3], "--symbols", "DOGE/USD")
     assert "no 5m candles for DOGE/USD" in one_error_line(code, err)
 

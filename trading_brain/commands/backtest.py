@@ -1,4 +1,4 @@
-"""`trading-brain backtest` and `trading-brain optimize` (service: app/research/backtest.py).
+"""`trading-brain backtest` and `trading-brain optimize`: parse, call ``app.research.runs``, print.
 
 Both read bars from candle files (``--data``, the formats of ``import-ohlcv``; symbol from
 ``--symbol``, else the file name, else its stem) or from the home's warehouse (``--symbols``,
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,12 +20,7 @@ from trading_brain.commands.common import emit_json, home_of, json_option, progr
 from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 
 if TYPE_CHECKING:
-    import polars as pl
-
-    from trading_brain.adapters.duckdb import Store
-    from trading_brain.app.research.backtest import Bars, VersionWorker
-    from trading_brain.errors import ConfigError
-    from trading_brain.settings import Settings
+    from trading_brain.app.research.data import BarsRequest
 
 COSTS_HELP = {"cash": "Starting cash shared by all symbols.", "fee": "Fee rate per fill (taker).",
               "slippage": "Slippage fraction on market orders."}
@@ -56,80 +49,6 @@ def data_options(f: Callable) -> Callable:
     for opt in reversed(opts):
         f = opt(f)
     return f
-
-
-def _setup(ctx: click.Context,
-           ref: str | None) -> tuple[Settings, Store | None, tuple[str, int, str, str | None]]:
-    """(settings, store or None, strategy source) of this home."""
-    from trading_brain.app.research.register import strategy_source
-    from trading_brain.errors import ConfigError
-    from trading_brain.settings import load_settings
-
-    if not ref:
-        raise ConfigError("--strategy ID[@VERSION] is required "
-                          "(see `trading-brain strategies list`)")
-
-    home = home_of(ctx)
-    store = None
-    if home.is_initialised():
-        from trading_brain.adapters.duckdb import Store
-
-        store = Store.open(home.warehouse)
-    return load_settings(home), store, strategy_source(ref, store)
-
-
-def _check_inputs(opts: dict[str, Any]) -> None:
-    """Cheap checks of the data options (before the sandbox worker starts); normalises opts."""
-    from trading_brain.app.research.backtest import parse_time
-    from trading_brain.errors import ConfigError, DataError
-
-    opts["start"] = parse_time(opts["start"], "--start")
-    opts["end"] = parse_time(opts["end"], "--end")
-    opts["symbols"] = [s for item in opts["symbols"] for s in item.split(",") if s.strip()]
-    if opts["data"] and opts["symbols"]:
-        raise ConfigError("give either --data or --symbols, not both")
-    if not opts["data"] and not opts["symbols"]:
-        raise ConfigError("give --data PATH, or --symbols with --start/--end for warehouse bars")
-    for p in opts["data"]:
-        if not Path(p).exists():
-            raise DataError(f"no such file or folder: {p}")
-
-
-def _load(ctx: click.Context, store: Store | None, opts: dict[str, Any]) -> dict[str, Any]:
-    """Bars per symbol from --data files or the warehouse, windowed and gap-checked."""
-    from trading_brain.app.research.backtest import check_gaps, window
-
-    start, end = opts["start"], opts["end"]
-    if opts["data"]:
-        from trading_brain.app.research.register import load_bars
-
-        bars = load_bars(list(opts["data"]), opts["symbol"], opts["timeframe"])
-    else:
-        bars = _warehouse_bars(ctx, store, opts["symbols"], opts["timeframe"] or "5m", start, end)
-    if start is not None or end is not None:
-        bars = window(bars, start, end)
-    check_gaps(bars)
-    return bars
-
-
-def _warehouse_bars(ctx: click.Context, store: Store | None, symbols: list[str], timeframe: str,
-                    start: datetime | None, end: datetime | None) -> dict[str, pl.DataFrame]:
-    from trading_brain.commands.common import require_initialised
-    from trading_brain.domain.candles import BARS_COLUMNS
-    from trading_brain.domain.instruments import parse_symbol
-    from trading_brain.domain.timeframes import parse_timeframe
-    from trading_brain.errors import DataError
-
-    if store is None:
-        require_initialised(home_of(ctx))
-        raise AssertionError("an initialised home has a store")  # require_initialised raised
-    syms = [parse_symbol(s) for s in symbols]
-    df = store.read_candles(syms, parse_timeframe(timeframe), start, end)
-    if df.is_empty():
-        raise DataError(f"no {timeframe} candles for {', '.join(syms)} in the warehouse "
-                        "for that window; run `trading-brain bootstrap` or `import-ohlcv`")
-    return {s: part.sort("ts").select(BARS_COLUMNS)
-            for (s,), part in df.partition_by("symbol", as_dict=True).items()}
 
 
 def _guarded(fn: Callable[[], None]) -> None:
@@ -170,35 +89,27 @@ def backtest(ctx: click.Context, ref: str | None, params: str | None, engine: st
 def _backtest(ctx: click.Context, ref: str | None, params: str | None, engine: str, as_json: bool,
               opts: dict[str, Any]) -> None:
     from trading_brain.app.research import backtest as bt
-    from trading_brain.engine.registry import sha256
+    from trading_brain.app.research.runs import backtest_version
 
     costs = bt.Costs(opts["cash"], opts["fee"], opts["slippage"])
     if engine not in bt.ENGINES:
         raise bt.ConfigError(f"unknown engine {engine!r}; use one of {', '.join(bt.ENGINES)}")
     overrides = bt.json_object(params, "--params")
-    _check_inputs(opts)
-    settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
-    name = f"{sid}@{ver}"
-    with bt.VersionWorker.open(settings, name, source) as worker:
-        bars = _load(ctx, store, opts)
-        schema, defaults = worker.defaults()
-        bt.check_params(overrides, schema, name)
-        full = {**defaults, **overrides}
-        signals = worker.signals(bars, full)
-    result = bt.run_backtest(bars, signals, engine, costs)
-    out = bt.backtest_json(name, engine, full, result)
-    stored = None
-    if store is not None:
-        row, trades = bt.backtest_record(out, result, sha256(source), bars, costs)
-        store.save_backtest(row, trades)
-        stored = row["backtest_id"]
+    run = backtest_version(home_of(ctx), ref, _request(opts), overrides, engine, costs)
     if as_json:
-        emit_json(out)
+        emit_json(run.out)
     else:
-        _print_backtest(out, bars, stored)
+        _print_backtest(run.out, run.bars)
 
 
-def _print_backtest(out: dict[str, Any], bars: dict[str, Any], stored: str | None) -> None:
+def _request(opts: dict[str, Any]) -> BarsRequest:
+    from trading_brain.app.research.data import BarsRequest
+
+    return BarsRequest.parse(opts["data"], opts["symbol"], opts["symbols"], opts["start"],
+                             opts["end"], opts["timeframe"])
+
+
+def _print_backtest(out: dict[str, Any], bars: dict[str, Any]) -> None:
     m = out["metrics"]
     n = sum(b.height for b in bars.values())
     click.echo(f"{out['strategy']} ({out['engine']} engine) on {', '.join(sorted(bars))}: "
@@ -210,8 +121,8 @@ def _print_backtest(out: dict[str, Any], bars: dict[str, Any], stored: str | Non
     opened = sum(t["exit_time"] is None for t in out["trades"])
     click.echo(f"{m['n_trades']} closed trades (+{opened} open)  win rate {m['win_rate']:.1%}  "
                f"fees {m['fees_paid']:.2f}  exposure {m['exposure']:.1%}  profit factor {pf}")
-    if stored:
-        click.echo(f"stored as backtest {stored[:16]}")
+    if out["backtest_id"]:
+        click.echo(f"stored as backtest {out['backtest_id'][:16]}")
 
 
 @click.command()
@@ -241,76 +152,22 @@ def optimize(ctx: click.Context, ref: str | None, grid: str | None, objective: s
 def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, objective: str,
               train: float, folds: int, as_json: bool, opts: dict[str, Any]) -> None:
     from trading_brain.app.research import backtest as bt
-    from trading_brain.app.research import optimize as opt
+    from trading_brain.app.research.runs import optimize_inputs, optimize_version
+
     costs = bt.Costs(opts["cash"], opts["fee"], opts["slippage"])
-    opt.ranking([], objective)  # validates the objective and walk-forward before any work
-    opt.check_walk_forward(train, folds)
-    grid = bt.json_object(grid_text, "--grid")
-    opt.grid_sets(grid, {})  # validates the grid's shape before any work
-    _check_inputs(opts)
-    settings, store, (sid, ver, source, _path) = _setup(ctx, ref)
-    name = f"{sid}@{ver}"
-    with bt.VersionWorker.open(settings, name, source) as worker:
-        bars = _load(ctx, store, opts)
-        schema, defaults = worker.defaults()
-        sets = opt.grid_sets(grid, defaults)
-        for key, values in grid.items():
-            for v in values:
-                bt.check_params({key: v}, schema, name)
-        params, signal_sets, skipped = _generate_all(worker, bars, sets, as_json)
-    metrics = opt.sweep(bars, signal_sets, costs)
-    order = opt.ranking(metrics, objective)
-    out = {"strategy": name,
-           "results": [{"params": params[i], "metrics": bt.json_metrics(metrics[i])}
-                       for i in order],
-           "walk_forward": opt.walk_forward(bars, signal_sets, params, costs, objective, train,
-                                           folds)}
-    if skipped:
-        click.echo(f"note: skipped {len(skipped)} invalid combination(s), e.g. {skipped[0]}",
-                   err=True)
-    if as_json:
-        emit_json(out)
-    else:
-        _print_optimize(out, list(grid), objective)
-
-
-def _generate_all(worker: VersionWorker, bars: Bars, sets: list[dict[str, Any]],
-                  quiet: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """Signals of every valid set: each DISTINCT set generated once, all of them in one sandbox
-    round trip per symbol (``VersionWorker.signal_sets``; in chunks when a progress bar shows).
-
-    Identical parameter sets (e.g. a grid listing a value twice) share one signal frame object,
-    which the sweep then simulates once.
-    """
-    import json
-
-    from trading_brain.errors import ConfigError
-
-    index: dict[str, int] = {}
-    distinct: list[dict[str, Any]] = []
-    for p in sets:
-        key = json.dumps(p, sort_keys=True, default=str)
-        if key not in index:
-            index[key] = len(distinct)
-            distinct.append(p)
-    shown = not quiet and sys.stderr.isatty()
-    chunk = 25 if shown else len(distinct)
-    got: list[dict[str, pl.DataFrame] | ConfigError] = []
+    grid = optimize_inputs(grid_text, objective, train, folds)  # before any work
+    req = _request(opts)
+    shown = not as_json and sys.stderr.isatty()
     with progress_bar("generate", shown) as update:
-        for lo in range(0, len(distinct), chunk):
-            got += worker.signal_sets(bars, distinct[lo:lo + chunk])
-            update(len(got), len(distinct), "")
-    params, signal_sets, skipped = [], [], []
-    for p in sets:
-        one = got[index[json.dumps(p, sort_keys=True, default=str)]]
-        if isinstance(one, ConfigError):  # e.g. fast >= slow: a cross-field rule of Params
-            skipped.append(str(one))
-        else:
-            signal_sets.append(one)
-            params.append(p)
-    if not params:
-        raise ConfigError(f"no valid parameter combination in --grid; first: {skipped[0]}")
-    return params, signal_sets, skipped
+        run = optimize_version(home_of(ctx), ref, req, grid, objective, train, folds, costs,
+                               progress=update if shown else None)
+    if run.skipped:
+        click.echo(f"note: skipped {len(run.skipped)} invalid combination(s), e.g. "
+                   f"{run.skipped[0]}", err=True)
+    if as_json:
+        emit_json(run.out)
+    else:
+        _print_optimize(run.out, list(grid), objective)
 
 
 def _print_optimize(out: dict[str, Any], keys: list[str], objective: str, top: int = 10) -> None:

@@ -37,19 +37,16 @@ def _settings(ctx: click.Context) -> Settings:
 
 def _warehouse(ctx: click.Context) -> Store:
     """The home's store; the home must be initialised (one-line error otherwise)."""
-    from trading_brain.adapters.duckdb import Store
+    from trading_brain.app.research.data import require_store
 
-    home = home_of(ctx)
-    require_initialised(home)
-    return Store.open(home.warehouse)
+    return require_store(home_of(ctx))
 
 
 def _store(ctx: click.Context) -> Store | None:
     """The home's store, None outside an initialised home."""
-    from trading_brain.adapters.duckdb import Store
+    from trading_brain.app.research.data import home_store
 
-    home = home_of(ctx)
-    return Store.open(home.warehouse) if home.is_initialised() else None
+    return home_store(home_of(ctx))
 
 
 @click.group()
@@ -63,24 +60,18 @@ def strategies() -> None:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Strategy files in strategies/ and their registry status."""
-    from trading_brain.app.research.strategy_files import find_strategies
+    from trading_brain.app.research.versions import list_versions
 
-    store = _store(ctx)
-    versions = store.strategy_versions() if store else []
-    reg = {(r["strategy_id"], r["version"]): r for r in versions}
-    rows = [{"strategy": r.strategy_id, "version": r.version, "path": str(r.path),
-             "status": reg.get((r.strategy_id, r.version), {}).get("status", "unregistered"),
-             "status_reason": reg.get((r.strategy_id, r.version), {}).get("status_reason")}
-            for r in find_strategies()]
-    known = {(r["strategy"], r["version"]) for r in rows}
-    rows += [{"strategy": s, "version": v, "path": r["path"], "status": r["status"],
-              "status_reason": r.get("status_reason")}
-             for (s, v), r in reg.items() if (s, v) not in known]
+    rows = list_versions(_store(ctx))
     if as_json:
         emit_json(rows)
         return
-    for r in rows:
-        click.echo(f"{r['strategy']}@{r['version']:<4} {r['status']:<13} {r['path']}")
+    refs = [f"{r['strategy']}@{r['version']}" for r in rows]
+    ref_w = max([len("strategy"), *map(len, refs)])
+    status_w = max([len("status"), *(len(r["status"]) for r in rows)])
+    click.echo(f"{'strategy':<{ref_w}}  {'status':<{status_w}}  path")
+    for ref, r in zip(refs, rows, strict=True):
+        click.echo(f"{ref:<{ref_w}}  {r['status']:<{status_w}}  {r['path']}")
 
 
 @strategies.command()
@@ -90,31 +81,17 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, ref: str, show_source: bool, as_json: bool) -> None:
     """One version: warm-up, parameters and their space, hash, status, validation."""
-    from trading_brain.app.research.register import open_workers, strategy_source
-    from trading_brain.engine.registry import sha256
+    from trading_brain.app.research.versions import show_version
 
-    store = _store(ctx)
-    sid, ver, source, path = strategy_source(ref, store)
-    row = store.strategy_version(sid, ver) if store else None
-    if row is None:
-        with closing(open_workers(_settings(ctx))) as workers:
-            src = workers.get(f"{sid}@{ver}", source)
-            schema, defaults = src.params_schema()
-            row = {"strategy_id": sid, "version": ver, "warmup_bars": src.warmup_bars,
-                   "params_default": defaults, "param_space": schema, "status": "unregistered",
-                   "sha256": sha256(source), "path": path}
-    out = {k: row.get(k) for k in ("strategy_id", "version", "status", "sha256", "path",
-                                   "warmup_bars", "params_default", "param_space", "reason",
-                                   "parent_version", "validation")}
-    if show_source:
-        out["source"] = source
+    out = show_version(_settings(ctx), _store(ctx), ref, show_source)
+    sid, ver, source = out["strategy_id"], out["version"], out.get("source")
     if as_json:
         emit_json(out)
         return
     click.echo(f"{sid}@{ver}  status={out['status']}  warmup={out['warmup_bars']} bars  "
                f"sha256={str(out['sha256'])[:16]}…")
     click.echo(f"params: {json.dumps(out['params_default'])}")
-    if show_source:
+    if source is not None:
         click.echo(source)
 
 
@@ -237,28 +214,12 @@ def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None
     A quick look-ahead check runs too; its verdict is in the output, and a failure or a skipped
     check is a warning (the signals are printed all the same)."""
     from trading_brain.app.research.backtest import json_object
-    from trading_brain.app.research.register import load_bars, open_workers
-    from trading_brain.engine.lookahead import check_lookahead
+    from trading_brain.app.research.register import load_bars
+    from trading_brain.app.research.versions import run_file
 
     bars_by_symbol = load_bars(list(data), symbol, timeframe)
     overrides = json_object(params, "--params") or None
-    skipped = ("look-ahead check not run (--lookahead-cuts 0): these signals may use future "
-               "bars; run `strategies check` before trusting them")
-    out = {}
-    with closing(open_workers(_settings(ctx))) as workers:
-        src = workers.get(file, Path(file).read_text(encoding="utf-8"))
-        for sym, bars in bars_by_symbol.items():
-            sig = src.generate(bars, overrides)
-            acts = sig.filter(sig["action"] != "hold")
-            look, warnings = None, [] if lookahead_cuts else [skipped]
-            if lookahead_cuts:
-                look = check_lookahead(src, bars, lookahead_cuts, overrides, full=sig)
-                if not look.passed:
-                    warnings.append(f"{look.summary()}; these signals use future bars")
-            out[sym] = {"bars": sig.height, "entries": int((sig["action"] == "enter").sum()),
-                        "exits": int((sig["action"] == "exit").sum()),
-                        "lookahead": look.to_metadata() if look else None,
-                        "warnings": warnings, "signals": acts.to_dicts()}
+    out = run_file(_settings(ctx), file, bars_by_symbol, overrides, lookahead_cuts)
     if as_json:
         emit_json(out)
         return
@@ -280,19 +241,10 @@ def run(ctx: click.Context, file: str, data: tuple[str, ...], symbol: str | None
 def check(ctx: click.Context, ref: str, data: tuple[str, ...], symbol: str | None,
           timeframe: str | None, cut_points: int, as_json: bool) -> None:
     """Look-ahead and warm-up checks of ID@V (or a FILE) on candle data."""
-    from trading_brain.app.research.register import load_bars, open_workers, strategy_source
-    from trading_brain.engine.lookahead import check_lookahead, check_warmup
+    from trading_brain.app.research.versions import check_version
 
-    source = (Path(ref).read_text(encoding="utf-8") if Path(ref).is_file()
-              else strategy_source(ref, _store(ctx))[2])
-    results = {}
-    with closing(open_workers(_settings(ctx))) as workers:
-        src = workers.get(ref, source)
-        for sym, bars in load_bars(list(data), symbol, timeframe).items():
-            look = check_lookahead(src, bars, cut_points=cut_points)
-            warm = check_warmup(src, bars, src.warmup_bars, samples=cut_points)
-            results[sym] = {"lookahead": look.to_metadata(), "warmup": warm.to_metadata()}
-    passed = all(r["lookahead"]["passed"] and r["warmup"]["passed"] for r in results.values())
+    passed, results = check_version(_settings(ctx), home_of(ctx), ref, data, symbol, timeframe,
+                                    cut_points)
     if as_json:
         emit_json({"strategy": ref, "passed": passed, "symbols": results})
     else:
