@@ -33,7 +33,8 @@ START = "2024-03-01T00:00:00Z"
 ARGS = ["simulate", "--days", "0.1", "--seed", "7", "--start", START,
         "--symbols", ",".join(SYMBOLS), "--json"]
 KEYS = ["days", "symbols", "ticks", "trades", "orders", "fills", "final_equity", "cash",
-        "positions_value", "fees_paid", "max_drawdown", "halts", "elapsed_s"]
+        "positions_value", "fees_paid", "max_drawdown", "halts", "elapsed_s",
+        "start_cash", "return_pct", "report"]  # the CLI's additions come last
 
 
 def _cli(home: Path) -> list[str]:
@@ -62,7 +63,7 @@ def baseline_stderr(_baseline_run: tuple[Path, dict, str]) -> str:
 
 
 def _strip(out: dict) -> dict:
-    return {k: v for k, v in out.items() if k != "elapsed_s"}
+    return {k: v for k, v in out.items() if k not in ("elapsed_s", "report")}
 
 
 def test_json_shape_and_warehouse_records(baseline: tuple[Path, dict]) -> None:
@@ -83,6 +84,35 @@ def test_json_shape_and_warehouse_records(baseline: tuple[Path, dict]) -> None:
     assert float(store.cash_balance("active")) == pytest.approx(out["cash"], abs=0.01)
     assert store.active_version() == ("ema_cross", 1)
     assert store.execute("SELECT count(*) FROM candles WHERE timeframe = '5m'")[0][0] > 0
+
+
+def test_json_adds_start_cash_return_and_the_report(baseline: tuple[Path, dict],
+                                                    baseline_stderr: str) -> None:
+    home, out = baseline
+    assert out["start_cash"] == 10_000.0
+    assert out["return_pct"] == round((out["final_equity"] / 10_000.0 - 1) * 100, 2)
+    html = Path(out["report"])
+    assert html.parent == Home(home).var / "reports"
+    assert html.name == "simulation-2024-03-01.html" and html.is_file()
+    md = html.with_suffix(".md").read_text()
+    assert f"| Final equity | {out['final_equity']:,.2f} |" in md  # the same final equity
+    assert "step " not in baseline_stderr  # stderr is no terminal here: no progress lines
+
+
+def test_text_summary_is_readable(tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["--home", str(tmp_path / "h"), "simulate", "--days", "0.05",
+                                   "--seed", "7", "--start", START, "--symbols", "BTC/USD"])
+    assert res.exit_code == 0, res.output
+    lines = dict(line.split(None, 1) if not line.startswith(("starting", "final", "max",
+                                                             "steps"))
+                 else line.rsplit("  ", 1) for line in res.stdout.splitlines())
+    lines = {k.strip(): v.strip() for k, v in lines.items()}
+    assert lines["starting cash"] == "10,000.00"
+    assert lines["return"].endswith("%") and lines["halts"] == "0"
+    assert lines["steps / ticks"].startswith("15 / ")  # 0.05 day = 15 five-minute steps
+    assert "a step is one 5-minute bar" in lines["steps / ticks"]
+    assert {"final equity", "trades", "fees", "max drawdown", "report"} <= set(lines)
+    assert "step " not in res.stderr
 
 
 def test_default_strategy_is_deployed_and_said(baseline: tuple[Path, dict],
@@ -110,13 +140,13 @@ def _run_until(args: list[str], step: int) -> str | None:
 def test_sigkill_at_several_points_then_resume_equals_uninterrupted(
         tmp_path: Path, baseline: tuple[Path, dict]) -> None:
     home = tmp_path / "h"
-    killed = [_run_until([*_cli(home), *ARGS], 3)]
+    killed = [_run_until([*_cli(home), *ARGS, "--progress-lines"], 3)]
     for step in (11, 20):  # resumed runs go on from the checkpoint; kill them again
-        killed.append(_run_until([*_cli(home), *ARGS, "--resume"], step))
+        killed.append(_run_until([*_cli(home), *ARGS, "--resume", "--progress-lines"], step))
     assert all(killed), f"a run finished before its kill point: {killed}"
     point = Store.open(Home(home).warehouse).get_meta(PROGRESS_KEY)
     assert point is not None and point.split("|")[0] >= "2024-03-01T01:40"  # step 20 was done
-    done = subprocess.run([*_cli(home), "simulate", "--resume", "--json"],
+    done = subprocess.run([*_cli(home), "simulate", "--resume", "--json", "--progress-lines"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "step 29/29" in done.stderr and "step 1/29" not in done.stderr  # it resumed

@@ -10,9 +10,14 @@ plan wins over the options). Progress goes to stderr: a bar on a terminal, else 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from trading_brain.commands.common import emit_json, home_of, json_option, progress_bar
+
+if TYPE_CHECKING:
+    from trading_brain.app.reports.simulation import SimulationExtras
 
 
 @click.command()
@@ -31,11 +36,14 @@ from trading_brain.commands.common import emit_json, home_of, json_option, progr
                                              "midnight (candidates, paper tests, promotions).")
 @click.option("--advisor", type=click.Choice(["offline", "anthropic"]), default=None,
               help="With --evolve: who decides each night (default: offline).")
+@click.option("--progress-lines", is_flag=True,
+              help="Print one `step I/N TIME` line per committed step on stderr (default: a "
+                   "bar on a terminal, nothing otherwise).")
 @json_option
 @click.pass_context
 def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[str, ...],
              seed: int | None, start: str | None, symbols: str | None, resume: bool,
-             evolve: bool, advisor: str | None, as_json: bool) -> None:
+             evolve: bool, advisor: str | None, progress_lines: bool, as_json: bool) -> None:
     """Drive scan -> risk -> executor -> ledger with a simulated clock, writing to the home's
     warehouse exactly as live trading would."""
     import sys
@@ -60,23 +68,52 @@ def simulate(ctx: click.Context, days: float | None, market: str, data: tuple[st
                 data=tuple(str(Path(p).resolve()) for p in data),
                 symbols=tuple(s.strip() for s in (symbols or "").split(",") if s.strip()),
                 evolve=evolve, advisor=advisor)
-    err = sys.stderr
-    with progress_bar("simulating", enabled=err.isatty()) as bar:
+    bar_on = sys.stderr.isatty() and not progress_lines
+    with progress_bar("simulating", enabled=bar_on) as bar:
         def update(done: int, total: int, item: str) -> None:
-            if err.isatty():
-                bar(done, total, item)
-            else:  # logs and pipes: one line per completed (checkpointed) step
+            if progress_lines:  # one line per completed (checkpointed) step
                 click.echo(f"step {done}/{total} {item}", err=True)
+            else:
+                bar(done, total, item)  # silent when stderr is not a terminal
 
         out = run(home_of(ctx), plan, resume=resume, progress=update,
                   note=lambda m: click.echo(m, err=True))
+    from datetime import UTC, datetime
+
+    from trading_brain.app.reports.simulation import after_simulation
+
+    extra = after_simulation(home_of(ctx), float(out["final_equity"]), datetime.now(UTC))
+    if extra.note:
+        click.echo(f"report not written: {extra.note}", err=True)
     if as_json:
-        emit_json(out)
+        report = str(extra.report.html_path) if extra.report else None
+        emit_json(out | {"start_cash": extra.start_cash, "return_pct": extra.return_pct,
+                         "report": report})
         return
-    click.echo(f"{out['days']} days, {len(out['symbols'])} symbols: {out['ticks']} ticks, "
-               f"{out['trades']} trades, {out['orders']} orders, {out['fills']} fills")
-    click.echo(f"final equity {out['final_equity']:.2f} (cash {out['cash']:.2f} + positions "
-               f"{out['positions_value']:.2f}), fees {out['fees_paid']:.2f}, max drawdown "
-               f"{out['max_drawdown']:.2%}, halts {out['halts']}, {out['elapsed_s']:.1f} s")
+    _summary(out, extra)
+
+
+def _summary(out: dict[str, Any], extra: SimulationExtras) -> None:
+    ret = f"{extra.return_pct:+.2f}%" if extra.return_pct is not None else "n/a"
+    cash = f"{extra.start_cash:,.2f}" if extra.start_cash is not None else "n/a"
+    rows = [
+        ("simulated", f"{out['days']} days, {len(out['symbols'])} symbols "
+                      f"({', '.join(out['symbols'])})"),
+        ("starting cash", cash),
+        ("final equity", f"{out['final_equity']:,.2f} (cash {out['cash']:,.2f} + positions "
+                         f"{out['positions_value']:,.2f})"),
+        ("return", ret),
+        ("trades", f"{out['trades']} ({out['orders']} orders, {out['fills']} fills)"),
+        ("fees", f"{out['fees_paid']:,.2f}"),
+        ("max drawdown", f"{out['max_drawdown']:.2%}"),
+        ("halts", str(out["halts"])),
+        ("steps / ticks", f"{extra.steps} / {out['ticks']}: a step is one 5-minute bar; a tick "
+                          "is one executor pass (up to 3 per step, idle ones skipped)"),
+        ("elapsed", f"{out['elapsed_s']:.1f} s"),
+    ]
     if "evolution" in out:
-        click.echo("evolution: " + ", ".join(f"{k} {v}" for k, v in out["evolution"].items()))
+        rows.append(("evolution", ", ".join(f"{k} {v}" for k, v in out["evolution"].items())))
+    rows.append(("report", str(extra.report.html_path) if extra.report else "none"))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"{k:<{width}}  {v}")

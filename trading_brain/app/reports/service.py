@@ -6,8 +6,9 @@ Contract:
   7 days ending with ``day``); ``day=None`` means the newest day holding data
   (``latest_day``: the day of the newest snapshot, a snapshot at midnight closing the day
   before); a home without any snapshot raises ``DataError``; see ``build.write_report``;
-- ``simulation_report(home, store, start, end, now)``: the simulated window ``[start, end]``
-  (the snapshot at ``end`` included: it is the simulation's final equity);
+- ``simulation_report(home, store, start, end, now)``: the simulated window from ``start`` to
+  ``end`` (the last step's bar close) and that step's ticks (until ``end + 5m``): its last
+  snapshot is the simulation's final equity;
 - ``send_report(report, home, settings, store, now, logger=None)``: one ``daily_report``
   notification (log, plus the channels ``[notify]`` routes it to), once per report name;
   returns whether it was handed over; it never raises (a notification never fails a report).
@@ -29,6 +30,7 @@ from trading_brain.settings import Home, Secrets, Settings
 
 log = logging.getLogger("trading_brain.reports")
 KINDS = ("daily", "weekly")
+STEP = timedelta(minutes=5)
 
 
 def reports_dir(home: Home) -> Path:
@@ -55,7 +57,7 @@ def report(home: Home, store: Store, kind: str, day: date | None, now: datetime)
 def simulation_report(home: Home, store: Store, start: datetime, end: datetime,
                       now: datetime) -> Report:
     label = periods.span(start, end).label
-    p = periods.span(start, end + timedelta(seconds=1), "simulation")
+    p = periods.span(start, end + STEP, "simulation")  # the last step's ticks (T, T+1m)
     return write_report(store, periods.Period(p.kind, p.start, p.end, label),
                         reports_dir(home), now=now)
 
