@@ -1,6 +1,7 @@
 """`trading-brain evolution scorecard [--json]`: every promotion with its review.
 
-Service: ``app.promotion_reviews`` (``scorecard``, ``adds_value``). A promotion is graded
+Service: ``app.records.scorecard`` (``app.promotion_reviews``: ``scorecard_rows``,
+``adds_value``). A promotion is graded
 ``review_days`` after it: the promoted version and the incumbent it replaced replayed with the
 exact engine over the bars since the promotion. ``--json`` prints ``{"adds_value": {"passed",
 "description", "metrics"}, "promotions": [{"promotion_id", "incumbent", "promoted_at",
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from trading_brain.commands.common import emit_json, home_of, json_option, require_initialised
+from trading_brain.commands.common import emit_json, home_of, json_option
 
 
 @click.group()
@@ -25,13 +26,9 @@ def evolution() -> None:
 @click.pass_context
 def scorecard(ctx: click.Context, as_json: bool) -> None:
     """Every promotion with its review (edge over the incumbent it replaced)."""
-    from trading_brain.adapters.duckdb import Store
-    from trading_brain.app.promotion_reviews import adds_value, scorecard_rows
+    from trading_brain.app.records import scorecard as read
 
-    home = home_of(ctx)
-    require_initialised(home)
-    store = Store.open(home.warehouse)
-    rows, check = scorecard_rows(store), adds_value(store)
+    rows, check = read(home_of(ctx))
     if as_json:
         emit_json({"adds_value": {"passed": check.passed, "description": check.description,
                                   "metrics": check.metrics}, "promotions": rows})

@@ -1,12 +1,13 @@
 """`trading-brain evolve` (run tonight's evolution cycle now) and `trading-brain thoughts`.
 
-Service: trading_brain/app/evolve/cycle.py. ``evolve --json`` prints ``{"cycle_id", "status",
-"decision": {"action", "tier", "reasoning"}, "candidate", "gates", "outcome", "error",
-"tokens", "cost_usd"}`` (tokens: input + output + cache write + cache read of every advisor
-call); a cycle already finished tonight prints its stored result. ``--advisor`` unset: ``[advisor]
-kind``, else anthropic when ANTHROPIC_API_KEY is set, else offline. ``thoughts`` lists recent
-cycles, or with CYCLE the conversation of that cycle role by role (step, seq, role, content;
-``--json`` a list of those rows).
+Services: trading_brain/app/evolve/cycle.py (``evolve``), trading_brain/app/records.py
+(``thoughts``). ``evolve --json`` prints ``{"cycle_id", "status", "decision": {"action",
+"tier", "reasoning"}, "candidate", "gates", "outcome", "error", "tokens", "cost_usd"}``
+(tokens: input + output + cache write + cache read of every advisor call); a cycle already
+finished tonight prints its stored result. ``--advisor`` unset: ``[advisor] kind``, else
+anthropic when ANTHROPIC_API_KEY is set, else offline. ``thoughts`` lists recent cycles, or
+with CYCLE the conversation of that cycle role by role (step, seq, role, content; ``--json`` a
+list of those rows).
 Advisor-written text is printed with terminal control characters escaped (``safe_text``).
 """
 
@@ -18,7 +19,6 @@ import click
 
 from trading_brain.adapters.sandbox.text import safe_text
 from trading_brain.commands.common import emit_json, home_of, json_option, require_initialised
-from trading_brain.errors import ConfigError
 
 
 @click.command()
@@ -64,16 +64,11 @@ def evolve(ctx: click.Context, advisor: str | None, as_json: bool) -> None:
 @click.pass_context
 def thoughts(ctx: click.Context, cycle: str | None, as_json: bool) -> None:
     """Recent evolution cycles, or every recorded thought of CYCLE."""
-    from trading_brain.adapters.duckdb import Store
+    from trading_brain.app.records import cycle_thoughts, recent_cycles
 
     home = home_of(ctx)
-    require_initialised(home)
-    store = Store.open(home.warehouse)
     if cycle is None:
-        rows = [{"cycle_id": r["cycle_id"], "night": r["night"], "status": r["status"],
-                 "advisor": r["advisor"],
-                 "action": (r.get("decision") or {}).get("action"), "error": r.get("error")}
-                for r in store.evolution_cycles(limit=30)]
+        rows = recent_cycles(home)
         if as_json:
             emit_json(rows)
             return
@@ -81,11 +76,7 @@ def thoughts(ctx: click.Context, cycle: str | None, as_json: bool) -> None:
             click.echo(f"{r['cycle_id']}  {r['status']:<9} {r['action'] or '-':<18} "
                        f"{safe_text(r['error'] or '')}")
         return
-    if not store.evolution_cycles(cycle):
-        raise ConfigError(f"no evolution cycle {cycle!r}; `trading-brain thoughts` lists them")
-    rows = store.evolution_rows("ai_thoughts", {"cycle_id": cycle}, order="created_at, seq")
-    items = [{"step": r["step"], "seq": r["seq"], "role": r["role"], "content": r["content"],
-              "created_at": r["created_at"]} for r in rows]
+    items = cycle_thoughts(home, cycle)
     if as_json:
         emit_json(items)
         return

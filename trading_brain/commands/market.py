@@ -23,6 +23,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Mode, last candle time and count per symbol and timeframe, and halts per slot."""
     from trading_brain.app.home.status import home_status
     from trading_brain.app.runtime import build_runtime
+    from trading_brain.domain.numbers import money, percent, quantity
 
     home = home_of(ctx)
     require_initialised(home)
@@ -43,8 +44,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
         why = [f"kill switch: {h['kill_switch']['reason']}"] if h["kill_switch"] else []
         why += [f"{k}: {v['reason']}" for k, v in h["halts"].items()]
         state = f"HALTED ({'; '.join(why)})" if h["halted"] else "trading"
-        click.echo(f"slot {slot}: {state}"
-                   f"  equity={h['equity'] or '-'}  open positions={h['open_positions']}")
+        click.echo(f"slot {slot}: {state}  equity={money(h['equity'])}  "  # 2 decimals
+                   f"peak={money(h['peak_equity'])}  drawdown={percent(h['drawdown'])}  "
+                   f"open positions={h['open_positions']}")
+        for p in data.get("positions", {}).get(slot, []):
+            click.echo(f"  {p['symbol']:<12}{quantity(p['quantity'], p['lot_decimals']):>18}"
+                       f"  at {money(p['entry_price'])}")
 
 
 @click.command("import-ohlcv")
@@ -65,13 +70,11 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
     Candles already stored with other values are never overwritten silently: the import is
     refused (nothing written) unless --replace is given.
     """
-    from trading_brain.adapters.duckdb import Store
     from trading_brain.app.runtime import import_candle_files
+    from trading_brain.app.warehouse import require_store
     from trading_brain.domain.instruments import parse_symbol
 
-    home = home_of(ctx)
-    require_initialised(home)
-    store = Store.open(home.warehouse)
+    store = require_store(home_of(ctx))
     sym = parse_symbol(symbol) if symbol else None
     # the bar only on a terminal: piped, a refusal stays the single line `error: …`
     bar = not as_json and sys.stderr.isatty()

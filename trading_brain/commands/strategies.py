@@ -37,14 +37,14 @@ def _settings(ctx: click.Context) -> Settings:
 
 def _warehouse(ctx: click.Context) -> Store:
     """The home's store; the home must be initialised (one-line error otherwise)."""
-    from trading_brain.app.research.data import require_store
+    from trading_brain.app.warehouse import require_store
 
     return require_store(home_of(ctx))
 
 
 def _store(ctx: click.Context) -> Store | None:
     """The home's store, None outside an initialised home."""
-    from trading_brain.app.research.data import home_store
+    from trading_brain.app.warehouse import home_store
 
     return home_store(home_of(ctx))
 

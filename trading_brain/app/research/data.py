@@ -7,8 +7,6 @@ Contract (no click here; every failure is a one-line ConfigError / DataError):
 - ``load_bars_for`` returns bars per symbol from the files (``register.load_bars``: symbol from
   ``--symbol``, else the file name, else its stem) or from the warehouse (timeframe 5m by
   default), windowed to ``[start, end)`` and gap-checked (``backtest.check_gaps``).
-- ``home_store`` / ``require_store`` open the home's DuckDB store (None outside an initialised
-  home / a one-line ConfigError naming the home).
 """
 
 from __future__ import annotations
@@ -22,10 +20,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from trading_brain.app.research.backtest import check_gaps, parse_time, window
+from trading_brain.app.warehouse import not_a_home
 from trading_brain.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from trading_brain.adapters.duckdb import Store
     from trading_brain.ports import CandleStore
     from trading_brain.settings import Home
 
@@ -57,27 +55,6 @@ class BarsRequest:
             if not Path(p).exists():
                 raise DataError(f"no such file or folder: {p}")
         return req
-
-
-def not_a_home(home: Home) -> ConfigError:
-    return ConfigError(f"{home.root} is not a Trading Brain home; run `trading-brain init` first")
-
-
-def home_store(home: Home) -> Store | None:
-    """The home's store, None outside an initialised home."""
-    if not home.is_initialised():
-        return None
-    from trading_brain.adapters.duckdb import Store
-
-    return Store.open(home.warehouse)
-
-
-def require_store(home: Home) -> Store:
-    """The home's store; the home must be initialised (one-line ConfigError otherwise)."""
-    store = home_store(home)
-    if store is None:
-        raise not_a_home(home)
-    return store
 
 
 def load_bars_for(req: BarsRequest, store: CandleStore | None,

@@ -24,8 +24,9 @@ import polars as pl
 
 from trading_brain.app.research import backtest as bt
 from trading_brain.app.research import optimize as opt
-from trading_brain.app.research.data import BarsRequest, home_store, load_bars_for
+from trading_brain.app.research.data import BarsRequest, load_bars_for
 from trading_brain.app.research.sweep import Progress, generate_all
+from trading_brain.app.warehouse import home_store
 from trading_brain.errors import ConfigError
 
 if TYPE_CHECKING:

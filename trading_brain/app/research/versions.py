@@ -101,7 +101,7 @@ def check_version(settings: Settings, home: Home, ref: str, data: Sequence[str],
                   symbol: str | None, timeframe: str | None, cut_points: int
                   ) -> tuple[bool, dict[str, dict[str, Any]]]:
     """(passed, per-symbol look-ahead and warm-up metadata) of ``ref`` (ID@V or a FILE)."""
-    from trading_brain.app.research.data import home_store
+    from trading_brain.app.warehouse import home_store
     from trading_brain.engine.lookahead import check_lookahead, check_warmup
 
     source = (Path(ref).read_text(encoding="utf-8") if Path(ref).is_file()
