@@ -135,3 +135,25 @@ def test_kill_json_lists_the_stops_it_cancelled_at_the_venue(tmp_path, fk, monke
     assert Store.open(home.warehouse).order(stop).state == "canceled"
     (venue_stop,) = w.venue_orders(stop)
     assert venue_stop.status == "canceled"
+
+
+def test_status_text_formats_money_quantities_and_percents_json_stays_exact(traded):  # noqa: F811
+    """Issue 13: `status` printed ``equity=10000.000000000000000000``."""
+    import re
+    from decimal import Decimal
+
+    code, text = invoke(traded, "status")
+    assert code == 0, text
+    line = next(s for s in text.splitlines() if s.startswith("slot active:"))
+    assert re.search(r"equity=\d{1,3}(,\d{3})+\.\d{2}  peak=\d{1,3}(,\d{3})+\.\d{2}  "
+                     r"drawdown=\d+\.\d{2}%  open positions=1$", line), line
+    pairs = Store.open(traded.warehouse).read_asset_pairs()
+    pos = next(s for s in text.splitlines() if s.strip().startswith("BTC/USD") and " at " in s)
+    qty = pos.split()[1]
+    assert len(qty.split(".")[1]) == pairs["BTC/USD"].lot_decimals, pos
+    assert re.search(r" at \d{1,3}(,\d{3})*\.\d{2}$", pos), pos
+    code, data = invoke(traded, "status", "--json")
+    eq = data["halts"]["active"]["equity"]
+    assert Decimal(eq) > 0 and "," not in eq and len(eq.split(".")[1]) > 2  # exact string
+    (p,) = data["positions"]["active"]
+    assert p["symbol"] == "BTC/USD" and Decimal(p["quantity"]) > 0

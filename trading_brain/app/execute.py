@@ -18,8 +18,10 @@
 It returns an ``ExecuteOutcome`` (the tick's report, the fee error and the rollback done, if
 any); ``TemporaryError``
 (warehouse busy, venue briefly unavailable) propagates: the caller skips this tick.
-``deliver_alerts(rt, alerts, notifier)`` sends the tick's alerts once per key
-(``app.notify.deliver``); a warehouse too busy to record them is a returned warning.
+``deliver_alerts(rt, alerts, notifier)`` records and logs the tick's alerts once per key
+(``app.alerts.emit``: trades opened/closed, orders rejected, halts, kill switch, halts cleared,
+refused protective legs; the alert sensor sends them to Telegram/webhook); it never raises: a
+failure (a warehouse too busy to record them) is a returned warning.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trading_brain.app.notify import Alert, deliver
+from trading_brain.app.alerts import emit
+from trading_brain.app.notify import Alert
 from trading_brain.app.promotion import auto_rollback
 from trading_brain.app.runtime import Runtime, executor_slots
 from trading_brain.engine.executor.context import TickReport
 from trading_brain.engine.executor.tick import TickConfig, run_tick
 from trading_brain.engine.venue_fees import refresh_venue_fees
-from trading_brain.errors import TemporaryError
 from trading_brain.ports import Notifier
 
 LOCK_BUDGET_S = 5.0
@@ -67,12 +69,8 @@ def execute_once(rt: Runtime) -> ExecuteOutcome:
 
 def deliver_alerts(rt: Runtime, alerts: Sequence[Alert], notifier: Notifier) -> str | None:
     """The tick's alerts through ``notifier``, once per key (the notifications table),
-    whatever the sensor's cursor; returns a warning when the warehouse was too busy to record
-    them."""
+    whatever the sensor's cursor; never raises (``app.alerts.emit``): returns a warning when
+    they could not be recorded."""
     if not alerts:
         return None
-    try:
-        deliver(alerts, [notifier], rt.store, rt.clock.now())
-    except TemporaryError as e:
-        return f"alerts not recorded (warehouse busy): {e}"
-    return None
+    return emit(rt.store, notifier, alerts, rt.clock.now())

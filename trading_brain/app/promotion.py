@@ -44,7 +44,8 @@ from decimal import Decimal
 from typing import Any, cast
 
 from trading_brain.adapters.duckdb import Store
-from trading_brain.app.notify import Alert, deliver
+from trading_brain.app.alerts import emit
+from trading_brain.app.notify import Alert
 from trading_brain.app.runtime import Runtime
 from trading_brain.domain.intents import OrderIntent, Slot, intent_id_for
 from trading_brain.engine import registry
@@ -221,8 +222,8 @@ def _candidate(store: Store, ref: str) -> tuple[str, int, dict[str, Any]]:
 
 def _alert(rt: Runtime, kind: str, key: str, subject: str, text: str, now: datetime,
            level: str = "INFO") -> None:
-    deliver([Alert(key=key, level=level, kind=kind, subject=subject, text=text)],
-            [rt.notifier], rt.store, now)
+    emit(rt.store, rt.notifier,
+         [Alert(key=key, level=level, kind=kind, subject=subject, text=text)], now)
 
 
 def promote(rt: Runtime, ref: str, now: datetime, reason: str = "",

@@ -18,10 +18,14 @@ run), and the per-slot halts `status` shows.
   lookup) before each exit sell on a live venue, or once their position is closed;
   ``cancelled_orders`` lists every order cancelled at the venue — the entries cancelled in step
   (2) and the cancels the executor's ticks confirmed (stops). Alerts the ticks raise go
-  through ``rt.notifier`` once per key (``trading_brain.app.notify.deliver``). A position
+  through ``rt.notifier`` once per key (``trading_brain.app.alerts.emit``). A position
   closed by the sell of a kill exit intent gets ``exit_reason = "kill"`` from the executor
   itself (the order's purpose is ``kill``); one closed by a stop/take-profit order keeps its
   reason.
+Alerts (``app.alerts.emit``: recorded once per key, logged, sent by the alert sensor; a
+failure never fails the command): ``halt`` -> ``risk_halt`` per slot halt, ``resume`` ->
+``risk_resume``, ``kill_all`` -> ``kill`` (keys as ``engine.executor.alerts`` makes them, so
+the executor's next tick does not report them again).
 Each returns plain data (per slot) for the command to print; expected failures raise
 ``ConfigError`` (an unknown slot) or the store's errors.
 """
@@ -37,6 +41,7 @@ from typing import TYPE_CHECKING, Any, cast, get_args
 from trading_brain.adapters.clock import SimClock
 from trading_brain.adapters.duckdb import Store
 from trading_brain.app.runtime import Runtime
+from trading_brain.domain.alerts import Alert
 from trading_brain.domain.intents import Slot
 from trading_brain.domain.risk import RiskEvent, RiskState
 from trading_brain.errors import ConfigError, TemporaryError
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
     from trading_brain.domain.records import PositionRecord
 
 Change = Callable[[Store, str, RiskState, datetime], tuple[RiskState, list[RiskEvent]]]
+AlertsOf = Callable[[str, RiskState, list[RiskEvent]], list[Alert]]
 
 
 def slots_of(store: Store, slot: str | None) -> list[str]:
@@ -71,7 +77,8 @@ def halt(rt: Runtime, slots: list[str], reason: str) -> dict[str, dict[str, bool
     """A manual halt on each of ``slots``; per slot: changed, halted, kill_switch."""
     from trading_brain.engine import risk_state
 
-    return _apply(rt, slots, lambda _s, _slot, st, now: risk_state.halt(st, reason, now))
+    return _apply(rt, slots, lambda _s, _slot, st, now: risk_state.halt(st, reason, now),
+                  _standing)
 
 
 def resume(rt: Runtime, slots: list[str], reason: str) -> dict[str, dict[str, bool]]:
@@ -79,7 +86,26 @@ def resume(rt: Runtime, slots: list[str], reason: str) -> dict[str, dict[str, bo
     from trading_brain.engine import risk_state
 
     return _apply(rt, slots, lambda store, s, st, now: (
-        risk_state.resume(st, _equity(store, s), now, reason, clear_kill_switch=True)))
+        risk_state.resume(st, _equity(store, s), now, reason, clear_kill_switch=True)),
+        _resumed)
+
+
+def _standing(slot: str, state: RiskState, events: list[RiskEvent]) -> list[Alert]:
+    """The slot's halts and kill switch, keyed as the executor keys them (reported once)."""
+    from trading_brain.engine.executor.alerts import risk_alerts
+
+    return risk_alerts(slot, state, [])
+
+
+def _resumed(slot: str, state: RiskState, events: list[RiskEvent]) -> list[Alert]:
+    e = next((e for e in events if e.kind == "resume"), None)
+    if e is None:
+        return []
+    cleared = [str(e.details.get("cleared") or "")] + [
+        "kill switch" for k in events if k.kind == "kill_switch"]
+    what = ", ".join(c for c in cleared if c) or "nothing was halted"
+    return [Alert(f"risk_resume:{slot}:human:{e.ts.isoformat()}", "INFO", "risk_resume", slot,
+                  f"[{slot}] trading resumed ({what}): {e.reason}")]
 
 
 def _equity(store: Store, slot: str) -> Decimal:
@@ -87,9 +113,13 @@ def _equity(store: Store, slot: str) -> Decimal:
     return eq if eq is not None else max(store.cash_balance(slot), Decimal(0))
 
 
-def _apply(rt: Runtime, slots: list[str], change: Change) -> dict[str, dict[str, bool]]:
-    """Load, change and save each slot's risk state with its events (one session)."""
-    now, store, out = rt.clock.now(), rt.store, {}
+def _apply(rt: Runtime, slots: list[str], change: Change, alerts_of: AlertsOf | None = None
+           ) -> dict[str, dict[str, bool]]:
+    """Load, change and save each slot's risk state with its events (one session); then the
+    alerts ``alerts_of`` makes of each change, emitted once per key (never raises)."""
+    from trading_brain.app.alerts import emit
+
+    now, store, out, alerts = rt.clock.now(), rt.store, {}, []
     with store.session():
         for slot in slots:
             state = store.load_risk_state(slot) or RiskState()
@@ -98,6 +128,10 @@ def _apply(rt: Runtime, slots: list[str], change: Change) -> dict[str, dict[str,
             store.record_risk_events(slot, events)
             out[slot] = {"changed": bool(events), "halted": new.halted,
                          "kill_switch": new.kill_switch is not None}
+            if events and alerts_of is not None:
+                alerts += alerts_of(slot, new, events)
+    if alerts:
+        emit(store, rt.notifier, alerts, now)
     return out
 
 
@@ -122,13 +156,14 @@ def kill_all(rt: Runtime, slots: list[str], reason: str, attempts: int = 40,
              ) -> dict[str, Any]:
     """Steps (1)-(4) of the module docstring; returns what happened per slot, the ticks run,
     whether every position is closed (``flat``) and the reason."""
-    from trading_brain.app.notify import deliver
+    from trading_brain.app.alerts import emit
     from trading_brain.app.runtime import executor_slots
     from trading_brain.engine import risk_state
     from trading_brain.engine.executor.tick import TickConfig, run_tick
 
     sleep = sleep or _sleeper(rt)
-    _apply(rt, slots, lambda _s, _slot, st, now: risk_state.set_kill_switch(st, True, reason, now))
+    _apply(rt, slots, lambda _s, _slot, st, now: risk_state.set_kill_switch(st, True, reason, now),
+           _standing)
     pairs = rt.store.read_asset_pairs()
     venues = executor_slots(rt, pairs)
     report = {s: _cancel_entries(rt, s, venues[s].exchange if s in venues else None)
@@ -148,8 +183,8 @@ def kill_all(rt: Runtime, slots: list[str], reason: str, attempts: int = 40,
             report[s]["cancelled_orders"] += [c for c in done
                                               if c not in report[s]["cancelled_orders"]]
         alerts = [a for r in tick.slots.values() for a in r.alerts]
-        if alerts:
-            deliver(alerts, [rt.notifier], rt.store, rt.clock.now())
+        if alerts:  # trades closed, orders rejected…: once per key, never raises
+            emit(rt.store, rt.notifier, alerts, rt.clock.now())
     after = _open_positions(rt.store, slots)
     for s in slots:
         still = {p.position_id for p in after[s]}

@@ -31,6 +31,7 @@ from decimal import Decimal
 
 from trading_brain.domain.orders import Balance
 from trading_brain.domain.records import FillBook, OrderRow, PositionRecord
+from trading_brain.engine.executor import alerts
 from trading_brain.engine.executor.context import (
     REASON_OF,
     VENUE_BASELINE_KEY,
@@ -108,6 +109,7 @@ def record_fills(ctx: TickContext) -> None:
         ctx.rep.fills.append(f.fill_id)
         if effect.opened:
             ctx.rep.positions_opened.append(effect.position.position_id)
+            ctx.rep.alerts.append(alerts.trade_opened(ctx.slot, effect.position, ctx.pairs))
         if effect.closed:
             del ctx.positions[f.symbol]
             on_closed(ctx, effect.position)
@@ -122,6 +124,7 @@ def position_meta(ctx: TickContext, row: OrderRow) -> PositionMeta | None:
 
 def on_closed(ctx: TickContext, pos: PositionRecord) -> None:
     ctx.rep.positions_closed.append(pos.position_id)
+    ctx.rep.alerts.append(alerts.trade_closed(ctx.slot, pos, ctx.pairs))
     if pos.entry_cost > 0:
         ctx.state, events = update_state_on_close(
             ctx.state, pos.symbol, pos.realized_pnl or Decimal(0), pos.entry_cost,
@@ -178,6 +181,7 @@ def finish_slot(ctx: TickContext) -> None:
         if ctx.rep.events:
             ctx.store.record_risk_events(ctx.slot, ctx.rep.events)
     ctx.rep.snapshot = snap
+    ctx.rep.alerts += alerts.risk_alerts(ctx.slot, ctx.state, ctx.rep.events)
     ctx.rep.invariant = check_totals(ctx.capital or Decimal(0), ledger, book, positions, marks)
     holdings = {(ctx.pairs[p.symbol].base if p.symbol in ctx.pairs else p.symbol.split("/")[0]):
                 p.quantity for p in positions}

@@ -31,6 +31,7 @@ from trading_brain.domain.orders import Balance, Fill, OrderAck, OrderRequest, O
 from trading_brain.domain.records import CashEntry, OrderRow, PositionRecord
 from trading_brain.domain.risk import RiskEvent, RiskLimits, RiskState
 from trading_brain.domain.timeframes import Timeframe
+from trading_brain.engine.executor.alerts import order_rejected
 from trading_brain.engine.executor.protective import Protection
 from trading_brain.engine.executor.reconcile import OrderFix
 from trading_brain.engine.executor.report import SlotReport, TickReport
@@ -235,6 +236,7 @@ class TickContext:
         if record_status:
             self.set_status(intent.intent_id, status)
         self.rep.intents_rejected[intent.intent_id] = reason
+        self.rep.alerts.append(order_rejected(self.slot, intent, reason, status))
         self.rep.events.append(RiskEvent(
             ts=self.now, kind="decision", symbol=intent.symbol, reason=reason,
             details={"intent_id": intent.intent_id, "action": intent.action, "status": status,
