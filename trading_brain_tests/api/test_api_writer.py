@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -152,3 +153,48 @@ def test_the_stream_ends_when_the_client_goes_away() -> None:
     out = asyncio.run(drain())
     assert out[0] == ": connected\n\n" and len(out) == 4
     assert out[1].startswith("id: fill|t|1\nevent: fill\ndata: ")
+
+
+@pytest.fixture(scope="module")
+def executor_home(sim_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another copy of the simulated home, for real executor ticks."""
+    return Path(shutil.copytree(sim_home, tmp_path_factory.mktemp("x") / "home"))
+
+
+def test_requests_under_a_running_executor(executor_home: Path) -> None:
+    """Real executor ticks (``execute_once``: reconcile, stops and take-profits against the sim
+    market, ledger, snapshot) in a thread while clients read: only 200/503 answers, no tick
+    fails, and the API sees the ticks' snapshots. ~6 s idle (a server, a runtime, 2+ ticks);
+    up to ~20 s on a loaded machine."""
+    from trading_brain.app.execute import execute_once
+    from trading_brain.app.runtime import build_runtime
+
+    srv = ApiServer(executor_home, "--cache-ttl", "0", "--lock-budget", "0.5")
+    rt = build_runtime(executor_home)
+    stop, ticks, errors = threading.Event(), [], []
+
+    def executor() -> None:
+        try:
+            while not stop.is_set():
+                ticks.append(execute_once(rt).report.ts)
+        except Exception as e:  # the assertion below reports it
+            errors.append(e)
+
+    statuses: list[int] = []
+    try:
+        x = threading.Thread(target=executor)
+        x.start()
+        deadline = time.monotonic() + 60
+        while (len(ticks) < 2 or len(statuses) < 40) and time.monotonic() < deadline \
+                and not errors:
+            statuses += [srv.get(p)[0] for p in PATHS[:4]]
+        stop.set()
+        x.join()
+        _s, _h, eq = srv.get("/equity?limit=1")
+    finally:
+        srv.stop()
+    assert errors == [] and len(ticks) >= 2
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= len(statuses) // 2, statuses
+    newest = rt.store.snapshots("active")[-1].ts  # what the executor's store holds now
+    assert isinstance(eq, dict)
+    assert datetime.fromisoformat(eq["items"][0]["ts"]) == newest.astimezone(UTC)
