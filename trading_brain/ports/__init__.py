@@ -19,6 +19,7 @@ from trading_brain.ports.market import (
     MarketData,
 )
 from trading_brain.ports.storage import (
+    EvolutionRecords,
     IntentStore,
     LedgerStore,
     MetaStore,
@@ -42,6 +43,7 @@ __all__ = [
     "Advisor",
     "CandleStore",
     "Clock",
+    "EvolutionRecords",
     "Exchange",
     "IntentStore",
     "LedgerStore",

@@ -1,8 +1,8 @@
 """The storage contract: ``MetaStore``, ``LedgerStore``, ``RiskStore``, ``IntentStore``,
-``PaperBookStore`` (with ``SavedBook``) and their union ``TradingStore``.
-
-Implemented in full by the DuckDB ``Store`` and simulate's ``MemoryBook``; callers never ask
-which one they have (see the comment below and trading_brain_tests/test_storage_contract.py).
+``PaperBookStore`` (with ``SavedBook``) and their union ``TradingStore``, implemented in full
+by the DuckDB ``Store`` and simulate's ``MemoryBook``; callers never ask which one they have
+(see the comment below and trading_brain_tests/test_storage_contract.py). Besides it,
+``EvolutionRecords``: the evolution's tables (the warehouse only; the book does not keep them).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import Fill
@@ -192,3 +192,16 @@ class PaperBookStore(Protocol):
 class TradingStore(LedgerStore, RiskStore, IntentStore, PaperBookStore, MetaStore, Protocol):
     """Everything the scan, the executor tick and the paper venue ask of the trading tables
     (what ``simulate`` hands them: the warehouse, or the book over it)."""
+
+
+@runtime_checkable
+class EvolutionRecords(Protocol):
+    """The evolution's tables (``evolution_cycles``, ``ai_thoughts``, ``predictions``,
+    ``promotion_reviews``, ...) as rows: ``save_evolution_row`` inserts one row (False when its
+    key is already stored); ``evolution_rows`` reads a table filtered by equal columns, ordered
+    by ``order`` (an ORDER BY list). Implemented by the DuckDB ``Store``."""
+
+    def save_evolution_row(self, table: str, row: Mapping[str, Any]) -> bool: ...
+
+    def evolution_rows(self, table: str, where: Mapping[str, Any] | None = None,
+                       order: str = "") -> list[dict[str, Any]]: ...

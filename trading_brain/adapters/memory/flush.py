@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import duckdb
+
 from trading_brain.adapters.duckdb.connection import run
 from trading_brain.adapters.duckdb.ledger_batch import (
     DEC,
@@ -73,7 +75,7 @@ def load(store: Store) -> MemoryBook:
     return book
 
 
-def _insert(con: Any, head: str, names: Sequence[str], types: Sequence[str],
+def _insert(con: duckdb.DuckDBPyConnection, head: str, names: Sequence[str], types: Sequence[str],
             rows: Sequence[Sequence[Any]], tail: str = "") -> None:
     for part in chunks(rows):
         sel, params = columns(names, types, part)

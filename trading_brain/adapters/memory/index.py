@@ -18,14 +18,27 @@ O(rows ever written). Contract:
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
-from typing import Any
+from typing import TYPE_CHECKING
 
+from trading_brain.domain.intents import OrderIntent
 from trading_brain.domain.orders import FINISHED_ORDER_STATES as TERMINAL
 from trading_brain.domain.orders import Fill
-from trading_brain.domain.records import CENT, OPEN_ORDER_STATES, ZERO, CashEntry, mul
+from trading_brain.domain.records import (
+    CENT,
+    OPEN_ORDER_STATES,
+    ZERO,
+    CashEntry,
+    OrderRow,
+    PositionRecord,
+    mul,
+)
+
+if TYPE_CHECKING:
+    from trading_brain.adapters.memory.reads import BookReads
 
 
 @dataclass
@@ -112,7 +125,7 @@ class BookIndex:
         self.fill_version: dict[str, int] = {}  # slot -> fills added to its ``fills`` so far
 
     @classmethod
-    def build(cls, book: Any) -> BookIndex:
+    def build(cls, book: BookReads) -> BookIndex:
         ix = cls()
         for o in book.orders_.values():
             ix.order(None, o, book.orders_)
@@ -136,7 +149,7 @@ class BookIndex:
         led.add(e, seq)
         self.max_seq = max(self.max_seq, seq)
 
-    def order(self, old: Any, o: Any, orders: dict[str, Any]) -> bool:
+    def order(self, old: OrderRow | None, o: OrderRow, orders: Mapping[str, OrderRow]) -> bool:
         cid = o.client_order_id
         if old is not None and (old.slot != o.slot or old.intent_id != o.intent_id):
             return False
@@ -152,20 +165,20 @@ class BookIndex:
             self.fill(f, orders)
         return True
 
-    def intent(self, i: Any) -> None:
+    def intent(self, i: OrderIntent) -> None:
         if i.status == "pending":
             self.pending[i.intent_id] = i.slot
         else:
             self.pending.pop(i.intent_id, None)
 
-    def position(self, p: Any) -> None:
+    def position(self, p: PositionRecord) -> None:
         self.slot_positions.setdefault(p.slot, {})[p.position_id] = None
         if p.status == "open":
             self.open_positions[p.position_id] = p.slot
         else:
             self.open_positions.pop(p.position_id, None)
 
-    def fill(self, f: Fill, orders: dict[str, Any]) -> None:
+    def fill(self, f: Fill, orders: Mapping[str, OrderRow]) -> None:
         o = orders.get(f.client_order_id) if f.client_order_id is not None else None
         if o is None:  # the join finds no order (yet): not a fill of any slot
             self.orphans.setdefault(f.client_order_id, []).append(f)

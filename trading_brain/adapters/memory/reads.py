@@ -35,6 +35,7 @@ class BookReads:
     intents_: dict[str, OrderIntent]
     fills_: dict[str, Fill]
     positions_: dict[str, PositionRecord]
+    entries: list[tuple[CashEntry, int]]  # (entry, seq) in seq order
     risk_states: dict[str, tuple[str, datetime]]  # rows as stored: (JSON, ts)
     kept_states: dict[str, tuple[RiskState, datetime]]  # see ``MemoryBook.save_risk_state``
     papers: dict[str, tuple[SavedBook, datetime]]

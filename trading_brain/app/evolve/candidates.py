@@ -59,9 +59,9 @@ from trading_brain.engine.evolution.gates import GateResult
 from trading_brain.engine.evolution.guard import overfit_guard
 from trading_brain.engine.evolution.offline import evaluate_plan, sweep_plan
 from trading_brain.engine.evolution.search import diff, variant_hash
-from trading_brain.engine.registry import register, sha256
+from trading_brain.engine.registry import RegistryStore, register, sha256
 from trading_brain.errors import AdvisorOutputRejected, StrategyError, TradingBrainError
-from trading_brain.ports import StrategyWorkers
+from trading_brain.ports import EvolutionRecords, StrategyWorkers
 
 Fault = Callable[[str], None]
 
@@ -132,7 +132,7 @@ def _write(root: Path, p: Plan) -> Path:
     return path
 
 
-def registration_gate(store: Any, workers: StrategyWorkers, p: Plan, root: Path, *,
+def registration_gate(store: RegistryStore, workers: StrategyWorkers, p: Plan, root: Path, *,
                       resumed: bool) -> GateResult:
     """Gate 1 (module docstring); ``resumed``: this plan was stored by an earlier run."""
     path = root / p.family / f"v{p.version}.py"
@@ -202,8 +202,8 @@ def backtest_gates(ctx: EvolutionContext, lab: Lab, cand: VersionInfo, *, n_tria
     return [wf, *guard], curves
 
 
-def repair(store: Any, workers: StrategyWorkers, ctx: EvolutionContext, decision: Decision,
-           p: Plan, g1: GateResult, coder: CodeAdvisor, root: Path,
+def repair(store: RegistryStore, workers: StrategyWorkers, ctx: EvolutionContext,
+           decision: Decision, p: Plan, g1: GateResult, coder: CodeAdvisor, root: Path,
            save: Callable[[Plan, int], None]) -> tuple[Plan, GateResult]:
     """The bounded repair loop after a registration failure (module docstring)."""
     request = coder.pending_code
@@ -228,8 +228,8 @@ def repair(store: Any, workers: StrategyWorkers, ctx: EvolutionContext, decision
     return p, g1
 
 
-def review_gate(store: Any, ctx: EvolutionContext, p: Plan, gates: list[GateResult],
-                coder: CodeAdvisor, brief: str) -> GateResult:
+def review_gate(store: EvolutionRecords, ctx: EvolutionContext, p: Plan,
+                gates: list[GateResult], coder: CodeAdvisor, brief: str) -> GateResult:
     """The reviewer's verdict as a gate (module docstring)."""
     stored = store.evolution_rows("ai_thoughts", {"cycle_id": ctx.cycle_id, "step": "review",
                                                   "seq": 0})

@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from trading_brain.domain.fees import DEFAULT_TAKER_FEE
+from trading_brain.engine.backtest.metrics import BacktestResult
 from trading_brain.errors import ConfigError, DataError, StrategyError
 from trading_brain.ports import StrategyWorkers
 from trading_brain.settings import Settings
@@ -255,7 +256,7 @@ def data_digest(bars: Bars) -> str:
 
 
 # --- backtest ------------------------------------------------------------------------------------
-def run_backtest(bars: Bars, signals: Bars, engine: str, costs: Costs) -> Any:
+def run_backtest(bars: Bars, signals: Bars, engine: str, costs: Costs) -> BacktestResult:
     """A ``BacktestResult`` of all symbols sharing one cash pool (symbols in sorted order)."""
     order = sorted(bars)
     if engine == "exact":
@@ -288,14 +289,15 @@ def json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def backtest_json(ref: str, engine: str, params: dict[str, Any], result: Any) -> dict[str, Any]:
+def backtest_json(ref: str, engine: str, params: dict[str, Any], result: BacktestResult
+                  ) -> dict[str, Any]:
     """``{strategy, engine, params, metrics, trades}`` with ISO-8601 UTC times."""
     body = result.to_json_dict()
     return {"strategy": ref, "engine": engine, "params": params,
             "metrics": json_metrics(body["metrics"]), "trades": body["trades"]}
 
 
-def backtest_record(out: dict[str, Any], result: Any, source_sha: str, bars: Bars,
+def backtest_record(out: dict[str, Any], result: BacktestResult, source_sha: str, bars: Bars,
                     costs: Costs) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(row, trades) for ``Store.save_backtest``; backtest_id = sha256 of every input."""
     sid, _, ver = out["strategy"].rpartition("@")

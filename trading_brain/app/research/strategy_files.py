@@ -39,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 from trading_brain.domain.candles import BARS_COLUMNS
 from trading_brain.domain.strategy import validate_signals
 from trading_brain.errors import ConfigError, DataError, StrategyError, TradingBrainError
+from trading_brain.ports import SignalSource
 
 STRATEGIES_ROOT = Path(__file__).resolve().parents[3] / "strategies"  # the repository root
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -273,7 +274,7 @@ class InProcessStrategy:
         """Nothing to release in-process."""
 
 
-def generate_each(src: Any, frames: Mapping[str, pl.DataFrame], params: dict | None = None
+def generate_each(src: SignalSource, frames: Mapping[str, pl.DataFrame], params: dict | None = None
                   ) -> dict[str, pl.DataFrame | StrategyError]:
     """The ``generate_many`` contract on ``src.generate``, one symbol at a time: a symbol's
     ``StrategyError`` is returned as its result, not raised."""
