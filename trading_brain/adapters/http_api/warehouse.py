@@ -6,10 +6,11 @@ Contract:
   the writer (executor, scans, ``simulate``) only ever waits for one short read;
 - a lock held by the writer is retried with backoff for ``lock_budget_s`` (small: an HTTP
   client is waiting), then ``WarehouseLocked`` is raised (the app answers 503);
-- ``rows`` answers from a per-statement cache for ``cache_ttl_s`` seconds (0 disables it) and
-  lets one caller read while concurrent callers of the same statement wait for its answer
-  (single flight): under load the API opens the file a few times per second, not once per
-  request, which is what keeps the writer's lock waits short (README: ``trading-brain api``);
+- ``batch``/``rows`` answer from a cache for ``cache_ttl_s`` seconds (0 disables it); one
+  caller refreshes an expired entry while concurrent callers of the same statements get the
+  previous answer (never older than ``cache_ttl_s + lock_budget_s``) or, without one, wait
+  for it (single flight): under load the API opens the file a few times per second, not once
+  per request, which keeps the writer's lock waits short (README: ``trading-brain api``);
 - at most ``max_open`` connections are open at once (requests beyond wait their turn);
 - values come back JSON-ready: DECIMAL -> float, timestamps -> ISO-8601 ``Z`` strings, JSON
   columns parsed, NaN/inf -> null.
@@ -81,17 +82,24 @@ class ReadOnlyWarehouse:
 
     def batch(self, statements: Sequence[Statement], *, cached: bool = True) -> list[list[Row]]:
         """Run ``statements`` in one short read-only connection; with ``cached``, answer from
-        the cache when the same statements were read less than ``cache_ttl_s`` ago."""
+        the cache when the same statements were read less than ``cache_ttl_s`` ago. While one
+        caller refreshes an entry, the others get the previous answer if it is younger than
+        ``cache_ttl_s + lock_budget_s`` (the bound on staleness), else they wait for it."""
         if not cached or self.cache_ttl_s <= 0:
             return self._read(statements)
         key: Key = tuple((sql, tuple(params)) for sql, params in statements)
-        hit = self._fresh(key)
-        if hit is not None:
-            return hit
         with self._guard:
+            got = self._cache.get(key)
             flight = self._flights.setdefault(key, threading.Lock())
-        with flight:  # one reader per key; the others wait and take its answer
-            hit = self._fresh(key)
+        age = self._monotonic() - got[0] if got is not None else math.inf
+        if got is not None and age < self.cache_ttl_s:
+            return got[1]
+        if not flight.acquire(blocking=False):  # another caller is reading this key
+            if got is not None and age < self.cache_ttl_s + self.lock_budget_s:
+                return got[1]
+            flight.acquire()
+        try:
+            hit = self._fresh(key)  # the caller we waited for may have read it
             if hit is not None:
                 return hit
             out = self._read(statements)
@@ -100,6 +108,8 @@ class ReadOnlyWarehouse:
                 if len(self._cache) > MAX_CACHED:
                     self._evict()
             return out
+        finally:
+            flight.release()
 
     def rows(self, sql: str, params: Sequence[object] = (), *, cached: bool = True) -> list[Row]:
         """One statement's rows (see ``batch``)."""
