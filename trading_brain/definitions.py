@@ -13,6 +13,7 @@ from trading_brain.defs.alerts import alert_sensor
 from trading_brain.defs.evolution import EVOLUTION_ASSETS, evolution_job, evolution_schedule
 from trading_brain.defs.market.jobs import MARKET_ASSETS, bootstrap_job, scan_job, scan_schedule
 from trading_brain.defs.operations.backup import backup_job, backup_schedule, warehouse_backup
+from trading_brain.defs.reports import REPORT_ASSETS, report_job, report_schedule
 from trading_brain.defs.research.backtests import backtest_job, backtests
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import resources
@@ -26,12 +27,12 @@ from trading_brain.defs.trading.executor import executor_sensor, trading_records
 
 defs = dg.Definitions(
     assets=[*MARKET_ASSETS, scan, *trading_records, strategy_versions, backtests,
-            warehouse_backup, *EVOLUTION_ASSETS],
+            warehouse_backup, *EVOLUTION_ASSETS, *REPORT_ASSETS],
     asset_checks=trading_checks,
     jobs=[scan_job, bootstrap_job, backtest_job, portfolio_checks_job, backup_job,
-          evolution_job],
+          evolution_job, report_job],
     schedules=[scan_schedule, portfolio_checks_schedule, backup_schedule,
-               evolution_schedule],
+               evolution_schedule, report_schedule],
     sensors=[executor_sensor, alert_sensor],
     resources=resources(),
 )

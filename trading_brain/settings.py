@@ -180,6 +180,20 @@ class EvolutionSettings(_Section):
         return v
 
 
+class ReportSettings(_Section):
+    """The daily report (``report_schedule``; ``trading-brain report``)."""
+
+    schedule_time: str = Field(default="07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                               description="local time (HH:MM) of the daily report (of the "
+                                           "day before)")
+    timezone: str = Field(default="UTC", description="IANA time zone of schedule_time")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return EvolutionSettings._zone(v)  # pyright: ignore[reportPrivateUsage] # same rule
+
+
 class Settings(_Section):
     """The whole validated configuration of one Trading Brain home."""
 
@@ -208,6 +222,7 @@ class Settings(_Section):
     notify: NotifySettings = NotifySettings()  # [notify], domain/alerts.py
     telegram: TelegramSettings = TelegramSettings()  # [telegram], domain/alerts.py
     evolution: EvolutionSettings = EvolutionSettings()
+    reports: ReportSettings = ReportSettings()
     advisor: AdvisorSettings = AdvisorSettings()  # [advisor], domain/advisor.py
 
     @model_validator(mode="before")
