@@ -48,7 +48,7 @@ def check_alerts(instance: dg.DagsterInstance, check_keys: Sequence[dg.AssetChec
     """Checks that turned failed since ``seen`` (key -> [record id, passed]); updates it.
 
     A check failing again on later evaluations is not new; it alerts again only after it
-    passed in between (a scan evaluates ``data_fresh`` every 5 minutes: one alert per outage).
+    passed in between (a scan evaluates ``candles_5m_fresh`` every 5 minutes: one alert per outage).
     """
     out: list[Alert] = []
     for ck in sorted(check_keys, key=lambda k: k.to_user_string()):

@@ -12,8 +12,9 @@ and, for the ERROR checks, halts the failing slots. Rules, with their boundaries
 - ``drawdown_within_limit`` (ERROR): per slot, ``(peak - equity) / peak < limit`` where ``peak``
   is the persisted ``RiskState.peak_equity`` (raised to the current equity if lower) and equity
   the newest snapshot; at or beyond the limit fails (inclusive, like the risk shell).
-- ``data_fresh`` (ERROR): ``engine.market_checks.freshness`` (newest 5m candle closed <= 15 min
-  ago while the market is live; a replayed market is never stale).
+- ``data_fresh`` (ERROR, the Dagster check ``candles_5m_fresh``): ``engine.market_checks.freshness``
+  (newest 5m candle closed <= 15 min ago while the market is live; a replayed market is never
+  stale).
 - ``risk_halt_active`` (WARN): any slot halted (manual, daily loss, drawdown) or kill switch on.
 - ``signal_drought`` (WARN): no entry signal in the scans of the last ``DROUGHT_HOURS`` (24 h)
   once at least ``DROUGHT_MIN_SCANS`` (12, one hour of 5-minute scans) ran in that window.
@@ -37,7 +38,7 @@ from trading_brain.engine.market_checks import CheckMeta, CheckOutcome
 from trading_brain.engine.risk_state import Result, halt
 from trading_brain.engine.valuation import InvariantReport, Mismatch
 
-ERROR_CHECKS = ("portfolio_reconciled", "drawdown_within_limit", "data_fresh")
+ERROR_CHECKS = ("portfolio_reconciled", "drawdown_within_limit", "candles_5m_fresh")
 WARN_CHECKS = ("risk_halt_active", "signal_drought")
 DROUGHT_HOURS = 24.0
 DROUGHT_MIN_SCANS = 12

@@ -12,15 +12,13 @@ import pytest
 from trading_brain.adapters.duckdb import Store
 from trading_brain.definitions import defs
 from trading_brain.defs.alerts import Alert, LogNotifier, alert_sensor, deliver
-from trading_brain.defs.trading.checks import data_fresh, risk_halt_active
+from trading_brain.defs.trading.checks import risk_halt_active
 from trading_brain.domain.risk import Halt, RiskState
 from trading_brain_tests.defs.conftest import NOW, resource
 
 HALT_JOB = dg.define_asset_job("halt_check_job", selection=dg.AssetSelection.checks(
     risk_halt_active))
-FRESH_JOB = dg.define_asset_job("fresh_check_job", selection=dg.AssetSelection.checks(
-    data_fresh))
-JOB_DEFS = dg.Definitions.merge(defs, dg.Definitions(jobs=[HALT_JOB, FRESH_JOB]))
+JOB_DEFS = dg.Definitions.merge(defs, dg.Definitions(jobs=[HALT_JOB]))
 
 
 @pytest.fixture
@@ -77,12 +75,14 @@ def test_check_failure_is_sent_once_until_it_passes_again(sim_home, store, insta
 
 
 def test_error_check_alert_has_error_level(sim_home, store, instance):
-    run_job("fresh_check_job", sim_home, instance)  # empty warehouse: no 5m candle at all
+    # the scan's freshness check failed (the halt it causes: test_market_defs)
+    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("candles_5m"), check_name="candles_5m_fresh", passed=False,
+        severity=dg.AssetCheckSeverity.ERROR, description="BTC/USD stale"))
     sensor_tick(sim_home, instance, None)
     rows = notifications(store)
     assert [(r[0], r[1], r[2]) for r in rows] == [("check_failure", "ERROR",
-                                                    "candles_5m:data_fresh")]
-    assert store.load_risk_state("active").halts["manual"].reason.startswith("check:data_fresh")
+                                                    "candles_5m:candles_5m_fresh")]
 
 
 @dg.op

@@ -26,7 +26,7 @@ def test_definitions_load_and_the_market_group_is_exactly_this():
         **{f"candles_{tf}_{name}": blocking for tf in ("5m", "1h", "1d")
            for name, blocking in (("no_duplicates", True), ("no_gaps", False),
                                   ("ohlc_valid", True), ("quarantine", False))},
-        "candles_5m_fresh": True, "data_fresh": False, "indicators_finite": True}
+        "candles_5m_fresh": True, "indicators_finite": True}  # one freshness check
     assert got["jobs"]["bootstrap_job"] == {"assets": [], "checks": []}
     assert got["jobs"]["scan_job"]["assets"] == [
         "asset_pairs", "candles_1d", "candles_1h", "candles_5m", "indicators", "order_intents",
@@ -120,7 +120,12 @@ def test_stale_market_fails_the_blocking_freshness_check(sim_home, instance):
     assert not res.success
     fresh = [e for e in res.get_asset_check_evaluations() if e.check_name == "candles_5m_fresh"]
     assert len(fresh) == 1 and not fresh[0].passed
+    assert fresh[0].severity == dg.AssetCheckSeverity.ERROR
+    assert "BTC/USD" in fresh[0].metadata["stale_symbols"].value
+    assert fresh[0].metadata["halted_now"].value == "active"
     assert not res.asset_materializations_for_node("indicators")  # blocked downstream
+    halt = Store.open(sim_home.warehouse).load_risk_state("active").halts["manual"]
+    assert halt.reason.startswith("check:candles_5m_fresh")  # entries stop on every slot
 
 
 @pytest.mark.parametrize(("scheduled", "partition"), [

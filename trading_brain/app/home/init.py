@@ -4,6 +4,13 @@ Every refusal comes before anything is written: invalid settings (``settings.par
 strict switches, bounded numbers, at most 50 symbols, sim symbols from the sim universe) and,
 for ``market = "kraken"`` with a bootstrap, symbols missing from the venue's AssetPairs (one
 public call; ``--no-bootstrap`` stays offline and the check happens at the first bootstrap).
+
+What init wrote outside Dagster is then told to the home's Dagster instance (``var/dagster``,
+``adapters.dagster_catalog``): one runless materialization per day partition of
+``candles_5m/1h/1d`` holding candles, the ``strategy_version`` partitions of ``backtest_job`` and a
+``strategy_versions`` materialization. Nothing to tell (``--no-bootstrap`` and no strategy)
+opens no instance. A busy or broken Dagster storage does not fail init: the summary's
+``dagster_catalog`` says what was reported, or why not.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from trading_brain.errors import ConfigError
 from trading_brain.settings import Home, Settings, load_settings, parse_settings
 
 if TYPE_CHECKING:
+    from trading_brain.adapters.dagster_catalog import DagsterCatalog
     from trading_brain.app.runtime import Runtime
 
 DEFAULT_STRATEGY = "ema_cross@1"
@@ -64,10 +72,53 @@ def initialise(
                                     {"1d": h.days_1d, "1h": h.days_1h, "5m": h.days_5m},
                                     now=rt.clock.now(), progress=progress)
         stored = sum(r.stored for r in reports.values())
+    registering = strategy is not None and rt.store.active_version() is None
     active = _deploy_default(rt, strategy)
-    return {"home": str(home.root), "market": settings.market, "symbols": settings.symbols,
-            "schema_version": rt.store.schema_version(), "candles_stored": stored,
-            "active_strategy": active}
+    out = {"home": str(home.root), "market": settings.market, "symbols": settings.symbols,
+           "schema_version": rt.store.schema_version(), "candles_stored": stored,
+           "active_strategy": active}
+    if bootstrap or registering:
+        out["dagster_catalog"] = _tell_dagster(rt, candles=bootstrap, versions=registering)
+    return out
+
+
+def candle_days(rt: Runtime, timeframe: str) -> dict[str, int]:
+    """Stored candles of ``timeframe`` per UTC day (``YYYY-MM-DD`` -> rows)."""
+    import polars as pl
+
+    ts = rt.store.read_candles(rt.settings.symbols, timeframe).select("ts")
+    if ts.is_empty():
+        return {}
+    days = ts.group_by(pl.col("ts").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d")
+                       .alias("day")).len()
+    return {d: int(n) for d, n in days.iter_rows()}
+
+
+def report_history(rt: Runtime, catalog: DagsterCatalog) -> dict[str, int]:
+    """Materialize the candle day partitions the catalog does not show yet (per timeframe:
+    events reported)."""
+    from trading_brain.adapters.dagster_catalog import CANDLE_ASSETS
+
+    return {tf: catalog.candle_days(tf, candle_days(rt, tf)) for tf in CANDLE_ASSETS}
+
+
+def _tell_dagster(rt: Runtime, *, candles: bool, versions: bool) -> dict[str, object]:
+    """Report candles and versions to the home's Dagster instance (see the module docstring)."""
+    from trading_brain.adapters.dagster_catalog import DagsterCatalog, version_key
+    from trading_brain.errors import TemporaryError
+
+    out: dict[str, object] = {}
+    try:
+        with DagsterCatalog.open(rt.home.dagster_home, "by trading-brain init") as catalog:
+            if candles:
+                out["candle_partitions_reported"] = report_history(rt, catalog)
+            if versions:
+                keys = [version_key(r["strategy_id"], r["version"])
+                        for r in rt.store.strategy_versions()]
+                out["version_partitions_added"] = catalog.versions_registered(keys, len(keys))
+    except TemporaryError as e:
+        out["error"] = str(e)
+    return out
 
 
 def _check_kraken_symbols(settings: Settings) -> None:

@@ -6,14 +6,18 @@ Wires the sandbox worker, the registry engine and candle files together:
 - ``sample_bars()``: deterministic sim bars used to validate a version before it is recorded;
 - ``load_bars(paths, symbol, timeframe)``: candle files → validated per-symbol bar frames
   (one-line ``DataError`` for empty data; invalid rows are dropped and counted);
-- ``strategy_source(ref, store)``: the source of ``ID[@V]`` from the registry or ``strategies/``.
+- ``strategy_source(ref, store)``: the source of ``ID[@V]`` from the registry or ``strategies/``;
+- ``register_files(..., catalog=...)``: registration also tells the home's Dagster catalog
+  (``VersionCatalog``: one ``backtests`` partition per version, a ``strategy_versions`` event),
+  so ``backtest_job`` knows every registered version without a Dagster run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -22,6 +26,14 @@ from trading_brain.engine.registry import RegistryStore, parse_ref
 from trading_brain.errors import ConfigError, DataError
 from trading_brain.ports import StrategyWorkers
 from trading_brain.settings import Settings
+
+
+class VersionCatalog(Protocol):
+    """Where registered versions are announced (``adapters.dagster_catalog.DagsterCatalog``)."""
+
+    def versions_registered(self, keys: Sequence[str], registered_now: int,
+                            table_md: str | None = None) -> list[str]: ...
+
 
 SAMPLE_SEED = 7
 SAMPLE_BARS = 4000
@@ -85,11 +97,11 @@ def strategy_source(ref: str, store: RegistryStore | None = None,
 
 
 def register_files(store: RegistryStore, settings: Settings, files: list[Path] | None,
-                   reason: str, *, workers: StrategyWorkers | None = None
-                   ) -> list[dict[str, Any]]:
+                   reason: str, *, workers: StrategyWorkers | None = None,
+                   catalog: VersionCatalog | None = None) -> list[dict[str, Any]]:
     """Validate and record strategy files (default: all of ``strategies/``), oldest first; each
     in a fresh worker of ``workers`` (``validate``; default: a service of its own, closed
-    after)."""
+    after). ``catalog`` then learns every registered version (its partitions)."""
     from trading_brain.app.research.strategy_files import find_strategies
     from trading_brain.engine.registry import register
 
@@ -105,4 +117,7 @@ def register_files(store: RegistryStore, settings: Settings, files: list[Path] |
     finally:
         if workers is None:
             service.close()
+    if catalog is not None:
+        keys = [f"{r['strategy_id']}@{r['version']}" for r in store.strategy_versions()]
+        catalog.versions_registered(keys, sum(bool(r["created"]) for r in out))
     return out

@@ -1,7 +1,7 @@
 """Market assets: thin wrappers over engine.market_sync / engine.indicators (DESIGN §5)."""
 
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -11,8 +11,10 @@ from trading_brain.defs.market.checks import candle_check_results, candle_check_
 from trading_brain.defs.market.partitions import daily, day_window
 from trading_brain.defs.resources import WAREHOUSE_POOL as POOL
 from trading_brain.defs.resources import TradingBrainResource
+from trading_brain.defs.trading.checks import stop_entries
 from trading_brain.engine import market_checks
 from trading_brain.engine.indicators import compute_indicators
+from trading_brain.engine.market_checks import CheckOutcome
 from trading_brain.engine.market_sync import SyncReport, derive_window, sync_window
 from trading_brain.engine.retention import apply_retention
 from trading_brain.errors import DataError
@@ -51,9 +53,16 @@ def candles_5m(context: dg.AssetExecutionContext, tb: TradingBrainResource) -> d
     h = rt.settings.history
     with rt.store.session():  # retention (once a day) and the checks share one connection
         removed = apply_retention(rt.store, now, h.retention_days_5m, h.retention_days_1h)
-        checks = candle_check_results(rt, "candles_5m", "5m", start, end, now, freshness=True)
+        checks = candle_check_results(rt, "candles_5m", "5m", start, end, now, freshness=True,
+                                      on_stale=lambda o, slots: _halt_stale(rt, o, slots, now))
     meta = _metadata(report, rt) | {f"retention_removed_{k}": v for k, v in removed.items()}
     return dg.MaterializeResult(metadata=meta, check_results=checks)
+
+
+def _halt_stale(rt: Runtime, outcome: CheckOutcome, slots: list[str], now: datetime) -> None:
+    """Stale 5m data: halt entries on every slot (a human resumes), noted in the check."""
+    halted = stop_entries(rt, "candles_5m_fresh", outcome, slots, now)
+    outcome.metadata["halted_now"] = ", ".join(halted) or "none (already halted)"
 
 
 def _derived_asset(name: str, timeframe: str) -> dg.AssetsDefinition:

@@ -3,6 +3,8 @@
 
 import dagster as dg
 
+from trading_brain.adapters.dagster_catalog import CANDLE_ASSETS, DagsterCatalog
+from trading_brain.app.home.init import report_history
 from trading_brain.defs.market.assets import (
     asset_pairs,
     candles_1d,
@@ -64,6 +66,11 @@ def bootstrap_history_op(context: dg.OpExecutionContext, config: BootstrapConfig
         context.log_event(dg.AssetObservation(
             asset_key=f"candles_{tf}", metadata={"bootstrap_stored": rep.stored,
                                                  "quarantined": rep.quarantined}))
+    # The day partitions now holding candles show as materialized (the ones not shown yet).
+    catalog = DagsterCatalog(context.instance, f"by bootstrap_job run {context.run_id[:8]}")
+    reported = report_history(rt, catalog)
+    context.log.info("day partitions reported: "
+                     + ", ".join(f"{CANDLE_ASSETS[tf]}={n}" for tf, n in reported.items()))
 
 
 @dg.job(description="Backfill candle history (5m 30 days, 1h 1 year, 1d 3 years by default); "

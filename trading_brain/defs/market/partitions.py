@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-MARKET_START = "2017-01-01"
+from trading_brain.adapters.dagster_catalog import MARKET_START
+
 daily = dg.DailyPartitionsDefinition(start_date=MARKET_START, timezone="UTC", end_offset=1)
 
 

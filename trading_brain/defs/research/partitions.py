@@ -1,10 +1,13 @@
-"""One dynamic partition per registered strategy version, keyed ``<strategy_id>@<version>``."""
+"""One dynamic partition per registered strategy version, keyed ``<strategy_id>@<version>``.
+
+The name and key format live in ``adapters.dagster_catalog``: registration outside Dagster
+(``init``, ``strategies register``) adds these partitions through it.
+"""
 
 import dagster as dg
 
-STRATEGY_VERSION_PARTITIONS = "strategy_version"  # the partitions definition's name
+from trading_brain.adapters.dagster_catalog import STRATEGY_VERSION_PARTITIONS, version_key
+
+__all__ = ["STRATEGY_VERSION_PARTITIONS", "strategy_version_partitions", "version_key"]
+
 strategy_version_partitions = dg.DynamicPartitionsDefinition(name=STRATEGY_VERSION_PARTITIONS)
-
-
-def version_key(strategy_id: str, version: int) -> str:
-    return f"{strategy_id}@{version}"

@@ -7,10 +7,11 @@ ERROR, and they stop new entries by halting the failing slots in the risk state 
   live mode (``execution = "kraken"``) the active slot's cash and holdings against the venue;
 - ``drawdown_within_limit`` on ``portfolio``: drawdown from the persisted peak below
   ``settings.risk.drawdown_halt_pct``;
-- ``data_fresh`` on ``candles_5m``: newest 5m candle closed <= 15 min ago while the market is live.
+Stale data is ``candles_5m_fresh`` (``defs/market/checks.py``, evaluated in every scan's
+``candles_5m`` step; it halts every slot through ``stop_entries`` below).
 WARN (report only): ``risk_halt_active`` on ``portfolio``, ``signal_drought`` on ``scan_signals``.
 
-Checks on ``candles_5m`` and ``scan_signals`` also run inside every ``scan_job`` run (selecting
+Checks on ``scan_signals`` also run inside every ``scan_job`` run (selecting
 an asset selects its checks); the ``portfolio`` checks run when selected (UI, a job, a schedule).
 None is blocking: failure stops entries through the halt, not by skipping steps.
 """
@@ -123,19 +124,6 @@ def risk_halt_active(tb: TradingBrainResource) -> dg.AssetCheckResult:
     return to_result("risk_halt_active", tc.risk_halt_active(states)[0], WARN)
 
 
-@dg.asset_check(asset="candles_5m", name="data_fresh", pool=POOL,
-                description="ERROR: newest 5m candle closed <= 15 min ago while the market is "
-                            "live. Failure halts entries on every slot.")
-def data_fresh(tb: TradingBrainResource) -> dg.AssetCheckResult:
-    rt = tb.runtime
-    now = rt.clock.now()
-    with rt.store.session():
-        latest = rt.store.latest_candle_ts("5m")
-        slots = rt.store.known_slots()
-    return _result(rt, "data_fresh", tc.data_fresh(latest, rt.settings.symbols, now,
-                                                   rt.market_is_live, slots), now)
-
-
 @dg.asset_check(asset="scan_signals", name="signal_drought", pool=POOL,
                 description=f"WARN: no entry signal in {tc.DROUGHT_HOURS:g} h of scans (at least "
                             f"{tc.DROUGHT_MIN_SCANS} scans).")
@@ -146,8 +134,7 @@ def signal_drought(tb: TradingBrainResource) -> dg.AssetCheckResult:
     return to_result("signal_drought", tc.signal_drought(scans, entries)[0], WARN)
 
 
-trading_checks = [portfolio_reconciled, drawdown_within_limit, risk_halt_active, data_fresh,
-                  signal_drought]
+trading_checks = [portfolio_reconciled, drawdown_within_limit, risk_halt_active, signal_drought]
 
 # The portfolio's checks run on their own every 5 minutes (offset from the scan), so a broken
 # ledger or a deep drawdown halts entries without anyone opening the UI.
