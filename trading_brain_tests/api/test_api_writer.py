@@ -94,11 +94,13 @@ def test_a_held_writer_lock_is_a_503_then_reads_resume(live: ApiServer, writer_h
                                                        ) -> None:
     con = duckdb.connect(str(writer_home / "var" / "warehouse.duckdb"))  # read-write: the lock
     try:
-        status, headers, body = live.get("/positions")
+        answers = {p: live.get(p) for p in ("/positions", "/status", "/metrics", "/events")}
     finally:
         con.close()
-    assert status == 503 and headers.get("retry-after") == "1"
-    assert isinstance(body, dict) and body["error"].startswith("warehouse busy")
+    for path, (status, headers, body) in answers.items():
+        assert status == 503 and headers.get("retry-after") == "1", path
+        assert isinstance(body, dict) and body["error"].startswith("warehouse busy: "), path
+        assert "locked by another process" in body["error"] and "\n" not in body["error"]
     assert live.get("/positions")[0] == 200
 
 
