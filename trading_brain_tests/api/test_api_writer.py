@@ -1,6 +1,7 @@
 """The API beside a writer: requests while fills are written through the store (only 503s
-may fail, the writer never does), a 503 while the writer holds the file, and the event stream
-(a fill written after connecting arrives; heartbeats; the generator ends on disconnect)."""
+may fail, the writer never does) and under real executor ticks, a 503 while the writer holds
+the file, and the event stream (a fill and a halt written after connecting arrive;
+heartbeats; the generator ends on disconnect)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import pytest
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.http_api import events
+from trading_brain.app.home.control import halt
+from trading_brain.app.runtime import build_runtime
 from trading_brain_tests.api.conftest import TOKEN, ApiServer
 
 PATHS = ["/positions", "/fills?limit=20", "/equity?limit=5", "/status", "/metrics",
@@ -127,6 +130,15 @@ def test_a_fill_written_after_connecting_is_streamed(live: ApiServer, writer_hom
                 seen = json.loads(line[6:])
         assert seen is not None and seen["kind"] == "fill" and seen["id"] == fid
         assert seen["symbol"] == "BTC/USD" and seen["qty"] == pytest.approx(0.001)
+        halt(build_runtime(writer_home), ["active"], "api test halt")  # what `halt` runs
+        halted = None
+        while halted is None and time.monotonic() < deadline:
+            line = resp.readline().decode()
+            heartbeat |= line.startswith(": heartbeat")
+            if line.startswith("data: ") and "api test halt" in line:
+                halted = json.loads(line[6:])
+        assert halted is not None and halted["kind"] == "halt"
+        assert halted["risk_kind"] == "halt" and halted["details"]["message"] == "api test halt"
         while not heartbeat and time.monotonic() < deadline:  # 0.3 s of silence
             heartbeat = resp.readline().startswith(b": heartbeat")
         assert heartbeat
@@ -169,7 +181,6 @@ def test_requests_under_a_running_executor(executor_home: Path) -> None:
     fails, and the API sees the ticks' snapshots. ~6 s idle (a server, a runtime, 2+ ticks);
     up to ~20 s on a loaded machine."""
     from trading_brain.app.execute import execute_once
-    from trading_brain.app.runtime import build_runtime
 
     srv = ApiServer(executor_home, "--cache-ttl", "0", "--lock-budget", "0.5")
     rt = build_runtime(executor_home)

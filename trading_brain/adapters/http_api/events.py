@@ -2,9 +2,9 @@
 
 Contract:
 - sources: ``fill`` (a new row of ``fills``, ordered by ``recorded_at``), ``halt`` (a
-  ``risk_events`` row of a halt, resume, kill-switch or rollback kind), ``decision`` (an
-  ``evolution_cycles`` row once finished) and ``deployment`` (a ``deployments_log`` row:
-  deploy, promote, rollback);
+  ``risk_events`` row of a halt, resume, kill-switch or rollback kind, as ``risk_kind``),
+  ``decision`` (an ``evolution_cycles`` row once finished) and ``deployment`` (a
+  ``deployments_log`` row: deploy, promote, rollback);
 - each source keeps a cursor (time, id); a poll reads, in one short read-only connection, the
   rows strictly after it, at most ``BATCH`` per source, oldest first. A stream starts at the
   newest rows (only what happens after connecting), or at ``since`` when given;
@@ -44,8 +44,8 @@ _KINDS = ", ".join(f"'{k}'" for k in HALT_KINDS)
 SOURCES: dict[str, Source] = {
     "fill": Source("""SELECT recorded_at AS ev_at, fill_id AS ev_id, client_order_id, symbol, side,
         qty, price, fee, fee_currency, ts FROM fills"""),
-    "halt": Source(f"""SELECT ts AS ev_at, event_id AS ev_id, kind, symbol, reason, details
-        FROM risk_events WHERE kind IN ({_KINDS})"""),
+    "halt": Source(f"""SELECT ts AS ev_at, event_id AS ev_id, kind AS risk_kind, symbol, reason,
+        details FROM risk_events WHERE kind IN ({_KINDS})"""),
     "decision": Source("""SELECT finished_at AS ev_at, cycle_id AS ev_id, night, status, advisor,
         decision, error FROM evolution_cycles WHERE finished_at IS NOT NULL"""),
     "deployment": Source("""SELECT logged_at AS ev_at, lpad(seq::VARCHAR, 12, '0') AS ev_id,
