@@ -1,20 +1,31 @@
-"""`trading-brain up`: run Dagster (webserver + daemon + code server) for one home, behind a guard.
+"""`trading-brain up`: run Dagster (webserver + daemon + code server) for one home, behind a guard,
+and the Telegram bot when it is configured.
 
 Contract:
+- Dagster runs as ``dg dev -w var/dagster/workspace.yaml`` (what Dagster 1.13 recommends: its
+  ``dagster dev`` warns that it is superseded by ``dg dev``; same implementation, no warning);
+- the Telegram bot (``trading-brain telegram``) runs beside it when TELEGRAM_BOT_TOKEN is set
+  (environment or ``.env``) and ``telegram.allowed_user_ids`` names someone; it is a process
+  of the service like Dagster's (tagged, own session, stopped with ``up``); its death is
+  reported and does not stop Dagster;
+- logging (``adapters/service/logpipe.py``): every child's output goes through ``up``: INFO
+  and above to the terminal, everything (DEBUG included: daemon ticks, run event logs) to
+  ``var/logs/up.log`` (rotating);
 - one ``up`` per home, by construction: an exclusive ``flock`` on ``var/up.lock`` held by ``up``
-  AND, through the same inherited open file, by its watchdog and ``dagster dev``; the home stays
+  AND, through the same inherited open file, by its watchdog and its children; the home stays
   locked while any of them lives. A second ``up`` is refused (one line naming the running one)
   while the lock is held, and also while any process tagged with the home is alive
   (``adapters/procs.py``: every process of the service carries ``TRADING_BRAIN_UP_HOME``);
 - the lock file's text is information only (pid, URL, start; ``stopping``; empty when stopped),
   never used to guess liveness;
-- no process of the home outlives ``up``: Dagster runs in a session of its own; a watchdog
+- no process of the home outlives ``up``: its children run in sessions of their own; a watchdog
   (``adapters/watchdog.py``, own session, signals ignored) learns of ``up``'s death by pipe EOF,
   however it died (SIGKILL included), and stops every tagged process; if the watchdog dies,
   ``up`` stops the service;
-- SIGINT/SIGTERM/SIGHUP stop it cleanly: SIGINT to ``dagster dev``'s group (it ignores SIGTERM
-  when started from a non-interactive shell, reference/dagster.md §1.4), SIGKILL after
-  ``GRACE_S``, then a sweep of every tagged process; the lock file is left empty;
+- SIGINT/SIGTERM/SIGHUP stop it cleanly: SIGINT to each child's group (``dg dev`` ignores
+  SIGTERM, reference/dagster.md §1.4), SIGKILL after ``GRACE_S``, then a sweep of every tagged
+  process; the lock file is left empty. The handlers are installed before the lock is taken,
+  so a Ctrl-C at any moment (startup included) leaves no stale ``var/up.lock`` note;
 - the webserver listens on an internal loopback port; the user-facing ``--host/--port`` is served
   by the UI guard (``adapters/guard.py``, rules in ``adapters/guard_rules.py``: Host, Origin,
   cross-site and optional ``TRADING_BRAIN_UI_TOKEN`` checks against DNS rebinding and CSRF);
@@ -41,10 +52,11 @@ from dotenv import dotenv_values
 
 from trading_brain.adapters.service.guard import Guard
 from trading_brain.adapters.service.guard_rules import policy_for
+from trading_brain.adapters.service.logpipe import LogPipe
 from trading_brain.adapters.service.procs import UP_TAG_ENV, describe, stop_tagged, tagged_pids
 from trading_brain.adapters.service.watchdog import write_lock_note
 from trading_brain.errors import ConfigError
-from trading_brain.settings import HOME_ENV, Home
+from trading_brain.settings import HOME_ENV, Home, Secrets, load_settings
 
 SENSOR_TIMEOUT_S = 90  # executor ticks are bounded well below this (DESIGN §6)
 GRACE_S = 30
@@ -193,69 +205,115 @@ def start_watchdog(home: Home, lock: IO[str], grace_s: float = SWEEP_GRACE_S + G
     return proc, write_fd
 
 
+def telegram_wanted(home: Home) -> tuple[bool, str]:
+    """Whether ``up`` starts the Telegram bot, and why (not)."""
+    if Secrets.load(home.root).telegram_bot_token is None:
+        return False, "Telegram bot off (TELEGRAM_BOT_TOKEN not set)"
+    if not load_settings(home).telegram.allowed_user_ids:
+        return False, ("Telegram bot not started: telegram.allowed_user_ids is empty "
+                       "(nobody could use it)")
+    return True, "Telegram bot started (trading-brain telegram)"
+
+
+def start_child(cmd: list[str], home: Home, lock: IO[str], logs: LogPipe, name: str
+                ) -> subprocess.Popen[bytes]:
+    """A process of the service: tagged, own session, SIGINT restored, output to ``logs``."""
+    proc = subprocess.Popen(cmd, env=dagster_env(home), cwd=home.root, start_new_session=True,
+                            pass_fds=(lock.fileno(),), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stdout is not None
+    logs.attach(name, proc.stdout)
+    return proc
+
+
 def run_up(home: Home, host: str, port: int, allow_hosts: tuple[str, ...] = ()) -> int:
-    """Run ``dagster dev`` for ``home`` behind the UI guard until signalled; return its code.
-    ``allow_hosts``: further Host names the guard accepts (a reverse proxy's public name)."""
+    """Run ``dg dev`` (and the Telegram bot when configured) for ``home`` behind the UI guard
+    until signalled; return its code. ``allow_hosts``: further Host names the guard accepts
+    (a reverse proxy's public name)."""
     token = ui_token(home)
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}"
-    lock = acquire_lock(home, {"pid": os.getpid(), "url": url,
-                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     stopping: dict[str, float] = {}
 
     def stop(signum: int, frame: object) -> None:
         stopping.setdefault("at", time.monotonic())
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # before the lock is noted
         signal.signal(sig, stop)
+    lock = acquire_lock(home, {"pid": os.getpid(), "url": url,
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     try:
         sock = listen(host, port)
-    except ConfigError:
+        bot, why_bot = telegram_wanted(home)
+        logs = LogPipe(home.logs, sys.stderr)
+    except BaseException:  # nothing started yet: leave the lock file empty
         release_lock(lock)
         raise
+    watchdog: subprocess.Popen[bytes] | None = None
+    pipe_w: int | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     inner = _free_loopback_port()
-    dh = prepare_dagster_home(home)
-    watchdog, pipe_w = start_watchdog(home, lock)
-    proc: subprocess.Popen[bytes] | None = None
     guard = Guard(sock, ("127.0.0.1", inner), policy_for(host, port, token, allow_hosts))
     code = 0
     try:
-        dagster = Path(sys.executable).with_name("dagster")
-        cmd = [str(dagster), "dev", "-w", str(dh / "workspace.yaml"), "-h", "127.0.0.1",
-               "-p", str(inner)]
-        proc = subprocess.Popen(cmd, env=dagster_env(home), cwd=home.root, start_new_session=True,
-                                pass_fds=(lock.fileno(),), stdin=subprocess.DEVNULL,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        guard.start()
-        print(f"Trading Brain for {home.root}: Dagster UI at {url} (Ctrl-C stops)"
-              + (f"; first visit: {url}/?token=<{TOKEN_ENV}>" if token else ""), file=sys.stderr)
-        while proc.poll() is None and "at" not in stopping:
-            if watchdog.poll() is not None:
-                print(f"error: the watchdog of up died (code {watchdog.returncode}); stopping",
-                      file=sys.stderr)
-                code = 1
-                break
-            time.sleep(0.2)
-        if "at" not in stopping and code == 0:
-            code = proc.returncode or 0
+        dh = prepare_dagster_home(home)
+        watchdog, pipe_w = start_watchdog(home, lock)
+        if "at" not in stopping:
+            procs["dagster"] = start_child(
+                [str(Path(sys.executable).with_name("dg")), "dev", "-w",
+                 str(dh / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(inner),
+                 "--log-level", "debug", "--code-server-log-level", "info"],
+                home, lock, logs, "dagster")
+            if bot:
+                procs["telegram"] = start_child(
+                    [str(Path(sys.executable).with_name("trading-brain")), "--home",
+                     str(home.root), "telegram"], home, lock, logs, "telegram")
+            guard.start()
+            logs.note(f"Trading Brain for {home.root}: Dagster UI at {url} (Ctrl-C stops)"
+                      + (f"; first visit: {url}/?token=<{TOKEN_ENV}>" if token else "")
+                      + f"; {why_bot}; DEBUG log in {logs.path}")
+        code = _supervise(procs, watchdog, stopping, logs) if watchdog else 1
     finally:
         guard.stop()
         sock.close()
-        if proc is not None:
+        for proc in procs.values():
             _stop_dagster(proc)
         stop_tagged(home.root, SWEEP_GRACE_S)
-        os.write(pipe_w, b"x")
-        os.close(pipe_w)
-        try:
-            watchdog.wait(SWEEP_GRACE_S + GRACE_S + 10)
-        except subprocess.TimeoutExpired:
-            watchdog.kill()
+        if pipe_w is not None:
+            os.write(pipe_w, b"x")
+            os.close(pipe_w)
+        if watchdog is not None:
+            try:
+                watchdog.wait(SWEEP_GRACE_S + GRACE_S + 10)
+            except subprocess.TimeoutExpired:
+                watchdog.kill()
         release_lock(lock)
+        logs.close()
     return code
 
 
+def _supervise(procs: dict[str, subprocess.Popen[bytes]], watchdog: subprocess.Popen[bytes],
+               stopping: dict[str, float], logs: LogPipe) -> int:
+    """Wait for a signal; Dagster or the watchdog dying ends ``up``, the bot dying does not."""
+    bot_noted = False
+    while "at" not in stopping and "dagster" in procs:
+        if watchdog.poll() is not None:
+            logs.note(f"error: the watchdog of up died (code {watchdog.returncode}); stopping")
+            return 1
+        if procs["dagster"].poll() is not None:
+            return procs["dagster"].returncode or 0
+        bot = procs.get("telegram")
+        if bot is not None and bot.poll() is not None and not bot_noted:
+            logs.note(f"warning: the Telegram bot stopped (code {bot.returncode}); Dagster "
+                      "keeps running; see the log above")
+            bot_noted = True
+        time.sleep(0.2)
+    return 0
+
+
 def _stop_dagster(proc: subprocess.Popen[bytes]) -> None:
-    """SIGINT ``dagster dev``'s group, SIGKILL it after ``GRACE_S``."""
+    """SIGINT a child's group (``dg dev``, the bot), SIGKILL it after ``GRACE_S``."""
     if proc.poll() is None:
         _signal_group(proc, signal.SIGINT)
         try:
