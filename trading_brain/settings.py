@@ -194,6 +194,21 @@ class ReportSettings(_Section):
         return EvolutionSettings._zone(v)  # pyright: ignore[reportPrivateUsage] # same rule
 
 
+class UiSettings(_Section):
+    """What the Dagster UI shows of the executor (``executor_sensor``'s ``portfolio`` events)."""
+
+    portfolio_heartbeat_minutes: float = Field(
+        default=15, ge=1, le=1440, description="a portfolio event at least this often, even "
+                                               "when nothing changed")
+    portfolio_change_bps: float = Field(
+        default=10, ge=0, le=10_000, description="equity move (basis points) that is a change "
+                                                 "worth a portfolio event (cash or positions "
+                                                 "changing always is)")
+    portfolio_chart_minutes: float = Field(
+        default=15, ge=1, le=1440, description="the portfolio's equity chart is rendered at "
+                                               "most this often (reused in between)")
+
+
 class Settings(_Section):
     """The whole validated configuration of one Trading Brain home."""
 
@@ -223,6 +238,7 @@ class Settings(_Section):
     telegram: TelegramSettings = TelegramSettings()  # [telegram], domain/alerts.py
     evolution: EvolutionSettings = EvolutionSettings()
     reports: ReportSettings = ReportSettings()
+    ui: UiSettings = UiSettings()
     advisor: AdvisorSettings = AdvisorSettings()  # [advisor], domain/advisor.py
 
     @model_validator(mode="before")

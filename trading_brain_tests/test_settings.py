@@ -88,6 +88,8 @@ NON_DEFAULT = {
                   "max_candidates": 2, "paper_days_tier1": 0.5, "paper_days_tier2": 3,
                   "paper_days_tier3": 5, "stale_days": 4, "review_days": 10},
     "reports": {"schedule_time": "08:30", "timezone": "Europe/Paris"},
+    "ui": {"portfolio_heartbeat_minutes": 5, "portfolio_change_bps": 25,
+           "portfolio_chart_minutes": 30},
     "advisor": {"kind": "offline", "analyst_model": "m-a", "coder_model": "m-c",
                 "reviewer_model": "m-r", "panel": 3, "daily_token_budget": 5000,
                 "max_input_tokens_per_cycle": 2000, "max_output_tokens": 512,
