@@ -3,10 +3,15 @@ every endpoint, the token, bad parameters, pagination, the OpenAPI docs and /met
 
 from __future__ import annotations
 
+import http.client
+import json
+import urllib.error
+import urllib.request
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from trading_brain_tests.api.conftest import ApiServer
+from trading_brain_tests.api.conftest import TOKEN, ApiServer
 
 LISTS = {  # endpoint -> at least this many items in the simulated + seeded home
     "/positions?status=all": 10, "/trades": 10, "/fills": 10, "/orders": 10, "/equity": 10,
@@ -140,3 +145,30 @@ def test_metrics_parse_and_match_the_status(server: ApiServer) -> None:
 def test_unknown_path_is_a_json_404(server: ApiServer) -> None:
     status, _h, body = server.get("/nothing-here")
     assert status == 404 and isinstance(body, dict) and "error" in body
+
+
+def test_last_event_id_resumes_the_stream_after_that_event(server: ApiServer) -> None:
+    _s, _h, page = server.get("/fills?limit=1000")
+    assert isinstance(page, dict)
+    fills = sorted(page["items"], key=lambda f: (f["recorded_at"], f["fill_id"]))
+    last = fills[-4]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        conn.request("GET", "/events", headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "Last-Event-ID": f"fill|{last['recorded_at']}|{last['fill_id']}"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        got: list[str] = []
+        while len(got) < 3:
+            line = resp.readline().decode()
+            if line.startswith("data: ") and '"kind": "fill"' in line:
+                got.append(json.loads(line[6:])["id"])
+        assert got == [f["fill_id"] for f in fills[-3:]]
+    finally:
+        conn.close()
+    req = urllib.request.Request(server.base + "/events", headers={
+        "Authorization": f"Bearer {TOKEN}", "Last-Event-ID": "nonsense"})
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(req, timeout=20)
+    assert bad.value.code == 422 and b"Last-Event-ID" in bad.value.read()

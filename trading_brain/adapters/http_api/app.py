@@ -124,10 +124,16 @@ def create_app(wh: reads.Warehouse, token: str, info: Mapping[str, object] | Non
     async def event_stream(request: Request, since: Annotated[datetime | None, Query(
             description="replay events recorded from this time on")] = None
                            ) -> StreamingResponse:
-        """Server-Sent Events: ``fill``, ``halt``, ``decision``, ``deployment``."""
+        """Server-Sent Events: ``fill``, ``halt``, ``decision``, ``deployment``; from now, from
+        ``since``, or after the ``Last-Event-ID`` header's event (an EventSource reconnecting)."""
         if app.state.streams >= max_streams:
             raise HTTPException(503, f"too many event streams open ({max_streams})")
-        poller = events.EventPoller(wh, routes._utc(since))
+        last = request.headers.get("last-event-id")
+        try:
+            poller = (events.EventPoller.resuming(wh, last) if last
+                      else events.EventPoller(wh, routes._utc(since)))
+        except ValueError as e:
+            raise HTTPException(422, f"Last-Event-ID: not an id of this stream ({e})") from None
         await asyncio.to_thread(poller.start)  # locked: a 503 before the stream starts
         app.state.streams += 1
 

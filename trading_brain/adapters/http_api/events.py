@@ -10,9 +10,11 @@ Contract:
   newest rows (only what happens after connecting), or at ``since`` when given;
 - a row recorded with a time before its source's cursor is not sent (the writers stamp rows
   with their clock as they write, so this only affects back-dated rows);
-- the SSE ``id`` of an event is ``kind|time|row id``; a comment line is sent as a heartbeat
-  when nothing else went out for ``heartbeat_s``; a poll that meets the writer's lock is
-  skipped (the next one reads what it missed); the generator ends when the client disconnects.
+- the SSE ``id`` of an event is ``kind|time|row id``; a reconnecting client's
+  ``Last-Event-ID`` resumes after it (``EventPoller.resuming``); a comment line is sent as a
+  heartbeat when nothing else went out for ``heartbeat_s``; a poll that meets the writer's
+  lock is skipped (the next one reads what it missed); the generator ends when the client
+  disconnects.
 """
 
 from __future__ import annotations
@@ -85,6 +87,20 @@ class EventPoller:
         if since is not None:
             start = str(json_value(since))
             self.cursors = {k: (start, "") for k in SOURCES}
+
+    @classmethod
+    def resuming(cls, wh: Warehouse, last_event_id: str) -> EventPoller:
+        """Resume after the event ``last_event_id`` (``kind|time|id``, what an EventSource
+        sends as ``Last-Event-ID`` when it reconnects): that source continues after it, the
+        others from its time on (an event of another source at that very time may come
+        twice: at least once, never lost). ``ValueError`` when the id is malformed."""
+        kind, at, rid = last_event_id.split("|", 2)
+        if kind not in SOURCES:
+            raise ValueError(f"unknown event kind {kind!r}")
+        when = datetime.fromisoformat(at)
+        poller = cls(wh, when)
+        poller.cursors[kind] = (str(json_value(when)), rid)
+        return poller
 
     def start(self) -> None:
         """Set the cursors at the newest rows (unless ``since`` set them)."""
