@@ -95,6 +95,10 @@ def test_scan_job_writes_scans_signals_and_one_intent_per_decision(bootstrapped,
         assert res.success
         evals = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
         assert evals["scan_strategies_ran"] is True
+        if k == 1:  # the entry bar: who did what, and why
+            table = _meta(res, "scan_signals")["decisions"]
+            assert f"| active | {sym} | enter | intent enter | risk approved |" in table
+            assert "| hold | none | no signal |" in table
     assert store.execute("SELECT count(*) FROM scans")[0][0] == 3
     signals = store.frame("SELECT slot, symbol, bar_time, action, risk_decision FROM signals")
     assert signals.height == 2 * 2 * len(SYMBOLS)  # every step, slot and symbol, holds included
@@ -118,6 +122,8 @@ def test_scan_job_writes_scans_signals_and_one_intent_per_decision(bootstrapped,
     n_events = store.execute("SELECT count(*) FROM risk_events")[0][0]
     res = _run(home, instance, entry + timedelta(minutes=5, seconds=50), shadow)
     assert res.success and _meta(res, "order_intents")["new_intents"] == 0
+    assert (f"| active | {sym} | enter | none | its intent is already pending |"
+            in _meta(res, "scan_signals")["decisions"])
     assert len(store.intents()) == len(intents)
     assert store.execute("SELECT count(*) FROM scans")[0][0] == 3
     assert store.execute("SELECT count(*) FROM signals")[0][0] == signals.height

@@ -12,6 +12,9 @@ only checks the partition and turns the outcome into metadata and the check:
    events and the slots' risk states.
 A run whose partition is not the day of the newest closed bar (an old partition re-executed)
 decides nothing: the scan always decides on the bars closed at the clock's ``now``.
+``scan_signals`` metadata carries ``decisions``: one Markdown row per slot and symbol — the
+strategy's signal, the action taken (intent, rejected, none) and why (no signal, risk rejection
+reason, stale or short data, strategy error, no position to exit, intent already pending).
 """
 
 
@@ -83,7 +86,8 @@ def _results(result: ScanResult, new: int, events: int,
         "rejections": ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())) or "none",
         "risk_events_new": events, "halts": ", ".join(
             f"{k}={'+'.join(v)}" for k, v in details["halts"].items()) or "none",
-        "duration_ms": round(scan["duration_ms"], 1), "notes": "; ".join(notes) or "none"})
+        "duration_ms": round(scan["duration_ms"], 1), "notes": "; ".join(notes) or "none",
+        "decisions": dg.MetadataValue.md(decisions_md(result))})
     yield dg.MaterializeResult(asset_key="order_intents", metadata={
         "scan_id": scan["scan_id"], "intents": len(result.intents), "new_intents": new,
         "intents_table": dg.MetadataValue.md(_intents_md(result))})
@@ -94,6 +98,37 @@ def _results(result: ScanResult, new: int, events: int,
         description=f"{len(errors)} symbol/slot decision(s) missing" if errors else "all ran",
         metadata={"errors": "; ".join(f"{e['slot']} {e['symbol']}: {e['error'][:120]}"
                                       for e in errors[:10]) or "none"})
+
+
+def _taken(row: dict, rejected: dict[tuple[str, str], dict]) -> tuple[str, str]:
+    """(action taken, why) for one signal row of the scan."""
+    decision, reason = row.get("risk_decision"), row.get("risk_reason")
+    if decision == "approved":
+        return f"intent {row['action']}", "risk approved"
+    if decision is not None:
+        rej = rejected.get((row["slot"], row["symbol"]), {})
+        return "rejected", f"risk: {reason}" + (f" ({rej['message']})" if rej.get("message")
+                                                else "")
+    if reason == "noop":
+        return "none", "exit signal without a position"
+    if reason == "already_pending":
+        return "none", "its intent is already pending"
+    if reason:  # stale_data / insufficient_history / strategy_error: ...
+        return "none", str(reason)
+    return "none", "no signal" if row["action"] == "hold" else "not proposed"
+
+
+def decisions_md(result: ScanResult) -> str:
+    """Markdown table: slot, symbol, signal, action taken, reason (one row per decision)."""
+    if not result.signals:
+        return "no symbols scanned"
+    rejected = {(r["slot"], r["symbol"]): r for r in result.scan["details"]["rejected"]}
+    lines = ["| slot | symbol | signal | action taken | reason |", "|---|---|---|---|---|"]
+    for row in result.signals:
+        taken, why = _taken(row, rejected)
+        why = why.replace("|", "/").replace("\n", " ")[:160]
+        lines.append(f"| {row['slot']} | {row['symbol']} | {row['action']} | {taken} | {why} |")
+    return "\n".join(lines)
 
 
 def _intents_md(result: ScanResult) -> str:
