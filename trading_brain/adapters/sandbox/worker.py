@@ -13,8 +13,9 @@ Order matters and is the contract:
 5. ``Lockdown.late``: rlimits, uid drop, non-dumpable, seccomp synchronised to all threads;
 6. compile and exec the untrusted module into a real module object (``sys.modules``), with pruned
    builtins and an import allowlist (cosmetic: clear errors for authors, not security);
-7. serve requests until stdin closes. Every failure becomes an ``ErrorReply``; the host validates
-   all. (Setup helpers: ``worker_setup``.)
+7. serve requests until stdin closes (an ``"analysis"`` worker answers only ``analyze``, see
+   ``worker_analysis``). Every failure becomes an ``ErrorReply``; the host validates all.
+   (Setup helpers: ``worker_setup``.)
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def _analysis(analysis_id: str) -> dg.AssetsDefinition:
         rt = tb.runtime
         now = rt.clock.now()
         since = now - timedelta(days=rt.settings.evolution.history_days)
-        report = run_analyses(rt.store, now, since, "", ids=(analysis_id,))[analysis_id]
+        report = run_analyses(rt.store, now, since, "", workers=rt.workers, settings=rt.settings,
+                              ids=(analysis_id,))[analysis_id]
         failed = isinstance(report, dict) and ("error" in report or "timeout" in report)
         return dg.MaterializeResult(metadata={
             "status": "error" if failed else "ok",
