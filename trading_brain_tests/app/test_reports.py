@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from trading_brain.adapters.duckdb import Store
+from trading_brain.app.reports.build import Report
 from trading_brain.app.reports.service import report
 from trading_brain.app.simulate.loop import Plan, simulate
 from trading_brain.cli import cli
@@ -39,6 +40,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     return h
 
 
+@pytest.fixture(scope="module")
+def daily(home: Home) -> Report:
+    return report(home, Store.open(home.warehouse), "daily", DAY, NOW)
+
+
 def _q(home: Home, sql: str, params: list | None = None) -> list:
     return Store.open(home.warehouse).execute(sql, params)
 
@@ -47,8 +53,9 @@ def _cents(x: Decimal) -> str:
     return f"{x.quantize(Decimal('0.01')):,.2f}"
 
 
-def test_daily_report_files_sections_and_self_contained_html(home: Home) -> None:
-    rep = report(home, Store.open(home.warehouse), "daily", DAY, NOW)
+def test_daily_report_files_sections_and_self_contained_html(home: Home, daily: Report
+                                                             ) -> None:
+    rep = daily
     out = home.var / "reports"
     assert rep.markdown_path == out / "daily-2026-10-02.md"
     assert rep.html_path == out / "daily-2026-10-02.html"
@@ -71,8 +78,8 @@ def test_daily_report_files_sections_and_self_contained_html(home: Home) -> None
         rep.inline_markdown
 
 
-def test_figures_match_the_ledger(home: Home) -> None:
-    rep = report(home, Store.open(home.warehouse), "daily", DAY, NOW)
+def test_figures_match_the_ledger(home: Home, daily: Report) -> None:
+    rep = daily
     f, md = rep.figures, rep.markdown_path.read_text()
     day0, day1 = datetime(2026, 10, 2, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC)
     last = _q(home, "SELECT equity FROM portfolio_snapshots WHERE slot = 'active' AND ts < ? "
@@ -99,11 +106,11 @@ def test_figures_match_the_ledger(home: Home) -> None:
     assert week.figures.opening_equity == 10_000.0  # nothing before: the deposit
 
 
-def test_the_trade_panels_are_bounded(home: Home) -> None:
+def test_the_trade_panels_are_bounded(home: Home, daily: Report) -> None:
     traded = _q(home, "SELECT count(DISTINCT symbol) FROM positions WHERE entry_time >= ? "
                       "OR exit_time >= ?", [datetime(2026, 10, 2, tzinfo=UTC)] * 2)[0][0]
     assert traded > 4
-    md = report(home, Store.open(home.warehouse), "daily", DAY, NOW).markdown_path.read_text()
+    md = daily.markdown_path.read_text()
     assert f"(the 4 most active of {traded} symbols)" in md
 
 

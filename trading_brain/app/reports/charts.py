@@ -22,7 +22,7 @@ from matplotlib.ticker import PercentFormatter
 
 from trading_brain.app.reports.figures import SymbolFigures
 
-DPI = 90
+DPI = 80
 MAX_TRADE_PANELS = 4
 GREEN, RED, BLUE, GREY = "#2e7d32", "#c62828", "#1565c0", "#9e9e9e"
 
@@ -30,7 +30,7 @@ GREEN, RED, BLUE, GREY = "#2e7d32", "#c62828", "#1565c0", "#9e9e9e"
 def _png(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
     return buf.getvalue()
 
 
