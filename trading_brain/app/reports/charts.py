@@ -45,7 +45,7 @@ def equity_chart(snaps: pl.DataFrame, opening: float | None, start: datetime, en
                  ) -> bytes:
     """Equity (with the opening equity dashed) above, drawdown from the peak below."""
     fig = Figure(figsize=(8, 4.8))
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.93, bottom=0.1, hspace=0.08)
+    fig.subplots_adjust(left=0.12, right=0.96, top=0.93, bottom=0.11, hspace=0.08)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     ts = snaps["ts"].to_list()
     top.plot(ts, snaps["equity"].to_list(), color=BLUE, linewidth=1.2, label="equity")
@@ -104,7 +104,7 @@ def fees_chart(per: Sequence[SymbolFigures]) -> bytes:
 def exposure_chart(snaps: pl.DataFrame, start: datetime, end: datetime) -> bytes:
     """Positions value / equity over the period."""
     fig = Figure(figsize=(8, 2.6))
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.87, bottom=0.14)
+    fig.subplots_adjust(left=0.09, right=0.95, top=0.87, bottom=0.22)
     ax = fig.subplots()
     ts = snaps["ts"].to_list()
     ex = snaps["exposure"].to_list()
@@ -126,7 +126,7 @@ def trades_chart(candles: pl.DataFrame, trades: pl.DataFrame, symbols: Sequence[
     rows = (len(shown) + cols - 1) // cols
     height = 2.5 * rows + 0.4
     fig = Figure(figsize=(8, height))
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.6 / height, bottom=0.35 / height,
+    fig.subplots_adjust(left=0.08, right=0.96, top=1 - 0.6 / height, bottom=0.45 / height,
                         hspace=0.45, wspace=0.22)
     axes = fig.subplots(rows, cols, squeeze=False)
     for k, ax in enumerate(axes.flat):
