@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -78,7 +79,10 @@ def v_shape(n: int = 300) -> pl.DataFrame:
 
 
 def check_shape(out: dict, strategy: str, engine: str) -> None:
-    assert list(out) == ["strategy", "engine", "params", "metrics", "trades", "backtest_id"]
+    assert list(out) == ["strategy", "engine", "params", "metrics", "trades", "backtest_id",
+                         "units"]
+    assert list(out["units"]) == list(METRIC_KEYS)
+    assert out["units"]["sharpe"] == "daily returns, annualised with √365"
     assert out["strategy"] == strategy and out["engine"] == engine
     assert list(out["metrics"]) == list(METRIC_KEYS)
     for t in out["trades"]:
@@ -130,7 +134,9 @@ def test_optimize_json_shape_and_order(tmp_path):
                                     "--objective", "total_return", "--json"])
     assert proc.exit_code == 0, proc.output
     out = json.loads(proc.stdout)
-    assert list(out) == ["strategy", "results", "walk_forward"] and out["strategy"] == "ema_cross@1"
+    assert list(out) == ["strategy", "units", "results", "walk_forward"]
+    assert out["strategy"] == "ema_cross@1"
+    assert out["units"]["total_return"].startswith("fraction")  # JSON keeps fractions
     res = out["results"]
     assert len(res) == 6 and all(list(r["metrics"]) == list(METRIC_KEYS) for r in res)
     assert {(r["params"]["fast"], r["params"]["slow"]) for r in res} == {(f, s) for f in (5, 9, 12)
@@ -272,8 +278,12 @@ def test_optimize_skips_invalid_combinations_and_prints_a_table(tmp_path, monkey
     assert code == 0, err
     assert "note: skipped 1 invalid combination(s)" in err
     assert "fast (30) must be < slow (10)" in err
-    assert "3 parameter sets, best first by sharpe" in out
-    assert out.count("walk-forward fold") == 2 and "in-sample minus out-of-sample sharpe" in out
+    assert "3 parameter sets, best first by Sharpe (daily, √365)" in out
+    assert out.count("walk-forward fold") == 2
+    assert "in-sample minus out-of-sample Sharpe (daily, √365)" in out
+    rows = [ln for ln in out.splitlines() if ln.startswith("  Sharpe (daily, √365) ")]
+    assert len(rows) == 3  # returns as percents, as `backtest` prints them
+    assert all(re.search(r"  return [+-]\d+\.\d\d%  trades", ln) for ln in rows), rows
     code, out, err = run_main(monkeypatch, capsys, tmp_path, *base, "--grid",
                               '{"fast": [30], "slow": [10, 20]}')
     assert "no valid parameter combination" in one_error_line(code, err)
@@ -340,6 +350,9 @@ def test_human_output(tmp_path):
     assert r.exit_code == 0, r.output
     assert "ema_cross@1 (exact engine) on SOL/USD: 300 bars" in r.output
     assert "0 closed trades (+1 open)" in r.output
+    assert re.search(r"return [+-]\d+\.\d\d%  Sharpe \(daily, √365\) -?\d+\.\d\d  "
+                     r"Sortino \(daily, √365\) -?\d+\.\d\d  max drawdown \d+\.\d\d%",
+                     r.output), r.output
     assert not math.isnan(float(r.output.split("final equity ")[1].split()[0]))
 
 

@@ -34,6 +34,13 @@ def test_register_deploy_rollback(home):
     listed = {(r["strategy"], r["status"]) for r in json.loads(
         tb(home, "strategies", "list", "--json").stdout)}
     assert ("ema_cross", "active") in listed and ("trend_pullback", "registered") in listed
+    header, *lines = tb(home, "strategies", "list").stdout.splitlines()  # columns line up
+    assert header.split() == ["strategy", "status", "path"] and len(lines) == len(listed)
+    at_status, at_path = header.index("status"), header.index("path")
+    for ln in lines:
+        ref, status, path = ln.split()
+        assert ln.startswith(ref + " ") and ln[at_status:].startswith(status + " "), (header, ln)
+        assert ln[at_path:] == path and ln[at_status - 1] == ln[at_path - 1] == " ", (header, ln)
     shown = json.loads(tb(home, "strategies", "show", "ema_cross@1", "--json").stdout)
     assert shown["params_default"] == {"fast": 9, "slow": 21, "stop_loss": 0.02,
                                        "take_profit": 0.04, "size": 0.1}

@@ -114,9 +114,10 @@ def _print_backtest(out: dict[str, Any], bars: dict[str, Any]) -> None:
     n = sum(b.height for b in bars.values())
     click.echo(f"{out['strategy']} ({out['engine']} engine) on {', '.join(sorted(bars))}: "
                f"{n} bars, params {out['params']}")
-    click.echo(f"final equity {m['final_equity']:.2f}  return {m['total_return']:+.2%}  "
-               f"sharpe {m['sharpe']:.2f}  sortino {m['sortino']:.2f}  "
-               f"max drawdown {m['max_drawdown']:.2%}")
+    click.echo(f"final equity {m['final_equity']:.2f}  return {_shown('total_return', m)}  "
+               f"{LABELS['sharpe']} {_shown('sharpe', m)}  "
+               f"{LABELS['sortino']} {_shown('sortino', m)}  "
+               f"max drawdown {_shown('max_drawdown', m)}")
     pf = "inf" if m["profit_factor"] is None else f"{m['profit_factor']:.2f}"
     opened = sum(t["exit_time"] is None for t in out["trades"])
     click.echo(f"{m['n_trades']} closed trades (+{opened} open)  win rate {m['win_rate']:.1%}  "
@@ -171,22 +172,38 @@ def _optimize(ctx: click.Context, ref: str | None, grid_text: str | None, object
 
 
 def _print_optimize(out: dict[str, Any], keys: list[str], objective: str, top: int = 10) -> None:
+    label = LABELS.get(objective, objective)
     click.echo(f"{out['strategy']}: {len(out['results'])} parameter sets, best first by "
-               f"{objective} (top {min(top, len(out['results']))})")
+               f"{label} (top {min(top, len(out['results']))})")
     for r in out["results"][:top]:
         m = r["metrics"]
         shown = {k: r["params"][k] for k in keys}
-        click.echo(f"  {objective} {_num(m[objective])}  return {_num(m['total_return'])}  "
+        ranked = "" if objective == "total_return" else f"{label} {_shown(objective, m)}  "
+        click.echo(f"  {ranked}return {_shown('total_return', m)}  "
                    f"trades {m['n_trades']:>5}  {shown}")
     wf = out["walk_forward"]
     for i, f in enumerate(wf["folds"], 1):
         click.echo(f"walk-forward fold {i}: fit {f['train']['start']}..{f['train']['end']} -> "
-                   f"{ {k: f['best_params'][k] for k in keys} }; {objective} in-sample "
-                   f"{_num(f['in_sample'][objective])}, out-of-sample "
-                   f"{_num(f['out_of_sample'][objective])} "
+                   f"{ {k: f['best_params'][k] for k in keys} }; {label} in-sample "
+                   f"{_shown(objective, f['in_sample'])}, out-of-sample "
+                   f"{_shown(objective, f['out_of_sample'])} "
                    f"({f['test']['start']}..{f['test']['end']})")
-    click.echo(f"in-sample minus out-of-sample {objective}: {_num(wf['gap'])}")
+    click.echo(f"in-sample minus out-of-sample {label}: "
+               f"{_shown(objective, {objective: wf['gap']})}")
 
 
-def _num(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
+LABELS = {"sharpe": "Sharpe (daily, √365)", "sortino": "Sortino (daily, √365)",
+          "total_return": "return", "max_drawdown": "max drawdown", "win_rate": "win rate",
+          "final_equity": "final equity", "profit_factor": "profit factor"}
+PERCENT = {"total_return": "+.2%", "max_drawdown": ".2%", "win_rate": ".1%", "exposure": ".1%"}
+
+
+def _shown(metric: str, metrics: dict[str, Any]) -> str:
+    """A metric as text: fractions as percents (returns signed), ratios with 2 decimals."""
+    v = metrics[metric]
+    if v is None:
+        return "n/a"
+    if metric in PERCENT:
+        return format(v, PERCENT[metric])
+    return f"{v:.2f}" if metric in ("sharpe", "sortino", "final_equity", "profit_factor") \
+        else f"{v:.4g}"

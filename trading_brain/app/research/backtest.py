@@ -40,6 +40,13 @@ from trading_brain.settings import Settings
 
 METRIC_KEYS = ("final_equity", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate",
                "n_trades", "fees_paid", "exposure", "profit_factor")
+SHARPE_BASIS = "daily returns, annualised with √365"
+METRIC_UNITS = {  # what each JSON metric is (the text mode prints fractions as percents)
+    "final_equity": "quote currency", "total_return": "fraction (0.05 = +5 %)",
+    "sharpe": SHARPE_BASIS, "sortino": SHARPE_BASIS, "max_drawdown": "fraction (0.25 = -25 %)",
+    "win_rate": "fraction of closed trades", "n_trades": "closed trades",
+    "fees_paid": "quote currency", "exposure": "fraction of bars in the market",
+    "profit_factor": "gross profit / gross loss (null: no loss)"}
 ENGINES = ("exact", "fast")
 MAX_LARGE_GAPS = 3
 MAX_MISSING = 0.05

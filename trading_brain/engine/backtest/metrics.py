@@ -1,12 +1,16 @@
 """Backtest metrics and the ``BacktestResult`` both engines return.
 
-Definitions (equity sampled at each bar's close; ``r`` = bar-to-bar simple returns):
+Definitions (equity sampled at each bar's close):
 
 - ``total_return`` = final / initial equity - 1; ``max_drawdown`` = max(1 - equity/running peak),
   a positive fraction (0.25 = -25 %).
-- ``sharpe`` = mean(r) / std(r, ddof=1) * sqrt(bars_per_year); ``sortino`` = mean(r) /
-  sqrt(mean(min(r, 0)^2)) * sqrt(bars_per_year). Markets trade 24/7, so ``bars_per_year`` =
-  365.25 days / the median bar spacing (105,192 for 5m bars). Zero dispersion gives 0.
+- ``sharpe`` and ``sortino`` are DAILY ratios annualised with √365, exactly as the truth
+  benchmarks compute them (``engine.evolution.returns``: ``sharpe_ratio``, ``sortino_ratio``):
+  ``r`` = simple returns of the daily marks ``[initial equity, equity at the last bar of each
+  UTC day]`` (``day_ends``; a day without bars repeats the previous mark, a 0 return; the last,
+  possibly partial, day counts). Sharpe = mean(r) / std(r, ddof=1) × √365, Sortino = mean(r) /
+  sqrt(mean(min(r, 0)²)) × √365. Where ``returns`` calls a ratio undefined (fewer than 2 daily
+  returns, no dispersion, no losing day) the metric is 0.
 - ``win_rate``, ``profit_factor`` (gross profit / gross loss; inf when there is no loss, 0 with no
   trades) and ``n_trades`` count *closed* trades; ``fees_paid`` sums every fill's fee (open
   positions included); ``exposure`` = fraction of bars ending with an open position.
@@ -24,7 +28,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-YEAR_SECONDS = 365.25 * 86400
+from trading_brain.engine.evolution.returns import sharpe_ratio, sortino_ratio
+
+DAY_US = 86_400_000_000
 TRADE_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.String(),
     "entry_time": pl.Datetime("us", "UTC"),
@@ -94,37 +100,43 @@ def _json_val(v: object) -> object:
     return v
 
 
-def bars_per_year(ts_us: np.ndarray) -> float:
-    """Bars per year from the median spacing of open times in microseconds (1.0 if unknown)."""
-    if len(ts_us) < 2:
-        return 1.0
-    step = float(np.median(np.diff(ts_us.astype(np.int64)))) / 1e6
-    return YEAR_SECONDS / step if step > 0 else 1.0
+def day_ends(ts_us: np.ndarray) -> np.ndarray:
+    """Bar indices whose equity marks the end of each UTC day, from the first bar's day to the
+    last's (``ts_us``: sorted open times in µs); a day without bars repeats the previous index."""
+    if len(ts_us) == 0:
+        return np.zeros(0, dtype=np.int64)
+    day = np.asarray(ts_us).astype(np.int64) // DAY_US
+    last = np.flatnonzero(np.append(day[1:] != day[:-1], True))
+    days = np.arange(day[0], day[-1] + 1)
+    return last[np.searchsorted(day[last], days, side="right") - 1]
 
 
-def equity_stats(equity: np.ndarray, periods: float) -> dict[str, np.ndarray]:
-    """Return-based metrics for each column of ``equity`` (n bars x k runs)."""
+def daily_ratios(marks: np.ndarray) -> tuple[float, float]:
+    """(Sharpe, Sortino) of one column of daily equity marks, √365-annualised; 0 if undefined."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = marks[1:] / marks[:-1] - 1.0
+    if not np.all(np.isfinite(r)):
+        return 0.0, 0.0
+    return sharpe_ratio(r) or 0.0, sortino_ratio(r) or 0.0
+
+
+def equity_stats(equity: np.ndarray, ends: np.ndarray) -> dict[str, np.ndarray]:
+    """Equity-based metrics for each column of ``equity`` (n bars x k runs); ``ends`` =
+    ``day_ends`` of the bars' open times."""
     eq = np.asarray(equity, dtype=np.float64)
     if eq.ndim == 1:
         eq = eq[:, None]
-    r = np.diff(eq, axis=0) if eq.shape[0] > 1 else np.zeros((0, eq.shape[1]))
-    r /= eq[:-1]
+    marks = np.vstack([eq[:1], eq[ends]])
+    ratios = np.array([daily_ratios(marks[:, j]) for j in range(eq.shape[1])]).reshape(-1, 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = r.mean(axis=0) if r.shape[0] else np.zeros(eq.shape[1])
-        std = r.std(axis=0, ddof=1) if r.shape[0] > 1 else np.zeros(eq.shape[1])
-        np.minimum(r, 0.0, out=r)
-        down = np.sqrt(np.einsum("ij,ij->j", r, r) / r.shape[0]) if r.shape[0] else std
-        scale = math.sqrt(periods)
-        sharpe = np.where(std > 0, mean / std * scale, 0.0)
-        sortino = np.where(down > 0, mean / down * scale, 0.0)
         peak = np.maximum.accumulate(eq, axis=0)
         np.divide(eq, peak, out=peak)
         mdd = 1.0 - np.nanmin(peak, axis=0)
     return {
         "final_equity": eq[-1],
         "total_return": eq[-1] / eq[0] - 1.0,
-        "sharpe": sharpe,
-        "sortino": sortino,
+        "sharpe": ratios[:, 0],
+        "sortino": ratios[:, 1],
         "max_drawdown": mdd,
     }
 
@@ -140,10 +152,11 @@ def trade_stats(pnl: np.ndarray) -> tuple[float, float]:
 
 
 def build_metrics(
-    equity: np.ndarray, closed_pnl: np.ndarray, fees_paid: float, exposure: float, periods: float
+    equity: np.ndarray, closed_pnl: np.ndarray, fees_paid: float, exposure: float, ends: np.ndarray
 ) -> Metrics:
-    """Metrics of one run from its equity curve and its closed trades' P&L."""
-    s = equity_stats(equity, periods)
+    """Metrics of one run from its equity curve (``ends``: ``day_ends`` of its bars' open times)
+    and its closed trades' P&L."""
+    s = equity_stats(equity, ends)
     win_rate, pf = trade_stats(np.asarray(closed_pnl, dtype=np.float64))
     return Metrics(
         final_equity=float(s["final_equity"][0]),
@@ -173,7 +186,7 @@ def make_result(
     if trades["symbol"].n_unique() > 1:
         trades = trades.sort("entry_time", "symbol", maintain_order=True)
     closed = trades.filter(pl.col("exit_time").is_not_null())["pnl"].to_numpy()
-    metrics = build_metrics(equity, closed, fees_paid, exposure, bars_per_year(ts_us))
+    metrics = build_metrics(equity, closed, fees_paid, exposure, day_ends(ts_us))
     curve = pl.DataFrame(
         {"ts": pl.Series(ts_us, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")), "equity": equity}
     )

@@ -22,7 +22,7 @@ import polars as pl
 
 from trading_brain.domain.fees import DEFAULT_TAKER_FEE
 from trading_brain.engine.backtest.fast import Bars, shifted_orders, simulate
-from trading_brain.engine.backtest.metrics import bars_per_year, equity_stats, trade_stats
+from trading_brain.engine.backtest.metrics import day_ends, equity_stats, trade_stats
 
 DEFAULT_WORKERS = 2
 
@@ -85,8 +85,8 @@ def _metrics_table(rec: np.ndarray, b: Bars, k: int, cash: float) -> pl.DataFram
     """Metrics of each of ``k`` columns, one contiguous column at a time (cache friendly)."""
     rec = rec[np.lexsort((rec["idx"], rec["col"]))]
     bounds = np.searchsorted(rec["col"], np.arange(k + 1))
-    periods = bars_per_year(b.ts)
-    rows = [_column(rec[bounds[j] : bounds[j + 1]], b, cash, periods) for j in range(k)]
+    ends = day_ends(b.ts)
+    rows = [_column(rec[bounds[j] : bounds[j + 1]], b, cash, ends) for j in range(k)]
     return pl.DataFrame(rows, schema=COLUMNS, orient="row")
 
 
@@ -104,7 +104,7 @@ COLUMNS = {
 }
 
 
-def _column(r: np.ndarray, b: Bars, cash: float, periods: float) -> tuple:
+def _column(r: np.ndarray, b: Bars, cash: float, ends: np.ndarray) -> tuple:
     """Metrics of one column from its order records sorted by bar (as metrics.build_metrics)."""
     n = len(b.ts)
     buy = r["side"] == 0
@@ -120,7 +120,7 @@ def _column(r: np.ndarray, b: Bars, cash: float, periods: float) -> tuple:
     exposed = int(runs[held > 0.0].sum())  # a sell is exactly the position: flat is exactly 0.0
     pos *= b.close
     equity += pos
-    s = equity_stats(equity, periods)
+    s = equity_stats(equity, ends)
     sell = np.flatnonzero(~buy)  # with accumulate=False each sell follows its buy
     pnl = (
         (r["price"][sell] - r["price"][sell - 1]) * r["size"][sell - 1]

@@ -10,31 +10,57 @@ import polars as pl
 import pytest
 
 from trading_brain.engine.backtest import run_exact, run_fast, run_fast_many, run_fast_portfolio
-from trading_brain.engine.backtest.metrics import bars_per_year, build_metrics, equity_stats
+from trading_brain.engine.backtest.metrics import build_metrics, day_ends, equity_stats
 from trading_brain.engine.backtest.sweep import run_sweep
+from trading_brain.engine.evolution import returns
 from trading_brain.errors import DataError
 from trading_brain_tests.engine.backtest.helpers import ema_cross, frame, load_candles, signals
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
 
 
+DAY = 86_400_000_000  # µs
+HOUR = 3_600_000_000
+
+
 def test_equity_metrics_by_hand():
+    # one bar per day: the daily marks are the initial equity (the first bar's, as for
+    # total_return) and every bar's close; the first day's return is 0 (no fill before the
+    # second bar's open)
     eq = np.array([100.0, 110.0, 99.0, 120.0])
-    r = np.array([0.1, -0.1, 120 / 99 - 1])
-    m = build_metrics(eq, np.array([5.0, -2.0, 3.0]), fees_paid=1.5, exposure=0.25, periods=4.0)
+    ends = day_ends(np.arange(4, dtype=np.int64) * DAY)
+    assert ends.tolist() == [0, 1, 2, 3]
+    r = np.array([0.0, 0.1, -0.1, 120 / 99 - 1])
+    m = build_metrics(eq, np.array([5.0, -2.0, 3.0]), fees_paid=1.5, exposure=0.25, ends=ends)
     assert m.total_return == pytest.approx(0.2) and m.final_equity == 120.0
     assert m.max_drawdown == pytest.approx(0.1)
-    assert m.sharpe == pytest.approx(r.mean() / r.std(ddof=1) * 2.0)
-    assert m.sortino == pytest.approx(r.mean() / math.sqrt(0.01 / 3) * 2.0)
+    assert m.sharpe == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(365))
+    assert m.sortino == pytest.approx(r.mean() / math.sqrt(0.01 / 4) * math.sqrt(365))
     assert (m.win_rate, m.n_trades, m.profit_factor) == (pytest.approx(2 / 3), 3, 4.0)
-    flat = equity_stats(np.full(5, 7.0), 10.0)
+    flat = equity_stats(np.full(5, 7.0), day_ends(np.arange(5, dtype=np.int64) * DAY))
     assert flat["sharpe"][0] == 0.0 and flat["sortino"][0] == 0.0 and flat["max_drawdown"][0] == 0.0
 
 
-def test_bars_per_year_from_bar_spacing():
-    five_min = np.arange(10, dtype=np.int64) * 300_000_000
-    assert bars_per_year(five_min) == pytest.approx(105_192.0)
-    assert bars_per_year(five_min[:1]) == 1.0
+def test_sharpe_is_daily_and_annualised_with_sqrt_365():
+    """Hourly bars over 3 days and a missing day: the ratios are those of the end-of-day marks
+    (``engine.evolution.returns``), not of the per-bar returns."""
+    rng = np.random.default_rng(3)
+    ts = np.concatenate([np.arange(24) * HOUR + d * DAY for d in (0, 1, 3)]).astype(np.int64)
+    eq = 1000.0 * np.cumprod(1 + rng.normal(0, 0.01, ts.size))
+    ends = day_ends(ts)
+    assert ends.tolist() == [23, 47, 47, 71]  # day 2 has no bars: day 1's mark again
+    marks = np.array([eq[0], eq[23], eq[47], eq[47], eq[71]])
+    daily = marks[1:] / marks[:-1] - 1
+    s = equity_stats(eq, ends)
+    assert s["sharpe"][0] == pytest.approx(returns.sharpe_ratio(daily))
+    assert s["sharpe"][0] == pytest.approx(daily.mean() / daily.std(ddof=1) * math.sqrt(365))
+    assert s["sortino"][0] == pytest.approx(returns.sortino_ratio(daily) or 0.0)
+    per_bar = np.diff(eq) / eq[:-1]
+    assert s["sharpe"][0] != pytest.approx(per_bar.mean() / per_bar.std(ddof=1)
+                                           * math.sqrt(365 * 24))
+    one_day = equity_stats(eq[:24], day_ends(ts[:24]))  # one daily return: undefined -> 0
+    assert one_day["sharpe"][0] == 0.0 and one_day["sortino"][0] == 0.0
+    assert day_ends(ts[:0]).size == 0
 
 
 def test_to_json_dict_shape_and_utc_times():
