@@ -2,7 +2,8 @@
 stored in the plan (older plans without it still load); without ``--evolve`` it is refused
 with one line; and the whole path end to end (issue 12): ``trading-brain simulate --days 10
 --evolve --advisor anthropic`` in a subprocess against the loopback fake of the Messages API
-reached through the SDK's own ``ANTHROPIC_BASE_URL`` (the responder is ``Fund`` below)."""
+reached through the SDK's own ``ANTHROPIC_BASE_URL`` (the responder is ``Fund`` below), with
+canary values in every secret (environment and ``<home>/.env``) searched for afterwards."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from trading_brain.domain.advisor import AdvisorSettings
 from trading_brain.errors import ConfigError
 from trading_brain.settings import EvolutionSettings, Home, load_settings
 from trading_brain_tests.adapters.anthropic import helpers as h
+from trading_brain_tests.adapters.anthropic.test_secrets import CANARIES, DOTENV, text_columns
 from trading_brain_tests.fakes.anthropic_server import FakeAnthropic, Scripted, Usage, ok
 
 START = "2026-10-01T00:00:00+00:00"
@@ -73,7 +75,7 @@ def test_a_stored_plan_without_advisor_still_loads() -> None:
 
 # --- end to end: ten simulated days, nine nights decided by the anthropic advisor -----------
 
-KEY = "sk-ant-simulate-e2e"
+KEY = CANARIES["ANTHROPIC_API_KEY"]  # every secret is a canary, grepped for at the end
 CANDIDATE = h.EMA_SOURCE.replace("VERSION = 1", "VERSION = 2") \
     .replace("fast: int = Field(9,", "fast: int = Field(21,") \
     .replace("slow: int = Field(21,", "slow: int = Field(55,")  # fewer, larger moves
@@ -154,17 +156,21 @@ def test_ten_days_decided_by_the_anthropic_advisor_end_to_end(tmp_path: Path) ->
         AdvisorSettings(analyst_model=MODELS["analyst"], coder_model=MODELS["coder"],
                         reviewer_model=MODELS["reviewer"], timeout_s=30.0, max_retries=0))})
     home.config_file.write_text(render(settings), encoding="utf-8")
+    (home.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in DOTENV.items()))
+    (home.root / ".env").chmod(0o600)
     fund = Fund()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "KRAKEN_",
                                                                     "TELEGRAM_"))}
     with FakeAnthropic(api_key=KEY, responder=fund) as fa:
-        env |= {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": fa.url}  # no base_url setting
+        env |= {"ANTHROPIC_API_KEY": KEY, "KRAKEN_API_KEY": CANARIES["KRAKEN_API_KEY"],
+                "ANTHROPIC_BASE_URL": fa.url}  # no base_url setting: the SDK's own variable
         proc = subprocess.run(
             [sys.executable, "-c", "from trading_brain.cli import main; main()", "--home",
              str(home.root), *BASE, "--days", "10", "--evolve", "--advisor", "anthropic"],
             capture_output=True, text=True, timeout=280, env=env)
         calls = fa.calls()
         counted = fa.calls("/v1/messages/count_tokens")
+        bodies = json.dumps(fa.requests)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     store = Store.open(home.warehouse)
@@ -252,3 +258,11 @@ def test_ten_days_decided_by_the_anthropic_advisor_end_to_end(tmp_path: Path) ->
                                   for u in mine)
     total = sum(c["cost_usd"] for c in cycles)  # 9 x 0.061875 + 2 x 0.07 + 0.0675 + 0.01125
     assert total == pytest.approx(0.775625, abs=1e-9) and round(total, 2) == 0.78
+
+    # no secret (environment or .env) in a request, the warehouse, its file or the output
+    stored, raw = text_columns(store), home.warehouse.read_bytes()
+    for name, value in CANARIES.items():
+        assert value not in bodies, f"{name} in a request body"
+        assert not [t for t in stored if value in t], f"{name} in the warehouse"
+        assert value.encode() not in raw, f"{name} in the warehouse file"
+        assert value not in proc.stdout + proc.stderr, f"{name} in the output"
