@@ -107,9 +107,10 @@ def scan_run(home: Home, instance, now: datetime) -> dg.ExecuteInProcessResult:
 
 
 def tick(home: Home, instance, now: datetime) -> dict[str, list[dict]]:
-    """One executor_sensor evaluation at ``now``: asset key -> metadata of its events."""
+    """One executor_sensor evaluation at ``now``: asset key -> metadata of its events (empty
+    states already announced; no previous portfolio event, so each tick has one)."""
     with dg.build_sensor_context(instance=instance, resources={"tb": resource(home, now)},
-                                 definitions=defs) as ctx:
+                                 definitions=defs, cursor='{"announced": true}') as ctx:
         result = executor_sensor(ctx)
     assert not (result.skip_reason or "").startswith("tick skipped"), result.skip_reason
     out: dict[str, list[dict]] = {}

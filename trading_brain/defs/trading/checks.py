@@ -14,10 +14,14 @@ WARN (report only): ``risk_halt_active`` on ``portfolio``, ``signal_drought`` on
 Checks on ``scan_signals`` also run inside every ``scan_job`` run (selecting
 an asset selects its checks); the ``portfolio`` checks run when selected (UI, a job, a schedule).
 None is blocking: failure stops entries through the halt, not by skipping steps.
+``portfolio_reconciled`` and ``drawdown_within_limit`` are also evaluated by the executor sensor
+with each ``portfolio`` event (``evaluate_portfolio``, ``portfolio.py``), so the latest
+materialization always carries its own check results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -30,6 +34,7 @@ from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.domain.risk import RiskState
 from trading_brain.engine import trading_checks as tc
 from trading_brain.engine.executor.book import slot_invariant
+from trading_brain.engine.executor.report import SlotReport
 from trading_brain.engine.market_checks import CheckOutcome
 from trading_brain.engine.valuation import Mismatch, reconcile_balances
 
@@ -84,6 +89,28 @@ def _venue_mismatches(rt: Runtime, slot: str) -> list[Mismatch]:
         holdings = {(pairs[p.symbol].base if p.symbol in pairs else p.symbol.split("/")[0]):
                     p.quantity for p in rt.store.positions(slot)}
     return reconcile_balances(cash, holdings, venue)
+
+
+def evaluate_portfolio(rt: Runtime, slots: Mapping[str, SlotReport], now: datetime
+                       ) -> list[dg.AssetCheckEvaluation]:
+    """``portfolio_reconciled`` and ``drawdown_within_limit`` on one executor tick's figures
+    (its invariants, venue mismatches and snapshot equities), as evaluations the executor
+    sensor reports with the ``portfolio`` event they describe; failures halt like the
+    scheduled checks."""
+    invariants = {s: r.invariant for s, r in slots.items() if r.invariant is not None}
+    mismatches = {s: r.mismatches for s, r in slots.items()}
+    live = rt.settings.execution == "kraken"
+    equities = {s: r.snapshot.equity for s, r in slots.items() if r.snapshot is not None}
+    with rt.store.session():
+        states = {s: rt.store.load_risk_state(s) for s in equities}
+    results = [
+        _result(rt, "portfolio_reconciled",
+                tc.portfolio_reconciled(invariants, mismatches, live), now),
+        _result(rt, "drawdown_within_limit", tc.drawdown_within_limit(
+            states, equities, rt.risk_limits.drawdown_halt_pct), now)]
+    return [dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("portfolio"), check_name=str(r.check_name), passed=r.passed,
+        metadata=r.metadata, severity=r.severity, description=r.description) for r in results]
 
 
 @dg.asset_check(asset="portfolio", name="portfolio_reconciled", pool=POOL,

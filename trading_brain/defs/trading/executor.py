@@ -9,14 +9,22 @@ timeout. This sensor only reports what happened as asset events for `orders`, `f
 placements, ``EService``/transient venue errors, refused protective legs) are logged at WARNING
 and shown as an ``orders`` observation and in the ``portfolio`` metadata; the tick's alerts go
 through the notifier once per key (``app.execute.deliver_alerts``).
+``portfolio`` is materialized on change or heartbeat only, together with its checks' evaluations
+and an equity chart (``portfolio.py``). On the first tick an instance has seen (cursor), each of
+``orders``/``fills``/``positions`` never materialized gets an explicit state: a materialization
+with its row count (``dagster/row_count``, 0 on a home that has not traded) and a note.
 """
+
+import json
 
 import dagster as dg
 
 from trading_brain.app.execute import deliver_alerts, execute_once
 from trading_brain.app.notify import LogNotifier
+from trading_brain.app.runtime import Runtime
 from trading_brain.defs.resources import TradingBrainResource
-from trading_brain.engine.executor.context import SlotReport
+from trading_brain.defs.trading.portfolio import portfolio_events
+from trading_brain.engine.executor.report import SlotReport
 from trading_brain.errors import TemporaryError
 
 trading_records = [
@@ -44,8 +52,15 @@ def executor_sensor(context: dg.SensorEvaluationContext,
     if outcome.fee_error:
         context.log.warning(f"venue fee tier not refreshed, stored fees kept: {outcome.fee_error}")
     report = outcome.report
-    events = [e for slot, r in report.slots.items()
-              for e in _slot_events(context, slot, r, report.ts.isoformat())]
+    state = json.loads(context.cursor) if context.cursor else {}
+    events: list[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation] = [
+        e for slot, r in report.slots.items()
+        for e in _slot_events(context, slot, r, report.ts.isoformat())]
+    if not state.get("announced"):
+        events += _empty_states(context.instance, rt, {e.asset_key for e in events})
+        state["announced"] = True
+    events += portfolio_events(rt, report, state)
+    context.update_cursor(json.dumps(state))
     busy = deliver_alerts(rt, [a for r in report.slots.values() for a in r.alerts],
                           LogNotifier(context.log))
     if busy:
@@ -57,6 +72,34 @@ def executor_sensor(context: dg.SensorEvaluationContext,
                      + (f", {warned} warning(s)" if warned else ""))
     return dg.SensorResult(asset_events=events,
                            skip_reason=None if events else "nothing to do")
+
+
+EMPTY_NOTES = {"orders": "no orders yet", "fills": "no fills yet",
+               "positions": "no positions yet"}
+
+
+def _empty_states(instance: dg.DagsterInstance, rt: Runtime, emitted: set[dg.AssetKey]
+                  ) -> list[dg.AssetMaterialization]:
+    """orders/fills/positions never materialized (and not in this tick): their state now."""
+    keys = [dg.AssetKey(k) for k in EMPTY_NOTES]
+    missing = [k for k in keys if k not in emitted
+               and instance.get_latest_materialization_event(k) is None]
+    if not missing:
+        return []
+    store = rt.store
+    with store.session():
+        slots = store.known_slots()
+        counts = {"orders": len(store.orders()),
+                  "fills": sum(len(store.fills(s)) for s in slots),
+                  "positions": sum(len(store.positions(s, status=None)) for s in slots)}
+    out = []
+    for key in missing:
+        name = key.to_user_string()
+        n = counts[name]
+        note = EMPTY_NOTES[name] if n == 0 else f"{n} {name} recorded before this instance"
+        out.append(dg.AssetMaterialization(key, description=note, metadata={
+            "dagster/row_count": n, "note": note}))
+    return out
 
 
 def _slot_events(context: dg.SensorEvaluationContext, slot: str, r: SlotReport,
@@ -81,12 +124,4 @@ def _slot_events(context: dg.SensorEvaluationContext, slot: str, r: SlotReport,
     if r.positions_opened or r.positions_closed:
         events.append(dg.AssetMaterialization("positions", metadata={
             **meta, "opened": len(r.positions_opened), "closed": len(r.positions_closed)}))
-    if r.snapshot is not None:
-        s = r.snapshot
-        events.append(dg.AssetMaterialization("portfolio", metadata={
-            **meta, "equity": float(s.equity), "cash": float(s.cash),
-            "exposure": float(s.exposure), "drawdown": float(s.drawdown),
-            "invariant_ok": r.ok, "errors": "; ".join(r.errors) or "none",
-            "warnings": "; ".join(r.warnings) or "none",
-            "unprotected": "; ".join(r.unprotected) or "none"}))
     return events
