@@ -240,3 +240,32 @@ def test_cli_once_answers_pending_commands(rt, tg):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "1 update(s) handled" in res.stdout and tg.sent[0][1] == help_text()
+
+
+def test_threads_sharing_one_warehouse_never_conflict(rt):
+    """The cause of the flaky /kill test: the kill job's thread and the poll loop's thread open
+    and close connections to one file at once; DuckDB tore the file's instance down in one
+    thread while the other attached it ("Unique file handle conflict … already attached").
+    Opening and closing are serialised per file in ``adapters.duckdb.connection``."""
+    import threading
+
+    from trading_brain.adapters.duckdb.connection import connect, run
+
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(300):
+                if i % 50 == 0:
+                    rt.store.set_meta(f"t{k}", str(i))
+                with connect(rt.store.path) as con:  # what every Store call does
+                    run(con, "SELECT 1")
+        except BaseException as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []

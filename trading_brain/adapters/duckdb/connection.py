@@ -11,10 +11,16 @@ included. Rules (DESIGN §4):
 - ``Connector`` is how a ``Store`` obtains its connections: ``opener(path, config)`` (the
   default) or the Dagster warehouse resource's ``get_connection`` (``defs.resources``), both
   ``connect`` underneath, so every connection keeps the lock-retry budget above.
+- in one process, opening and closing connections to one file are serialised (``_file_lock``):
+  DuckDB shares one database instance per file among a process's connections and tears it down
+  when the last one closes; a thread opening the file during that teardown failed with
+  "Unique file handle conflict … already attached". The work itself is not serialised.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -30,6 +36,14 @@ from trading_brain.errors import OperationalError, WarehouseLocked
 DEFAULT_LOCK_BUDGET_S = 30.0  # how long opening waits for a lock another process holds
 LOCK_RETRY_BASE_S, LOCK_RETRY_MAX_S = 0.02, 1.0  # first and longest delay between lock retries
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "lock on file")
+_FILE_LOCKS: dict[str, threading.Lock] = {}  # absolute path -> lock held while opening/closing
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path | str) -> threading.Lock:
+    key = os.path.abspath(str(path))
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.Lock())
 
 
 def _is_lock_error(e: Exception) -> bool:
@@ -50,9 +64,11 @@ def connect(
     """
     deadline = time.monotonic() + lock_budget_s
     attempt = 0
+    file_lock = _file_lock(path)
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
+            with file_lock:
+                con = duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
             break
         except (duckdb.IOException, duckdb.ConnectionException) as e:
             if not _is_lock_error(e):
@@ -70,7 +86,8 @@ def connect(
         run(con, "SET TimeZone='UTC'")
         yield con
     finally:
-        con.close()
+        with file_lock:
+            con.close()
 
 
 class Connector(Protocol):
