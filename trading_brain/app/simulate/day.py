@@ -2,7 +2,7 @@
 each simulated day's 5m candles and indicators are synced and held in memory ahead of its
 steps, and the active strategy is primed for the day in one sandbox call per symbol batch.
 
-``loop`` is ``app.simulate.loop._Loop`` (runtime, sync market and clock, warm-up, cached
+``loop`` is ``app.simulate.setup.SimLoop`` (runtime, sync market and clock, warm-up, cached
 inputs, primed source). Workers come from the runtime's service (``rt.workers``).
 """
 
@@ -23,10 +23,10 @@ from trading_brain.errors import ConfigError, DataError
 from trading_brain.ports import SignalSource
 
 if TYPE_CHECKING:
-    from trading_brain.app.simulate.loop import _Loop
+    from trading_brain.app.simulate.setup import SimLoop
 
 
-def sync_day(loop: _Loop, step_end: datetime) -> None:
+def sync_day(loop: SimLoop, step_end: datetime) -> None:
     """Store the 5m candles and indicators of the day ``step_end`` is in (plus, the first time,
     the warm-up candles before it) and prime the strategy for that day, ahead of its steps."""
     if loop.synced_until is not None and step_end <= loop.synced_until:
@@ -39,7 +39,7 @@ def sync_day(loop: _Loop, step_end: datetime) -> None:
     sync_window(loop.sync_market, store, symbols, "5m", begin, day_end, now=day_end)
     # the day's scans read their bars and indicators from memory: the same warehouse rows
     # (nothing else writes 5m candles or indicators while the day's steps run)
-    held_from = day_start - BAR * (2 * loop.warmup + 288)
+    held_from = day_start - BAR * (2 * _scan_warmup(loop) + 288)
     held = store.read_candles(symbols, "5m", held_from, day_end)
     loop.inputs.hold_candles(held, symbols, held_from, day_end)
     # like the `indicators` asset: the day's rows from a fixed look-back (a resumed run computes
@@ -58,7 +58,19 @@ def sync_day(loop: _Loop, step_end: datetime) -> None:
     prime(loop, day_start, day_end, held)
 
 
-def boot_worker(loop: _Loop) -> None:
+def _scan_warmup(loop: SimLoop) -> int:
+    """The warm-up the day's scans read (``app.scan.load_inputs``: the largest of the active
+    version's and, with ``--evolve``, the shadow slots' candidates'), so the held span covers
+    every scan of the day (a candidate with a longer warm-up would otherwise read each step's
+    bars from the warehouse)."""
+    if not loop.evolve:
+        return loop.warmup
+    rows = [_active_row(loop)] + [loop.inputs.strategy_version(loop.store, sid, ver)
+                                  for _slot, sid, ver in loop.inputs.shadow_slots(loop.rt.store)]
+    return max([loop.warmup, *(int(r["warmup_bars"]) for r in rows if r is not None)])
+
+
+def boot_worker(loop: SimLoop) -> None:
     """Ask the runtime's worker service for the active version's worker: it boots in the
     background (~0.6 s, in its own process) while this thread syncs the first day; the first
     call on it (``prime``) waits for that boot and raises what it raised."""
@@ -66,7 +78,7 @@ def boot_worker(loop: _Loop) -> None:
     version_worker(rt, _active_row(loop))
 
 
-def prime(loop: _Loop, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
+def prime(loop: SimLoop, day_start: datetime, day_end: datetime, held: pl.DataFrame) -> None:
     """Run the active strategy (with ``--evolve``, also each shadow slot's candidate) once per
     symbol over the day (plus its warm-up bars)."""
     rt = loop.rt
@@ -95,7 +107,7 @@ def _prime_one(src: PrimedSource, day_start: datetime, held: pl.DataFrame,
         "symbol", as_dict=True, include_key=False).items()}, row["params_default"])
 
 
-def _active_row(loop: _Loop) -> dict[str, Any]:
+def _active_row(loop: SimLoop) -> dict[str, Any]:
     """The ``strategy_versions`` row of the active version (simulate deployed one)."""
     store = loop.store
     active = loop.inputs.active_version(store)
@@ -105,7 +117,7 @@ def _active_row(loop: _Loop) -> dict[str, Any]:
     return row
 
 
-def worker_for(loop: _Loop) -> Worker:
+def worker_for(loop: SimLoop) -> Worker:
     """The scan's worker choice: the day-primed source for the active version (or a shadow
     slot's candidate), else the runtime's worker service."""
 

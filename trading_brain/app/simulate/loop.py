@@ -34,8 +34,8 @@ Contract of ``simulate(home, plan, resume=False, progress=None, note=None) -> di
   warehouse is locked for other processes while a simulation runs.
 - the runtime: the home's (``runtime.build_runtime``) with the plan's market settings, derived
   with ``dataclasses.replace`` (nothing is patched): the sim clock and the market with minute
-  bars (``_MinuteBars``). Its store stays the warehouse; the loop's trading store
-  (``_Loop.store``: the book, or the warehouse) is handed to the scan and the ticks.
+  bars (``setup.MinuteBars``). Its store stays the warehouse; the loop's trading store
+  (``SimLoop.store``: the book, or the warehouse) is handed to the scan and the ticks.
 - the trading tables live in a write-behind ``adapters.memory.book.MemoryBook`` while the loop
   runs (``memory=True``, the default): loaded from the warehouse at start/resume, it answers the
   scans', the executor's and the paper venue's store calls with the warehouse's semantics, and
@@ -73,81 +73,39 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import polars as pl
-
-from trading_brain.adapters.clock import SimClock
-from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.duckdb.connection import transaction
 from trading_brain.adapters.memory import flush as memory_flush
-from trading_brain.adapters.memory.book import MemoryBook
 from trading_brain.adapters.paper.exchange import PaperExchange
-from trading_brain.app.runtime import Runtime, build_market, build_runtime, executor_slots
-from trading_brain.app.scan import PrimedSource, scan_once
-from trading_brain.app.scan_inputs import CachedInputs
+from trading_brain.app.runtime import Runtime, executor_slots
+from trading_brain.app.scan import scan_once
 from trading_brain.app.simulate.day import boot_worker, sync_day, worker_for
-from trading_brain.app.simulate.plan import DAY, Plan, parse_time, steps_of, summary, window_of
-from trading_brain.domain.instruments import AssetPair, parse_symbol
-from trading_brain.domain.market import Ticker
-from trading_brain.engine.executor.tick import SlotSetup, TickConfig, run_tick
-from trading_brain.engine.scan import BAR, INDICATOR_BARS
-from trading_brain.errors import ConfigError
-from trading_brain.ports import MarketData
-from trading_brain.settings import (
-    Home,
-    ReplaySettings,
-    Settings,
-    SimSettings,
-    load_settings,
-    parse_settings,
+from trading_brain.app.simulate.plan import Plan, parse_time, steps_of, summary
+from trading_brain.app.simulate.setup import (
+    DEFAULT_STRATEGY,
+    PLAN_KEY,
+    SimLoop,
+    build,
+    prepare_home,
 )
+from trading_brain.domain.instruments import AssetPair
+from trading_brain.engine.executor.tick import SlotSetup, run_tick
+from trading_brain.engine.scan import BAR
+from trading_brain.settings import Home
 
-if TYPE_CHECKING:
-    from typing import Protocol
+__all__ = ["CHUNK_ENV", "DEFAULT_STRATEGY", "PLAN_KEY", "PROGRESS_KEY", "RESULT_KEY", "Plan",
+           "simulate"]
 
-    from trading_brain.app.scan_inputs import ScanStore
-    from trading_brain.ports import TradingStore
-
-    class LoopStore(TradingStore, ScanStore, Protocol):
-        """What the loop hands the scan, the ticks and the paper venues."""
-
-DEFAULT_STRATEGY = "ema_cross@1"
-PLAN_KEY, PROGRESS_KEY, RESULT_KEY = "simulate.plan", "simulate.progress", "simulate.result"
+PROGRESS_KEY, RESULT_KEY = "simulate.progress", "simulate.result"
 PHASES = ("tick0", "scan", "tick1", "tick2")  # one step; its checkpoint names the phase done
 CHUNK_STEPS = 288  # steps per commit (a day of bars): a kill loses at most the open chunk
 CHUNK_ENV = "TRADING_BRAIN_SIM_CHUNK_STEPS"  # overrides CHUNK_STEPS (tests: kill points)
 MINUTE = timedelta(minutes=1)
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass
-class _Loop:
-    rt: Runtime  # sim clock, minute-bar market; its store is the warehouse
-    clock: SimClock
-    sync_market: MarketData
-    sync_clock: SimClock
-    warmup: int
-    warehouse: Store
-    store: LoopStore  # what the scan and the ticks use: the memory book, or the warehouse
-    ticks: int = 0
-    source: PrimedSource | None = None
-    synced_until: datetime | None = None
-    point: str | None = None  # the checkpoint of the last phase done (stored with its chunk)
-    inputs: CachedInputs = field(default_factory=CachedInputs)
-    known: dict[str, bool] = field(default_factory=dict)  # phase -> busy, derived (see _busy)
-    unwritten: list = field(default_factory=list)  # the chunk's (scan, signals), stored at commit
-    config: TickConfig = field(default_factory=lambda: TickConfig(local_venues=True))
-    memory: bool = False  # ``store`` is the memory book
-    book: MemoryBook | None = None  # the memory book while the run holds one (flushed at night)
-    venues: dict[str, PaperExchange] = field(default_factory=dict)  # see ``_book_slots``
-    evolve: bool = False  # ``--evolve``: nightly cycles, and rollback triggers acted on
-    advisor: str | None = None  # ``--advisor`` of the nightly cycles (None: offline)
-    shadows: dict[str, PrimedSource] = field(default_factory=dict)  # sha -> primed candidate
 
 
 def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress | None = None,
@@ -156,8 +114,8 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
     """Run (or continue) the simulation of ``plan`` in ``home``; return the summary.
     ``memory=False`` runs the loop on the warehouse itself (the equivalence tests' reference)."""
     started = time.monotonic()
-    plan = _prepare_home(home, plan, resume)
-    rt, loop, plan = _build(home, plan, resume, note or (lambda _m: None))
+    plan = prepare_home(home, plan, resume)
+    rt, loop, plan = build(home, plan, resume, note or (lambda _m: None))
     start, end = parse_time(plan.start), parse_time(plan.end)
     done = _checkpoint(rt)
     loop.ticks = done[2] if done is not None else 0
@@ -203,101 +161,6 @@ def simulate(home: Home, plan: Plan, *, resume: bool = False, progress: Progress
     return out | {"elapsed_s": round(time.monotonic() - started, 3)}
 
 
-def _prepare_home(home: Home, plan: Plan, resume: bool) -> Plan:
-    """Initialise a new home (no bootstrap); on resume, the stored plan replaces ``plan``."""
-    if not home.is_initialised():
-        if resume:
-            raise ConfigError(f"{home.root} holds no simulation to resume")
-        from trading_brain.app.home.init import initialise
-
-        initialise(home, market=plan.market, data=list(plan.data) or None, seed=plan.seed,
-                   symbols=",".join(plan.symbols) or None, bootstrap=False, strategy=None)
-    stored = Store.open(home.warehouse).get_meta(PLAN_KEY)
-    if resume:
-        if stored is None:
-            raise ConfigError(f"{home.root} holds no simulation to resume; run without --resume")
-        return Plan.from_json(stored)
-    if stored is not None:
-        raise ConfigError(f"{home.root} already holds a simulation; continue it with --resume "
-                          "or use a new --home")
-    return plan
-
-
-def _build(home: Home, plan: Plan, resume: bool, note: Callable[[str], None]
-           ) -> tuple[Runtime, _Loop, Plan]:
-    """The runtime (sim clock, minute-bar market, overridden market settings) and the loop
-    state; completes and stores ``plan`` on a fresh run."""
-    probe = SimClock(datetime.now(UTC) + 3650 * DAY)
-    if plan.market == "replay" and not plan.symbols:  # default: every symbol of the data
-        symbols = _replay_symbols(build_market(_settings(home, plan), home, probe))
-        plan = Plan(**{**asdict(plan), "symbols": tuple(symbols)})
-    settings = _settings(home, plan)
-    home_rt = build_runtime(home, settings=settings)
-    _ensure_strategy(home_rt, note)
-    warmup = _warmup(home_rt)
-    if not resume:
-        plan = window_of(plan, build_market(settings, home, probe), settings.symbols, warmup,
-                         probe)
-        home_rt.store.set_meta(PLAN_KEY, json.dumps(asdict(plan)))
-    start = parse_time(plan.start)
-    clock = SimClock(start)
-    rt = replace(home_rt, clock=clock, market=_MinuteBars(build_market(settings, home, clock)))
-    sync_clock = SimClock(start)
-    sync_market = build_market(settings, home, sync_clock)
-    pairs = sync_market.asset_pairs(settings.symbols)
-    rt.store.upsert_asset_pairs(sync_market.name, list(pairs.values()))
-    return rt, _Loop(rt, clock, sync_market, sync_clock, warmup, rt.store, rt.store), plan
-
-
-def _replay_symbols(market: MarketData) -> tuple[str, ...]:
-    from trading_brain.adapters.replay import ReplayMarket
-
-    if not isinstance(market, ReplayMarket):  # build_market of market = "replay"
-        raise ConfigError("the replay plan did not build a replay market")
-    return market.symbols
-
-
-def _settings(home: Home, plan: Plan) -> Settings:
-    settings = load_settings(home)
-    update: dict[str, Any] = {"market": plan.market, "execution": "paper"}
-    if plan.seed is not None:
-        update["sim"] = SimSettings(seed=plan.seed)
-    if plan.data:
-        update["replay"] = ReplaySettings(data=list(plan.data))
-    if plan.symbols:
-        update["symbols"] = [parse_symbol(x) for x in plan.symbols]
-    return parse_settings({**settings.model_dump(), **update})  # validated, as a loaded file is
-
-
-def _ensure_strategy(rt: Runtime, note: Callable[[str], None]) -> None:
-    """Register (sandbox gates) and deploy ``ema_cross@1`` when no version is active."""
-    if rt.store.active_version() is not None:
-        return
-    from trading_brain.app.research.register import register_files
-    from trading_brain.app.research.strategy_files import find_strategies
-    from trading_brain.engine.registry import deploy, parse_ref
-
-    sid, ver = parse_ref(DEFAULT_STRATEGY)
-    if ver is None:
-        raise ConfigError(f"DEFAULT_STRATEGY {DEFAULT_STRATEGY!r} names no version")
-    note(f"no active strategy: registering and deploying {DEFAULT_STRATEGY}")
-    if rt.store.strategy_version(sid, ver) is None:
-        paths = [r.path for r in find_strategies() if (r.strategy_id, r.version) == (sid, ver)]
-        register_files(rt.store, rt.settings, paths, "released")
-    deploy(rt.store, sid, ver, "deployed by simulate")
-
-
-def _warmup(rt: Runtime) -> int:
-    active = rt.store.active_version()
-    if active is None:
-        raise ConfigError("no active strategy version")
-    sid, ver = active
-    row = rt.store.strategy_version(sid, ver)
-    if row is None:
-        raise ConfigError(f"the active version {sid}@{ver} is not registered")
-    return max(INDICATOR_BARS, int(row["warmup_bars"]))
-
-
 def _checkpoint(rt: Runtime) -> tuple[datetime, str, int] | None:
     """(bar close, last phase done, executor ticks so far) of the last durable phase."""
     raw = rt.store.get_meta(PROGRESS_KEY)
@@ -307,7 +170,7 @@ def _checkpoint(rt: Runtime) -> tuple[datetime, str, int] | None:
     return parse_time(t), phase, int(ticks)
 
 
-def _step(loop: _Loop, close: datetime, done_phase: str | None) -> None:
+def _step(loop: SimLoop, close: datetime, done_phase: str | None) -> None:
     """One 5-minute step (see the module docstring); phases up to ``done_phase`` are skipped."""
     rt = loop.rt
     first = PHASES.index(done_phase) + 1 if done_phase in PHASES else 0
@@ -334,7 +197,7 @@ def _midnight(step_end: datetime) -> bool:
     return bar == bar.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _night(loop: _Loop, at: datetime) -> None:
+def _night(loop: SimLoop, at: datetime) -> None:
     """``simulate --evolve``: the nightly evolution at the simulated midnight ``at``
     (``app.promotion_reviews.run_night``: paper tests judged, the cycle, tonight's promotion,
     free slots to candidates, reviews), with the trading rows flushed first so the cycle reads
@@ -349,7 +212,7 @@ def _night(loop: _Loop, at: datetime) -> None:
     loop.known.clear()
 
 
-def _busy(loop: _Loop, phase: str) -> bool:
+def _busy(loop: SimLoop, phase: str) -> bool:
     """Whether an executor tick has anything to do: ``tick0`` with open orders or positions,
     ``tick1`` with pending intents, ``tick2`` (asked only after ``tick1`` ran) with open orders
     (an idle tick changes nothing but a snapshot of an unchanged, all-cash portfolio).
@@ -370,7 +233,7 @@ def _busy(loop: _Loop, phase: str) -> bool:
     return bool(orders)
 
 
-def _tick(loop: _Loop) -> None:
+def _tick(loop: SimLoop) -> None:
     rt = loop.rt
     loop.known.clear()  # a tick may open or close anything
     pairs = loop.inputs.asset_pairs(loop.store)
@@ -385,7 +248,7 @@ def _tick(loop: _Loop) -> None:
             loop.inputs.forget_versions()
 
 
-def _book_slots(loop: _Loop, pairs: Mapping[str, AssetPair]) -> dict[str, SlotSetup]:
+def _book_slots(loop: SimLoop, pairs: Mapping[str, AssetPair]) -> dict[str, SlotSetup]:
     """``runtime.executor_slots`` answered from the memory book (simulate trades on paper):
     ``active`` always, other slots while they have pending intents, open positions or orders.
     A slot's paper venue is kept across ticks (``loop.venues``) while ``PaperExchange.renew()``
@@ -408,28 +271,3 @@ def _book_slots(loop: _Loop, pairs: Mapping[str, AssetPair]) -> dict[str, SlotSe
     for slot in sorted(store.busy_slots() - {"active"}):
         slots[slot] = SlotSetup(venue(slot), capital)
     return slots
-
-
-class _MinuteBars:
-    """A market whose "1m" bars fall back to its finest timeframe (replayed 5m files have no
-    minutes): the paper venue then fills at the open of the next bar, as the backtest does."""
-
-    def __init__(self, market: MarketData) -> None:
-        self._m: Any = market  # a replay market also answers ``timeframes(symbol)``
-        self.name = market.name
-
-    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - the wrapped market's attribute
-        return getattr(self._m, name)
-
-    def asset_pairs(self, symbols: Sequence[str]) -> dict[str, AssetPair]:
-        return self._m.asset_pairs(symbols)
-
-    def tickers(self, symbols: Sequence[str]) -> dict[str, Ticker]:
-        return self._m.tickers(symbols)
-
-    def candles(self, symbol: str, timeframe: str, start: datetime, end: datetime
-                ) -> pl.DataFrame:
-        if timeframe == "1m" and hasattr(self._m, "timeframes") \
-                and "1m" not in self._m.timeframes(symbol):
-            timeframe = self._m.timeframes(symbol)[0]
-        return self._m.candles(symbol, timeframe, start, end)
