@@ -1,19 +1,23 @@
 """The nightly evolution cycle (trading_brain/app/evolve) on a real simulated home.
 
 One short ``simulate`` (3 symbols, 2 days, ema_cross@1) makes the ledger; each test copies that
-home. The cycle runs with the real sandbox workers, the real warehouse and small sweep sizes.
+home. The cycle runs with the real sandbox workers (one pool shared by the module's runtimes),
+the real warehouse and small sweep sizes.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from trading_brain.adapters.sandbox.pool import SandboxWorkers
 from trading_brain.app.evolve.cycle import run_cycle
 from trading_brain.app.home.config_file import render
 from trading_brain.app.research.register import register_files
@@ -21,6 +25,7 @@ from trading_brain.app.runtime import Runtime, build_runtime
 from trading_brain.app.simulate.loop import Plan, simulate
 from trading_brain.engine.evolution.context import EvolutionContext
 from trading_brain.engine.evolution.decision import Decision, parse_decision
+from trading_brain.ports import StrategyWorkers
 from trading_brain.settings import EvolutionSettings, Home, load_settings
 
 NOW = datetime(2026, 10, 3, 0, 30, tzinfo=UTC)
@@ -48,8 +53,23 @@ def home(sim_home: Path, tmp_path: Path) -> Path:
     return dst
 
 
+@pytest.fixture(scope="module", autouse=True)
+def shared_workers(sim_home: Path) -> Iterator[StrategyWorkers]:
+    """One sandbox-worker pool for every cycle of the module (workers are keyed by source and
+    compute from the frames passed in, so homes can share them): each version's worker boots
+    once instead of once per runtime. Registration still validates in fresh workers."""
+    pool = SandboxWorkers(load_settings(Home(sim_home)), max_workers=8)
+    _SHARED["workers"] = pool
+    yield pool
+    _SHARED.clear()
+    pool.close()
+
+
+_SHARED: dict[str, StrategyWorkers] = {}
+
+
 def _rt(home: Path) -> Runtime:
-    return build_runtime(home, now=NOW)
+    return build_runtime(home, now=NOW, workers=_SHARED.get("workers"))
 
 
 def _versions(rt: Runtime) -> dict[str, str]:
@@ -260,3 +280,34 @@ def test_a_candidates_tier_comes_from_its_stored_plan(home: Path) -> None:
         "created_at": NOW})
     ctx = build_context(rt.store, "cycle-y", NOW, knobs(SMALL), benchmarks={}, reports={})
     assert [(c.ref, c.tier) for c in ctx.candidates] == [("trend_pullback@1", 2)]
+
+
+class OtherWriter:
+    """An advisor that, while it decides, has another process open the warehouse read-write
+    and write to it (DESIGN §4: no connection is held across an advisor call)."""
+
+    name = "other-writer"
+
+    def __init__(self, warehouse: Path) -> None:
+        self.warehouse = warehouse
+        self.result: subprocess.CompletedProcess[str] | None = None
+
+    def decide(self, context: EvolutionContext) -> Decision:
+        code = ("import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+                "con.execute(\"INSERT INTO system_meta VALUES ('probe', 'written', now()) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value\"); con.close()")
+        self.result = subprocess.run([sys.executable, "-c", code, str(self.warehouse)],
+                                     capture_output=True, text=True, check=False, timeout=60)
+        return parse_decision({"action": "no_change", "reasoning": "probe"},
+                              known_versions=context.known_versions, now=context.now)
+
+
+def test_no_warehouse_connection_is_held_while_the_advisor_decides(home: Path) -> None:
+    rt = _rt(home)
+    advisor = OtherWriter(rt.home.warehouse)
+    res = run_cycle(rt, advisor=advisor)
+    assert advisor.result is not None
+    assert advisor.result.returncode == 0, advisor.result.stderr  # no lock held by the cycle
+    assert res.status == "done" and res.decision is not None
+    assert res.decision["action"] == "no_change"
+    assert rt.store.get_meta("probe") == "written"

@@ -45,6 +45,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from trading_brain.adapters.duckdb.evolution_tables import cycle_id_for
+from trading_brain.app.alerts import notify_cycle
 from trading_brain.app.evolve import acts
 from trading_brain.app.evolve.advisors import advisor_for, chosen_kind, code_advisor
 from trading_brain.app.evolve.context import (
@@ -152,6 +153,8 @@ def stored_result(rt: Runtime, row: dict[str, Any]) -> CycleResult:
 
 def _decide(rt: Runtime, advisor: Advisor, ctx: Any, cycle_id: str, now: datetime
             ) -> Decision:
+    """The stored decision of a re-run, else the advisor's: asked with no connection open
+    (its own store calls, if any, open short ones)."""
     stored = rt.store.evolution_rows("ai_thoughts", {"cycle_id": cycle_id, "step": "decision",
                                                      "seq": 0})
     raw: Any = stored[0]["content"] if stored else advisor.decide(ctx).model_dump(mode="json")
@@ -180,9 +183,10 @@ def run_cycle(rt: Runtime, *, advisor_name: str | None = "offline",
               stop_after: str | None = None) -> CycleResult:
     """One nightly cycle (module docstring); ``stop_after="decision"`` returns once the
     decision and its memory are recorded (status ``running``: a later call finishes it).
-    The whole cycle shares one warehouse connection (``Store.session``)."""
-    with rt.store.session():
-        return _run(rt, advisor_name, advisor, now, fault, stop_after)
+    Each step's store calls share a short session (``Store.session``); no connection is open
+    during the advisor's calls, the sandbox work or the backtests (DESIGN §4)."""
+    res = _run(rt, advisor_name, advisor, now, fault, stop_after)
+    return notify_cycle(rt, res, now)  # the night's alerts, once (app.alerts; never raises)
 
 
 def _run(rt: Runtime, advisor_name: str | None, advisor: Advisor | None, now: datetime | None,
@@ -199,52 +203,61 @@ def _run(rt: Runtime, advisor_name: str | None, advisor: Advisor | None, now: da
     coder = code_advisor(advisor)
     if coder is not None:
         coder.begin(cycle_id, now)
-    rt.store.start_cycle(cycle_id, night_of(now, es), home, advisor.name, now)
-    row = rt.store.evolution_cycles(cycle_id)[0]
-    if row["status"] in ("done", "rejected"):
-        return stored_result(rt, row)
+    with rt.store.session():
+        rt.store.start_cycle(cycle_id, night_of(now, es), home, advisor.name, now)
+        row = rt.store.evolution_cycles(cycle_id)[0]
+        if row["status"] in ("done", "rejected"):
+            return stored_result(rt, row)
     step("start")
     since = now - timedelta(days=es.history_days)
-    bench = refresh_benchmarks(rt.store, now, since, cycle_id)
-    grade_open_predictions(rt.store, now)
-    reports = run_analyses(rt.store, now, since, cycle_id)
+    with rt.store.session():
+        bench = refresh_benchmarks(rt.store, now, since, cycle_id)
+        grade_open_predictions(rt.store, now)
+    reports = run_analyses(rt.store, now, since, cycle_id)  # sandboxed: short connections
     shipped = register_shipped(rt.store, rt.settings, rt.workers)
     if shipped:
         reports = {**reports, "registry": {"error": shipped}}
-    ctx = build_context(rt.store, cycle_id, now, knobs(es), benchmarks=bench, reports=reports)
-    _thought(rt, cycle_id, "context", 0, "host", json.dumps(ctx.summary(), default=str), now)
+    with rt.store.session():
+        ctx = build_context(rt.store, cycle_id, now, knobs(es), benchmarks=bench,
+                            reports=reports)
+        _thought(rt, cycle_id, "context", 0, "host", json.dumps(ctx.summary(), default=str),
+                 now)
     step("context")
     try:
         decision = _decide(rt, advisor, ctx, cycle_id, now)
     except AdvisorOutputRejected as e:
         reason = f"advisor output rejected: {e}"
-        _thought(rt, cycle_id, "decision", 1, "host", reason, now)
-        tokens, cost = _tokens(rt, cycle_id)
-        rt.store.finish_cycle(cycle_id, status="rejected", finished_at=now, error=reason,
-                              tokens=tokens, cost_usd=cost)
-        return CycleResult(cycle_id, "rejected", error=reason, tokens=tokens, cost_usd=cost,
-                           votes=_votes(rt, cycle_id))
+        with rt.store.session():
+            _thought(rt, cycle_id, "decision", 1, "host", reason, now)
+            tokens, cost = _tokens(rt, cycle_id)
+            rt.store.finish_cycle(cycle_id, status="rejected", finished_at=now, error=reason,
+                                  tokens=tokens, cost_usd=cost)
+            return CycleResult(cycle_id, "rejected", error=reason, tokens=tokens,
+                               cost_usd=cost, votes=_votes(rt, cycle_id))
     dump = decision.model_dump(mode="json")
-    _thought(rt, cycle_id, "decision", 0, "assistant", json.dumps(dump), now)
-    step("decision")
-    acts.remember(rt.store, cycle_id, decision, now)
-    step("memory")
-    reflect(rt.store, ctx, advisor)
-    if lab.lab is not None:
-        acts.record_trials(rt.store, cycle_id, lab.lab.tried, now)
-    step("trials")
-    if stop_after == "decision":
+    with rt.store.session():
+        _thought(rt, cycle_id, "decision", 0, "assistant", json.dumps(dump), now)
+        step("decision")
+        acts.remember(rt.store, cycle_id, decision, now)
+        step("memory")
+    reflect(rt.store, ctx, advisor)  # may ask the advisor: no session
+    with rt.store.session():
+        if lab.lab is not None:
+            acts.record_trials(rt.store, cycle_id, lab.lab.tried, now)
+        step("trials")
+        if stop_after == "decision":
+            tokens, cost = _tokens(rt, cycle_id)
+            return CycleResult(cycle_id, "running", dump, tokens=tokens, cost_usd=cost,
+                               votes=_votes(rt, cycle_id))
+    out = acts.act(rt, ctx, decision, lab, step, coder)  # sessions per step inside
+    with rt.store.session():
+        _thought(rt, cycle_id, "gates", 0, "host", json.dumps(
+            {"candidate": out.candidate, "gates": out.gates, "outcome": out.outcome},
+            default=str), now)
+        step("finish")
         tokens, cost = _tokens(rt, cycle_id)
-        return CycleResult(cycle_id, "running", dump, tokens=tokens, cost_usd=cost,
-                           votes=_votes(rt, cycle_id))
-    out = acts.act(rt, ctx, decision, lab, step, coder)
-    _thought(rt, cycle_id, "gates", 0, "host", json.dumps(
-        {"candidate": out.candidate, "gates": out.gates, "outcome": out.outcome}, default=str),
-        now)
-    step("finish")
-    tokens, cost = _tokens(rt, cycle_id)
-    rt.store.finish_cycle(cycle_id, status=out.status, finished_at=now, decision=dump,
-                          error=out.error, tokens=tokens, cost_usd=cost)
-    return CycleResult(cycle_id, out.status, dump, out.candidate, out.gates, out.outcome,
-                       out.error, tokens, cost, out.curves, _votes(rt, cycle_id),
-                       _review(rt, cycle_id))
+        rt.store.finish_cycle(cycle_id, status=out.status, finished_at=now, decision=dump,
+                              error=out.error, tokens=tokens, cost_usd=cost)
+        return CycleResult(cycle_id, out.status, dump, out.candidate, out.gates, out.outcome,
+                           out.error, tokens, cost, out.curves, _votes(rt, cycle_id),
+                           _review(rt, cycle_id))
