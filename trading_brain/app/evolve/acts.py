@@ -72,9 +72,18 @@ def remember(store: Store, cycle_id: str, d: Decision, now: datetime) -> None:
 
 def record_trials(store: Store, cycle_id: str, tried: Sequence[tuple[str, Params]],
                   now: datetime) -> int:
+    """Store each (family, variant) not stored yet (first write wins); the number stored.
+    Variants already in ``variant_trials`` (most of a night's sweep: the same sets every
+    night) are skipped after one read per family instead of one refused insert each."""
+    fresh: dict[tuple[str, str], Params] = {}
+    for family, params in tried:
+        fresh.setdefault((family, variant_hash(params)), params)
+    for family in {f for f, _ in fresh}:
+        for r in store.evolution_rows("variant_trials", {"family": family}):
+            fresh.pop((family, str(r["variant_hash"])), None)
     return sum(store.save_evolution_row("variant_trials", {
-        "family": family, "variant_hash": variant_hash(params), "kind": "params",
-        "cycle_id": cycle_id, "tried_at": now, "params": params}) for family, params in tried)
+        "family": family, "variant_hash": vh, "kind": "params", "cycle_id": cycle_id,
+        "tried_at": now, "params": params}) for (family, vh), params in fresh.items())
 
 
 def _candidate_row(store: Store, ref: str) -> dict[str, Any] | None:

@@ -6,7 +6,8 @@
 ``generate_sets``: one round trip per symbol for all sets) and the fast engine
 (``evidence.run_set``), caching each (source sha256, variant) run, so the advisor's search and
 the cycle's gates share the work; a set the strategy refuses (or that fails) is None.
-``signals(ref, source, params)`` gives one set's signals (for the exact-engine replay).
+``signals(ref, source, params)`` gives one set's signals (for the exact-engine replay); the
+signals of each version's defaults set evaluated tonight are kept for it.
 ``tried`` lists every (family, params) evaluated, in order (``variant_trials``).
 """
 
@@ -39,6 +40,7 @@ class Lab:
         self.costs = costs
         self.tried: list[tuple[str, Params]] = []
         self._runs: dict[tuple[str, str], Run | None] = {}
+        self._signals: dict[tuple[str, str], Frames] = {}  # each version's defaults
 
     @classmethod
     def open(cls, store: CandleStore, workers: StrategyWorkers, symbols: Sequence[str],
@@ -74,24 +76,40 @@ class Lab:
                     got[sym] = reply
         return out
 
-    def evaluate(self, version: VersionInfo, sets: Sequence[Params]) -> list[Run | None]:
-        """The fast-engine run of each set (None: refused or failed); cached."""
+    def _todo(self, version: VersionInfo, sets: Sequence[Params]) -> list[Params]:
+        """The distinct sets of ``version`` not run yet (first occurrence order)."""
         sha = sha256(version.source)
         todo = [p for p in sets if (sha, variant_hash(p)) not in self._runs]
         seen: set[str] = set()
-        todo = [p for p in todo if not (variant_hash(p) in seen or seen.add(variant_hash(p)))]
+        return [p for p in todo if not (variant_hash(p) in seen or seen.add(variant_hash(p)))]
+
+    def _run_sets(self, version: VersionInfo, todo: Sequence[Params],
+                  generated: Sequence[Frames | None]) -> None:
+        sha, keep = sha256(version.source), variant_hash(version.defaults)
+        for params, signals in zip(todo, generated, strict=True):
+            run = run_set(self.bars, signals, self.costs) if signals is not None else None
+            self._runs[(sha, variant_hash(params))] = run
+            if signals is not None and variant_hash(params) == keep:
+                self._signals[(sha, keep)] = signals
+
+    def evaluate(self, version: VersionInfo, sets: Sequence[Params]) -> list[Run | None]:
+        """The fast-engine run of each set (None: refused or failed); cached."""
+        sha = sha256(version.source)
+        todo = self._todo(version, sets)
         if todo:
-            for params, signals in zip(todo, self._generate(version.ref, version.source, todo),
-                                       strict=True):
-                run = run_set(self.bars, signals, self.costs) if signals is not None else None
-                self._runs[(sha, variant_hash(params))] = run
+            self._run_sets(version, todo, self._generate(version.ref, version.source, todo))
         runs = [self._runs[(sha, variant_hash(p))] for p in sets]
         self.tried += [(version.family, dict(p)) for p, r in zip(sets, runs, strict=True)
                        if r is not None]
         return runs
 
     def signals(self, ref: str, source: str, params: Params) -> Frames:
-        """One set's signals over the lab's bars; StrategyError when the strategy refuses it."""
+        """One set's signals over the lab's bars; StrategyError when the strategy refuses it.
+        A version's defaults evaluated tonight are not generated again (the sandbox is
+        deterministic: registration checks it)."""
+        kept = self._signals.get((sha256(source), variant_hash(params)))
+        if kept is not None:
+            return kept
         got = self._generate(ref, source, [params])[0]
         if got is None:
             raise StrategyError(f"{ref} refused the parameter set {params}")

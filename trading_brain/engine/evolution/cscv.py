@@ -88,26 +88,45 @@ def _sharpe(mean: np.ndarray, var: np.ndarray, constant: np.ndarray) -> np.ndarr
     return np.where(flat, riskless, sr)
 
 
-def _half_scores(ind: np.ndarray, stats: tuple[np.ndarray, ...], rows: int) -> np.ndarray:
+def _flat_values(b_min: np.ndarray, b_max: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (column, value) of a flat block: its column, its value and the blocks NOT flat at
+    that value (``S × P``, as floats for a matrix product)."""
+    flat = b_min == b_max
+    cols, values, others = [], [], []
+    for j in np.flatnonzero(flat.any(axis=0)):
+        for v in np.unique(b_min[flat[:, j], j]):
+            cols.append(j)
+            values.append(v)
+            others.append(~(flat[:, j] & (b_min[:, j] == v)))
+    if not cols:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((b_min.shape[0], 0))
+    return np.asarray(cols), np.asarray(values), np.column_stack(others).astype(np.float64)
+
+
+def _half_scores(ind: np.ndarray, stats: tuple[np.ndarray, ...], rows: int,
+                 flats: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Per-period Sharpe of every column on the union of the blocks selected by ``ind``.
 
     Moments combine exactly per block: ``M2 = Σ M2_b + m·Σ mean_b² - m·k·mean²`` (clipped at 0).
-    A half is constant only when all its blocks are flat and share one value; that is checked
-    exactly, and only for the columns that have flat blocks.
+    A half is constant only when all its blocks are flat and share one value ``v``: exactly
+    when it selects no block outside the flat-at-``v`` blocks of that column (a count from one
+    matrix product of 0/1 values, exact), for some (column, ``v``) of ``flats``; its mean is
+    then ``v`` itself.
     """
-    b_mean, b_sq, b_min, b_max = stats
+    b_mean, b_sq = stats[0], stats[1]
     k = int(ind[0].sum())
     w = ind.astype(np.float64)
     mean = w @ b_mean / k
     m2 = np.maximum(w @ b_sq - rows * k * mean * mean, 0.0)
     constant = np.zeros(mean.shape, dtype=bool)
-    flat_cols = np.flatnonzero((b_min == b_max).any(axis=0))
-    if flat_cols.size:
-        sel = ind[:, :, None]
-        lo = np.where(sel, b_min[None, :, flat_cols], np.inf).min(axis=1)
-        hi = np.where(sel, b_max[None, :, flat_cols], -np.inf).max(axis=1)
-        constant[:, flat_cols] = lo == hi
-        mean[:, flat_cols] = np.where(lo == hi, lo, mean[:, flat_cols])
+    cols, values, others = flats
+    if cols.size:
+        hit = (w @ others) == 0.0  # combos x (column, value): every selected block flat at v
+        for p in np.flatnonzero(hit.any(axis=0)):
+            j, at = cols[p], hit[:, p]
+            constant[at, j] = True
+            mean[at, j] = values[p]
     return _sharpe(mean, m2 / (rows * k - 1), constant)
 
 
@@ -130,7 +149,8 @@ def probability_of_backtest_overfitting(
     used = matrix[matrix.shape[0] - rows * n_splits:].reshape(n_splits, rows, n)
     b_mean = used.mean(axis=1)
     b_m2 = ((used - b_mean[:, None, :]) ** 2).sum(axis=1)
-    stats = (b_mean, b_m2 + rows * b_mean * b_mean, used.min(axis=1), used.max(axis=1))
+    stats = (b_mean, b_m2 + rows * b_mean * b_mean)
+    flats = _flat_values(used.min(axis=1), used.max(axis=1))
     chosen = np.zeros((n_combos, n_splits), dtype=bool)
     for i, combo in enumerate(itertools.combinations(range(n_splits), n_splits // 2)):
         chosen[i, list(combo)] = True
@@ -138,7 +158,8 @@ def probability_of_backtest_overfitting(
     logits, oos = [], []
     for start in range(0, n_combos, batch):
         ind = chosen[start:start + batch]
-        lam, perf = _logits(_half_scores(ind, stats, rows), _half_scores(~ind, stats, rows))
+        lam, perf = _logits(_half_scores(ind, stats, rows, flats),
+                            _half_scores(~ind, stats, rows, flats))
         logits.append(lam)
         oos.append(perf)
     lam_all = np.concatenate(logits)
