@@ -206,13 +206,13 @@ def test_ten_days_decided_by_the_anthropic_advisor_end_to_end(tmp_path: Path) ->
                                                                          "shadow1")
     assert test["status"] in ("passed", "failed", "inconclusive")
     history = [(sid, int(v), a) for sid, v, a, _ in store.deployment_history()]
+    later = [a for a in actions[1:] if a != "no_change"]  # the night its paper test ended
     if test["status"] == "passed":
-        assert actions[1] == "promote_candidate"
+        assert later == ["promote_candidate"]
         assert ("ema_cross", 2, "promote") in history
         assert row["status"] in ("active", "rolled_back")  # the shell may roll it back later
     else:
-        assert actions[1] == "cancel_candidate" and row["status"] == "cancelled"
-    assert set(actions[2:]) == {"no_change"}
+        assert later == ["cancel_candidate"] and row["status"] == "cancelled"
     ev = out["evolution"]
     assert (ev["cycles"], ev["candidates_created"], ev["paper_tests"]) == (9, 1, 1)
     assert ev["promoted"] + ev["cancelled"] == 1

@@ -64,6 +64,7 @@ TIER2 = h.decision("create_candidate", tier=2, code_brief="Use the previous bar'
 
 def test_advisor_overhead_per_cycle(tmp_path):
     store = Store.open(tmp_path / "warehouse.duckdb")
+    print()
     with FakeAnthropic(api_key=h.KEY, responder=h.responder(TIER2)) as fa:
         for panel in (1, 3, 5):
             adv = h.advisor(fa, store, panel=panel)
@@ -137,6 +138,7 @@ def test_cycle_overhead_beyond_the_gates(sim_home: Path, tmp_path: Path,  # noqa
     monkeypatch.setenv("ANTHROPIC_API_KEY", ea.KEY)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     overheads: list[float] = []
+    print()
     with FakeAnthropic(api_key=ea.KEY) as fa:
         for i in range(CYCLES):
             heavy.clear()
