@@ -122,9 +122,11 @@ def validate(ctx: click.Context, file: str, as_json: bool) -> None:
 @click.pass_context
 def register(ctx: click.Context, files: tuple[str, ...], reason: str, as_json: bool) -> None:
     """Validate and record versions (default: every file in strategies/)."""
-    from trading_brain.app.research.register import register_files
+    from trading_brain.app.research.register import home_catalog, register_files
 
-    rows = register_files(_warehouse(ctx), _settings(ctx), [Path(f) for f in files] or None, reason)
+    with home_catalog(home_of(ctx), "by trading-brain strategies register") as catalog:
+        rows = register_files(_warehouse(ctx), _settings(ctx), [Path(f) for f in files] or None,
+                              reason, catalog=catalog)
     if as_json:
         emit_json(rows)
     else:
@@ -145,7 +147,10 @@ def deploy(ctx: click.Context, ref: str, reason: str) -> None:
     store = _warehouse(ctx)
     sid, ver, _source, path = strategy_source(ref, store)
     if store.strategy_version(sid, ver) is None and path:
-        register_files(store, _settings(ctx), [Path(path)], "released")
+        from trading_brain.app.research.register import home_catalog
+
+        with home_catalog(home_of(ctx), "by trading-brain strategies deploy") as catalog:
+            register_files(store, _settings(ctx), [Path(path)], "released", catalog=catalog)
     registry.deploy(store, sid, ver, reason)
     click.echo(f"deployed {sid}@{ver}")
 

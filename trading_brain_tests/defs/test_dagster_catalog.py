@@ -164,3 +164,26 @@ def test_registration_tells_its_catalog_every_version(tmp_path):
     register_files(store, parse_settings({}), [path], "released", catalog=catalog)
     register_files(store, parse_settings({}), [path], "released", catalog=catalog)
     assert catalog.calls == [(["ema_cross@1"], 1), (["ema_cross@1"], 0)]
+
+
+def test_strategies_register_adds_a_lost_partition_back(home, instance):
+    """`trading-brain strategies register` tells the home's catalog too."""
+    from trading_brain_tests.test_cli import tb
+
+    instance.delete_dynamic_partition(STRATEGY_VERSION_PARTITIONS, "trend_pullback@1")
+    assert "trend_pullback@1: unchanged" in tb(home.root, "strategies", "register").stdout
+    assert "trend_pullback@1" in instance.get_dynamic_partitions(STRATEGY_VERSION_PARTITIONS)
+
+
+def test_a_broken_catalog_never_fails_registration(tmp_path, caplog):
+    from trading_brain.app.research.register import home_catalog
+
+    h = write_home(tmp_path / "home")
+    assert not h.dagster_home.exists()
+    with home_catalog(h, "test") as catalog:
+        assert catalog is None  # never prepared: nothing to tell
+    h.dagster_home.mkdir(parents=True)
+    (h.dagster_home / "dagster.yaml").write_text("storage: [not, a, mapping]\n")
+    with home_catalog(h, "test") as catalog:
+        assert catalog is None
+    assert "versions not announced to Dagster" in caplog.text

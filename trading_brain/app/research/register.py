@@ -9,12 +9,16 @@ Wires the sandbox worker, the registry engine and candle files together:
 - ``strategy_source(ref, store)``: the source of ``ID[@V]`` from the registry or ``strategies/``;
 - ``register_files(..., catalog=...)``: registration also tells the home's Dagster catalog
   (``VersionCatalog``: one ``backtests`` partition per version, a ``strategy_versions`` event),
-  so ``backtest_job`` knows every registered version without a Dagster run.
+  so ``backtest_job`` knows every registered version without a Dagster run; ``home_catalog``
+  opens the home's (None when ``var/dagster`` was never prepared). A busy or broken catalog
+  is a logged warning, never a failed registration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,9 +27,11 @@ import polars as pl
 
 from trading_brain.domain.candles import BARS_COLUMNS
 from trading_brain.engine.registry import RegistryStore, parse_ref
-from trading_brain.errors import ConfigError, DataError
+from trading_brain.errors import ConfigError, DataError, TemporaryError
 from trading_brain.ports import StrategyWorkers
-from trading_brain.settings import Settings
+from trading_brain.settings import Home, Settings
+
+log = logging.getLogger(__name__)
 
 
 class VersionCatalog(Protocol):
@@ -33,6 +39,24 @@ class VersionCatalog(Protocol):
 
     def versions_registered(self, keys: Sequence[str], registered_now: int,
                             table_md: str | None = None) -> list[str]: ...
+
+
+@contextmanager
+def home_catalog(home: Home, source: str) -> Iterator[VersionCatalog | None]:
+    """The Dagster catalog of ``home`` (``var/dagster``), None when it was never prepared or
+    cannot be opened (a warning)."""
+    if not (home.dagster_home / "dagster.yaml").is_file():
+        yield None
+        return
+    from trading_brain.adapters.dagster_catalog import DagsterCatalog
+
+    with ExitStack() as stack:
+        try:
+            catalog = stack.enter_context(DagsterCatalog.open(home.dagster_home, source))
+        except TemporaryError as e:
+            log.warning("%s; versions not announced to Dagster", e)
+            catalog = None
+        yield catalog
 
 
 SAMPLE_SEED = 7
@@ -119,5 +143,8 @@ def register_files(store: RegistryStore, settings: Settings, files: list[Path] |
             service.close()
     if catalog is not None:
         keys = [f"{r['strategy_id']}@{r['version']}" for r in store.strategy_versions()]
-        catalog.versions_registered(keys, sum(bool(r["created"]) for r in out))
+        try:
+            catalog.versions_registered(keys, sum(bool(r["created"]) for r in out))
+        except TemporaryError as e:
+            log.warning("%s; versions not announced to Dagster", e)
     return out
