@@ -1,13 +1,18 @@
 """`simulate` on the write-behind memory book equals `simulate` on the warehouse, row for row,
 over every path the trading tables know — and the test asserts each path was taken.
 
-The same simulation (sim market, the home's symbols, seed 7, 0.75 day) runs in fresh homes:
-once with ``memory=False`` (every scan and tick talks to DuckDB), once on the default
-``adapters.memory.book.MemoryBook`` (flushed at each chunk commit), and once on the book
-interrupted twice more after a commit and resumed (the book reloaded from a warehouse holding
-orders, fills, positions…). All three commit every 3 simulated hours (36 steps): a halt's
-effect depends on where the chunks end (a known loop issue, not the store's: the warehouse
-run shows it too), so the runs compare the stores, not chunk sizes.
+The same simulation (sim market, the home's symbols, seed 7, 9 hours: 108 steps) runs in
+copies of one freshly deployed home: once with ``memory=False`` (every scan and tick talks to
+DuckDB), once on the default ``adapters.memory.book.MemoryBook`` (flushed at each chunk commit;
+after the last injected event it runs two chunks in one process, so the book also continues
+past its own flush), and once on the book interrupted once more after a commit and resumed (the
+book reloaded from a warehouse holding orders, fills, positions…). The "resumed" run is the
+"memory" run up to the last injected event (the same deterministic steps), so it starts from a
+copy of that home there instead of running them again. All three commit every 90 simulated
+minutes (18 steps): a halt's effect depends on where the chunks end (a known loop issue, not the
+store's: the warehouse run shows it too), so the runs compare the stores, not chunk sizes.
+Nine hours is about the shortest plan of this seed that still takes every path (a six-hour
+plan has no stop-loss exit); ``test_the_scenario_takes_every_path`` fails if one goes missing.
 
 The deployed strategy is the parity probe (``fixtures/strategies/parity_probe.py``: fast EMAs
 and 0.5 % levels), so positions close by signal, stop-loss and take-profit. Between simulated
@@ -21,6 +26,7 @@ writes is compared row for row; only wall-clock columns (ingestion/update times 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +38,8 @@ from trading_brain.app.simulate.loop import Plan, simulate
 from trading_brain.app.simulate.plan import parse_time
 from trading_brain.settings import Home
 
-PLAN = Plan(days=0.75, seed=7, start="2026-10-01T00:00:00Z")
+PLAN = Plan(days=0.375, seed=7, start="2026-10-01T00:00:00Z")
+CHUNK = 18  # steps per commit (90 simulated minutes)
 PROBE = Path(__file__).parent / "fixtures" / "strategies" / "parity_probe.py"
 STEP = timedelta(minutes=5)
 WALL_CLOCK = {"ingested_at", "computed_at", "updated_at@asset_pairs", "started_at@scans",
@@ -91,46 +98,56 @@ def _kill(rt) -> None:  # noqa: ANN001
 
 
 # after this step's chunk is committed: stop, act on the warehouse, continue
-EVENTS: dict[int, Callable] = {36: _halt, 72: _resume, 108: _kill, 144: _resume}
+EVENTS: dict[int, Callable] = {CHUNK: _halt, 2 * CHUNK: _resume, 3 * CHUNK: _kill,
+                               4 * CHUNK: _resume}
+FORK = max(EVENTS)  # "resumed" continues from a copy of the "memory" home taken here
+PLAIN_STOP = FORK + CHUNK  # "resumed" only: stopped after this commit and resumed at once
 
 
 def _nothing(rt) -> None:  # noqa: ANN001
     """A plain stop after a commit and a resume (a killed process restarted)."""
 
 
-def _run(home: Home, *, memory: bool, chunk_steps: int, stops: tuple[int, ...] = ()) -> dict:
-    """The plan with the ``EVENTS`` injected between chunks (each needs a commit at its step);
-    ``stops``: further interruptions, resumed at once."""
+def _run(home: Home, *, memory: bool, events: dict[int, Callable], resume: bool = False,
+         fork: Path | None = None) -> dict:
+    """The plan with ``events`` injected between chunks (each needs a commit at its step);
+    ``resume``: continue the home's simulation from its checkpoint; ``fork``: copy the home
+    there right after the ``FORK`` event."""
     from trading_brain.app.runtime import build_runtime
 
-    events = {**dict.fromkeys(stops, _nothing), **EVENTS}
-    assert all(k % chunk_steps == 0 for k in events)
-    _deploy_probe(home)
-    start, out, resume = parse_time(PLAN.start), None, False
+    assert all(k % CHUNK == 0 for k in events)
+    start, out = parse_time(PLAN.start), None
     for at in [*sorted(events), None]:
         def stop(i: int, _n: int, _item: str, at: int | None = at) -> None:
             if i == at:
                 raise Stop
         if at is None:
-            out = simulate(home, PLAN, resume=resume, memory=memory, chunk_steps=chunk_steps)
+            out = simulate(home, PLAN, resume=resume, memory=memory, chunk_steps=CHUNK)
             break
         with pytest.raises(Stop):
             simulate(home, PLAN, resume=resume, progress=stop, memory=memory,
-                     chunk_steps=chunk_steps)
+                     chunk_steps=CHUNK)
         resume = True
         rt = build_runtime(home, now=start + at * STEP + timedelta(seconds=30))
         events[at](rt)
+        if fork is not None and at == FORK:
+            shutil.copytree(home.root, fork)
     assert out is not None
     return out
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, Store]]:
+    """The three runs (the warehouse run is most of the time)."""
     base = tmp_path_factory.mktemp("memory")
-    out = {"warehouse": _run(Home(base / "warehouse"), memory=False, chunk_steps=36),
-           "memory": _run(Home(base / "memory"), memory=True, chunk_steps=36),
-           "resumed": _run(Home(base / "resumed"), memory=True, chunk_steps=36,
-                           stops=(180,))}
+    _deploy_probe(Home(base / "template"))
+    for name in ("warehouse", "memory"):
+        shutil.copytree(base / "template", base / name)
+    out = {"warehouse": _run(Home(base / "warehouse"), memory=False, events=EVENTS),
+           "memory": _run(Home(base / "memory"), memory=True, events=EVENTS,
+                          fork=base / "resumed")}
+    out["resumed"] = _run(Home(base / "resumed"), memory=True, resume=True,
+                          events={PLAIN_STOP: _nothing})
     return {k: (v, Store.open(Home(base / k).warehouse)) for k, v in out.items()}
 
 
@@ -153,11 +170,11 @@ def test_the_scenario_takes_every_path(runs: dict) -> None:
     assert sum(k == "resume" for k, _ in kinds) >= 1, kinds
     halted = [r for r in store.execute(
         "SELECT count(*) FROM signals WHERE risk_decision = 'rejected' AND bar_time BETWEEN "
-        "?::TIMESTAMPTZ AND ?::TIMESTAMPTZ", [parse_time(PLAN.start) + 36 * STEP,
-                                              parse_time(PLAN.start) + 72 * STEP])]
+        "?::TIMESTAMPTZ AND ?::TIMESTAMPTZ", [parse_time(PLAN.start) + CHUNK * STEP,
+                                              parse_time(PLAN.start) + 2 * CHUNK * STEP])]
     assert halted[0][0] > 0, "the halt rejected nothing"
     progress = store.get_meta("simulate.progress")
-    assert progress is not None and progress.startswith("2026-10-01T18:00")  # ran to the end
+    assert progress is not None and progress.startswith("2026-10-01T09:00")  # ran to the end
 
 
 @pytest.mark.parametrize("run", ["memory", "resumed"])
