@@ -7,7 +7,8 @@ Contract:
   forbidden imports and escapes as strategies) and the worker loads ``ANALYSIS_ID``/``VERSION``/
   ``Params``/``analyze``; replies are capped at ``report.MAX_REPORT_BYTES``;
 - ``analyze(frames, params=None, timeout_s=None) -> AnalysisOutcome`` sends the frames (one
-  Arrow IPC stream each, in one request) and NEVER raises for anything the module or its worker
+  Arrow IPC stream each, in one request; ``encode_frames`` encodes them once for several
+  modules) and NEVER raises for anything the module or its worker
   does: ``status`` is ``ok`` (``report`` = the reply checked and cleaned by
   ``report.check_report``), ``timeout`` (no reply within ``timeout_s``, default the instance's
   ``timeout_s``, or a boot past its time limit: the worker is killed) or ``error`` (``error`` =
@@ -51,15 +52,24 @@ class AnalysisOutcome:
     ms: float = 0.0
 
 
-def encode_frames(frames: Mapping[str, pl.DataFrame]) -> tuple[list[str], bytes]:
-    """The names and the one binary frame of an ``analyze`` request (``protocol``)."""
+@dataclass(frozen=True)
+class EncodedFrames:
+    """Frames encoded once for several ``analyze`` calls: the names and the one binary frame of
+    an ``analyze`` request (``protocol``)."""
+
+    names: tuple[str, ...]
+    payload: bytes
+
+
+def encode_frames(frames: Mapping[str, pl.DataFrame]) -> EncodedFrames:
+    """Each frame as an Arrow IPC stream, length-prefixed, in one payload."""
     names, parts = [], []
     for name, df in frames.items():
         buf = io.BytesIO()
         df.write_ipc_stream(buf)
         names.append(name)
         parts.append(frame(buf.getvalue()))
-    return names, b"".join(parts)
+    return EncodedFrames(tuple(names), b"".join(parts))
 
 
 class SandboxedAnalysis(SandboxedStrategy):
@@ -103,9 +113,11 @@ class SandboxedAnalysis(SandboxedStrategy):
                 self.timed_out = True
                 raise
 
-    def analyze(self, frames: Mapping[str, pl.DataFrame], params: Mapping[str, Any] | None = None,
+    def analyze(self, frames: Mapping[str, pl.DataFrame] | EncodedFrames,
+                params: Mapping[str, Any] | None = None,
                 timeout_s: float | None = None) -> AnalysisOutcome:
-        """Run the module's ``analyze`` over ``frames`` (module docstring); never raises."""
+        """Run the module's ``analyze`` over ``frames`` (module docstring; ``EncodedFrames``
+        when several modules get the same frames); never raises."""
         t0 = time.perf_counter()
 
         def done(status: Status, error: str | None = None,
@@ -114,9 +126,9 @@ class SandboxedAnalysis(SandboxedStrategy):
 
         timeout = timeout_s or self.timeout_s
         try:
-            names, payload = encode_frames(frames)
-            head = json.dumps({"op": "analyze", "params": dict(params or {}), "names": names},
-                              allow_nan=False).encode()
+            enc = frames if isinstance(frames, EncodedFrames) else encode_frames(frames)
+            head = json.dumps({"op": "analyze", "params": dict(params or {}),
+                               "names": list(enc.names)}, allow_nan=False).encode()
         except (TypeError, ValueError, pl.exceptions.PolarsError) as e:
             return done("error", f"cannot send the frames/params: {type(e).__name__}: {e}")
         failed = self._boot_failure if self._proc is None else None
@@ -132,7 +144,7 @@ class SandboxedAnalysis(SandboxedStrategy):
         assert proc is not None
         self._calls += 1
         try:
-            reply = proc.request(head, payload, timeout)
+            reply = proc.request(head, enc.payload, timeout)
         except WorkerTimeout:
             self.close()
             return done("timeout", f"no report within {timeout:g} s; worker killed")

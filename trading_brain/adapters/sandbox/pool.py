@@ -42,7 +42,11 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from trading_brain.adapters.sandbox.analysis import AnalysisOutcome, SandboxedAnalysis
+from trading_brain.adapters.sandbox.analysis import (
+    AnalysisOutcome,
+    EncodedFrames,
+    SandboxedAnalysis,
+)
 from trading_brain.adapters.sandbox.host import SandboxedStrategy, SandboxSettings
 from trading_brain.adapters.sandbox.process import on_boot_thread
 from trading_brain.adapters.sandbox.protocol import LayerReport, ReadyReply
@@ -254,7 +258,8 @@ class PooledWorker:
     def params_schema(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return self._run(lambda w: w.params_schema())
 
-    def analyze(self, frames: Mapping[str, pl.DataFrame], params: Mapping[str, Any] | None = None,
+    def analyze(self, frames: Mapping[str, pl.DataFrame] | EncodedFrames,
+                params: Mapping[str, Any] | None = None,
                 timeout_s: float | None = None) -> AnalysisOutcome:
         """``SandboxedAnalysis.analyze`` on this analysis' pooled worker; never raises."""
         def call(worker: SandboxedStrategy) -> AnalysisOutcome:

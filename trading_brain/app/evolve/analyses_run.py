@@ -37,7 +37,9 @@ from trading_brain.adapters.duckdb.reflection_tables import analysis_versions
 from trading_brain.adapters.sandbox.analysis import (
     ANALYSIS_TIMEOUT_S,
     AnalysisOutcome,
+    EncodedFrames,
     SandboxedAnalysis,
+    encode_frames,
 )
 from trading_brain.adapters.sandbox.pool import PooledWorker, SandboxWorkers
 from trading_brain.app.research.strategy_files import STRATEGIES_ROOT
@@ -136,7 +138,7 @@ def _handles(store: Store, service: SandboxWorkers, ids: tuple[str, ...], root: 
     return modules, handles
 
 
-def _outcome(handle: Handle, frames: Mapping[str, pl.DataFrame] | None, failure: str,
+def _outcome(handle: Handle, frames: EncodedFrames | None, failure: str,
              timeout_s: float) -> AnalysisOutcome:
     if isinstance(handle, AnalysisOutcome):
         return handle
@@ -155,10 +157,10 @@ def run_analyses(store: Store, now: datetime, since: datetime, cycle_id: str, *,
     """Each analysis' report (or ``{status: message, "version": N}``), all stored; never raises
     for what an analysis does (module docstring)."""
     modules, handles = _handles(store, analysis_service(workers, settings), ids, root)
-    frames: dict[str, pl.DataFrame] | None = None
+    frames: EncodedFrames | None = None
     failure = ""
-    try:
-        frames = read_frames(store, since, now)
+    try:  # read and encoded once for every module
+        frames = encode_frames(read_frames(store, since, now))
     except Exception as e:  # noqa: BLE001 - the reports record it, the cycle goes on
         failure = f"reading the frames failed: {type(e).__name__}: {e}"
     with ThreadPoolExecutor(max(1, len(ids)), thread_name_prefix="analysis") as pool:
