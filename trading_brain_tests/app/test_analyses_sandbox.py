@@ -155,6 +155,7 @@ def test_a_crash_is_recorded_the_cycle_goes_on_and_an_advisor_analysis_becomes_a
 
     res = run_cycle(rt, advisor=Update(), now=NOW)
     assert res.status == "done", res.error
+    assert len(rt.workers.analyses().live()) == 2  # type: ignore[attr-defined] # the runtime's
     rows = _reports(rt, res.cycle_id)
     crash = rows["market_analysis"]
     assert (crash["status"], crash["version"]) == ("error", 2)

@@ -213,7 +213,8 @@ def _run(rt: Runtime, advisor_name: str | None, advisor: Advisor | None, now: da
     with rt.store.session():
         bench = refresh_benchmarks(rt.store, now, since, cycle_id)
         grade_open_predictions(rt.store, now)
-    reports = run_analyses(rt.store, now, since, cycle_id)  # sandboxed: short connections
+    reports = run_analyses(rt.store, now, since, cycle_id, workers=rt.workers,
+                           settings=rt.settings)  # sandboxed: short connections
     shipped = register_shipped(rt.store, rt.settings, rt.workers)
     if shipped:
         reports = {**reports, "registry": {"error": shipped}}
