@@ -15,6 +15,7 @@ from trading_brain.defs.market.jobs import MARKET_ASSETS, bootstrap_job, scan_jo
 from trading_brain.defs.operations.backup import backup_job, backup_schedule, warehouse_backup
 from trading_brain.defs.reports import REPORT_ASSETS, report_job, report_schedule
 from trading_brain.defs.research.backtests import backtest_job, backtests
+from trading_brain.defs.research.sweep import sweep_job
 from trading_brain.defs.research.versions import strategy_versions
 from trading_brain.defs.resources import resources
 from trading_brain.defs.trading.assets import scan
@@ -30,7 +31,7 @@ defs = dg.Definitions(
             warehouse_backup, *EVOLUTION_ASSETS, *REPORT_ASSETS],
     asset_checks=trading_checks,
     jobs=[scan_job, bootstrap_job, backtest_job, portfolio_checks_job, backup_job,
-          evolution_job, report_job],
+          evolution_job, report_job, sweep_job],
     schedules=[scan_schedule, portfolio_checks_schedule, backup_schedule,
                evolution_schedule, report_schedule],
     sensors=[executor_sensor, alert_sensor],
