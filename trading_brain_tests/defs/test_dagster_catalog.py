@@ -187,3 +187,14 @@ def test_a_broken_catalog_never_fails_registration(tmp_path, caplog):
     with home_catalog(h, "test") as catalog:
         assert catalog is None
     assert "versions not announced to Dagster" in caplog.text
+
+
+def test_the_bootstrap_command_reports_the_days_it_added(home, instance):
+    """`trading-brain bootstrap` (app.home.history.backfill) also tells Dagster."""
+    from trading_brain.app.home.history import backfill
+
+    rt = build_runtime(home)
+    backfill(rt, {"1d": 30})
+    days = candle_days(rt, "1d")
+    assert len(days) >= 30
+    assert set(instance.get_materialized_partitions(dg.AssetKey("candles_1d"))) == set(days)

@@ -78,7 +78,7 @@ def initialise(
            "schema_version": rt.store.schema_version(), "candles_stored": stored,
            "active_strategy": active}
     if bootstrap or registering:
-        out["dagster_catalog"] = _tell_dagster(rt, candles=bootstrap, versions=registering)
+        out["dagster_catalog"] = tell_dagster(rt, candles=bootstrap, versions=registering)
     return out
 
 
@@ -102,12 +102,16 @@ def report_history(rt: Runtime, catalog: DagsterCatalog) -> dict[str, int]:
     return {tf: catalog.candle_days(tf, candle_days(rt, tf)) for tf in CANDLE_ASSETS}
 
 
-def _tell_dagster(rt: Runtime, *, candles: bool, versions: bool) -> dict[str, object]:
-    """Report candles and versions to the home's Dagster instance (see the module docstring)."""
+def tell_dagster(rt: Runtime, *, candles: bool, versions: bool) -> dict[str, object]:
+    """Report candles and versions to the home's Dagster instance (see the module docstring);
+    also after ``trading-brain bootstrap``. A home whose ``var/dagster`` was never prepared
+    (by ``init`` or ``up``) is left alone."""
     from trading_brain.adapters.dagster_catalog import DagsterCatalog, version_key
     from trading_brain.errors import TemporaryError
 
     out: dict[str, object] = {}
+    if not (rt.home.dagster_home / "dagster.yaml").is_file():
+        return {"error": f"no Dagster instance at {rt.home.dagster_home}"}
     try:
         with DagsterCatalog.open(rt.home.dagster_home, "by trading-brain init") as catalog:
             if candles:
