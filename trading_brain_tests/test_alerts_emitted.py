@@ -162,3 +162,23 @@ def test_cycle_alerts_summary_created_and_cancelled():
                              "gates": [{"gate": "sandbox", "status": "fail"}]})
     assert [a.kind for a in rejected] == ["evolution_cycle"] and rejected[0].level == "WARN"
     assert "failed gates: sandbox" in rejected[0].text
+
+
+def test_a_finished_cycle_is_recorded_once_a_running_one_not_at_all(tmp_path):
+    from trading_brain.app.alerts import notify_cycle
+    from trading_brain.app.evolve.cycle import CycleResult
+    from trading_brain_tests.defs.conftest import write_home
+
+    home = write_home(tmp_path / "home")
+    Store.open(home.warehouse)
+    rt = build_runtime(home, now=LATER)
+    decision = {"action": "create_candidate", "reasoning": "tighter stops"}
+    running = CycleResult("c1", "running", decision)
+    assert notify_cycle(rt, running) is running
+    assert rt.store.execute("SELECT count(*) FROM notifications")[0][0] == 0
+    done = CycleResult("c1", "done", decision, "ema_cross@3", [],
+                       "candidate (waiting for a shadow paper-test slot)")
+    for _ in range(2):  # the stored result of a re-run: no second alert
+        notify_cycle(rt, done)
+    rows = rt.store.execute("SELECT kind, subject FROM notifications ORDER BY kind")
+    assert rows == [("candidate_created", "ema_cross@3"), ("evolution_cycle", "c1")]
