@@ -79,7 +79,8 @@ def test_every_command_answers(rt, tg):
               "risk": "active: no halt", "performance": "1 closed trade(s), 1 won (100%)",
               "strategy": "no active strategy version",
               "candidates": "not available yet", "scorecard": "not available yet",
-              "thoughts": "not available yet", "report": "not available yet"}
+              "thoughts": "not available yet",
+              "report": "Daily report 2026-11-20 (slot active)\nequity 10,250.50 (+2.50%"}
     for name in COMMANDS:
         if name in ("halt", "resume"):
             continue

@@ -15,10 +15,14 @@ Contract:
 - Commands are the table ``app.telegram_commands.COMMANDS`` plus ``/help`` and ``/kill``:
   ``/kill`` asks for ``/kill CONFIRM`` within ``KILL_CONFIRM_S``; the kill then runs in a
   background thread (ticks until flat) and its result is sent when done.
+- A handler's long work (``ctx.background``: the kill, drawing charts) starts only after the
+  handler's own replies were sent, so they always come first; its replies follow when done.
 - Replies longer than Telegram's 4096 characters are split at line ends; a chart goes as a
-  photo (``sendPhoto``). A handler's failure answers one line (``error: …``) and is logged; a
-  Telegram failure while polling is logged and retried with backoff (``run``), a refused token
-  (``OperationalError``) stops ``run``.
+  photo (``sendPhoto``). A photo that fails is logged, the remaining photos of that answer are
+  dropped and one line says so; its texts are still sent (a failed text stops the answer). A
+  handler's failure answers one line (``error: …``) and is logged; a Telegram failure while
+  polling is logged and retried with backoff (``run``), a refused token (``OperationalError``)
+  stops ``run``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Bot:
         self._kill_asked: dict[int, float] = {}
         self._refused: set[int] = set()
         self._jobs: list[threading.Thread] = []
+        self._pending: list[threading.Thread] = []  # started once the answer was sent
         self._send_lock = threading.Lock()
         self._chat: int | None = None  # the chat of the message being answered
         ctx.background = self._background
@@ -122,7 +127,10 @@ class Bot:
             log.warning("telegram: ignored %r from %d: %.0f s old", text[:40], user, age)
             return
         self._chat = chat
-        self._send(chat, self.answer(user, text))
+        try:
+            self._send(chat, self.answer(user, text))
+        finally:
+            self._start_pending()
 
     def answer(self, user: int, text: str) -> list[Reply]:
         """The replies to one authorised command."""
@@ -172,13 +180,22 @@ class Bot:
             if chat is not None:
                 self._send(chat, replies)
 
-        t = threading.Thread(target=run, name="telegram-job", daemon=True)
-        self._jobs.append(t)
-        t.start()
+        self._pending.append(threading.Thread(target=run, name="telegram-job", daemon=True))
+
+    def _start_pending(self) -> None:
+        self._jobs = [t for t in self._jobs if t.is_alive()]
+        while self._pending:
+            t = self._pending.pop(0)
+            self._jobs.append(t)
+            t.start()
 
     def _send(self, chat: int, replies: list[Reply]) -> None:
+        """Send ``replies`` in order (see the module contract for failures)."""
+        photo_error = ""
         with self._send_lock:
             for r in replies:
+                if r.photo is not None and photo_error:
+                    continue
                 try:
                     if r.photo is not None:
                         self.api.send_photo(chat, r.photo, r.text)
@@ -187,7 +204,14 @@ class Bot:
                         self.api.send_message(chat, part)
                 except TradingBrainError as e:
                     log.warning("telegram: reply not sent: %s", e)
-                    return
+                    if r.photo is None:
+                        return
+                    photo_error = " ".join(str(e).split())[:200]
+            if photo_error:
+                try:
+                    self.api.send_message(chat, f"(charts not sent: {photo_error})")
+                except TradingBrainError as e:
+                    log.warning("telegram: reply not sent: %s", e)
 
 
 def help_text() -> str:
@@ -222,8 +246,10 @@ class HomeControl:
 
 def build_bot(rt: Runtime, api: TelegramApi) -> Bot:
     """The bot over ``rt``'s home (settings, store, clock) with the home's controls."""
+    from trading_brain.app.reports.service import reports_dir
+
     ctx = BotContext(settings=rt.settings, store=rt.store, clock=rt.clock,
-                     control=HomeControl(rt))
+                     control=HomeControl(rt), reports_dir=reports_dir(rt.home))
     threading.Thread(target=_warm_charts, name="telegram-warm", daemon=True).start()
     return Bot(api, ctx)
 

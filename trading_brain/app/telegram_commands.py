@@ -2,7 +2,9 @@
 ``BotContext`` and returns ``Reply`` values (text, or a PNG photo with a caption).
 
 Handlers only read, except ``/halt``, ``/resume`` and ``/kill``, which call the same functions
-as ``trading-brain halt | resume | kill`` (through ``BotContext.control``). Commands whose
+as ``trading-brain halt | resume | kill`` (through ``BotContext.control``), and ``/report``,
+which writes the report's files (``app.telegram_report``). A chart is drawn in a background job
+(``BotContext.background``), so the text answers at once and the photo follows. Commands whose
 feature does not exist yet answer ``NOT_YET`` (fill in the table when it lands).
 """
 
@@ -12,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 from trading_brain.adapters.duckdb import Store, notify_tables
-from trading_brain.domain.records import Snapshot
 from trading_brain.domain.risk import RiskState
 from trading_brain.ports import Clock
 from trading_brain.settings import Settings
@@ -45,6 +47,7 @@ class BotContext:
     store: Store
     clock: Clock
     control: Control
+    reports_dir: Path | None = None  # where /report writes (None: no files, no charts)
     background: Callable[[Callable[[], list[Reply]]], None] = field(
         default=lambda job: None)  # runs a long job, its replies sent when done
 
@@ -52,7 +55,7 @@ class BotContext:
 Handler = Callable[[BotContext, list[str]], list[Reply]]
 
 
-def _money(v: Decimal | float | None) -> str:
+def money(v: Decimal | float | None) -> str:
     return "-" if v is None else f"{float(v):,.2f}"
 
 
@@ -72,7 +75,7 @@ def status(ctx: BotContext, _args: list[str]) -> list[Reply]:
     for slot in _slots(ctx):
         st = store.load_risk_state(slot) or RiskState()
         state = "KILL SWITCH" if st.kill_switch else "HALTED" if st.halted else "trading"
-        lines.append(f"{slot}: {state}, equity {_money(equity.get(slot))}, "
+        lines.append(f"{slot}: {state}, equity {money(equity.get(slot))}, "
                      f"{counts.get(slot, 0)} open position(s)")
     return [Reply("\n".join(lines))]
 
@@ -99,9 +102,9 @@ def positions(ctx: BotContext, _args: list[str]) -> list[Reply]:
     for slot in _slots(ctx):
         for p in ctx.store.positions(slot):
             avg = p.cost_basis / p.quantity if p.quantity else Decimal(0)
-            lines.append(f"{slot} {p.symbol}: {p.quantity.normalize():f} @ {_money(avg)}"
+            lines.append(f"{slot} {p.symbol}: {p.quantity.normalize():f} @ {money(avg)}"
                          f" since {p.entry_time:%m-%d %H:%M}"
-                         f" stop {_money(p.stop_loss_price)} tp {_money(p.take_profit_price)}")
+                         f" stop {money(p.stop_loss_price)} tp {money(p.take_profit_price)}")
     return [Reply("\n".join(lines) or "No open positions.")]
 
 
@@ -109,7 +112,7 @@ def trades(ctx: BotContext, _args: list[str]) -> list[Reply]:
     closed = sorted(ctx.store.positions("active", status="closed"),
                     key=lambda p: p.exit_time or p.updated_at)[-TRADES_SHOWN:]
     lines = [f"{p.symbol} {p.entry_time:%m-%d %H:%M} -> "
-             f"{(p.exit_time or p.updated_at):%m-%d %H:%M} pnl {_money(p.realized_pnl)}"
+             f"{(p.exit_time or p.updated_at):%m-%d %H:%M} pnl {money(p.realized_pnl)}"
              f" ({p.exit_reason or '?'})" for p in closed]
     return [Reply("Last closed trades (active slot):\n" + "\n".join(lines) if lines
                   else "No closed trades yet.")]
@@ -121,20 +124,13 @@ def pnl(ctx: BotContext, _args: list[str]) -> list[Reply]:
         return [Reply("No portfolio snapshot yet (the executor has not run).")]
     last, start = snaps[-1], ctx.store.starting_capital("active")
     total = float(last.equity / start - 1) if start else None
-    text = (f"equity {_money(last.equity)} (start {_money(start)}, {_pct(total)})\n"
-            f"today {_money(last.daily_pnl)}; realised {_money(last.realized_pnl)}; "
-            f"unrealised {_money(last.unrealized_pnl)}; fees {_money(last.fees_paid)}")
-    return [Reply(text), Reply("equity (active slot)", photo=_equity_chart(snaps))]
+    text = (f"equity {money(last.equity)} (start {money(start)}, {_pct(total)})\n"
+            f"today {money(last.daily_pnl)}; realised {money(last.realized_pnl)}; "
+            f"unrealised {money(last.unrealized_pnl)}; fees {money(last.fees_paid)}")
+    from trading_brain.app.telegram_report import equity_photo
 
-
-def _equity_chart(snaps: list[Snapshot]) -> bytes:
-    import polars as pl
-
-    from trading_brain.adapters.charts import equity_png
-
-    frame = pl.DataFrame({"ts": [s.ts for s in snaps], "equity": [float(s.equity)
-                                                                   for s in snaps]})
-    return equity_png(frame, "equity (active slot)", width=6.0, height=3.5)
+    equity_photo(ctx, snaps)
+    return [Reply(text)]
 
 
 def risk(ctx: BotContext, _args: list[str]) -> list[Reply]:
@@ -144,7 +140,7 @@ def risk(ctx: BotContext, _args: list[str]) -> list[Reply]:
         why = [f"kill switch: {st.kill_switch.reason}"] if st.kill_switch else []
         why += [f"{k}: {h.reason}" for k, h in sorted(st.halts.items())]
         lines.append(f"{slot}: {'; '.join(why) if why else 'no halt'}; peak "
-                     f"{_money(st.peak_equity)}")
+                     f"{money(st.peak_equity)}")
     lines.append(f"limits: {lim.model_dump_json()}"[:600])
     return [Reply("\n".join(lines))]
 
@@ -157,9 +153,12 @@ def performance(ctx: BotContext, _args: list[str]) -> list[Reply]:
     wins = [p for p in closed if (p.realized_pnl or 0) > 0]
     total = sum((p.realized_pnl or Decimal(0) for p in closed), Decimal(0))
     fees = sum((p.entry_fee + p.exit_fee for p in closed), Decimal(0))
+    from trading_brain.app.telegram_report import pnl_photo
+
+    pnl_photo(ctx, closed)
     return [Reply(f"{len(closed)} closed trade(s), {len(wins)} won "
-                  f"({len(wins) / len(closed) * 100:.0f}%); realised {_money(total)} "
-                  f"after {_money(fees)} fees")]
+                  f"({len(wins) / len(closed) * 100:.0f}%); realised {money(total)} "
+                  f"after {money(fees)} fees")]
 
 
 def strategy(ctx: BotContext, _args: list[str]) -> list[Reply]:
@@ -171,6 +170,12 @@ def strategy(ctx: BotContext, _args: list[str]) -> list[Reply]:
 
 def not_yet(name: str) -> Handler:
     return lambda _ctx, _args: [Reply(NOT_YET.format(name=name))]
+
+
+def report(ctx: BotContext, args: list[str]) -> list[Reply]:
+    from trading_brain.app.telegram_report import report as answer
+
+    return answer(ctx, args)
 
 
 def halt(ctx: BotContext, args: list[str]) -> list[Reply]:
@@ -204,12 +209,14 @@ COMMANDS: dict[str, tuple[str, Handler]] = {
     "trades": (f"the last {TRADES_SHOWN} closed trades", trades),
     "pnl": ("equity, P&L and fees, with the equity chart", pnl),
     "risk": ("halts, kill switch, peak equity and the limits", risk),
-    "performance": ("closed trades: count, win rate, realised P&L", performance),
+    "performance": ("closed trades: count, win rate, realised P&L, P&L per symbol chart",
+                    performance),
     "strategy": ("the active strategy version and recent deployments", strategy),
     "candidates": ("strategy candidates", not_yet("candidates")),
     "scorecard": ("the evolution scorecard", not_yet("scorecard")),
     "thoughts": ("the advisor's latest thoughts", not_yet("thoughts")),
-    "report": ("the latest daily report", not_yet("report")),
+    "report": ("[YYYY-MM-DD] [week] the day's (or week's) report, with its charts",
+               report),
     "halt": ("[reason] halt new entries on every slot", halt),
     "resume": ("[reason] clear halts and the kill switch", resume),
 }
