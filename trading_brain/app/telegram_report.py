@@ -10,13 +10,15 @@ Contract:
   ``ConfigError`` (one ``error: …`` line). The report itself (Markdown, HTML and PNG charts in
   ``ctx.reports_dir``, ``build.write_report``) is written by a background job
   (``ctx.background``) whose replies are the charts as photos, the first captioned with the
-  HTML file's path.
+  HTML file's path. Report jobs run one at a time (``_WRITING``): two asking at once must not
+  read a chart file the other is rewriting.
 - ``equity_photo(ctx, snaps)`` / ``pnl_photo(ctx, closed)`` queue one photo (equity and
   drawdown; net P&L per symbol of closed positions) as a background job.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -37,6 +39,7 @@ CAPTIONS = {"equity": "Equity and drawdown", "pnl": "P&L per symbol",
             "fees": "Fees against gross profit", "exposure": "Exposure",
             "trades": "Trades on price"}
 EQUITY_DAYS = 30  # /pnl's chart: the last 30 days of snapshots
+_WRITING = threading.Lock()
 
 
 def parse(args: Sequence[str]) -> tuple[str, str | None]:
@@ -72,14 +75,15 @@ def report(ctx: BotContext, args: list[str]) -> list[Reply]:
     def charts() -> list[Reply]:
         if out_dir is None:
             return []
-        rep = write_report(ctx.store, period, out_dir, now=ctx.clock.now(), slot=SLOT)
-        photos = []
-        for path in rep.chart_paths:
-            key = path.stem.removeprefix(f"{period.name}-")
-            caption = CAPTIONS.get(key, key)
-            if not photos:
-                caption += f"\nfull report: {rep.html_path}"
-            photos.append(Reply(caption, photo=path.read_bytes()))
+        photos: list[Reply] = []
+        with _WRITING:
+            rep = write_report(ctx.store, period, out_dir, now=ctx.clock.now(), slot=SLOT)
+            for path in rep.chart_paths:
+                key = path.stem.removeprefix(f"{period.name}-")
+                caption = CAPTIONS.get(key, key)
+                if not photos:
+                    caption += f"\nfull report: {rep.html_path}"
+                photos.append(Reply(caption, photo=path.read_bytes()))
         return photos
 
     ctx.background(charts)
