@@ -20,7 +20,12 @@ import pytest
 
 from trading_brain.adapters.duckdb.reflection_tables import analysis_versions, save_analysis
 from trading_brain.app.evolve import analysis_update
-from trading_brain.app.evolve.analyses_run import active_analysis, read_frames, run_analyses
+from trading_brain.app.evolve.analyses_run import (
+    active_analysis,
+    prewarm,
+    read_frames,
+    run_analyses,
+)
 from trading_brain.app.evolve.cycle import run_cycle
 from trading_brain.app.home.config_file import render
 from trading_brain.app.research.register import register_files
@@ -109,6 +114,16 @@ def test_shipped_analyses_through_the_runtime_workers_equal_in_process(rt: Runti
                     for a in ("market_analysis", "trade_performance")}
     again = run_analyses(rt.store, NOW, SINCE, "c2", workers=rt.workers)
     assert again == out and set(service.live()) == live
+
+
+def test_prewarm_boots_the_active_workers_in_the_background(rt: Runtime) -> None:
+    prewarm(rt.store, rt.workers)
+    service = rt.workers.analyses()  # type: ignore[attr-defined]
+    entries = [service._live[k] for k in service.live()]
+    assert len(entries) == 2 and all(e.boot is not None for e in entries)
+    for e in entries:
+        e.boot.result(timeout=120)
+        assert e.worker._proc is not None and e.worker._proc.alive()
 
 
 def test_an_endless_analysis_times_out_and_nothing_keeps_running(rt: Runtime,

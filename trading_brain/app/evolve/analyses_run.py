@@ -14,6 +14,9 @@
   ``timeout``) with its message and never fails the cycle: ``run_analyses`` never raises for
   what an analysis does. Every outcome is stored in ``analysis_reports``; the result maps each id
   to its report, or to ``{status: message, "version": N}``;
+- ``prewarm(store, workers)``: start booting the active modules' workers in the background
+  (e.g. when a simulation starts: the first night then does not wait ~1 s per boot); never
+  raises;
 - ``trial_run(workers, source, frames, timeout_s)``: a new (advisor-written) source run once in
   a FRESH worker outside the pool (``validate``), for ``analysis_update``'s gate.
 """
@@ -136,6 +139,12 @@ def _handles(store: Store, service: SandboxWorkers, ids: tuple[str, ...], root: 
         except Exception as e:  # noqa: BLE001 - e.g. the gate refused it: its report says so
             handles[aid] = _failed("error", f"{type(e).__name__}: {e}")
     return modules, handles
+
+
+def prewarm(store: Store, workers: StrategyWorkers | None, settings: Settings | None = None, *,
+            root: Path = ANALYSES_ROOT, ids: tuple[str, ...] = ANALYSIS_IDS) -> None:
+    """Boot the active modules' workers in the background (module docstring)."""
+    _handles(store, analysis_service(workers, settings), ids, root)
 
 
 def _outcome(handle: Handle, frames: EncodedFrames | None, failure: str,
