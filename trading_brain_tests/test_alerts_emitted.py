@@ -182,3 +182,20 @@ def test_a_finished_cycle_is_recorded_once_a_running_one_not_at_all(tmp_path):
         notify_cycle(rt, done)
     rows = rt.store.execute("SELECT kind, subject FROM notifications ORDER BY kind")
     assert rows == [("candidate_created", "ema_cross@3"), ("evolution_cycle", "c1")]
+
+
+def test_trades_of_shadow_slots_are_not_messages_halts_are():
+    from decimal import Decimal
+
+    from trading_brain.domain.records import PositionRecord
+    from trading_brain.domain.risk import Halt, RiskState
+    from trading_brain.engine.executor import alerts as ex
+
+    pos = PositionRecord("p1", "BTC/USD", "shadow1", "ema_cross", 2, "swing", "open",
+                         Decimal("0.0123"), Decimal("1234.5"), Decimal("1"), LATER, LATER)
+    assert ex.trade_opened("shadow1", pos, {}) == []
+    (opened,) = ex.trade_opened("active", pos, {})
+    assert opened.key == "trade_opened:p1" and "0.0123 at 100,365.85" in opened.text
+    state = RiskState(halts={"drawdown": Halt(reason="drawdown 21%", since=LATER)})
+    (halt_alert,) = ex.risk_alerts("shadow1", state, [])
+    assert halt_alert.key == f"risk_halt:shadow1:drawdown:{LATER.isoformat()}"

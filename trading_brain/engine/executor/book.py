@@ -109,7 +109,7 @@ def record_fills(ctx: TickContext) -> None:
         ctx.rep.fills.append(f.fill_id)
         if effect.opened:
             ctx.rep.positions_opened.append(effect.position.position_id)
-            ctx.rep.alerts.append(alerts.trade_opened(ctx.slot, effect.position, ctx.pairs))
+            ctx.rep.alerts += alerts.trade_opened(ctx.slot, effect.position, ctx.pairs)
         if effect.closed:
             del ctx.positions[f.symbol]
             on_closed(ctx, effect.position)
@@ -124,7 +124,7 @@ def position_meta(ctx: TickContext, row: OrderRow) -> PositionMeta | None:
 
 def on_closed(ctx: TickContext, pos: PositionRecord) -> None:
     ctx.rep.positions_closed.append(pos.position_id)
-    ctx.rep.alerts.append(alerts.trade_closed(ctx.slot, pos, ctx.pairs))
+    ctx.rep.alerts += alerts.trade_closed(ctx.slot, pos, ctx.pairs)
     if pos.entry_cost > 0:
         ctx.state, events = update_state_on_close(
             ctx.state, pos.symbol, pos.realized_pnl or Decimal(0), pos.entry_cost,

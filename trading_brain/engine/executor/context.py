@@ -236,7 +236,7 @@ class TickContext:
         if record_status:
             self.set_status(intent.intent_id, status)
         self.rep.intents_rejected[intent.intent_id] = reason
-        self.rep.alerts.append(order_rejected(self.slot, intent, reason, status))
+        self.rep.alerts += order_rejected(self.slot, intent, reason, status)
         self.rep.events.append(RiskEvent(
             ts=self.now, kind="decision", symbol=intent.symbol, reason=reason,
             details={"intent_id": intent.intent_id, "action": intent.action, "status": status,
