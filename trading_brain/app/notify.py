@@ -25,6 +25,9 @@ Contract:
   breaks trading. A send that times out may still arrive later (then it may arrive twice).
 - ``build_channels(settings, secrets, logger)``: the log, plus the remote channels ``[notify]``
   turns on (Telegram needs TELEGRAM_BOT_TOKEN and ``telegram.chat_id``, else a warning).
+The system's own events (trades, rejections, halts, kill, rollback, candidates, the nightly
+cycle) are recorded through ``app.alerts.emit`` (this ``deliver`` with the log channel, never
+raising) by the code that caused them; this module's ``flush`` sends them on.
 """
 
 from __future__ import annotations
