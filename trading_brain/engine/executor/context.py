@@ -43,8 +43,9 @@ __all__ = ["EXITS", "MODELLED_STOPS", "ORDER_PURPOSES", "PROTECTIVE", "REASON_OF
 
 
 class ExecutorStore(LedgerStore, RiskStore, MetaStore, Protocol):
-    """The warehouse a tick uses (trading_brain/ports.py: the ledger tables, the risk state and
-    events, ``system_meta``); the DuckDB store and simulate's memory book implement it."""
+    """The warehouse a tick uses (trading_brain/ports/storage.py: the ledger tables, the risk
+    state and events, ``system_meta``); the DuckDB store and simulate's memory book implement
+    it."""
 
 
 @runtime_checkable
