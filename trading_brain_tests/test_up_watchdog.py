@@ -119,7 +119,8 @@ def test_the_tag_marks_only_the_home(tmp_path):
     other = subprocess.Popen(["sleep", "60"], env={**os.environ, UP_TAG_ENV: str(tmp_path / "x")})
     try:
         # /proc may show the new environment a moment after Popen returns (seen on CI): wait for it.
-        assert _wait(lambda: tagged_pids(tmp_path / "x") == [other.pid], 10), tagged_pids(tmp_path / "x")
+        x = tmp_path / "x"
+        assert _wait(lambda: tagged_pids(x) == [other.pid], 10), tagged_pids(x)
         assert tagged_pids(tmp_path) == []
     finally:
         other.kill()
