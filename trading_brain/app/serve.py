@@ -83,6 +83,9 @@ run_retries:
 run_monitoring:
   enabled: true
   max_runtime_seconds: 3600
+  # a run whose worker died (e.g. it lost PostgreSQL) is failed after max_runtime_seconds;
+  # then its pool slots go back (else the `warehouse` slot stays claimed by it)
+  free_slots_after_run_end_seconds: 60
 sensors:
   use_threads: true
   num_workers: 4

@@ -76,7 +76,10 @@ def test_volumes_claims_and_dagster_home_agree(values: dict[str, Any],
 
 def test_launcher_queue_limits_and_no_public_ui(values: dict[str, Any]) -> None:
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
-    assert values["dagsterDaemon"]["runCoordinator"]["type"] == "QueuedRunCoordinator"
+    daemon = values["dagsterDaemon"]
+    assert daemon["runCoordinator"]["type"] == "QueuedRunCoordinator"
+    assert daemon["runMonitoring"]["enabled"] and daemon["runMonitoring"][
+        "freeSlotsAfterRunEndSeconds"] > 0  # a dead run must give its warehouse slot back
     conc = values["concurrency"]
     assert conc["pools"] == {"defaultLimit": 1, "granularity": "op"}
     limits = {(t["key"], t.get("value")): t["limit"] for t in conc["runs"]["tagConcurrencyLimits"]}
