@@ -165,3 +165,17 @@ def test_a_refused_value_fails_the_run_and_writes_nothing(home_env: Home) -> Non
         failure.event_specific_data)
     after = Store.open(home_env.warehouse).frame("SELECT count(*) AS n FROM backtests")
     assert after.rows() == before.rows()
+
+
+def test_a_set_params_refuse_is_skipped_not_written(home: Home, tmp_path: Path) -> None:
+    from trading_brain.app.research.fanout import write_results
+
+    req = SweepRequest.parse("ema_cross@1", '{"fast": [5, 30], "slow": [21]}', ["BTC/USD"],
+                             "5m", "", "", Costs(), 10)
+    plan = plan_sweep(Store.open(home.warehouse), home, req)
+    (res,) = [run_chunk(c, load_settings(home)) for c in plan.chunks]
+    ok, refused = res.rows
+    assert ok["set"] == 0 and ok["metrics"]["n_trades"] >= 0
+    assert refused["set"] == 1 and "fast (30) must be < slow (21)" in refused["skipped"]
+    shutil.copy(home.warehouse, tmp_path / "w.duckdb")
+    assert write_results(Store.open(tmp_path / "w.duckdb"), [res]) == 1
