@@ -10,7 +10,9 @@ Use cases in ``app/research/fanout.py``.
 
 Executor: ``TRADING_BRAIN_SWEEP_EXECUTOR`` picks it when the definitions load: ``multiprocess``
 (default: Dagster's ``multi_or_in_process_executor``, run config ``execution: config:
-multiprocess: max_concurrent: N``), ``k8s`` (``dagster_k8s.k8s_job_executor``: one Kubernetes
+multiprocess: max_concurrent: N``; add ``start_method: forkserver: preload_modules:
+[trading_brain.defs.research.sweep]`` to fork steps from a process that imported the project:
+see benchmarks/bench_sweep_fanout.py), ``k8s`` (``dagster_k8s.k8s_job_executor``: one Kubernetes
 Job per step) or ``celery`` (``dagster_celery.celery_executor``); the package must be installed.
 ``TRADING_BRAIN_SWEEP_EXECUTOR_CONFIG`` (a JSON object, optional) is that executor's config
 (``deploy/k8s/values.yaml`` sets both). Step outputs travel through the run's IO manager, so
