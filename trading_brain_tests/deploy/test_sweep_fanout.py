@@ -8,8 +8,8 @@ sweep, is checked equal as well by benchmarks/bench_sweep_fanout.py.)
 
 Cost: 3 days of synthetic 5m bars (864 per symbol); the full sweep runs twice (in-process job,
 multiprocess job: 4 chunks of 200 sets, 4 step processes and sandbox workers starting at once).
-The module takes ~1-2.5 min on this 2-core machine (more when it is loaded), mostly Python,
-Dagster and sandbox start-up: it is the one test of a real multiprocess fan-out end to end.
+The module takes ~35 s on this 2-core machine when it is quiet, up to ~3 min under heavy load,
+mostly Python, Dagster and sandbox start-up: it is the one test of a real multiprocess fan-out.
 """
 
 from __future__ import annotations
