@@ -19,7 +19,9 @@ the registry and the evolution tables are always ``rt.store``.
   shell agrees (``paper.shell_agrees`` over the active and the candidate's slot). Through the
   registry's deployments (``set_active_version`` action ``promote``); the old version becomes
   ``retired`` (never deleted); a pending ``promotion_reviews`` row is written (id ``ID@V``); its
-  slot is freed and flattened; alert ``candidate_promoted``. ``ConfigError`` says why not.
+  slot is freed and flattened; the active slot's losing streak restarts at 0 (the rollback
+  trigger judges the promoted version's own trades, ``risk_state.new_deployment``); alert
+  ``candidate_promoted``. ``ConfigError`` says why not.
 - ``cancel(rt, ref, now)``: a ``candidate`` becomes ``cancelled``, its running test too, its
   slot is freed and flattened; alert ``candidate_cancelled``.
 - ``apply_decision(rt, now)``: the ``deployments`` step: tonight's decision (``evolution_cycles``)
@@ -50,7 +52,7 @@ from trading_brain.app.runtime import Runtime
 from trading_brain.domain.intents import OrderIntent, Slot, intent_id_for
 from trading_brain.engine import registry
 from trading_brain.engine.evolution import paper
-from trading_brain.engine.risk_state import clear_rollback
+from trading_brain.engine.risk_state import clear_rollback, new_deployment
 from trading_brain.errors import ConfigError
 from trading_brain.ports import TradingStore
 
@@ -250,6 +252,7 @@ def promote(rt: Runtime, ref: str, now: datetime, reason: str = "",
     incumbent = f"{active[0]}@{active[1]}"
     text = reason or f"paper test {test['test_id']}: {test.get('reason') or 'passed'}"
     store.set_active_version(sid, ver, "promote", text[:500])
+    _reset_streak(trading, ref, now)
     store.set_version_status(active[0], active[1], "retired", f"replaced by {ref}", now)
     store.set_version_status(sid, ver, "active", f"promoted: {text}"[:500], now)
     store.save_evolution_row("promotion_reviews", {
@@ -260,6 +263,17 @@ def promote(rt: Runtime, ref: str, now: datetime, reason: str = "",
     _alert(rt, "candidate_promoted", f"promote:{ref}", ref,
            f"{ref} promoted over {incumbent}: {text}", now)
     return Promotion(ref, incumbent, slot, text, exits)
+
+
+def _reset_streak(trading: TradingStore, ref: str, now: datetime) -> None:
+    """The active slot's losing streak belongs to the version just replaced (risk_state)."""
+    state = trading.load_risk_state("active")
+    if state is None:
+        return
+    new, events = new_deployment(state, now, ref)
+    if events:
+        trading.save_risk_state("active", new, now)
+        trading.record_risk_events("active", events)
 
 
 def cancel(rt: Runtime, ref: str, now: datetime, reason: str = "cancelled",

@@ -52,7 +52,7 @@ ReasonCode = Literal[
 RollbackReason = Literal["consecutive_losses", "daily_drop"]
 EventKind = Literal[
     "decision", "halt", "halt_cleared", "kill_switch", "resume", "day_rollover",
-    "rollback_trigger", "rollback_cleared", "probation", "cooldown", "restore",
+    "rollback_trigger", "rollback_cleared", "probation", "cooldown", "restore", "deployment",
 ]
 HaltKind = Literal["manual", "daily_loss", "drawdown"]
 Action = Literal["enter", "exit", "protect"]

@@ -15,7 +15,9 @@ nothing is read from a clock (``now`` must be timezone-aware UTC). Rules, with t
 - Rollback trigger: a daily drop ``>= rollback_daily_drop_pct`` (once per UTC day) or
   ``rollback_consecutive_losses`` losing closes in a row (``pnl < 0``; any ``pnl >= 0`` resets the
   count). The trigger stays pending until ``clear_rollback`` (after the deployment reverted);
-  clearing also resets the consecutive-loss count. It does not block trading by itself.
+  clearing also resets the consecutive-loss count. It does not block trading by itself. A new
+  deployment (``new_deployment``) also resets the count: the streak judges the version that is
+  deployed, never the losses of the one it replaced.
 - Probation (per symbol): the sum of the returns (``pnl / cost``) of the symbol's trades closed in
   the last ``probation_window_hours``. At ``<= -probation_half_pct`` entries are half size, at
   ``<= -probation_quarter_pct`` a quarter. Probation ends when losing trades age out of the
@@ -243,3 +245,15 @@ def clear_rollback(state: RiskState, now: datetime, reason: str) -> Result:
         return state, []
     return state.model_copy(update={"rollback": None, "consecutive_losses": 0}), [
         _event(now, "rollback_cleared", reason, was=state.rollback.reason)]
+
+
+def new_deployment(state: RiskState, now: datetime, ref: str) -> Result:
+    """A new version now trades this slot: its losing streak starts at 0 (module docstring).
+
+    Halts, the kill switch, a pending trigger, peak and probation are untouched."""
+    check_utc(now)
+    if state.consecutive_losses == 0:
+        return state, []
+    return state.model_copy(update={"consecutive_losses": 0, "updated_at": now}), [
+        _event(now, "deployment", f"{ref} deployed: losing streak reset",
+               was=state.consecutive_losses)]

@@ -234,6 +234,17 @@ def test_promotion_goes_through_deployments_and_retires_the_old_version(home: Pa
         promotion.promote(rt, REF, now)
 
 
+def test_the_promoted_version_does_not_inherit_the_incumbents_losing_streak(home: Path) -> None:
+    rt = passed(home)
+    rt.store.save_risk_state("active", RiskState(consecutive_losses=3), START)
+    promotion.promote(rt, REF, rt.clock.now())
+    state = rt.store.load_risk_state("active")
+    assert state is not None and state.consecutive_losses == 0 and state.rollback is None
+    kinds = [r[0] for r in rt.store.execute(
+        "SELECT kind FROM risk_events WHERE details->>'slot' = 'active' AND kind = 'deployment'")]
+    assert kinds == ["deployment"]
+
+
 def test_the_risk_shell_can_refuse_a_promotion(home: Path) -> None:
     rt = passed(home)
     halt = {"drawdown": Halt(reason="drawdown 41%", since=START)}
