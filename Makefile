@@ -26,7 +26,7 @@ test-deps:
 
 # Two workers: the suite is CPU-bound and every machine here has 2 cores.
 test: install test-deps
-	TB_ANSIBLE_BIN=$(CURDIR)/.venv-tools/bin $(PY) -m pytest -q -n 2
+	TB_ANSIBLE_BIN=$(CURDIR)/.venv-tools/bin $(PY) -m pytest -q -n 2 --dist loadscope
 
 # Benchmarks are pytest files named bench_*.py; they print their figures (not part of `make test`).
 bench: install
