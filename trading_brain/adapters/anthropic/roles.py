@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import re
@@ -42,6 +41,7 @@ from trading_brain.adapters.anthropic.wire import (
     raw_decision,
 )
 from trading_brain.adapters.sandbox.gate import check_source
+from trading_brain.engine.evolution.candidate import module_constant
 from trading_brain.engine.evolution.context import EvolutionContext
 from trading_brain.engine.evolution.decision import parse_decision
 from trading_brain.errors import AdvisorOutputRejected
@@ -189,15 +189,6 @@ def coder_message(request: CodeRequest, repair: Repair | None = None) -> str:
     return "\n".join(lines)
 
 
-def _constant(source: str, name: str) -> object:
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name \
-                and isinstance(node.value, ast.Constant):
-            return node.value.value
-    return None
-
-
 def code_check(request: CodeRequest) -> Callable[[CoderReply], None]:
     """The coder reply check: the static gate and the requested identity."""
     def check(reply: CoderReply) -> None:
@@ -207,7 +198,7 @@ def code_check(request: CodeRequest) -> Callable[[CoderReply], None]:
             raise AdvisorOutputRejected("the static gate refused the source:\n"
                                         + "\n".join(str(f) for f in findings[:20]))
         ident = "STRATEGY_ID" if kind == "strategy" else "ANALYSIS_ID"
-        got = (_constant(reply.source, ident), _constant(reply.source, "VERSION"))
+        got = (module_constant(reply.source, ident), module_constant(reply.source, "VERSION"))
         if got != (request.module_id, request.version):
             raise AdvisorOutputRejected(f"{ident}/VERSION must be {request.module_id!r}/"
                                         f"{request.version}, got {got[0]!r}/{got[1]!r}")

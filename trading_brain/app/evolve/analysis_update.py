@@ -18,7 +18,6 @@ different source for an existing version is refused; the same source is a re-run
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 from datetime import timedelta
@@ -32,6 +31,7 @@ from trading_brain.app.evolve.analyses_run import (
     trial_run,
 )
 from trading_brain.app.runtime import Runtime
+from trading_brain.engine.evolution.candidate import module_constant
 from trading_brain.engine.evolution.context import EvolutionContext
 from trading_brain.engine.evolution.decision import Decision
 from trading_brain.engine.evolution.gates import GateResult
@@ -39,15 +39,6 @@ from trading_brain.engine.registry import sha256
 
 IDS = {"update_market_analysis": "market_analysis", "update_trade_analysis": "trade_performance"}
 TRIAL_TIMEOUT_S = 60.0
-
-
-def _constant(source: str, name: str) -> object:
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name \
-                and isinstance(node.value, ast.Constant):
-            return node.value.value
-    return None
 
 
 def _fail(why: str, source: str) -> GateResult:
@@ -62,7 +53,7 @@ def store_analysis(rt: Runtime, ctx: EvolutionContext, d: Decision) -> tuple[str
     if findings:
         return aid, _fail("the static gate refused the source: "
                           + "; ".join(str(f) for f in findings[:10]), source)
-    got_id, version = _constant(source, "ANALYSIS_ID"), _constant(source, "VERSION")
+    got_id, version = module_constant(source, "ANALYSIS_ID"), module_constant(source, "VERSION")
     if got_id != aid or not isinstance(version, int) or isinstance(version, bool):
         return aid, _fail(f"ANALYSIS_ID/VERSION must be {aid!r}/<int>, "
                           f"got {got_id!r}/{version!r}", source)

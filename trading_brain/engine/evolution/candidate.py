@@ -251,16 +251,28 @@ def changes(before: Mapping[str, Value], after: Mapping[str, Value]) -> str:
 FAMILY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+def tree_constant(tree: ast.Module, name: str) -> object:
+    """The value of the last top-level ``NAME = <literal constant>`` of a parsed module (None:
+    no such assignment, or its value is not a plain constant)."""
+    found: object = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name \
+                and isinstance(node.value, ast.Constant):
+            found = node.value.value
+    return found
+
+
+def module_constant(source: str, name: str) -> object:
+    """``tree_constant`` of a source (``ast.parse``; nothing runs; SyntaxError propagates)."""
+    return tree_constant(ast.parse(source), name)
+
+
 def read_identity(source: str) -> tuple[str, int]:
     """(STRATEGY_ID, VERSION) of a source, read with ``ast`` (nothing runs); StrategyError when
     either is missing or malformed (a family is ``[a-z][a-z0-9_]*``, a version >= 1)."""
     tree = _parse(source)
-    family = None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id == "STRATEGY_ID" and isinstance(node.value, ast.Constant):
-            family = node.value.value
+    family = tree_constant(tree, "STRATEGY_ID")
     version = _literal(version_node(tree), "VERSION")
     if not isinstance(family, str) or not FAMILY.fullmatch(family):
         raise StrategyError("the source has no STRATEGY_ID = '<family>' ([a-z][a-z0-9_]*)")
