@@ -84,6 +84,18 @@ def _wait_webserver(proc: subprocess.Popen[bytes], port: int, err: Path) -> None
     raise AssertionError("webserver never answered")
 
 
+def _wait_logged(log: Path, *parts: str) -> None:
+    """Until one line of ``log`` holds every part (the daemon's DEBUG lines come at its start
+    and at each tick)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if log.exists() and any(all(p in line for p in parts)
+                                for line in log.read_text().splitlines()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no line with {parts} in {log}")
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_up_runs_the_bot_logs_debug_to_a_file_and_ctrl_c_stops_all(tmp_path):
@@ -108,7 +120,7 @@ def test_up_runs_the_bot_logs_debug_to_a_file_and_ctrl_c_stops_all(tmp_path):
             bots = [p for p in tagged_pids(home)
                     if b"telegram" in Path(f"/proc/{p}/cmdline").read_bytes()]
             assert len(bots) == 1  # tagged with the home: stopped with up
-            time.sleep(20)  # let the daemon tick (its DEBUG lines)
+            _wait_logged(home / "var" / "logs" / "up.log", "[dagster]", " - DEBUG - ")
             os.killpg(up.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
             up.wait(120)
         finally:
