@@ -139,10 +139,12 @@ def test_wrong_files_are_refused(home: Path, tmp_path: Path) -> None:
 
 def test_snapshot_of_another_home_is_refused_unless_allowed(home: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    assert invoke(other, "init").exit_code == 0
+    # its own warehouse id is what matters: no history, no strategy (test_cli covers a full init)
+    assert invoke(other, "init", "--no-bootstrap", "--strategy", "none").exit_code == 0
     path = Path(take(other)["path"])
     wh = home / "var" / "warehouse.duckdb"
     before = sha(wh)
+    assert Store(path).get_meta("warehouse_id") not in (None, Store(wh).get_meta("warehouse_id"))
     with pytest.raises(DataError, match="snapshot of another warehouse"):
         restore(Home(home), path)
     assert sha(wh) == before
