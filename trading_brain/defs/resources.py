@@ -17,13 +17,18 @@ Contract:
   share one connection policy. ``definitions.py`` binds both resources (keys ``tb`` and
   ``warehouse``), the same ``WarehouseResource`` nested in ``tb``.
 - ``WAREHOUSE_POOL`` is the Dagster pool (one slot) of every step that opens the warehouse.
+  A step that spends most of its time with no connection open (the evolution cycle: advisor
+  calls, sandbox work, backtests) declares no pool and runs inside
+  ``tb.slot_per_connection(context)`` instead: the slot is claimed for the step only while one
+  of its warehouse connections is open (``defs.pool_slot.StepPoolSlot``), so the scan's step can
+  take it in between.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 
 import dagster as dg
@@ -34,6 +39,7 @@ from pydantic import Field, PrivateAttr
 from trading_brain.adapters.duckdb import Store
 from trading_brain.adapters.duckdb.connection import DEFAULT_LOCK_BUDGET_S, connect
 from trading_brain.app.runtime import Runtime, build_runtime
+from trading_brain.defs.pool_slot import StepPoolSlot
 from trading_brain.settings import HOME_ENV, Home
 
 WAREHOUSE_POOL = "warehouse"  # the Dagster pool (one slot) of every step that opens the warehouse
@@ -72,6 +78,7 @@ class TradingBrainResource(dg.ConfigurableResource):
     now: str = ""
     warehouse: WarehouseResource | None = None
     _runtime: Runtime | None = PrivateAttr(default=None)
+    _slots: _SlotHolder | None = PrivateAttr(default=None)  # paired with ``_runtime``
 
     @property
     def runtime(self) -> Runtime:
@@ -79,10 +86,41 @@ class TradingBrainResource(dg.ConfigurableResource):
             pinned = datetime.fromisoformat(self.now.replace("Z", "+00:00")) if self.now else None
             home = Home(self.home or os.environ.get(HOME_ENV) or None)
             warehouse = self.warehouse or WarehouseResource.for_home(home)
+            slots = _SlotHolder(warehouse)
             store = Store.open(warehouse.database, lock_budget_s=warehouse.lock_budget_s,
-                               connector=warehouse.get_connection)
-            self._runtime = build_runtime(home, now=pinned, store=store)
+                               connector=slots.connect)
+            self._runtime, self._slots = build_runtime(home, now=pinned, store=store), slots
         return self._runtime
+
+    @contextmanager
+    def slot_per_connection(self, context: dg.AssetExecutionContext,
+                            pool: str = WAREHOUSE_POOL) -> Iterator[StepPoolSlot]:
+        """Within the block, each warehouse connection of the runtime's store holds ``pool``'s
+        slot for ``context``'s step while it is open (the step itself must declare no pool)."""
+        self.runtime  # noqa: B018 -- builds the store (and its slot holder) on first use
+        holder = self._slots
+        assert holder is not None
+        holder.slot = StepPoolSlot.of_step(context, pool)
+        try:
+            yield holder.slot
+        finally:
+            holder.slot = None
+
+
+class _SlotHolder:
+    """The store's connector: ``warehouse``'s connections, under ``slot`` when one is set."""
+
+    def __init__(self, warehouse: WarehouseResource) -> None:
+        self.warehouse = warehouse
+        self.slot: StepPoolSlot | None = None
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False, lock_budget_s: float = DEFAULT_LOCK_BUDGET_S
+                ) -> Iterator[duckdb.DuckDBPyConnection]:
+        slot = self.slot
+        with (slot.held() if slot is not None else nullcontext()), \
+                self.warehouse.get_connection(read_only, lock_budget_s) as con:
+            yield con
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -69,3 +71,55 @@ def test_the_nightly_job_runs_the_promotion_assets_after_the_candidates() -> Non
     assert {"strategy_candidates", "paper_tests", "deployments", "promotion_reviews"} <= keys
     graph = defs.resolve_asset_graph()
     assert dg.AssetKey("strategy_candidates") in graph.get(dg.AssetKey("paper_tests")).parent_keys
+
+
+def test_a_cycle_waiting_on_its_advisor_does_not_hold_the_warehouse_pool(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The defect of #12: the cycle's steps held pool `warehouse` through the advisor's call, so
+    the scan (any pooled step) waited for the whole cycle. Now, while the advisor thinks, the
+    slot is free and another run's pooled step takes it and finishes."""
+    from trading_brain.app.evolve.advisors import OfflineAdvisor
+    from trading_brain.defs.evolution.assets import evolution_decision, truth_benchmarks
+
+    entered, release = threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+    decide = OfflineAdvisor.decide
+
+    def slow_decide(self: OfflineAdvisor, context: Any) -> Any:
+        info = inst.event_log_storage.get_concurrency_info("warehouse")
+        seen["claimed_while_thinking"] = len(info.claimed_slots)
+        entered.set()
+        assert release.wait(120), "the test never released the advisor"
+        return decide(self, context)
+
+    monkeypatch.setattr(OfflineAdvisor, "decide", slow_decide)
+    results: dict[str, dg.ExecuteInProcessResult] = {}
+
+    def run(name: str, assets: list, now: str) -> None:
+        results[name] = dg.materialize(assets, instance=inst, resources={
+            "tb": TradingBrainResource(home=str(home), now=now)})
+
+    pools = {"concurrency": {"pools": {"default_limit": 1}}}
+    with dg.instance_for_test(overrides=pools) as inst:
+        cycle = threading.Thread(target=run, args=("cycle", [evolution_decision],
+                                                  "2026-10-04T00:30:00+00:00"))
+        cycle.start()
+        try:
+            assert entered.wait(120), "the cycle never reached its advisor"
+            other = threading.Thread(target=run, args=("scan-like", [truth_benchmarks],
+                                                      "2026-10-04T00:35:00+00:00"))
+            other.start()
+            other.join(90)
+            assert not other.is_alive(), "a pooled step waited for the cycle's advisor"
+            assert results["scan-like"].success
+            assert cycle.is_alive()  # the advisor is still thinking
+        finally:
+            release.set()
+            cycle.join(120)
+        assert results["cycle"].success
+        assert seen["claimed_while_thinking"] == 0
+        meta = results["cycle"].get_asset_materialization_events()[0] \
+            .step_materialization_data.materialization.metadata
+        assert int(str(meta["warehouse_claims"].value)) > 0  # it did take the slot for its sessions
+        info = inst.event_log_storage.get_concurrency_info("warehouse")
+        assert not info.claimed_slots and info.pending_step_count == 0  # all freed

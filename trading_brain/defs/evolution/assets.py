@@ -16,10 +16,15 @@
   PBO). Without a candidate tonight the checks pass and say so. Metadata: the gate table
   (Markdown) and the equity chart of candidate vs incumbent out of sample (PNG, embedded).
 
+The two cycle assets declare no pool: they hold the ``warehouse`` slot only while a warehouse
+connection is open (``tb.slot_per_connection``), never through an advisor call, the sandbox work
+or a backtest, so a cycle keeps the scan waiting for one short session at most. Their metadata
+says how: ``warehouse_claims``, ``warehouse_wait_s``, ``warehouse_held_s`` and
+``warehouse_longest_hold_s`` (the longest single hold: the most the scan could have waited).
+The other assets of the group hold the pool for their whole step (short warehouse work each).
+
 Paper tests, deployments and promotion reviews are the next assets of this group (not here).
 """
-
-from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
@@ -32,6 +37,7 @@ from trading_brain.defs.resources import WAREHOUSE_POOL, TradingBrainResource
 
 if TYPE_CHECKING:
     from trading_brain.app.evolve.cycle import CycleResult
+    from trading_brain.defs.pool_slot import StepPoolSlot
 
 GROUP = "evolution"
 CHECKS = {"candidate_registration": ("registration",),
@@ -102,21 +108,30 @@ def _decision_md(decision: dict[str, Any] | None, error: str | None) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(group_name=GROUP, pool=WAREHOUSE_POOL, kinds={"duckdb"},
+@dg.asset(group_name=GROUP, kinds={"duckdb"},
           deps=[truth_benchmarks, market_analysis, trade_performance])
-def evolution_decision(tb: TradingBrainResource) -> dg.MaterializeResult:
+def evolution_decision(context: dg.AssetExecutionContext, tb: TradingBrainResource
+                       ) -> dg.MaterializeResult:
     """Tonight's advisor decision with its reasons (the cycle up to the decision)."""
     from trading_brain.app.evolve.cycle import run_cycle
 
-    res = run_cycle(tb.runtime, advisor_name=None, stop_after="decision")
+    with tb.slot_per_connection(context) as slot:
+        res = run_cycle(tb.runtime, advisor_name=None, stop_after="decision")
     d = res.decision or {}
     return dg.MaterializeResult(metadata={
         "cycle_id": res.cycle_id, "status": res.status, "action": str(d.get("action")),
         "decision": dg.MetadataValue.md(_decision_md(res.decision, res.error)),
-        **_advisor_meta(res)})
+        **_advisor_meta(res), **_slot_meta(slot)})
 
 
-def _advisor_meta(res: CycleResult) -> dict[str, Any]:
+def _slot_meta(slot: "StepPoolSlot") -> dict[str, Any]:
+    """How often the step took the warehouse slot, how long it waited for it and held it."""
+    return {"warehouse_claims": slot.claims, "warehouse_wait_s": round(slot.waited_s, 3),
+            "warehouse_held_s": round(slot.held_s, 3),
+            "warehouse_longest_hold_s": round(slot.longest_hold_s, 3)}
+
+
+def _advisor_meta(res: "CycleResult") -> dict[str, Any]:
     """The panel's votes, the reviewer's verdict and the cost (secret-free: from the records)."""
     meta: dict[str, Any] = {"tokens": res.tokens, "cost_usd": round(res.cost_usd, 6)}
     if res.votes:
@@ -146,23 +161,26 @@ def _check(name: str, gates: Sequence[dict[str, Any]], candidate: str | None
         description="; ".join(f"{g['gate']} {g['status']}: {g['reason']}" for g in mine))
 
 
-@dg.asset(group_name=GROUP, pool=WAREHOUSE_POOL, kinds={"duckdb", "vectorbt"},
+@dg.asset(group_name=GROUP, kinds={"duckdb", "vectorbt"},
           deps=[evolution_decision],
           check_specs=[dg.AssetCheckSpec(n, asset="strategy_candidates",
                                          description=_CHECK_HELP[n]) for n in CHECKS])
-def strategy_candidates(tb: TradingBrainResource) -> dg.MaterializeResult:
+def strategy_candidates(context: dg.AssetExecutionContext, tb: TradingBrainResource
+                        ) -> dg.MaterializeResult:
     """The candidate tonight's decision asked for, its gates and its status."""
     from trading_brain.app.evolve.cycle import run_cycle
 
     rt = tb.runtime
-    res = run_cycle(rt, advisor_name=None)
+    with tb.slot_per_connection(context) as slot:
+        res = run_cycle(rt, advisor_name=None)
     cols = ["gate", "status", "reason"]
     meta: dict[str, Any] = {
         "cycle_id": res.cycle_id, "status": res.status, "candidate": res.candidate or "none",
         "outcome": res.outcome or res.error or "",
         "decision": dg.MetadataValue.md(_decision_md(res.decision, res.error)),
         "gates": dg.MetadataValue.md(markdown_table(res.gates, cols) if res.gates
-                                     else "no gates tonight"), **_advisor_meta(res)}
+                                     else "no gates tonight"), **_advisor_meta(res),
+        **_slot_meta(slot)}
     if res.curves:
         curves = {f"{k} ({res.candidate if k == 'candidate' else 'active'})": v.equity
                   for k, v in res.curves.items()}

@@ -1,0 +1,76 @@
+"""``StepPoolSlot``: a step's `warehouse` slot claimed per connection, in a real instance."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import dagster as dg
+import pytest
+
+from trading_brain.defs.pool_slot import StepPoolSlot
+from trading_brain.errors import WarehouseLocked
+
+POOLS = {"concurrency": {"pools": {"default_limit": 1}}}
+
+
+def _holders(inst: dg.DagsterInstance) -> list[tuple[str, str]]:
+    info = inst.event_log_storage.get_concurrency_info("warehouse")
+    return [(c.run_id, c.step_key) for c in info.claimed_slots]
+
+
+def test_the_slot_waits_for_another_step_then_is_held_once_and_freed() -> None:
+    with dg.instance_for_test(overrides=POOLS) as inst:
+        storage = inst.event_log_storage
+        storage.initialize_concurrency_limit_to_default("warehouse")
+        assert storage.claim_concurrency_slot("warehouse", "run-scan", "scan").is_claimed
+        slot = StepPoolSlot(inst, "run-cycle", "evolution_decision", "warehouse", wait_s=30)
+        threading.Timer(0.4, storage.free_concurrency_slot_for_step,
+                        ("run-scan", "scan")).start()
+        t0 = time.monotonic()
+        with slot.held():
+            assert time.monotonic() - t0 >= 0.3  # it waited for the scan's step
+            with slot.held():  # re-entrant: no second claim
+                assert _holders(inst) == [("run-cycle", "evolution_decision")]
+            assert _holders(inst) == [("run-cycle", "evolution_decision")]
+        assert _holders(inst) == []
+        assert slot.claims == 1 and slot.waited_s >= 0.3
+        with slot.held():  # taken again on the next connection
+            assert _holders(inst) == [("run-cycle", "evolution_decision")]
+        assert slot.claims == 2 and _holders(inst) == []
+
+
+def test_a_slot_never_freed_ends_in_warehouse_locked_and_the_claim_is_withdrawn() -> None:
+    with dg.instance_for_test(overrides=POOLS) as inst:
+        storage = inst.event_log_storage
+        storage.initialize_concurrency_limit_to_default("warehouse")
+        assert storage.claim_concurrency_slot("warehouse", "run-scan", "scan").is_claimed
+        slot = StepPoolSlot(inst, "run-cycle", "strategy_candidates", "warehouse", wait_s=0.3)
+        with pytest.raises(WarehouseLocked, match="no free slot for step strategy_candidates"):
+            with slot.held():
+                pytest.fail("the block ran without the slot")
+        info = storage.get_concurrency_info("warehouse")
+        assert info.pending_step_count == 0  # the waiting claim does not linger in the queue
+        assert _holders(inst) == [("run-scan", "scan")]
+        storage.free_concurrency_slot_for_step("run-scan", "scan")
+        with slot.held():  # nothing is stuck: the next connection gets the slot
+            assert _holders(inst) == [("run-cycle", "strategy_candidates")]
+
+
+def test_without_pools_nothing_is_claimed() -> None:
+    slot = StepPoolSlot(dg.DagsterInstance.ephemeral(), "run", "step", "warehouse", wait_s=0.1)
+    with slot.held():
+        pass
+    assert slot.claims == 0
+
+
+def test_a_step_that_declares_the_pool_cannot_also_claim_per_connection() -> None:
+    @dg.asset(pool="warehouse")
+    def pooled(context) -> None:  # a string annotation is refused by Dagster
+        StepPoolSlot.of_step(context, "warehouse")
+
+    result = dg.materialize([pooled], instance=dg.DagsterInstance.ephemeral(),
+                            raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure is not None and "declares pool 'warehouse'" in str(failure.cause or failure)
