@@ -8,7 +8,8 @@ Contract:
   temporary folder under ``root``, fsync'd, then renamed in one step to ``root/<snapshot_id>``
   (``snapshot_id``: a digest of the manifest), so a reader sees a complete snapshot or none.
   Snapshots are immutable and content-addressed: exporting the same candles again reuses the
-  existing one. The newest ``KEEP`` snapshots are kept (older ones are removed). A symbol with no
+  existing one. The newest ``KEEP`` snapshots are kept (older ones are removed, and so is
+  the temporary folder of an export killed over ``STALE_TMP_S`` ago). A symbol with no
   candles in the window is a DataError and nothing is written.
 - ``read_export(snapshot, symbol)`` is what workers call (polars only, no DuckDB): the symbol's
   bars (``domain.candles.BARS_COLUMNS``, sorted by ``ts``) after checking the file's sha256 and
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from trading_brain.adapters.duckdb import Store
 
 KEEP = 3
+STALE_TMP_S = 3600.0  # a killed export's temporary folder older than this is removed
 MANIFEST = "manifest.json"
 FORMAT = "trading-brain-candles/1"
 
@@ -161,10 +164,19 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _prune(root: Path, keep: Path) -> None:
-    """Remove all but the newest ``KEEP`` snapshots (never ``keep``; hidden folders are
-    another export in flight)."""
+    """Remove all but the newest ``KEEP`` snapshots (never ``keep``), and the temporary folders
+    of exports killed mid-way: a ``.tmp-*`` folder untouched for ``STALE_TMP_S`` (a live export
+    writes its folder within seconds; a younger one may be another export in flight)."""
     snaps = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                    key=lambda p: p.stat().st_mtime, reverse=True)
     for old in snaps[KEEP:]:
         if old != keep:
             shutil.rmtree(old, ignore_errors=True)
+    cutoff = time.time() - STALE_TMP_S
+    for tmp in root.glob(".tmp-*"):
+        try:
+            stale = tmp.stat().st_mtime < cutoff
+        except OSError:  # finished or removed meanwhile
+            continue
+        if stale:
+            shutil.rmtree(tmp, ignore_errors=True)
