@@ -251,7 +251,7 @@ def promote(rt: Runtime, ref: str, now: datetime, reason: str = "",
         raise ConfigError("no active version to replace")
     incumbent = f"{active[0]}@{active[1]}"
     text = reason or f"paper test {test['test_id']}: {test.get('reason') or 'passed'}"
-    store.set_active_version(sid, ver, "promote", text[:500])
+    store.set_active_version(sid, ver, "promote", text[:500], now)
     _reset_streak(trading, ref, now)
     store.set_version_status(active[0], active[1], "retired", f"replaced by {ref}", now)
     store.set_version_status(sid, ver, "active", f"promoted: {text}"[:500], now)
@@ -330,7 +330,7 @@ def auto_rollback(rt: Runtime, now: datetime, trading: TradingStore | None = Non
     why = f"rollback trigger {trig.reason}: {trig.detail}"
     active = store.active_version()
     try:
-        sid, ver = registry.rollback(store, why, action="auto_rollback")
+        sid, ver = registry.rollback(store, why, action="auto_rollback", at=now)
     except ConfigError as e:
         done = f"{why}; not reverted: {e}"
     else:

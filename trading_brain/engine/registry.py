@@ -99,7 +99,7 @@ class RegistryStore(Protocol):
     def insert_strategy_version(self, row: dict[str, Any]) -> None: ...
 
     def set_active_version(self, strategy_id: str, version: int, action: str,
-                           reason: str) -> None: ...
+                           reason: str, at: datetime | None = None) -> None: ...
 
     def deployment_history(self) -> list[tuple[str, int, str, str]]: ...
 
@@ -194,10 +194,10 @@ ROLLBACKS = ("rollback", "auto_rollback")  # deployments_log actions that pop th
 
 
 def rollback(store: RegistryStore, reason: str = "manual",
-             action: str = "rollback") -> tuple[str, int]:
+             action: str = "rollback", at: datetime | None = None) -> tuple[str, int]:
     """Return to the version deployed before the current one (a stack: deploys and promotions
     push, rollbacks pop); return it. ``action``: ``rollback`` or ``auto_rollback`` (a rollback
-    trigger, ``app.promotion.auto_rollback``)."""
+    trigger, ``app.promotion.auto_rollback``); ``at`` stamps the log (None: the wall clock)."""
     if action not in ROLLBACKS:
         raise ConfigError(f"rollback action must be one of {ROLLBACKS}, got {action!r}")
     stack: list[tuple[str, int]] = []
@@ -209,7 +209,7 @@ def rollback(store: RegistryStore, reason: str = "manual",
     if len(stack) < 2:
         raise ConfigError("nothing to roll back to: no earlier deployed version")
     target = stack[-2]
-    store.set_active_version(*target, action, reason)
+    store.set_active_version(*target, action, reason, at)
     return target
 
 

@@ -212,6 +212,10 @@ def passed(home: Path) -> Runtime:
     return rt_at(home, START + timedelta(days=1, hours=2))
 
 
+def _last_logged_at(rt: Runtime) -> object:
+    return rt.store.execute("SELECT logged_at FROM deployments_log ORDER BY seq DESC LIMIT 1")[0][0]
+
+
 def _versions(rt: Runtime) -> dict[str, str]:
     return {f"{r['strategy_id']}@{r['version']}": r["status"]
             for r in rt.store.strategy_versions()}
@@ -226,6 +230,9 @@ def test_promotion_goes_through_deployments_and_retires_the_old_version(home: Pa
     assert v[REF] == "active" and v["ema_cross@1"] == "retired"
     assert rt.store.strategy_version("ema_cross", 1) is not None  # never deleted
     assert rt.store.deployment_history()[-1][:3] == (*CAND, "promote")
+    assert _last_logged_at(rt) == now  # the caller's (simulated) clock, not the wall clock
+    row = rt.store.strategy_version(*CAND)
+    assert row is not None and row["deployed_at"] == now
     review = rt.store.evolution_rows("promotion_reviews")[0]
     assert review["promotion_id"] == REF and review["verdict"] == "pending"
     assert review["incumbent_strategy_id"] == "ema_cross" and review["promoted_at"] == now
@@ -308,6 +315,7 @@ def test_a_rollback_trigger_reverts_records_clears_and_alerts(home: Path) -> Non
     row = rt.store.strategy_version(*CAND)
     assert row is not None and "consecutive_losses" in str(row["status_reason"])
     assert rt.store.deployment_history()[-1][:3] == ("ema_cross", 1, "auto_rollback")
+    assert _last_logged_at(rt) == at
     state = rt.store.load_risk_state("active")
     assert state is not None and state.rollback is None and state.consecutive_losses == 0
     kinds = [r[0] for r in rt.store.execute("SELECT kind FROM notifications")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -51,16 +52,20 @@ class ResearchTablesMixin:
         rows = [r for r in self.strategy_versions(strategy_id) if r["version"] == version]
         return rows[0] if rows else None
 
-    def set_active_version(self, strategy_id: str, version: int, action: str, reason: str) -> None:
-        """Make ``strategy_id@version`` the one active version; log the action."""
+    def set_active_version(self, strategy_id: str, version: int, action: str, reason: str,
+                           at: datetime | None = None) -> None:
+        """Make ``strategy_id@version`` the one active version; log the action, stamped ``at``
+        (the caller's clock: simulated time in a simulation; the wall clock when None)."""
         with self.connect() as con, transaction(con):
             run(con, """UPDATE strategy_versions SET status = 'registered'
                 WHERE status = 'active'""")
-            run(con, """UPDATE strategy_versions SET status = 'active', deployed_at = now()
-                WHERE strategy_id = ? AND version = ?""", [strategy_id, version])
+            run(con, """UPDATE strategy_versions SET status = 'active',
+                deployed_at = coalesce(?::TIMESTAMPTZ, now())
+                WHERE strategy_id = ? AND version = ?""", [at, strategy_id, version])
             seq = run(con, "SELECT coalesce(max(seq), 0) + 1 FROM deployments_log")[0][0]
-            run(con, "INSERT INTO deployments_log VALUES (?, ?, ?, ?, ?, now())",
-                [seq, strategy_id, version, action, reason])
+            run(con, "INSERT INTO deployments_log VALUES (?, ?, ?, ?, ?, "
+                     "coalesce(?::TIMESTAMPTZ, now()))", [seq, strategy_id, version, action,
+                                                          reason, at])
 
     def deployment_history(self) -> list[tuple[str, int, str, str]]:
         """(strategy_id, version, action, reason) oldest first."""
