@@ -4,8 +4,11 @@ Contract:
 - the bearer token comes from the environment variable ``TRADING_BRAIN_API_TOKEN`` only (not
   from the settings file, so it is never written into a home); missing or blank refuses to
   start (``ConfigError``, one line);
-- the home must be initialised; the warehouse is only ever opened read-only, in short
-  connections (``adapters.http_api.warehouse``), and is not migrated here (``up``/``init`` do);
+- the home must be initialised. At start the warehouse's schema is brought up to date once
+  (``Store.open``: the pending numbered migrations, in one short read-write connection; a
+  warehouse written by newer code is refused, one line) so every query finds its tables and
+  columns even when the code was upgraded and ``api`` starts before ``up``; from then on the
+  warehouse is only opened read-only, in short connections (``adapters.http_api.warehouse``);
 - the app binds 127.0.0.1 only: reach it from elsewhere through an SSH tunnel or a TLS proxy;
   a port already in use is a ``ConfigError`` before anything is served;
 - ``serve`` blocks until SIGINT/SIGTERM (uvicorn's graceful shutdown).
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from trading_brain.adapters.duckdb import Store
+from trading_brain.adapters.duckdb.connection import DEFAULT_LOCK_BUDGET_S
 from trading_brain.adapters.http_api.app import create_app
 from trading_brain.adapters.http_api.warehouse import ReadOnlyWarehouse
 from trading_brain.errors import ConfigError
@@ -52,6 +57,7 @@ def build_app(home: Home, token: str, opts: ApiOptions) -> FastAPI:
         raise ConfigError(f"{home.root} is not a Trading Brain home; "
                           "run `trading-brain init` first")
     s = load_settings(home)
+    Store.open(home.warehouse, lock_budget_s=max(opts.lock_budget_s, DEFAULT_LOCK_BUDGET_S))
     info = {"market": s.market, "execution": s.execution,
             "live_orders": bool(s.allow_live_orders), "symbols": list(s.symbols)}
     wh = ReadOnlyWarehouse(home.warehouse, lock_budget_s=opts.lock_budget_s,

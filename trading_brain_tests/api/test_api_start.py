@@ -60,3 +60,23 @@ def test_a_port_in_use_is_refused(sim_home: Path) -> None:
 def test_bad_options_are_one_line(sim_home: Path) -> None:
     done = run_cli(sim_home, "api", "--port", "0", env=_env(TOKEN), timeout=60)
     assert done.returncode == 2 and "--port" in done.stderr
+
+
+def test_an_older_warehouse_is_migrated_before_serving(sim_home: Path, tmp_path: Path) -> None:
+    """Code upgraded, `api` started before `up`: the pending migration is applied at start."""
+    import shutil
+
+    from trading_brain.adapters.duckdb import Store
+    from trading_brain.adapters.duckdb.migrations import available
+    from trading_brain.app.api import ApiOptions, build_app
+    from trading_brain.settings import Home
+
+    home = tmp_path / "home"
+    shutil.copytree(sim_home, home, ignore=shutil.ignore_patterns("*.wal", "dagster"))
+    latest = available()[-1][0]
+    old = Store(home / "var" / "warehouse.duckdb")
+    old.execute("DROP TABLE notification_messages")
+    old.execute("DELETE FROM schema_migrations WHERE version = ?", [latest])
+    build_app(Home(home), TOKEN, ApiOptions())
+    assert old.schema_version() == latest
+    assert old.execute("SELECT count(*) FROM notification_messages")[0][0] == 0
