@@ -5,8 +5,10 @@ tick and to the last of 18 decimals, and still fail on every kind of tampering."
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+import shutil
+from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -160,13 +162,25 @@ def test_many_ticks_give_the_same_snapshots_and_invariant_as_the_full_replay(
     assert new_reps[-1].snapshot.realized_pnl != 0 and new.store.positions("active")
 
 
-@pytest.fixture()
-def traded(tmp_path, monkeypatch):
-    """A slot after history + trading, and the arguments of every ``check_totals`` call."""
-    w = World(tmp_path / "w.duckdb")
+@pytest.fixture(scope="module")
+def _traded_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, datetime]:
+    """A slot after history + trading (built once: ~3 s), and the clock it stopped at."""
+    w = World(tmp_path_factory.mktemp("traded") / "w.duckdb")
     history(w.store, "active", 80, T0 - timedelta(days=1), seed=5)
     _tick_scenario(w, 14)
     assert w.store.positions("active")  # an open position (its cycle is read row by row)
+    return w.path, w.clock.now()
+
+
+@pytest.fixture()
+def traded(_traded_file, tmp_path, monkeypatch):
+    """A copy of the traded slot, as a restarted process sees it (``World.restart``: the
+    warehouse holds the whole state, the sim market is a function of the clock), and the
+    arguments of every ``check_totals`` call."""
+    src, now = _traded_file
+    for f in src.parent.iterdir():  # the file (and a WAL, if one is left)
+        shutil.copyfile(f, tmp_path / f.name)
+    w = World(tmp_path / src.name, start=now)
     calls: list[tuple] = []
     real = executor_books.check_totals
 
