@@ -9,10 +9,14 @@ time the step opens a warehouse connection, and frees it when the connection clo
 
 Contract:
 - ``held()`` is re-entrant and shared by the step's threads: the first open claims (under the
-  step's own run id and step key, so the UI's pool page names the step as the holder), the last
-  close frees. While another run's step holds the slot the claim waits in Dagster's own queue
-  (by priority, then arrival), polling with back-off; ``wait_s`` is its bound, after which
-  ``WarehouseLocked`` is raised (a TemporaryError) and the pending claim is withdrawn;
+  step's own run id and step key, so the UI's pool page names the step as the holder); the last
+  close frees it ``linger_s`` (0.25 s) later unless another connection opens meanwhile — a
+  claim and a free cost ~30-80 ms of Dagster storage writes, and the cycle opens its
+  connections in bursts — and ``release()`` (the step's end) frees it at once. So another
+  step waits at most one session plus ``linger_s``. While another run's step holds the slot
+  the claim waits in Dagster's own queue (by priority, then arrival), polling with back-off;
+  ``wait_s`` is its bound, after which ``WarehouseLocked`` is raised (a TemporaryError) and
+  the pending claim is withdrawn;
 - nothing is claimed when the instance's storage has no global pools (an ephemeral instance),
   when the pool granularity is ``run`` (the run, not the step, holds the slot) or when the pool
   has no limit — exactly the cases where Dagster's own step claim is a no-op;
@@ -35,6 +39,7 @@ from trading_brain.errors import ConfigError, WarehouseLocked
 
 POLL_BASE_S, POLL_MAX_S = 0.05, 1.0  # first and longest pause between claim attempts
 DEFAULT_WAIT_S = 3600.0  # as long as a run may last (run_monitoring.max_runtime_seconds)
+LINGER_S = 0.25  # a freed slot is kept this long for the next connection of a burst
 
 
 class StepPoolSlot:
@@ -42,9 +47,9 @@ class StepPoolSlot:
 
     def __init__(self, instance: dg.DagsterInstance, run_id: str, step_key: str, pool: str, *,
                  priority: int = 0, wait_s: float = DEFAULT_WAIT_S,
-                 log: Callable[[str], None] | None = None) -> None:
+                 linger_s: float = LINGER_S, log: Callable[[str], None] | None = None) -> None:
         self.instance, self.run_id, self.step_key, self.pool = instance, run_id, step_key, pool
-        self.priority, self.wait_s, self.log = priority, wait_s, log
+        self.priority, self.wait_s, self.linger_s, self.log = priority, wait_s, linger_s, log
         self.claims = 0  # how many times the slot was claimed (for the step's metadata)
         self.waited_s = 0.0  # total seconds spent waiting for it
         self.held_s = 0.0  # total seconds it was held
@@ -52,6 +57,7 @@ class StepPoolSlot:
         self._since = 0.0
         self._depth = 0
         self._holding = False  # whether the slot is claimed now
+        self._generation = 0  # bumped by each entry and exit: a stale release timer is void
         self._pooled: bool | None = None  # whether the pool limits this step (asked once)
         self._lock = threading.RLock()
 
@@ -75,18 +81,40 @@ class StepPoolSlot:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        """Hold the slot for the block (claimed on the outermost entry, freed on its exit)."""
+        """Hold the slot for the block (claimed on the outermost entry; released ``linger_s``
+        after the outermost exit unless another block starts meanwhile)."""
         with self._lock:
             if self._depth == 0:
-                self._holding = self._claim()
+                self._generation += 1  # a pending release is void: the slot is in use again
+                if not self._holding:
+                    self._holding = self._claim()
             self._depth += 1
         try:
             yield
         finally:
             with self._lock:
                 self._depth -= 1
-                if self._depth == 0:
-                    self._free()
+                if self._depth == 0 and self._holding:
+                    self._generation += 1
+                    if self.linger_s <= 0:
+                        self._free()
+                    else:
+                        timer = threading.Timer(self.linger_s, self._expire,
+                                                (self._generation,))
+                        timer.daemon = True
+                        timer.start()
+
+    def release(self) -> None:
+        """Free the slot now if no block holds it (the step's end: nothing may linger)."""
+        with self._lock:
+            self._generation += 1
+            if self._depth == 0:
+                self._free()
+
+    def _expire(self, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation and self._depth == 0:
+                self._free()
 
     def _limited(self) -> bool:
         storage = self.instance.event_log_storage

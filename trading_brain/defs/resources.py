@@ -79,6 +79,7 @@ class TradingBrainResource(dg.ConfigurableResource):
     warehouse: WarehouseResource | None = None
     _runtime: Runtime | None = PrivateAttr(default=None)
     _slots: _SlotHolder | None = PrivateAttr(default=None)  # paired with ``_runtime``
+    _built_by: int = PrivateAttr(default=0)  # id() of the copy that built ``_runtime``
 
     @property
     def runtime(self) -> Runtime:
@@ -90,7 +91,14 @@ class TradingBrainResource(dg.ConfigurableResource):
             store = Store.open(warehouse.database, lock_budget_s=warehouse.lock_budget_s,
                                connector=slots.connect)
             self._runtime, self._slots = build_runtime(home, now=pinned, store=store), slots
+            self._built_by = id(self)
         return self._runtime
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """At the end of a run, stop the sandbox workers this run's copy started (a runtime
+        inherited from another copy is left to its owner)."""
+        if self._runtime is not None and self._built_by == id(self):
+            self._runtime.workers.close()
 
     @contextmanager
     def slot_per_connection(self, context: dg.AssetExecutionContext,
@@ -100,11 +108,12 @@ class TradingBrainResource(dg.ConfigurableResource):
         self.runtime  # noqa: B018 -- builds the store (and its slot holder) on first use
         holder = self._slots
         assert holder is not None
-        holder.slot = StepPoolSlot.of_step(context, pool)
+        slot = holder.slot = StepPoolSlot.of_step(context, pool)
         try:
-            yield holder.slot
+            yield slot
         finally:
             holder.slot = None
+            slot.release()
 
 
 class _SlotHolder:

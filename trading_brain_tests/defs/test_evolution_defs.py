@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +89,12 @@ def test_a_cycle_waiting_on_its_advisor_does_not_hold_the_warehouse_pool(
     decide = OfflineAdvisor.decide
 
     def slow_decide(self: OfflineAdvisor, context: Any) -> Any:
-        info = inst.event_log_storage.get_concurrency_info("warehouse")
+        deadline = time.monotonic() + 2  # the slot lingers 0.25 s after the last session
+        while True:
+            info = inst.event_log_storage.get_concurrency_info("warehouse")
+            if not info.claimed_slots or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         seen["claimed_while_thinking"] = len(info.claimed_slots)
         entered.set()
         assert release.wait(120), "the test never released the advisor"
@@ -123,3 +131,28 @@ def test_a_cycle_waiting_on_its_advisor_does_not_hold_the_warehouse_pool(
         assert int(str(meta["warehouse_claims"].value)) > 0  # it did take the slot for its sessions
         info = inst.event_log_storage.get_concurrency_info("warehouse")
         assert not info.claimed_slots and info.pending_step_count == 0  # all freed
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids |= {int(p) for p in (task / "children").read_text().split()}
+    return pids
+
+
+def test_the_runs_sandbox_workers_are_stopped_when_the_run_ends(home: Path) -> None:
+    """The analysis runs in a sandbox worker the run's resource started; the run's end stops it
+    (a long-lived process running many runs, e.g. a test session or a code server, kept them)."""
+    from trading_brain.defs.evolution.assets import market_analysis
+
+    before = _children()
+    result = dg.materialize([market_analysis], instance=dg.DagsterInstance.ephemeral(),
+                            resources={"tb": TradingBrainResource(home=str(home), now=NOW)})
+    assert result.success
+    mats = result.get_asset_materialization_events()
+    assert mats[0].step_materialization_data.materialization.metadata["status"].value == "ok"
+    deadline = time.monotonic() + 15
+    while _children() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _children() - before == set()

@@ -24,7 +24,8 @@ def test_the_slot_waits_for_another_step_then_is_held_once_and_freed() -> None:
         storage = inst.event_log_storage
         storage.initialize_concurrency_limit_to_default("warehouse")
         assert storage.claim_concurrency_slot("warehouse", "run-scan", "scan").is_claimed
-        slot = StepPoolSlot(inst, "run-cycle", "evolution_decision", "warehouse", wait_s=30)
+        slot = StepPoolSlot(inst, "run-cycle", "evolution_decision", "warehouse", wait_s=30,
+                            linger_s=0)
         threading.Timer(0.4, storage.free_concurrency_slot_for_step,
                         ("run-scan", "scan")).start()
         t0 = time.monotonic()
@@ -45,7 +46,8 @@ def test_a_slot_never_freed_ends_in_warehouse_locked_and_the_claim_is_withdrawn(
         storage = inst.event_log_storage
         storage.initialize_concurrency_limit_to_default("warehouse")
         assert storage.claim_concurrency_slot("warehouse", "run-scan", "scan").is_claimed
-        slot = StepPoolSlot(inst, "run-cycle", "strategy_candidates", "warehouse", wait_s=0.3)
+        slot = StepPoolSlot(inst, "run-cycle", "strategy_candidates", "warehouse", wait_s=0.3,
+                            linger_s=0)
         with pytest.raises(WarehouseLocked, match="no free slot for step strategy_candidates"):
             with slot.held():
                 pytest.fail("the block ran without the slot")
@@ -55,6 +57,25 @@ def test_a_slot_never_freed_ends_in_warehouse_locked_and_the_claim_is_withdrawn(
         storage.free_concurrency_slot_for_step("run-scan", "scan")
         with slot.held():  # nothing is stuck: the next connection gets the slot
             assert _holders(inst) == [("run-cycle", "strategy_candidates")]
+
+
+def test_a_burst_of_connections_shares_one_claim_and_the_slot_is_freed_after_it() -> None:
+    with dg.instance_for_test(overrides=POOLS) as inst:
+        slot = StepPoolSlot(inst, "run-cycle", "evolution_decision", "warehouse", linger_s=0.3)
+        for _ in range(5):  # connections 0.05 s apart: one claim
+            with slot.held():
+                assert _holders(inst) == [("run-cycle", "evolution_decision")]
+            time.sleep(0.05)
+            last_exit = time.monotonic()
+        assert slot.claims == 1
+        while _holders(inst) and time.monotonic() < last_exit + 5:
+            time.sleep(0.02)
+        assert _holders(inst) == []  # freed once the burst is over, after the linger
+        assert time.monotonic() - last_exit >= 0.25
+        with slot.held():
+            pass
+        slot.release()  # the step's end: freed at once, not after the linger
+        assert _holders(inst) == [] and slot.claims == 2
 
 
 def test_without_pools_nothing_is_claimed() -> None:
