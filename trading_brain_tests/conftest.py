@@ -3,11 +3,18 @@
 Real-data tests get their files through ``require_shared(path)``: a missing file skips the test
 locally, but FAILS it when the environment has ``CI=true`` (CI keeps ``shared/`` beside the
 checkout, so a missing file there is a broken setup, not a reason to skip parity checks).
+
+``built_once(tmp_path_factory, key, build)``: a directory (a simulated home…) that several
+modules need identical is built once per test run, by whichever xdist worker asks first
+(the others wait on a file lock), and each module copies it; nothing may write into it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +39,26 @@ def require_shared(path: Path, what: str = "shared data") -> Path:
     if in_ci():
         pytest.fail(f"{msg}; CI=true, so missing real data is a failure", pytrace=False)
     pytest.skip(msg)
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, key: str,
+               build: Callable[[Path], None]) -> Path:
+    """``<run's temp root>/built-once/<key>``, made by ``build(path)`` the first time any worker
+    of this run asks for ``key`` (a failed build leaves nothing: the next caller tries again).
+    Callers copy the result (``shutil.copytree``) and never change it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    done = root / "built-once" / key
+    done.parent.mkdir(parents=True, exist_ok=True)
+    with (done.parent / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            tmp = done.with_name(f"{key}.building")
+            shutil.rmtree(tmp, ignore_errors=True)
+            build(tmp)
+            tmp.rename(done)
+    return done
 
 
 @pytest.fixture

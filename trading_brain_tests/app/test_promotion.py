@@ -1,8 +1,9 @@
 """Gate 4 and after (trading_brain/app/promotion.py): shadow slots, paper tests, promotion,
 cancel, automatic rollback — on a real simulated home (real warehouse, sandbox workers).
 
-One short ``simulate`` (2 symbols, 2 days, ema_cross@1, Oct 1-3) makes the ledger; each test
-copies that home. The candidate slot's ledger is hand-built (closed positions with known P&L)
+One short ``simulate`` (2 symbols, 2 days, ema_cross@1, Oct 1-3) makes the ledger (built once
+per run, shared with test_promotion_reviews: ``conftest.built_once``); each test copies that
+home. The candidate slot's ledger is hand-built (closed positions with known P&L)
 after the simulated window, so the active slot's return over the test is 0 and every verdict
 has a known answer.
 """
@@ -31,23 +32,31 @@ from trading_brain.engine.executor.tick import TickConfig, run_tick
 from trading_brain.errors import ConfigError
 from trading_brain.ports import Exchange
 from trading_brain.settings import Home
+from trading_brain_tests.conftest import built_once
 
 START = datetime(2026, 10, 3, 0, 0, tzinfo=UTC)  # the paper test starts where the sim ended
 CAND = ("ema_rsi_volume", 1)
 REF = "ema_rsi_volume@1"
 
 
-@pytest.fixture(scope="module")
-def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+PROMO_HOME = "sim-2d-btc-eth-registered"  # also test_promotion_reviews' home
+
+
+def build_promo_home(home: Path) -> None:
+    """The simulated home (2 symbols, 2 days, ema_cross@1) with the shipped strategies
+    registered."""
     from trading_brain.app.simulate.loop import Plan, simulate
 
-    home = tmp_path_factory.mktemp("promo") / "home"
     simulate(Home(home), Plan(market="sim", days=2, seed=7, start="2026-10-01T00:00:00+00:00",
                               symbols=("BTC/USD", "ETH/USD")))
     rt = build_runtime(home)
     register_files(rt.store, rt.settings, None, "released", workers=rt.workers)
     rt.workers.close()
-    return home
+
+
+@pytest.fixture(scope="module")
+def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return built_once(tmp_path_factory, PROMO_HOME, build_promo_home)
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ import pytest
 from trading_brain.app import promotion
 from trading_brain.app.promotion_reviews import adds_value, review_costs, review_promotions
 from trading_brain.app.research import backtest as bt
-from trading_brain.app.research.register import register_files
 from trading_brain.app.runtime import Runtime, build_runtime
 from trading_brain.defs.evolution.promotion import PROMOTION_ASSETS
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.domain.candles import BARS_COLUMNS
 from trading_brain.engine.backtest.exact import run_exact_portfolio
-from trading_brain.settings import Home
+from trading_brain_tests.app.test_promotion import PROMO_HOME, build_promo_home
+from trading_brain_tests.conftest import built_once
 from trading_brain_tests.test_cli import assert_one_line_error, tb
 
 PROMOTED_AT = datetime(2026, 10, 2, 0, 0, tzinfo=UTC)
@@ -32,15 +32,8 @@ NOW = datetime(2026, 10, 3, 0, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trading_brain.app.simulate.loop import Plan, simulate
-
-    home = tmp_path_factory.mktemp("reviews") / "home"
-    simulate(Home(home), Plan(market="sim", days=2, seed=7, start="2026-10-01T00:00:00+00:00",
-                              symbols=("BTC/USD", "ETH/USD")))
-    rt = build_runtime(home)
-    register_files(rt.store, rt.settings, None, "released", workers=rt.workers)
-    rt.workers.close()
-    return home
+    """test_promotion's simulated home (2 symbols, 2 days, strategies registered), built once."""
+    return built_once(tmp_path_factory, PROMO_HOME, build_promo_home)
 
 
 @pytest.fixture
