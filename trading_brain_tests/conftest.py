@@ -61,6 +61,25 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, key: str,
     return done
 
 
+SIM_2D = {"market": "sim", "days": 2, "seed": 7, "start": "2026-10-01T00:00:00+00:00"}
+
+
+def two_day_sim(tmp_path_factory: pytest.TempPathFactory, dst: Path,
+                symbols: tuple[str, ...]) -> Path:
+    """``dst``: a copy of the home after ``simulate`` of ``SIM_2D`` over ``symbols`` (the
+    default ema_cross@1 deployed), simulated once per run (``built_once``)."""
+    from trading_brain.app.simulate.loop import Plan, simulate
+    from trading_brain.settings import Home
+
+    def build(home: Path) -> None:
+        simulate(Home(home), Plan(**SIM_2D, symbols=symbols))
+
+    src = built_once(tmp_path_factory, "sim-2d-" + "-".join(s.split("/")[0] for s in symbols),
+                     build)
+    shutil.copytree(src, dst)
+    return dst
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout (see ``require_shared``)."""

@@ -17,6 +17,7 @@ import pytest
 
 from trading_brain.app.evolve import candidates as cands
 from trading_brain.app.evolve.cycle import run_cycle
+from trading_brain.app.research.register import register_files
 from trading_brain.app.runtime import build_runtime
 from trading_brain_tests.adapters.anthropic import helpers as h
 from trading_brain_tests.app.test_evolve_anthropic import (
@@ -27,11 +28,11 @@ from trading_brain_tests.app.test_evolve_anthropic import (
     fa,  # noqa: F401 - the fake with the key in the environment
     make_home,
     passing_backtests,
-    sim_home,  # noqa: F401 - the module-scoped simulated home
     steps,
     v2,
     versions,
 )
+from trading_brain_tests.conftest import two_day_sim
 from trading_brain_tests.fakes.anthropic_server import (
     FakeAnthropic,
     Scripted,
@@ -42,6 +43,20 @@ from trading_brain_tests.fakes.anthropic_server import (
     text,
     truncated,
 )
+
+
+@pytest.fixture(scope="module")
+def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """test_evolve_anthropic's simulated home (2 days, 3 symbols, the shipped strategies
+    registered), its simulation shared with other modules (``conftest.two_day_sim``)."""
+    home = two_day_sim(tmp_path_factory, tmp_path_factory.mktemp("advisor_faults") / "home",
+                       ("BTC/USD", "ETH/USD", "SOL/USD"))
+    rt = build_runtime(home)
+    try:
+        register_files(rt.store, rt.settings, None, "released", workers=rt.workers)
+    finally:
+        rt.workers.close()
+    return home
 
 
 class Script:

@@ -30,11 +30,11 @@ from trading_brain.app.evolve.cycle import run_cycle
 from trading_brain.app.home.config_file import render
 from trading_brain.app.research.register import register_files
 from trading_brain.app.runtime import Runtime, build_runtime
-from trading_brain.app.simulate.loop import Plan, simulate
 from trading_brain.engine.evolution.decision import Decision, parse_decision
 from trading_brain.engine.registry import sha256
 from trading_brain.settings import EvolutionSettings, Home, load_settings
 from trading_brain_tests.analyses.helpers import ROOT, load
+from trading_brain_tests.conftest import two_day_sim
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +61,8 @@ def analyze(frames, params):
 
 @pytest.fixture(scope="module")
 def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("analyses") / "home"
-    simulate(Home(home), Plan(market="sim", days=2, seed=7, start="2026-10-01T00:00:00+00:00",
-                              symbols=("BTC/USD", "ETH/USD", "SOL/USD")))
+    home = two_day_sim(tmp_path_factory, tmp_path_factory.mktemp("analyses") / "home",
+                       ("BTC/USD", "ETH/USD", "SOL/USD"))
     settings = load_settings(Home(home)).model_copy(update={"evolution": SMALL})
     Home(home).config_file.write_text(render(settings), encoding="utf-8")
     rt = build_runtime(home)

@@ -11,21 +11,19 @@ import dagster as dg
 import pytest
 
 from trading_brain.adapters.duckdb import Store
-from trading_brain.app.simulate.loop import Plan, simulate
 from trading_brain.defs.reports import REPORT_ASSETS, daily_report, report_schedule
 from trading_brain.defs.reports.jobs import build_schedule, cron_of
 from trading_brain.defs.resources import TradingBrainResource
 from trading_brain.settings import Home, ReportSettings
+from trading_brain_tests.conftest import two_day_sim
 
 NOW = "2026-10-03T07:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("report_defs") / "home"
-    simulate(Home(home), Plan(market="sim", days=2, seed=7, start="2026-10-01T00:00:00+00:00",
-                              symbols=("BTC/USD", "ETH/USD", "SOL/USD")))
-    return home
+    return two_day_sim(tmp_path_factory, tmp_path_factory.mktemp("report_defs") / "home",
+                       ("BTC/USD", "ETH/USD", "SOL/USD"))
 
 
 def _run(home: Path, day: str, assets: list | None = None) -> dg.ExecuteInProcessResult:
