@@ -34,9 +34,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_evolution_group_materialises_as_a_report(home: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(EVOLUTION_ASSETS, resources={
-        "tb": TradingBrainResource(home=str(home), now=NOW)},
-        instance=dg.DagsterInstance.ephemeral())
+        "tb": TradingBrainResource(home=str(home), now=NOW)}, instance=instance)
     assert result.success
     mats = [ev.step_materialization_data.materialization
             for ev in result.get_asset_materialization_events()]
@@ -49,6 +49,7 @@ def test_the_evolution_group_materialises_as_a_report(home: Path) -> None:
     cand = meta["strategy_candidates"]
     assert "| gate | status | reason |" in str(cand["gates"].value)
     if cand["candidate"].value != "none":
+        assert cand["candidate"].value in instance.get_dynamic_partitions("strategy_version")
         chart = str(cand["equity_chart"].value)
         assert chart.startswith("![candidate vs incumbent](data:image/png")
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}

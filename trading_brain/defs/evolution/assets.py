@@ -15,6 +15,7 @@
   confirming the fast one) and ``candidate_overfit_guard`` (gate 3: out-of-sample edge, DSR,
   PBO). Without a candidate tonight the checks pass and say so. Metadata: the gate table
   (Markdown) and the equity chart of candidate vs incumbent out of sample (PNG, embedded).
+  A version the cycle registered gets its ``backtests`` partition (``new_partitions``).
 
 The two cycle assets declare no pool: they hold the ``warehouse`` slot only while a warehouse
 connection is open (``tb.slot_per_connection``), never through an advisor call, the sandbox work
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from trading_brain.adapters.charts import compare_png, markdown_image, markdown_table
+from trading_brain.defs.research.partitions import add_version_partitions
 from trading_brain.defs.resources import WAREHOUSE_POOL, TradingBrainResource
 
 if TYPE_CHECKING:
@@ -173,6 +175,8 @@ def strategy_candidates(context: dg.AssetExecutionContext, tb: TradingBrainResou
     rt = tb.runtime
     with tb.slot_per_connection(context) as slot:
         res = run_cycle(rt, advisor_name=None)
+        versions = rt.store.strategy_versions() if res.candidate else []
+    new = add_version_partitions(context.instance, versions)  # the candidate can be backtested
     cols = ["gate", "status", "reason"]
     meta: dict[str, Any] = {
         "cycle_id": res.cycle_id, "status": res.status, "candidate": res.candidate or "none",
@@ -180,7 +184,7 @@ def strategy_candidates(context: dg.AssetExecutionContext, tb: TradingBrainResou
         "decision": dg.MetadataValue.md(_decision_md(res.decision, res.error)),
         "gates": dg.MetadataValue.md(markdown_table(res.gates, cols) if res.gates
                                      else "no gates tonight"), **_advisor_meta(res),
-        **_slot_meta(slot)}
+        "new_partitions": ", ".join(new) or "none", **_slot_meta(slot)}
     if res.curves:
         curves = {f"{k} ({res.candidate if k == 'candidate' else 'active'})": v.equity
                   for k, v in res.curves.items()}

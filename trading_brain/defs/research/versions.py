@@ -4,7 +4,7 @@ import dagster as dg
 
 from trading_brain.adapters.charts import markdown_table
 from trading_brain.app.research.register import register_files
-from trading_brain.defs.research.partitions import STRATEGY_VERSION_PARTITIONS, version_key
+from trading_brain.defs.research.partitions import add_version_partitions, version_key
 from trading_brain.defs.resources import WAREHOUSE_POOL, TradingBrainResource
 
 
@@ -16,11 +16,7 @@ def strategy_versions(context: dg.AssetExecutionContext, tb: TradingBrainResourc
     rt = tb.runtime
     created = register_files(rt.store, rt.settings, None, "released")
     rows = rt.store.strategy_versions()
-    keys = [version_key(r["strategy_id"], r["version"]) for r in rows]
-    known = set(context.instance.get_dynamic_partitions(STRATEGY_VERSION_PARTITIONS))
-    new = [k for k in keys if k not in known]
-    if new:
-        context.instance.add_dynamic_partitions(STRATEGY_VERSION_PARTITIONS, new)
+    new = add_version_partitions(context.instance, rows)
     table = [{"version": version_key(r["strategy_id"], r["version"]), "status": r["status"],
               "sha256": r["sha256"][:12], "warmup": r["warmup_bars"], "reason": r["reason"]}
              for r in rows]
