@@ -68,23 +68,25 @@ def import_ohlcv(ctx: click.Context, paths: tuple[str, ...], symbol: str | None,
     """Load candle files into the warehouse; bad rows are quarantined, bad files change nothing.
 
     Candles already stored with other values are never overwritten silently: the import is
-    refused (nothing written) unless --replace is given.
+    refused (nothing written) unless --replace is given. The days now holding candles are
+    reported to the home's Dagster instance as materialized partitions.
     """
-    from trading_brain.app.runtime import import_candle_files
-    from trading_brain.app.warehouse import require_store
+    from trading_brain.app.home.history import import_reported
     from trading_brain.domain.instruments import parse_symbol
 
-    store = require_store(home_of(ctx))
     sym = parse_symbol(symbol) if symbol else None
     # the bar only on a terminal: piped, a refusal stays the single line `error: …`
     bar = not as_json and sys.stderr.isatty()
     with progress_bar("import", enabled=bar) as progress:
-        report = import_candle_files(list(paths), store, symbol=sym, timeframe=timeframe,
-                                     progress=progress, replace=replace)
+        report, told = import_reported(home_of(ctx), list(paths), symbol=sym,
+                                       timeframe=timeframe, progress=progress, replace=replace)
     if as_json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "dagster_catalog": told})
     else:
         click.echo(str(report))
+        if told.get("candle_partitions_reported"):
+            days = told["candle_partitions_reported"]
+            click.echo(f"Dagster: day partitions now materialized: {days}")
 
 
 @click.command()

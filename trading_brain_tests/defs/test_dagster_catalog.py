@@ -198,3 +198,29 @@ def test_the_bootstrap_command_reports_the_days_it_added(home, instance):
     days = candle_days(rt, "1d")
     assert len(days) >= 30
     assert set(instance.get_materialized_partitions(dg.AssetKey("candles_1d"))) == set(days)
+
+
+def test_import_ohlcv_reports_the_days_it_filled(tmp_path):
+    """`import-ohlcv` writes outside Dagster too: the days now holding candles of the configured
+    symbols are materialized partitions afterwards; an import that changes nothing tells
+    nothing."""
+    from trading_brain.app.home.history import import_reported
+    from trading_brain_tests.conftest import make_candles
+
+    h = write_home(tmp_path / "home")
+    initialise(h, bootstrap=False, strategy=None)
+    src = tmp_path / "btc_5m.csv"
+    bars = make_candles("BTC/USD", "5m", n=288 * 2, seed=3, price=100.0)
+    bars.rename({"ts": "timestamp"}).select(
+        "timestamp", "open", "high", "low", "close", "volume").write_csv(src)
+    report, told = import_reported(h, [src], symbol="BTC/USD")
+    assert report.inserted == 288 * 2
+    assert "error" not in told, told
+    inst = dg.DagsterInstance.from_config(str(h.dagster_home))
+    try:
+        shown = inst.get_materialized_partitions(dg.AssetKey("candles_5m"))
+        assert shown == set(candle_days(build_runtime(h), "5m")) and len(shown) >= 2
+    finally:
+        inst.dispose()
+    again, told = import_reported(h, [src], symbol="BTC/USD")
+    assert again.unchanged == 288 * 2 and told == {}
