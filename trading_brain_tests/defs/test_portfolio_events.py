@@ -4,6 +4,7 @@ attaches them to that materialization) and a bounded equity chart; explicit empt
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import timedelta
 from decimal import Decimal
 
@@ -66,6 +67,8 @@ def test_portfolio_events_on_change_with_attached_checks_and_a_bounded_chart(
     meta = mat.metadata
     assert meta["why"].value == "first event" and meta["invariant_ok"].value is True
     assert "data:image/png;base64," in meta["equity_chart"].value
+    png = base64.b64decode(str(meta["equity_chart"].value).split("base64,")[1].rstrip(")"))
+    assert png.startswith(b"\x89PNG") and len(png) < 12_000  # every event stores it
     assert meta["chart_rendered_at"].value == t1.isoformat()
     evals = {e.check_name: e for e in first.asset_events
              if isinstance(e, dg.AssetCheckEvaluation)}

@@ -15,7 +15,8 @@ event every ~15 s tick and the 5-minute check runs attached to an older one):
   slot's entries like the scheduled check (``checks.evaluate_portfolio``);
 - the metadata carries a small equity chart of the active slot (7 days, 10-minute buckets) as a
   Markdown image; it is rendered at most once per ``[ui] portfolio_chart_minutes`` into
-  ``var/reports/portfolio/equity.png`` and that file is reused in between (bounded cost).
+  ``var/reports/portfolio/equity.png`` and that file is reused in between (bounded cost); it is
+  stored with every event, so it is palette-compressed (``charts.compact_png``: ~7 KB).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from trading_brain.adapters.charts import equity_png, markdown_image, markdown_table
+from trading_brain.adapters.charts import compact_png, equity_png, markdown_image, markdown_table
 from trading_brain.app.runtime import Runtime
 from trading_brain.defs.trading.checks import evaluate_portfolio
 from trading_brain.engine.executor.report import SlotReport, TickReport
@@ -112,7 +113,8 @@ def _chart(rt: Runtime, slot: str, now: datetime, state: dict[str, Any], every_m
     else:
         curve = rt.store.frame(CHART_SQL, [slot, now - timedelta(days=CHART_DAYS)])
         curve = curve.with_columns(pl.col("equity").cast(pl.Float64))
-        png = equity_png(curve, f"{slot} equity, {CHART_DAYS} days", width=5.0, height=2.5)
+        png = compact_png(equity_png(curve, f"{slot} equity, {CHART_DAYS} days", width=5.0,
+                                     height=2.5))  # embedded in every event: ~7 KB, not ~28
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
         at = now.isoformat()
