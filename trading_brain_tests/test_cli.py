@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain.cli import COMMANDS, cli
+from trading_brain_tests.conftest import built_once
 
 EXE = Path(sys.executable).with_name("trading-brain")
 
@@ -46,6 +48,16 @@ def small_home(root: Path, extra: str = "") -> Path:
         'symbols = ["BTC/USD", "ETH/USD"]\n[history]\ndays_5m = 1\ndays_1h = 2\ndays_1d = 5\n'
         + extra)
     return root
+
+
+def initialised_small_home(tmp_path_factory: pytest.TempPathFactory, dst: Path) -> Path:
+    """``dst``: a copy of ``small_home`` after ``init --no-bootstrap --strategy none`` (that
+    init runs once per test run: ``conftest.built_once``; a home holds no absolute path)."""
+    def build(root: Path) -> None:
+        tb(small_home(root), "init", "--no-bootstrap", "--strategy", "none")
+
+    shutil.copytree(built_once(tmp_path_factory, "small-home-initialised", build), dst)
+    return dst
 
 
 def test_init_then_status_json(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from trading_brain.adapters.duckdb import Store
-from trading_brain_tests.test_cli import assert_one_line_error, small_home, tb
+from trading_brain_tests.test_cli import assert_one_line_error, initialised_small_home, tb
 
 
 def warehouse(home: Path) -> Store:
@@ -31,10 +31,8 @@ def snapshot(home: Path) -> tuple[list, list, list]:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    root = small_home(tmp_path / "h")
-    tb(root, "init", "--no-bootstrap", "--strategy", "none")
-    return root
+def home(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return initialised_small_home(tmp_path_factory, tmp_path / "h")
 
 
 def read_rows(path: Path) -> list[list[str]]:

@@ -9,17 +9,20 @@ import pytest
 
 from trading_brain.adapters.duckdb import Store
 from trading_brain_tests.conftest import REPO
-from trading_brain_tests.test_cli import assert_one_line_error, small_home, tb
+from trading_brain_tests.test_cli import (
+    assert_one_line_error,
+    initialised_small_home,
+    small_home,
+    tb,
+)
 
 BIASED = REPO / "trading_brain_tests" / "fixtures" / "strategies" / "lookahead_biased.py"
 EMA = REPO / "strategies" / "ema_cross" / "v1.py"
 
 
 @pytest.fixture
-def home(tmp_path):
-    h = small_home(tmp_path / "h")
-    tb(h, "init", "--no-bootstrap", "--strategy", "none")
-    return h
+def home(tmp_path, tmp_path_factory):
+    return initialised_small_home(tmp_path_factory, tmp_path / "h")
 
 
 def test_register_deploy_rollback(home):
