@@ -17,7 +17,13 @@ import pytest
 from trading_brain.app.serve import acquire_lock, ui_token
 from trading_brain.errors import ConfigError
 from trading_brain.settings import Home
-from trading_brain_tests.test_cli import EXE, assert_one_line_error, small_home, tb
+from trading_brain_tests.test_cli import (
+    EXE,
+    assert_one_line_error,
+    initialised_small_home,
+    small_home,
+    tb,
+)
 
 
 def test_second_up_is_refused_naming_the_running_one(tmp_path):
@@ -44,9 +50,8 @@ def test_the_ui_token_comes_from_the_environment_or_dotenv(tmp_path, monkeypatch
         ui_token(home)
 
 
-def test_up_on_a_taken_port_is_one_line_and_leaves_the_home_unlocked(tmp_path):
-    home = small_home(tmp_path / "h")
-    tb(home, "init", "--no-bootstrap", "--strategy", "none")
+def test_up_on_a_taken_port_is_one_line_and_leaves_the_home_unlocked(tmp_path, tmp_path_factory):
+    home = initialised_small_home(tmp_path_factory, tmp_path / "h")
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         proc = tb(home, "up", "--port", str(port), check=False)
@@ -93,7 +98,7 @@ def _start_up(home: Path, port: int) -> subprocess.Popen[str]:
                 assert "dagster_webserver_version" in json.loads(r.read())
                 return proc
         except OSError:
-            time.sleep(1)
+            time.sleep(0.25)
     proc.kill()
     raise AssertionError("webserver never answered")
 
@@ -120,9 +125,8 @@ def _get(port: int, host: str, path: str = "/server_info", **headers: str) -> by
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_up_survives_nothing_of_itself_on_sigkill_then_sigterm(tmp_path):
-    home = small_home(tmp_path / "h")
-    tb(home, "init", "--no-bootstrap", "--strategy", "none")
+def test_up_survives_nothing_of_itself_on_sigkill_then_sigterm(tmp_path, tmp_path_factory):
+    home = initialised_small_home(tmp_path_factory, tmp_path / "h")
     home = home.resolve()
     port = _free_port()
     first = _start_up(home, port)
@@ -158,9 +162,8 @@ def test_up_survives_nothing_of_itself_on_sigkill_then_sigterm(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_up_stops_cleanly_on_sigint(tmp_path):
-    home = small_home(tmp_path / "h")
-    tb(home, "init", "--no-bootstrap", "--strategy", "none")
+def test_up_stops_cleanly_on_sigint(tmp_path, tmp_path_factory):
+    home = initialised_small_home(tmp_path_factory, tmp_path / "h")
     home = home.resolve()
     proc = _start_up(home, _free_port())
     try:
