@@ -80,7 +80,7 @@ def _wait_webserver(proc: subprocess.Popen[bytes], port: int, err: Path) -> None
                 assert "dagster_webserver_version" in json.loads(r.read())
                 return
         except OSError:
-            time.sleep(1)
+            time.sleep(0.25)
     raise AssertionError("webserver never answered")
 
 
