@@ -110,7 +110,8 @@ def test_lock_pins_every_dependency_with_hashes() -> None:
     pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", text, re.M))
     entries = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", text.split("\n", 4)[-1])
     assert all("--hash=sha256:" in e for e in entries if "==" in e)
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"]["k8s"]  # image extras
     for dep in deps:
         name, version = re.match(r"([A-Za-z0-9_.-]+)(?:\[.*\])?==(\S+)", dep).groups()
         key = next((k for k in pins if k.lower().replace("_", "-") == name.lower()), None)
