@@ -5,7 +5,8 @@ Contract:
   ``Authorization: Bearer <token>``; a missing or wrong token is a 401 with one fixed message
   and no data (checked before the parameters, compared in constant time);
 - ``/openapi.json`` and ``/docs`` are public: they describe the routes and hold no data and no
-  secret, and Swagger UI must load the schema before its "Authorize" button can take the token;
+  secret; ``/docs`` is a self-contained HTML reference rendered from the schema
+  (``docs_page``: no script, nothing fetched from a CDN, so it works offline);
 - errors are JSON ``{"error": "<one line>"}``: 401, 404, 422 (bad value, unknown parameter,
   ``since`` not before ``until``: the message names the parameter), 503 when the warehouse
   stayed locked by the writer for the whole read budget (with ``Retry-After``) or cannot be
@@ -24,13 +25,20 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trading_brain.adapters.http_api import events, reads, routes
+from trading_brain.adapters.http_api.docs_page import render_docs
 from trading_brain.adapters.http_api.metrics import WarehouseCollector
 from trading_brain.errors import OperationalError, WarehouseLocked
 
@@ -96,11 +104,17 @@ def create_app(wh: reads.Warehouse, token: str, info: Mapping[str, object] | Non
     """The app; ``token`` must be non-empty (the caller refuses to start without one)."""
     if not token:
         raise ValueError("an API token is required")
-    app = FastAPI(title="Trading Brain API", version="1", description=(
+    app = FastAPI(title="Trading Brain API", version="1", docs_url=None, redoc_url=None,
+                  description=(
         "Read-only data API over the Trading Brain warehouse. Send `Authorization: Bearer "
         "<TRADING_BRAIN_API_TOKEN>`. Lists are pages: `limit`, `offset`, `order`, `since`, "
         "`until` and filters; `next_offset` is null on the last page."))
     app.state.warehouse, app.state.token, app.state.streams = wh, token, 0
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(render_docs(app.openapi()))
+
     guards = [Depends(_authorize), Depends(_known_params)]
     app.include_router(routes.router, dependencies=guards)
     _install_errors(app)
