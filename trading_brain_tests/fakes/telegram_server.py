@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+POLL_S = 0.05  # serve_forever's poll: shutdown() waits for it (the default 0.5 s, per test)
+
 
 @dataclass
 class Fault:
@@ -67,7 +69,8 @@ class FakeTelegram:
         self.state = TelegramState(token)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        kwargs={"poll_interval": POLL_S})
 
     @property
     def api_url(self) -> str:
@@ -246,7 +249,8 @@ class WebhookReceiver:
         self.received: list[dict[str, Any]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        kwargs={"poll_interval": POLL_S})
 
     @property
     def url(self) -> str:
