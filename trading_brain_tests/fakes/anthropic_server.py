@@ -252,7 +252,9 @@ class FakeAnthropic:
                  responder: Callable[[dict[str, Any]], Scripted] | None = None) -> None:
         self.state = _State(api_key, models, responder)
         self.server = _Server(self.state)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for the loop's next poll: 0.05 s, not the default 0.5 s per test
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
+                                       kwargs={"poll_interval": 0.05})
 
     def __enter__(self) -> FakeAnthropic:
         self.thread.start()
