@@ -89,9 +89,8 @@ def test_errors_are_one_line(tmp_path):
                           "--market replay needs --data")
 
 
-def test_import_ohlcv_good_and_bad_files(tmp_path, shared_data):
-    home = small_home(tmp_path / "h")
-    tb(home, "init", "--no-bootstrap", "--strategy", "none")
+def test_import_ohlcv_good_and_bad_files(tmp_path, tmp_path_factory, shared_data):
+    home = initialised_small_home(tmp_path_factory, tmp_path / "h")
     src = shared_data / "candles" / "binance_SOLUSDT_1d_2024H1.csv.gz"
     out = json.loads(tb(home, "import-ohlcv", str(src), "--json").stdout)
     assert json.dumps(out).count("182") >= 1
