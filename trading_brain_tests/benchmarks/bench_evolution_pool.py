@@ -8,7 +8,8 @@ connection: ``defs.pool_slot``) it prints the step's time, the number of claims,
 slot was held in all, and the longest single hold (the most a scan step could have waited
 for it, plus Dagster's own polling). Targets, asserted on the medians: the steps hold the slot
 for at most half their time, the longest single hold is <= ``LONGEST_HOLD_S``, and a step makes
-at most ``MAX_CLAIMS`` claims (each costs two Dagster storage writes).
+at most ``MAX_CLAIMS`` claims (each costs two Dagster storage writes). A second benchmark prints
+what one claim + free costs (the linger off).
 
 Run: ``.venv/bin/python -m pytest -o addopts='' -o python_files='bench_*.py' -s \
      trading_brain_tests/benchmarks/bench_evolution_pool.py`` (or ``make bench``)
@@ -79,3 +80,22 @@ def test_the_cycle_steps_leave_the_warehouse_pool_free_most_of_the_time(tmp_path
         assert med["warehouse_held_s"] <= 0.5 * med["step_s"]
         assert med["warehouse_longest_hold_s"] <= LONGEST_HOLD_S
         assert med["warehouse_claims"] <= MAX_CLAIMS
+
+
+def test_what_one_claim_costs() -> None:
+    """One claim + free of the slot in a SQLite instance (linger off): the price the linger
+    saves on every connection of a burst. Printed as the median of 40; bound 200 ms."""
+    from trading_brain.defs.pool_slot import StepPoolSlot
+
+    with dg.instance_for_test(overrides=POOLS) as inst:
+        slot = StepPoolSlot(inst, "run-x", "step", "warehouse", linger_s=0)
+        times = []
+        for _ in range(40):
+            t = time.perf_counter()
+            with slot.held():
+                pass
+            times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    print(f"\nclaim + free: median {med * 1000:.1f} ms, max {max(times) * 1000:.1f} ms over 40; "
+          f"load {Path('/proc/loadavg').read_text().strip()}")
+    assert slot.claims == 40 and med < 0.2
