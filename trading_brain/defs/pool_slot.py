@@ -11,8 +11,9 @@ Contract:
 - ``held()`` is re-entrant and shared by the step's threads: the first open claims (under the
   step's own run id and step key, so the UI's pool page names the step as the holder); the last
   close frees it ``linger_s`` (0.25 s) later unless another connection opens meanwhile — a
-  claim and a free cost ~30-80 ms of Dagster storage writes, and the cycle opens its
-  connections in bursts — and ``release()`` (the step's end) frees it at once. So another
+  claim and a free cost ~15-80 ms of Dagster storage writes (by load; bench_evolution_pool
+  measures it), and the cycle opens its connections in bursts — and ``release()`` (the
+  step's end) frees it at once. So another
   step waits at most one session plus ``linger_s``. While another run's step holds the slot
   the claim waits in Dagster's own queue (by priority, then arrival), polling with back-off;
   ``wait_s`` is its bound, after which ``WarehouseLocked`` is raised (a TemporaryError) and
