@@ -80,6 +80,19 @@ def two_day_sim(tmp_path_factory: pytest.TempPathFactory, dst: Path,
     return dst
 
 
+def register_released(home: Path) -> None:
+    """Register every released strategy version of ``strategies/`` in ``home`` (sandboxed
+    gates; the workers are closed afterwards)."""
+    from trading_brain.app.research.register import register_files
+    from trading_brain.app.runtime import build_runtime
+
+    rt = build_runtime(home)
+    try:
+        register_files(rt.store, rt.settings, None, "released", workers=rt.workers)
+    finally:
+        rt.workers.close()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout (see ``require_shared``)."""

@@ -17,7 +17,6 @@ import pytest
 
 from trading_brain.app.evolve import candidates as cands
 from trading_brain.app.evolve.cycle import run_cycle
-from trading_brain.app.research.register import register_files
 from trading_brain.app.runtime import build_runtime
 from trading_brain_tests.adapters.anthropic import helpers as h
 from trading_brain_tests.app.test_evolve_anthropic import (
@@ -32,7 +31,7 @@ from trading_brain_tests.app.test_evolve_anthropic import (
     v2,
     versions,
 )
-from trading_brain_tests.conftest import two_day_sim
+from trading_brain_tests.conftest import register_released, two_day_sim
 from trading_brain_tests.fakes.anthropic_server import (
     FakeAnthropic,
     Scripted,
@@ -51,11 +50,7 @@ def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     registered), its simulation shared with other modules (``conftest.two_day_sim``)."""
     home = two_day_sim(tmp_path_factory, tmp_path_factory.mktemp("advisor_faults") / "home",
                        ("BTC/USD", "ETH/USD", "SOL/USD"))
-    rt = build_runtime(home)
-    try:
-        register_files(rt.store, rt.settings, None, "released", workers=rt.workers)
-    finally:
-        rt.workers.close()
+    register_released(home)
     return home
 
 

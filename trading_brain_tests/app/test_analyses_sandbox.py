@@ -28,13 +28,12 @@ from trading_brain.app.evolve.analyses_run import (
 )
 from trading_brain.app.evolve.cycle import run_cycle
 from trading_brain.app.home.config_file import render
-from trading_brain.app.research.register import register_files
 from trading_brain.app.runtime import Runtime, build_runtime
 from trading_brain.engine.evolution.decision import Decision, parse_decision
 from trading_brain.engine.registry import sha256
 from trading_brain.settings import EvolutionSettings, Home, load_settings
 from trading_brain_tests.analyses.helpers import ROOT, load
-from trading_brain_tests.conftest import two_day_sim
+from trading_brain_tests.conftest import register_released, two_day_sim
 
 pytestmark = pytest.mark.slow
 
@@ -65,11 +64,7 @@ def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        ("BTC/USD", "ETH/USD", "SOL/USD"))
     settings = load_settings(Home(home)).model_copy(update={"evolution": SMALL})
     Home(home).config_file.write_text(render(settings), encoding="utf-8")
-    rt = build_runtime(home)
-    try:
-        register_files(rt.store, rt.settings, None, "released", workers=rt.workers)
-    finally:
-        rt.workers.close()
+    register_released(home)
     return home
 
 

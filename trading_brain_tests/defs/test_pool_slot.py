@@ -7,6 +7,7 @@ import time
 
 import dagster as dg
 import pytest
+from dagster._core.storage.event_log.base import EventLogStorage
 
 from trading_brain.defs.pool_slot import StepPoolSlot
 from trading_brain.errors import WarehouseLocked
@@ -19,11 +20,17 @@ def _holders(inst: dg.DagsterInstance) -> list[tuple[str, str]]:
     return [(c.run_id, c.step_key) for c in info.claimed_slots]
 
 
+def _scan_holds_the_slot(inst: dg.DagsterInstance) -> EventLogStorage:
+    """Another run's step (``run-scan``/``scan``) takes the one `warehouse` slot."""
+    storage = inst.event_log_storage
+    storage.initialize_concurrency_limit_to_default("warehouse")
+    assert storage.claim_concurrency_slot("warehouse", "run-scan", "scan").is_claimed
+    return storage
+
+
 def test_the_slot_waits_for_another_step_then_is_held_once_and_freed() -> None:
     with dg.instance_for_test(overrides=POOLS) as inst:
-        storage = inst.event_log_storage
-        storage.initialize_concurrency_limit_to_default("warehouse")
-        assert storage.claim_concurrency_slot("warehouse", "run-scan", "scan").is_claimed
+        storage = _scan_holds_the_slot(inst)
         slot = StepPoolSlot(inst, "run-cycle", "evolution_decision", "warehouse", wait_s=30,
                             linger_s=0)
         threading.Timer(0.4, storage.free_concurrency_slot_for_step,
@@ -43,9 +50,7 @@ def test_the_slot_waits_for_another_step_then_is_held_once_and_freed() -> None:
 
 def test_a_slot_never_freed_ends_in_warehouse_locked_and_the_claim_is_withdrawn() -> None:
     with dg.instance_for_test(overrides=POOLS) as inst:
-        storage = inst.event_log_storage
-        storage.initialize_concurrency_limit_to_default("warehouse")
-        assert storage.claim_concurrency_slot("warehouse", "run-scan", "scan").is_claimed
+        storage = _scan_holds_the_slot(inst)
         slot = StepPoolSlot(inst, "run-cycle", "strategy_candidates", "warehouse", wait_s=0.3,
                             linger_s=0)
         with pytest.raises(WarehouseLocked, match="no free slot for step strategy_candidates"):

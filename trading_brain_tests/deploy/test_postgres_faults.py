@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,7 @@ from trading_brain.adapters.duckdb import Store
 from trading_brain.settings import HOME_ENV, Home
 from trading_brain_tests.conftest import make_candles
 from trading_brain_tests.defs.conftest import write_home
-from trading_brain_tests.deploy.postgres import PgServer, start_server
+from trading_brain_tests.deploy.postgres import PgServer
 
 pytestmark = pytest.mark.slow
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -67,15 +66,6 @@ def _pg_ctl(pg: PgServer, *args: str) -> None:
     out = pg._run(str(pg.bindir / "pg_ctl"), "-D", str(pg.data), "-o", opts,  # noqa: SLF001
                   "-l", str(pg.root / "log"), "-w", "-t", "60", *args)
     assert out.returncode == 0, out.stderr
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgServer]:
-    server = start_server()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

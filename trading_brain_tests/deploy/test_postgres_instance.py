@@ -9,24 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from trading_brain_tests.deploy.postgres import PgServer, free_port, start_server
+from trading_brain_tests.deploy.postgres import PgServer, free_port
 
 pytestmark = pytest.mark.slow
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgServer]:
-    server = start_server()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_real_job_runs_with_postgres_run_storage(pg: PgServer, tmp_path: Path,
